@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+
+/// A connection to an AMQP 0-9-1 broker (RabbitMQ), served by its own I/O thread.
+///
+/// ```swift
+/// let connection = try await Connection.open(url: "amqp://guest:guest@localhost:5672/%2f")
+/// let channel = try await connection.openChannel()
+/// try await channel.confirmSelect()
+/// try await channel.publish(Data("hello".utf8), exchange: "", routingKey: "greetings")
+/// ```
+///
+/// All methods are safe to call from any task: they hand the work to the connection's I/O thread (rabbitmq-c
+/// is not thread-safe) and resume when it is done. Heartbeats flow while your code is busy. When the connection
+/// is lost, every pending operation, confirm and consumer fails with the `AMQPError` that says why.
+public final class Connection: Sendable {
+    let core: ConnectionCore
+
+    /// The settings this connection was opened with.
+    public var configuration: ConnectionConfiguration { core.configuration }
+
+    private init(core: ConnectionCore) { self.core = core }
+
+    deinit {
+        core.submit(IOOperation(run: { $0.closeConnection() }, fail: { _ in }))
+    }
+
+    /// Connects and logs in; throws `AMQPError` saying what failed (nothing listening, TLS, 403 login…).
+    public static func open(
+        _ configuration: ConnectionConfiguration, logger: Logger = Logger(label: "amqp.connection")
+    ) async throws -> Connection {
+        let core = ConnectionCore(configuration: configuration, logger: logger)
+        try await core.start()
+        return Connection(core: core)
+    }
+
+    /// Connects to an `amqp://` or `amqps://` URL (see `ConnectionConfiguration.init(url:)`).
+    public static func open(url: String, logger: Logger = Logger(label: "amqp.connection")) async throws -> Connection {
+        try await open(ConnectionConfiguration(url: url), logger: logger)
+    }
+
+    /// Opens a new channel. Channels are cheap; use one per consumer, and one per publishing task that wants
+    /// its own confirm stream.
+    public func openChannel() async throws -> Channel {
+        let id = try await core.perform("channel.open") { try $0.openChannel() }
+        return Channel(connection: self, id: id)
+    }
+
+    /// Closes the connection (`connection.close`); pending operations fail with a `.closed` error and consumers
+    /// end. Closing twice does nothing.
+    public func close() async {
+        _ = try? await core.perform("connection.close") { core in core.closeConnection() }
+    }
+
+    /// Nil while the connection is open; afterwards the error that closed it (`.closed` after `close()`).
+    public var closedError: AMQPError? { core.closedError }
+
+    /// True while the connection is open.
+    public var isOpen: Bool { core.closedError == nil }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// A message to publish: body, properties and where it goes.
+public struct OutgoingMessage: Sendable {
+    public var body: Data
+    public var exchange: String
+    public var routingKey: String
+    public var properties: BasicProperties
+    /// Ask the broker to return the message (`basic.return`) when no queue takes it; the publish then fails with
+    /// an `.unroutable` error instead of the message vanishing.
+    public var mandatory: Bool
+
+    public init(
+        body: Data, exchange: String = "", routingKey: String, properties: BasicProperties = BasicProperties(),
+        mandatory: Bool = false
+    ) {
+        self.body = body
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.properties = properties
+        self.mandatory = mandatory
+    }
+}
+
+/// A message the broker delivered (`basic.deliver`) or handed out (`basic.get`), with the means to settle it.
+///
+/// Settle each delivery of a manual-ack consumer exactly once: `ack()` when its outcome is safely recorded,
+/// `nack(requeue:)`/`reject(requeue:)` otherwise. If the channel or connection closes first, the broker
+/// requeues it with `redelivered = true`.
+public struct Delivery: Sendable {
+    public let body: Data
+    public let properties: BasicProperties
+    /// Channel-scoped number used to settle this delivery.
+    public let deliveryTag: UInt64
+    /// True when the broker delivered this message before (to a consumer that did not ack it).
+    public let redelivered: Bool
+    public let exchange: String
+    public let routingKey: String
+    /// The consumer it was delivered to; nil for `basic.get`.
+    public let consumerTag: String?
+    /// For `basic.get`: how many messages were left in the queue.
+    public let messageCount: UInt32?
+
+    let core: ConnectionCore
+    let channelID: UInt16
+
+    init(
+        body: Data, properties: BasicProperties, deliveryTag: UInt64, redelivered: Bool, exchange: String,
+        routingKey: String, consumerTag: String?, messageCount: UInt32? = nil, core: ConnectionCore, channelID: UInt16
+    ) {
+        self.body = body
+        self.properties = properties
+        self.deliveryTag = deliveryTag
+        self.redelivered = redelivered
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.consumerTag = consumerTag
+        self.messageCount = messageCount
+        self.core = core
+        self.channelID = channelID
+    }
+
+    /// Acknowledges the delivery (`basic.ack`): the broker forgets the message.
+    public func ack() async throws {
+        try await settle(.ack(multiple: false))
+    }
+
+    /// Negatively acknowledges (`basic.nack`): requeued, or dead-lettered/dropped when `requeue` is false.
+    public func nack(requeue: Bool) async throws {
+        try await settle(.nack(multiple: false, requeue: requeue))
+    }
+
+    /// Rejects (`basic.reject`): requeued, or dead-lettered/dropped when `requeue` is false.
+    public func reject(requeue: Bool) async throws {
+        try await settle(.reject(requeue: requeue))
+    }
+
+    private func settle(_ settlement: Settlement) async throws {
+        let (channel, tag) = (channelID, deliveryTag)
+        try await core.perform(settlement.methodName) { try $0.settle(channel: channel, deliveryTag: tag, settlement) }
+    }
+}
+
+/// What `queue.declare` reports: the queue's name (server-named queues get theirs here) and its counts.
+public struct QueueState: Sendable, Hashable {
+    public let name: String
+    /// Messages ready for delivery (not counting unacked ones).
+    public let messageCount: UInt32
+    public let consumerCount: UInt32
+}
+
+/// Exchange types RabbitMQ has without plugins.
+public enum ExchangeType: String, Sendable, Hashable, CaseIterable {
+    case direct, topic, fanout, headers
+}

@@ -1,0 +1,146 @@
+import Foundation
+
+/// Everything needed to open a connection, with RabbitMQ's defaults documented at each property.
+///
+/// Usually made from a URL: `amqp://user:password@host:port/vhost?heartbeat=10&connection_timeout=5000`, or
+/// `amqps://…?cacertfile=/path/ca.pem&certfile=/path/client.pem&keyfile=/path/client.key`, following
+/// RabbitMQ's URI spec (`%2f` in the path is the vhost `/`; an empty path is also `/`).
+public struct ConnectionConfiguration: Sendable, Hashable {
+    public var host: String = "localhost"
+    /// 5672 for `amqp://`, 5671 for `amqps://`.
+    public var port: Int = 5672
+    public var vhost: String = "/"
+    public var user: String = "guest"
+    public var password: String = "guest"
+    /// Seconds between heartbeats; 0 turns them off. 60 by default, RabbitMQ's own default. The I/O thread sends
+    /// them even while handlers run for minutes; a peer silent for two intervals is taken as gone.
+    public var heartbeat: Int = 60
+    /// How long the TCP (and TLS) connect and the AMQP handshake may take, in seconds (`connection_timeout`
+    /// in the URL is in milliseconds, as in RabbitMQ's URI spec).
+    public var connectionTimeout: Double = 30
+    /// How long a synchronous AMQP method (declare, bind, qos, consume…) may wait for its answer, in seconds.
+    public var operationTimeout: Double = 60
+    /// 0 lets the server choose (RabbitMQ: 2047).
+    public var channelMax: Int = 0
+    /// 131072 bytes, rabbitmq-c's and RabbitMQ's default.
+    public var frameMax: Int = 131_072
+    /// TLS settings; set for `amqps://`.
+    public var tls: TLSConfiguration?
+    /// SASL mechanism: PLAIN (user and password) or EXTERNAL (identity from the TLS client certificate).
+    public var authMechanism: AuthMechanism = .plain
+    /// Shown in RabbitMQ's management UI and `rabbitmqctl list_connections name`.
+    public var connectionName: String?
+
+    /// SASL mechanisms rabbitmq-c supports.
+    public enum AuthMechanism: String, Sendable, Hashable {
+        case plain = "PLAIN"
+        case external = "EXTERNAL"
+    }
+
+    public init() {}
+
+    /// Parses an `amqp://` or `amqps://` URL; throws `AMQPError` (`.invalidArgument`) saying which part is wrong.
+    public init(url: String) throws {
+        func invalid(_ why: String) -> AMQPError {
+            AMQPError(
+                .invalidArgument, operation: "parse URL", message: "\(Self.masked(url)): \(why)",
+                hint: "expected amqp://user:password@host:port/vhost?heartbeat=SECONDS")
+        }
+        guard let components = URLComponents(string: url) else { throw invalid("not a URL") }
+        switch components.scheme?.lowercased() {
+        case "amqp": port = 5672
+        case "amqps":
+            port = 5671
+            tls = TLSConfiguration()
+        default: throw invalid("the scheme must be amqp or amqps")
+        }
+        if let host = components.host, !host.isEmpty { self.host = host }
+        if let port = components.port { self.port = port }
+        if let user = components.user { self.user = user.removingPercentEncoding ?? user }
+        if let password = components.password { self.password = password.removingPercentEncoding ?? password }
+        let path = components.percentEncodedPath
+        if path.isEmpty || path == "/" {
+            vhost = "/"
+        } else {
+            let raw = String(path.dropFirst())
+            guard !raw.contains("/") else { throw invalid("the vhost must be one path segment; write / as %2f") }
+            guard let decoded = raw.removingPercentEncoding else { throw invalid("bad percent-encoding in vhost") }
+            vhost = decoded
+        }
+        for item in components.queryItems ?? [] {
+            let value = item.value ?? ""
+            func number() throws -> Double {
+                guard let n = Double(value), n >= 0 else { throw invalid("\(item.name) must be a number ≥ 0") }
+                return n
+            }
+            switch item.name {
+            case "heartbeat": heartbeat = Int(try number())
+            case "connection_timeout": connectionTimeout = try number() / 1000
+            case "channel_max": channelMax = Int(try number())
+            case "frame_max": frameMax = Int(try number())
+            case "auth_mechanism":
+                guard let m = AuthMechanism(rawValue: value.uppercased()) else {
+                    throw invalid("auth_mechanism must be plain or external")
+                }
+                authMechanism = m
+            case "cacertfile", "certfile", "keyfile", "verify", "server_name_indication":
+                var t = tls ?? TLSConfiguration()
+                switch item.name {
+                case "cacertfile": t.caFile = value
+                case "certfile": t.certificateFile = value
+                case "keyfile": t.keyFile = value
+                case "verify":
+                    guard value == "verify_peer" || value == "verify_none" else {
+                        throw invalid("verify must be verify_peer or verify_none")
+                    }
+                    t.verifyPeer = value == "verify_peer"
+                    t.verifyHostname = t.verifyPeer
+                default: break
+                }
+                tls = t
+            case "name": connectionName = value
+            default: throw invalid("unknown query option '\(item.name)'")
+            }
+        }
+        if tls != nil, components.scheme?.lowercased() == "amqp" {
+            throw invalid("TLS options need an amqps:// URL")
+        }
+    }
+
+    /// The URL with its password replaced by `***`, for logs and error messages.
+    public static func masked(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? url
+    }
+
+    /// A description for logs, never with the password.
+    public var redactedDescription: String {
+        "\(tls == nil ? "amqp" : "amqps")://\(user)@\(host):\(port)/\(vhost == "/" ? "%2f" : vhost)"
+    }
+}
+
+/// TLS settings for `amqps://` connections. Peer and host name verification are on by default.
+public struct TLSConfiguration: Sendable, Hashable {
+    /// PEM file with the CA certificates that may sign the server's certificate.
+    public var caFile: String?
+    /// PEM client certificate, for brokers that ask for one (and for SASL EXTERNAL).
+    public var certificateFile: String?
+    /// PEM private key of the client certificate.
+    public var keyFile: String?
+    /// Check the server's certificate chain against `caFile`. Turning this off makes TLS open to interception.
+    public var verifyPeer: Bool = true
+    /// Check that the server's certificate names the host connected to.
+    public var verifyHostname: Bool = true
+
+    public init(
+        caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, verifyPeer: Bool = true,
+        verifyHostname: Bool = true
+    ) {
+        self.caFile = caFile
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.verifyPeer = verifyPeer
+        self.verifyHostname = verifyHostname
+    }
+}

@@ -1,0 +1,107 @@
+import CRabbitMQ
+import Foundation
+
+/// Frames the broker sends on its own initiative: deliveries, confirms, returns, cancels and closes.
+extension ConnectionCore {
+    /// Dispatches one frame read by the loop. I/O thread only.
+    func handle(_ frame: amqp_frame_t) {
+        guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else {
+            logger.warning("ignored a content frame outside a message on channel \(frame.channel)")
+            return
+        }
+        let channel = frame.channel
+        let decoded = frame.payload.method.decoded
+        switch frame.payload.method.id {
+        case MethodID.basicDeliver:
+            let deliver = decoded!.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            deliverMessage(deliver, channel: channel)
+        case MethodID.basicAck:
+            let ack = decoded!.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
+            channels[channel]?.pendingConfirms.resolve(upTo: ack.delivery_tag, multiple: ack.multiple != 0, nack: nil)
+        case MethodID.basicNack:
+            let nack = decoded!.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
+            let error = AMQPError(
+                .nacked, operation: "basic.publish",
+                message: "the broker refused the message (basic.nack); it was not stored",
+                hint: "publish it again; a queue may be full (x-overflow=reject-publish) or unavailable")
+            channels[channel]?.pendingConfirms.resolve(
+                upTo: nack.delivery_tag, multiple: nack.multiple != 0, nack: error)
+        case MethodID.basicReturn:
+            let returned = decoded!.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            returnMessage(returned, channel: channel)
+        case MethodID.basicCancel:
+            let cancel = decoded!.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
+            let tag = CDecode.string(cancel.consumer_tag)
+            channels[channel]?.consumerTags.remove(tag)
+            logger.warning("the broker cancelled consumer \(tag) on channel \(channel) (was its queue deleted?)")
+            consumers.removeValue(forKey: tag)?.finish(
+                AMQPError(
+                    .consumerCancelledByServer, operation: "basic.consume",
+                    message: "the broker cancelled consumer \(tag), e.g. because its queue was deleted",
+                    hint: "declare the queue again and start a new consumer"))
+        case MethodID.channelClose:
+            let close = decoded!.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            serverClosedChannel(channel, close, operation: nil)
+        case MethodID.connectionClose:
+            let close = decoded!.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            serverClosedConnection(close, operation: nil)
+        case MethodID.connectionBlocked:
+            logger.warning("the broker blocked publishing on this connection (memory or disk alarm)")
+        case MethodID.connectionUnblocked:
+            logger.notice("the broker unblocked publishing on this connection")
+        default:
+            logger.debug("ignored method \(frame.payload.method.id) on channel \(channel)")
+        }
+    }
+
+    private func deliverMessage(_ deliver: amqp_basic_deliver_t, channel: UInt16) {
+        let tag = CDecode.string(deliver.consumer_tag)
+        let exchange = CDecode.string(deliver.exchange)
+        let routingKey = CDecode.string(deliver.routing_key)
+        guard let (properties, body) = readContent(channel: channel, operation: "basic.deliver") else { return }
+        let delivery = Delivery(
+            body: body, properties: properties, deliveryTag: deliver.delivery_tag,
+            redelivered: deliver.redelivered != 0, exchange: exchange, routingKey: routingKey, consumerTag: tag,
+            core: self, channelID: channel)
+        if let sink = consumers[tag] {
+            sink.yield(delivery)
+        } else {
+            // The consumer was cancelled while this delivery was in flight: give it back so it is not lost.
+            _ = amqp_basic_reject(state, channel, deliver.delivery_tag, 1)
+        }
+    }
+
+    private func returnMessage(_ returned: amqp_basic_return_t, channel: UInt16) {
+        let exchange = CDecode.string(returned.exchange)
+        let routingKey = CDecode.string(returned.routing_key)
+        let code = ReplyCode(rawValue: returned.reply_code)
+        let text = CDecode.string(returned.reply_text)
+        guard readContent(channel: channel, operation: "basic.return") != nil else { return }
+        let error = AMQPError(
+            .unroutable, operation: "basic.publish",
+            message: "\(text): no queue is bound to exchange '\(exchange)' with routing key '\(routingKey)'",
+            replyCode: code, hint: "declare the queue and its binding, or check the routing key")
+        let matched = channels[channel]?.pendingConfirms.markReturned(
+            exchange: exchange, routingKey: routingKey, error: error) ?? false
+        if !matched {
+            logger.warning("message returned by the broker: \(error)")
+        }
+    }
+
+    /// Reads the content header and body frames that follow `basic.deliver`, `basic.return` or `basic.get-ok`,
+    /// and copies them out of rabbitmq-c's buffers. I/O thread only.
+    func readContent(channel: UInt16, operation: String) -> (BasicProperties, Data)? {
+        var message = amqp_message_t()
+        let reply = amqp_read_message(state, channel, &message, 0)
+        guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
+            let status = reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
+                ? reply.library_error : AMQP_STATUS_UNEXPECTED_STATE.rawValue
+            connectionFailed(.library(status, operation: "read the content of \(operation)"))
+            return nil
+        }
+        defer { amqp_destroy_message(&message) }
+        let properties = CDecode.properties(message.properties)
+        let body = message.body.len > 0 ? Data(bytes: message.body.bytes, count: message.body.len) : Data()
+        return (properties, body)
+    }
+}

@@ -1,0 +1,233 @@
+import CRabbitMQ
+import Foundation
+
+/// The AMQP methods a client sends, as calls into rabbitmq-c. All of these run on the I/O thread.
+extension ConnectionCore {
+    /// The open channel `id`, or the error saying it is closed.
+    func openChannelState(_ id: UInt16, operation: String) throws -> ChannelState {
+        guard let channel = channels[id] else {
+            throw AMQPError(
+                .closed, operation: operation, message: "channel \(id) is closed",
+                hint: "the broker closes a channel on an error (404, 406, 403…); open a new channel to go on")
+        }
+        return channel
+    }
+
+    func openChannel() throws -> UInt16 {
+        let id = try allocateChannelID()
+        amqp_channel_open(state, id)
+        do {
+            try check(amqp_get_rpc_reply(state), operation: "channel.open", channel: id)
+        } catch {
+            freeChannelIDAfterFailedOpen(id)
+            throw error
+        }
+        channels[id] = ChannelState(id: id)
+        return id
+    }
+
+    private func freeChannelIDAfterFailedOpen(_ id: UInt16) {
+        if channels[id] == nil { releaseChannel(id) }
+    }
+
+    func closeChannel(_ id: UInt16) throws {
+        guard channels[id] != nil else { return }
+        let reply = amqp_channel_close(state, id, Int32(AMQP_REPLY_SUCCESS))
+        channels[id]?.fail(
+            with: AMQPError(.closed, operation: "basic.publish", message: "channel \(id) was closed before the confirm"))
+        releaseChannel(id)
+        try check(reply, operation: "channel.close", channel: id)
+    }
+
+    func exchangeDeclare(
+        channel: UInt16, name: String, type: String, passive: Bool, durable: Bool, autoDelete: Bool,
+        isInternal: Bool, arguments: FieldTable
+    ) throws {
+        _ = try openChannelState(channel, operation: "exchange.declare")
+        amqp_exchange_declare(
+            state, channel, arena.bytes(name), arena.bytes(type), passive.c, durable.c, autoDelete.c, isInternal.c,
+            arena.table(arguments))
+        try check(amqp_get_rpc_reply(state), operation: "exchange.declare '\(name)'", channel: channel)
+    }
+
+    func exchangeDelete(channel: UInt16, name: String, ifUnused: Bool) throws {
+        _ = try openChannelState(channel, operation: "exchange.delete")
+        amqp_exchange_delete(state, channel, arena.bytes(name), ifUnused.c)
+        try check(amqp_get_rpc_reply(state), operation: "exchange.delete '\(name)'", channel: channel)
+    }
+
+    func queueDeclare(
+        channel: UInt16, name: String, passive: Bool, durable: Bool, exclusive: Bool, autoDelete: Bool,
+        arguments: FieldTable
+    ) throws -> QueueState {
+        _ = try openChannelState(channel, operation: "queue.declare")
+        let ok = amqp_queue_declare(
+            state, channel, arena.bytes(name), passive.c, durable.c, exclusive.c, autoDelete.c,
+            arena.table(arguments))
+        try check(amqp_get_rpc_reply(state), operation: "queue.declare '\(name)'", channel: channel)
+        let result = ok!.pointee
+        return QueueState(
+            name: CDecode.string(result.queue), messageCount: result.message_count,
+            consumerCount: result.consumer_count)
+    }
+
+    func queueBind(
+        channel: UInt16, queue: String, exchange: String, routingKey: String, arguments: FieldTable, unbind: Bool
+    ) throws {
+        let operation = unbind ? "queue.unbind" : "queue.bind"
+        _ = try openChannelState(channel, operation: operation)
+        if unbind {
+            amqp_queue_unbind(
+                state, channel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey),
+                arena.table(arguments))
+        } else {
+            amqp_queue_bind(
+                state, channel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey),
+                arena.table(arguments))
+        }
+        try check(
+            amqp_get_rpc_reply(state), operation: "\(operation) '\(queue)' to '\(exchange)' with '\(routingKey)'",
+            channel: channel)
+    }
+
+    func queuePurge(channel: UInt16, name: String) throws -> UInt32 {
+        _ = try openChannelState(channel, operation: "queue.purge")
+        let ok = amqp_queue_purge(state, channel, arena.bytes(name))
+        try check(amqp_get_rpc_reply(state), operation: "queue.purge '\(name)'", channel: channel)
+        return ok!.pointee.message_count
+    }
+
+    func queueDelete(channel: UInt16, name: String, ifUnused: Bool, ifEmpty: Bool) throws -> UInt32 {
+        _ = try openChannelState(channel, operation: "queue.delete")
+        let ok = amqp_queue_delete(state, channel, arena.bytes(name), ifUnused.c, ifEmpty.c)
+        try check(amqp_get_rpc_reply(state), operation: "queue.delete '\(name)'", channel: channel)
+        return ok!.pointee.message_count
+    }
+
+    func basicQos(channel: UInt16, prefetchCount: UInt16, global: Bool) throws {
+        _ = try openChannelState(channel, operation: "basic.qos")
+        amqp_basic_qos(state, channel, 0, prefetchCount, global.c)
+        try check(amqp_get_rpc_reply(state), operation: "basic.qos", channel: channel)
+    }
+
+    func confirmSelect(channel: UInt16) throws {
+        let channelState = try openChannelState(channel, operation: "confirm.select")
+        guard !channelState.confirmMode else { return }
+        amqp_confirm_select(state, channel)
+        try check(amqp_get_rpc_reply(state), operation: "confirm.select", channel: channel)
+        channelState.confirmMode = true
+    }
+
+    /// Sends one message. On a confirm channel `completion` runs when the broker confirms it; otherwise at once.
+    func publish(
+        channel: UInt16, _ message: OutgoingMessage, completion: @escaping (Result<Void, AMQPError>) -> Void
+    ) {
+        let channelState: ChannelState
+        do {
+            channelState = try openChannelState(channel, operation: "basic.publish")
+        } catch {
+            completion(.failure(error as! AMQPError))
+            return
+        }
+        var properties = arena.properties(message.properties)
+        let status = message.body.withUnsafeBytes { body in
+            amqp_basic_publish(
+                state, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey), message.mandatory.c,
+                0, &properties, amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+        }
+        guard status == AMQP_STATUS_OK.rawValue else {
+            let error = AMQPError.library(status, operation: "basic.publish")
+            connectionFailed(error)
+            completion(.failure(error))
+            return
+        }
+        guard channelState.confirmMode else {
+            completion(.success(()))
+            return
+        }
+        let sequence = channelState.nextPublishSequence
+        channelState.nextPublishSequence += 1
+        channelState.pendingConfirms.append(
+            PendingConfirm(
+                exchange: message.exchange, routingKey: message.routingKey, mandatory: message.mandatory,
+                returned: nil, completion: completion),
+            sequence: sequence)
+    }
+
+    func basicConsume(
+        channel: UInt16, queue: String, tag: String, exclusive: Bool, arguments: FieldTable,
+        continuation: AsyncThrowingStream<Delivery, Error>.Continuation
+    ) throws -> String {
+        let channelState = try openChannelState(channel, operation: "basic.consume")
+        let ok = amqp_basic_consume(
+            state, channel, arena.bytes(queue), arena.bytes(tag), 0, 0, exclusive.c, arena.table(arguments))
+        try check(amqp_get_rpc_reply(state), operation: "basic.consume '\(queue)'", channel: channel)
+        let consumerTag = CDecode.string(ok!.pointee.consumer_tag)
+        channelState.consumerTags.insert(consumerTag)
+        consumers[consumerTag] = ConsumerSink(channelID: channel, continuation: continuation)
+        return consumerTag
+    }
+
+    func basicCancel(channel: UInt16, tag: String) throws {
+        guard let channelState = channels[channel], channelState.consumerTags.contains(tag) else { return }
+        amqp_basic_cancel(state, channel, arena.bytes(tag))
+        try check(amqp_get_rpc_reply(state), operation: "basic.cancel '\(tag)'", channel: channel)
+        channelState.consumerTags.remove(tag)
+        consumers.removeValue(forKey: tag)?.finish(nil)
+    }
+
+    func basicGet(channel: UInt16, queue: String, autoAck: Bool) throws -> Delivery? {
+        _ = try openChannelState(channel, operation: "basic.get")
+        let reply = amqp_basic_get(state, channel, arena.bytes(queue), autoAck.c)
+        try check(reply, operation: "basic.get '\(queue)'", channel: channel)
+        guard reply.reply.id == MethodID.basicGetOk else { return nil }
+        let ok = reply.reply.decoded.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
+        let exchange = CDecode.string(ok.exchange)
+        let routingKey = CDecode.string(ok.routing_key)
+        guard let (properties, body) = readContent(channel: channel, operation: "basic.get") else {
+            throw closedError ?? AMQPError(.closed, operation: "basic.get", message: "the connection closed")
+        }
+        return Delivery(
+            body: body, properties: properties, deliveryTag: ok.delivery_tag, redelivered: ok.redelivered != 0,
+            exchange: exchange, routingKey: routingKey, consumerTag: nil, messageCount: ok.message_count,
+            core: self, channelID: channel)
+    }
+
+    /// `basic.ack`, `basic.nack` or `basic.reject` for a delivery on `channel`.
+    func settle(channel: UInt16, deliveryTag: UInt64, _ settlement: Settlement) throws {
+        let operation = settlement.methodName
+        _ = try openChannelState(channel, operation: operation)
+        let status: Int32
+        switch settlement {
+        case .ack(let multiple): status = amqp_basic_ack(state, channel, deliveryTag, multiple.c)
+        case .nack(let multiple, let requeue):
+            status = amqp_basic_nack(state, channel, deliveryTag, multiple.c, requeue.c)
+        case .reject(let requeue): status = amqp_basic_reject(state, channel, deliveryTag, requeue.c)
+        }
+        guard status == AMQP_STATUS_OK.rawValue else {
+            let error = AMQPError.library(status, operation: operation)
+            connectionFailed(error)
+            throw error
+        }
+    }
+}
+
+/// How a delivery is settled.
+enum Settlement: Sendable {
+    case ack(multiple: Bool)
+    case nack(multiple: Bool, requeue: Bool)
+    case reject(requeue: Bool)
+
+    var methodName: String {
+        switch self {
+        case .ack: "basic.ack"
+        case .nack: "basic.nack"
+        case .reject: "basic.reject"
+        }
+    }
+}
+
+extension Bool {
+    /// As rabbitmq-c's `amqp_boolean_t`.
+    var c: amqp_boolean_t { self ? 1 : 0 }
+}

@@ -1,0 +1,21 @@
+// Fixed-argument wrappers over rabbitmq-c's variadic login functions, which Swift cannot call, and the
+// eventfd the I/O thread waits on (its flags are macros Swift does not import).
+#ifndef CRABBITMQ_SHIM_H
+#define CRABBITMQ_SHIM_H
+
+#include <amqp.h>
+
+/// amqp_login_with_properties with SASL PLAIN (user name and password).
+amqp_rpc_reply_t amqp_tasks_login_plain(amqp_connection_state_t state, const char *vhost, int channel_max,
+                                        int frame_max, int heartbeat, const amqp_table_t *properties,
+                                        const char *user, const char *password);
+
+/// amqp_login_with_properties with SASL EXTERNAL (identity from the TLS client certificate).
+amqp_rpc_reply_t amqp_tasks_login_external(amqp_connection_state_t state, const char *vhost, int channel_max,
+                                           int frame_max, int heartbeat, const amqp_table_t *properties,
+                                           const char *identity);
+
+/// A non-blocking, close-on-exec eventfd: the I/O thread polls it beside the socket to be woken for new work.
+int amqp_tasks_wake_fd(void);
+
+#endif
