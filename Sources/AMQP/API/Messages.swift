@@ -89,7 +89,16 @@ public struct QueueState: Sendable, Hashable {
     public let consumerCount: UInt32
 }
 
-/// Exchange types RabbitMQ has without plugins.
-public enum ExchangeType: String, Sendable, Hashable, CaseIterable {
-    case direct, topic, fanout, headers
+/// An exchange type: the four RabbitMQ has built in, or a plugin's (`"x-delayed-message"`, `"x-consistent-hash"`).
+public struct ExchangeType: RawRepresentable, Sendable, Hashable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral value: String) { rawValue = value }
+
+    public static let direct = ExchangeType(rawValue: "direct")
+    public static let topic = ExchangeType(rawValue: "topic")
+    public static let fanout = ExchangeType(rawValue: "fanout")
+    public static let headers = ExchangeType(rawValue: "headers")
+
+    public var description: String { rawValue }
 }

@@ -1,0 +1,139 @@
+import AMQP
+import Foundation
+import Testing
+
+/// Refusals by the broker and failures to reach it: each a clear, typed error; the channel or connection usable
+/// again where AMQP allows.
+@Suite struct BrokerErrorTests {
+    @Test func missingExchangeGives404AndOnlyClosesTheChannel() async throws {
+        let connection = try await TestBroker.connect()
+        let channel = try await connection.openChannel()
+        let queue = try await channel.declareQueue("", durable: false, exclusive: true).name
+        let error = await expectAMQPError {
+            try await channel.bindQueue(queue, to: "no-such-exchange", routingKey: "x")
+        }
+        #expect(error?.kind == .channelClosedByServer)
+        #expect(error?.replyCode == .notFound)
+        #expect(error?.operation == "queue.bind")
+        #expect("\(error!)".contains("no exchange 'no-such-exchange'"))
+
+        let again = await expectAMQPError { try await channel.declareQueue("", exclusive: true) }
+        #expect(again?.kind == .closed, "the closed channel says so")
+
+        #expect(connection.isOpen)
+        let fresh = try await connection.openChannel()
+        try await fresh.declareQueue("", durable: false, exclusive: true)
+        await connection.close()
+    }
+
+    @Test func publishToMissingExchangeFailsTheConfirm() async throws {
+        let connection = try await TestBroker.connect()
+        let channel = try await connection.openChannel()
+        try await channel.confirmSelect()
+        let error = await expectAMQPError {
+            try await withTimeout(10) {
+                try await channel.publish(Data("x".utf8), exchange: "no-such-exchange", routingKey: "x")
+            }
+        }
+        #expect(error?.replyCode == .notFound)
+        #expect(error?.kind == .channelClosedByServer)
+        await connection.close()
+    }
+
+    @Test func redeclareWithOtherArgumentsGives406() async throws {
+        let connection = try await TestBroker.connect()
+        let channel = try await connection.openChannel()
+        let queue = uniqueName("redeclare")
+        try await channel.declareQueue(queue, durable: false, autoDelete: false, arguments: ["x-max-priority": 5])
+        try await channel.declareQueue(queue, durable: false, autoDelete: false, arguments: ["x-max-priority": 5])
+        let error = await expectAMQPError {
+            try await channel.declareQueue(queue, durable: false, arguments: ["x-max-priority": 9])
+        }
+        #expect(error?.replyCode == .preconditionFailed)
+        #expect(error?.kind == .channelClosedByServer)
+        #expect("\(error!)".contains("x-max-priority"))
+        #expect(error?.hint != nil)
+        let fresh = try await connection.openChannel()
+        try await fresh.deleteQueue(queue)
+        await connection.close()
+    }
+
+    @Test func userWithoutConfigurePermissionGets403OnTheChannel() async throws {
+        let connection = try await Connection.open(url: "amqp://reader:reader-password@127.0.0.1:\(TestBroker.port)/%2f")
+        let channel = try await connection.openChannel()
+        let error = await expectAMQPError { try await channel.declareExchange(uniqueName("forbidden")) }
+        #expect(error?.replyCode == .accessRefused)
+        #expect(error?.kind == .channelClosedByServer)
+        #expect(connection.isOpen)
+        await connection.close()
+    }
+
+    @Test func vhostWithoutPermissionIsRefusedAtConnectionOpen() async throws {
+        let error = await expectAMQPError {
+            _ = try await Connection.open(url: "amqp://guest:guest@127.0.0.1:\(TestBroker.port)/amqp-tasks-forbidden")
+        }
+        #expect(error?.kind == .connectionClosedByServer)
+        #expect(error?.replyCode == .notAllowed, "RabbitMQ answers connection.open on a forbidden vhost with 530")
+        #expect("\(error!)".contains("amqp-tasks-forbidden"))
+    }
+
+    @Test func wrongPasswordGives403() async throws {
+        let error = await expectAMQPError {
+            _ = try await Connection.open(url: "amqp://guest:wrong@127.0.0.1:\(TestBroker.port)/%2f")
+        }
+        #expect(error?.kind == .connectionClosedByServer)
+        #expect(error?.replyCode == .accessRefused)
+        #expect(!"\(error!)".contains("wrong"), "the password is never in the message")
+    }
+
+    @Test func nothingListeningGivesAClearError() async throws {
+        let error = await expectAMQPError {
+            _ = try await Connection.open(url: "amqp://guest:guest@127.0.0.1:1/%2f?connection_timeout=2000")
+        }
+        #expect(error?.kind == .library)
+        #expect("\(error!)".contains("127.0.0.1:1"))
+        #expect(error?.hint?.contains("Deploy/broker start") == true)
+    }
+
+    @Test func connectionErrorFailsEverythingPendingAndLaterCalls() async throws {
+        let connection = try await TestBroker.connect()
+        let consumerChannel = try await connection.openChannel()
+        let queue = try await consumerChannel.declareQueue("", durable: false, exclusive: true).name
+        let consumer = try await consumerChannel.consume(queue: queue)
+        let channel = try await connection.openChannel()
+        // An unknown exchange type is a hard error in RabbitMQ: 503 COMMAND_INVALID closes the connection.
+        let error = await expectAMQPError {
+            try await channel.declareExchange(uniqueName("bogus"), type: "x-no-such-type")
+        }
+        #expect(error?.kind == .connectionClosedByServer)
+        #expect(error?.replyCode == .commandInvalid)
+        await #expect(throws: AMQPError.self) {
+            try await withTimeout(10) { for try await _ in consumer {} }
+        }
+        let later = await expectAMQPError { _ = try await connection.openChannel() }
+        #expect(later?.replyCode == .commandInvalid, "later calls fail with the error that closed the connection")
+        #expect(!connection.isOpen)
+    }
+
+    @Test func invalidURLsAreRejectedBeforeConnecting() throws {
+        #expect(throws: AMQPError.self) { try ConnectionConfiguration(url: "http://localhost") }
+        #expect(throws: AMQPError.self) { try ConnectionConfiguration(url: "amqp://h/a/b") }
+        #expect(throws: AMQPError.self) { try ConnectionConfiguration(url: "amqp://h/?heartbeat=abc") }
+        #expect(throws: AMQPError.self) { try ConnectionConfiguration(url: "amqp://h/?cacertfile=/x") }
+        let c = try ConnectionConfiguration(
+            url: "amqps://u%40x:p%2Fw@broker.example:7000/my%2fvhost?heartbeat=5&connection_timeout=2500&cacertfile=/ca.pem")
+        #expect(c.user == "u@x")
+        #expect(c.password == "p/w")
+        #expect(c.host == "broker.example")
+        #expect(c.port == 7000)
+        #expect(c.vhost == "my/vhost")
+        #expect(c.heartbeat == 5)
+        #expect(c.connectionTimeout == 2.5)
+        #expect(c.tls?.caFile == "/ca.pem")
+        #expect(c.tls?.verifyPeer == true)
+        #expect(try ConnectionConfiguration(url: "amqp://localhost").vhost == "/")
+        #expect(try ConnectionConfiguration(url: "amqp://localhost/%2f").vhost == "/")
+        #expect(try ConnectionConfiguration(url: "amqps://localhost").port == 5671)
+        #expect(ConnectionConfiguration.masked("amqp://u:secret@h/") == "amqp://u:***@h/")
+    }
+}
