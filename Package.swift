@@ -25,6 +25,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(name: "amqp-demo", dependencies: ["AMQP"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
     ]
 )
