@@ -6,9 +6,13 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "AMQP", targets: ["AMQP"]),
+        .library(name: "AMQPTasks", targets: ["AMQPTasks"]),
+        .executable(name: "amqp-worker", targets: ["amqp-worker"]),
+        .executable(name: "amqp-task", targets: ["amqp-task"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -25,7 +29,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "AMQPTasks",
+            dependencies: ["AMQP", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "amqp-worker",
+            dependencies: ["AMQPTasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "amqp-task",
+            dependencies: ["AMQPTasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(name: "amqp-demo", dependencies: ["AMQP"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
+        .testTarget(name: "AMQPTasksTests", dependencies: ["AMQPTasks"]),
     ]
 )

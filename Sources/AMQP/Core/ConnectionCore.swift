@@ -431,7 +431,7 @@ final class ConnectionCore: @unchecked Sendable {
                 ?? operation ?? "channel \(id)",
             message: CDecode.string(close.reply_text), replyCode: ReplyCode(rawValue: close.reply_code),
             hint: Self.hint(for: ReplyCode(rawValue: close.reply_code)))
-        logger.warning("channel \(id) closed by the broker: \(error)")
+        logger.debug("channel \(id) closed by the broker: \(error)")
         channels[id]?.fail(with: error)
         releaseChannel(id)
         return error

@@ -1,0 +1,263 @@
+import AMQP
+import Foundation
+import Logging
+
+/// Sends tasks and receives their states and results.
+///
+/// ```swift
+/// let client = try await TaskClient.connect(url: "amqp://guest:guest@127.0.0.1:5672/%2f")
+/// let id = try await client.send("demo.add", args: [2, 3])      // returns once the broker confirmed
+/// let result = try await client.result(for: id, timeout: .seconds(10))
+/// ```
+/// `send` publishes a persistent Celery v2 message with `mandatory` and waits for the publisher confirm: a task
+/// is never reported as sent unless the broker took it, and an unroutable one fails with `.unroutable`. Results
+/// come back on the client's own durable reply queue (`reply_to`, matched by `correlation_id`), shared by every
+/// caller of this client; it expires a day after the client stops using it, as Celery's does.
+public final class TaskClient: Sendable {
+    public let connection: Connection
+    /// The queue results are delivered to.
+    public let replyQueue: String
+    private let publisher: Channel
+    private let router: ResultRouter
+    private let logger: Logger
+
+    private init(connection: Connection, publisher: Channel, replyQueue: String, router: ResultRouter, logger: Logger) {
+        self.connection = connection
+        self.publisher = publisher
+        self.replyQueue = replyQueue
+        self.router = router
+        self.logger = logger
+    }
+
+    /// Connects, declares the reply queue and starts consuming it.
+    /// - Parameter replyQueue: a stable name lets results sent while the client was away reach it after a restart.
+    public static func connect(
+        url: String, replyQueue: String? = nil, logger: Logger = Logger(label: "amqp-tasks.client")
+    ) async throws -> TaskClient {
+        var configuration = try ConnectionConfiguration(url: url)
+        if configuration.connectionName == nil { configuration.connectionName = "amqp-tasks client" }
+        let connection = try await Connection.open(configuration, logger: logger)
+        let publisher = try await connection.openChannel()
+        try await publisher.confirmSelect()
+        let queue = replyQueue ?? "amqp-tasks.reply.\(UUID().uuidString.lowercased())"
+        try await publisher.declareQueue(
+            queue, durable: true, autoDelete: false, arguments: ["x-expires": .int32(86_400_000)])
+        let replies = try await connection.openChannel()
+        try await replies.setPrefetch(256)
+        let consumer = try await replies.consume(queue: queue, exclusive: true)
+        let router = ResultRouter()
+        let client = TaskClient(
+            connection: connection, publisher: publisher, replyQueue: queue, router: router, logger: logger)
+        Task { await client.receiveResults(consumer) }
+        return client
+    }
+
+    private func receiveResults(_ consumer: Consumer) async {
+        do {
+            for try await delivery in consumer {
+                do {
+                    let result = try ResultMessage.decode(body: delivery.body)
+                    await router.deliver(result)
+                } catch {
+                    logger.warning("ignored a message on the reply queue that is not a result: \(error)")
+                }
+                try await delivery.ack()
+            }
+        } catch {
+            if (error as? AMQPError)?.kind != .closed { logger.error("stopped receiving results: \(error)") }
+            await router.failAll(error)
+        }
+    }
+
+    /// Builds the task message for `name` with `options`, as Celery's `apply_async` does.
+    public func message(
+        _ name: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], options: SendOptions = SendOptions()
+    ) -> TaskMessage {
+        var message = TaskMessage(id: options.taskId ?? UUID().uuidString.lowercased(), name: name, args: args, kwargs: kwargs)
+        message.rootId = options.rootId ?? message.id
+        message.parentId = options.parentId
+        let now = Date()
+        if let countdown = options.countdown {
+            message.eta = CeleryTime.format(now.addingTimeInterval(countdown))
+        } else if let eta = options.eta {
+            message.eta = CeleryTime.format(eta)
+        }
+        if let expiresIn = options.expiresIn {
+            message.expires = CeleryTime.format(now.addingTimeInterval(expiresIn))
+            message.expiration = String(Int(max(0, expiresIn) * 1000))
+        }
+        message.priority = options.priority ?? 0
+        message.ignoreResult = options.ignoreResult
+        message.timeLimit = options.timeLimit
+        if !options.link.isEmpty { message.embed.callbacks = options.link.map(\.json) }
+        if !options.linkError.isEmpty { message.embed.errbacks = options.linkError.map(\.json) }
+        for (key, value) in options.headers { message.extraHeaders[key] = FieldValue(json: value) }
+        message.replyTo = replyQueue
+        return message
+    }
+
+    /// Sends a task by name; returns its id once the broker confirmed it.
+    @discardableResult
+    public func send(
+        _ name: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], options: SendOptions = SendOptions()
+    ) async throws -> String {
+        let message = message(name, args: args, kwargs: kwargs, options: options)
+        try await send(message, options: options)
+        return message.id
+    }
+
+    /// Sends typed arguments as the kwargs of task `A.taskName`.
+    @discardableResult
+    public func send<A: TaskArguments>(_ arguments: A, options: SendOptions = SendOptions()) async throws -> String {
+        guard case .object(let kwargs) = try JSONValue(encoding: arguments) else {
+            throw AMQPError(.invalidArgument, operation: "send \(A.taskName)", message: "arguments must encode to a JSON object")
+        }
+        return try await send(A.taskName, kwargs: kwargs, options: options)
+    }
+
+    /// Sends a prepared message (its `replyTo` decides where results go).
+    public func send(_ message: TaskMessage, options: SendOptions = SendOptions()) async throws {
+        let outgoing = Self.outgoing(message, options: options)
+        if message.replyTo == replyQueue, message.ignoreResult != true { await router.expect(message.id) }
+        do {
+            try await publisher.publish(outgoing)
+        } catch {
+            await router.forget(message.id)
+            throw error
+        }
+    }
+
+    /// Sends many tasks with pipelined confirms; one result per message (the id, or why it was not sent).
+    public func sendBatch(_ messages: [TaskMessage], options: SendOptions = SendOptions()) async throws
+        -> [Result<String, AMQPError>]
+    {
+        for message in messages where message.replyTo == replyQueue && message.ignoreResult != true {
+            await router.expect(message.id)
+        }
+        let results = try await publisher.publish(batch: messages.map { Self.outgoing($0, options: options) })
+        var out: [Result<String, AMQPError>] = []
+        for (message, result) in zip(messages, results) {
+            switch result {
+            case .success: out.append(.success(message.id))
+            case .failure(let error):
+                await router.forget(message.id)
+                out.append(.failure(error))
+            }
+        }
+        return out
+    }
+
+    static func outgoing(_ message: TaskMessage, options: SendOptions) -> OutgoingMessage {
+        let (properties, body) = message.encode()
+        return OutgoingMessage(
+            body: body, exchange: options.exchange ?? "", routingKey: options.routingKey ?? options.queue,
+            properties: properties, mandatory: true)
+    }
+
+    /// Waits for the final state (SUCCESS, FAILURE or REVOKED) of a task this client sent.
+    public func result(for taskId: String, timeout: Duration = .seconds(60)) async throws -> ResultMessage {
+        try await router.final(for: taskId, timeout: timeout)
+    }
+
+    /// Every state message of a task so far and until it is final (STARTED, RETRY, …, SUCCESS).
+    public func states(for taskId: String, timeout: Duration = .seconds(60)) async throws -> [ResultMessage] {
+        _ = try await router.final(for: taskId, timeout: timeout, keep: true)
+        return await router.history(of: taskId)
+    }
+
+    /// The result value of a task; throws its `TaskFailure` if it failed.
+    public func value(for taskId: String, timeout: Duration = .seconds(60)) async throws -> JSONValue {
+        let result = try await result(for: taskId, timeout: timeout)
+        switch result.status {
+        case .success: return result.result
+        case .revoked: throw TaskFailure(type: "TaskRevokedError", message: "task \(taskId) was revoked", module: "celery.exceptions")
+        default: throw result.failure ?? TaskFailure(type: "Exception", message: result.result.jsonString)
+        }
+    }
+
+    /// Closes the connection.
+    public func close() async {
+        await connection.close()
+    }
+}
+
+/// Matches result messages to the callers waiting for them, by task id.
+actor ResultRouter {
+    private var waiters: [String: [CheckedContinuation<ResultMessage, Error>]] = [:]
+    private var finals: [String: ResultMessage] = [:]
+    private var histories: [String: [ResultMessage]] = [:]
+    private var expected: Set<String> = []
+    private var failure: Error?
+
+    func expect(_ id: String) { expected.insert(id) }
+    func forget(_ id: String) { expected.remove(id) }
+
+    func deliver(_ result: ResultMessage) {
+        histories[result.taskId, default: []].append(result)
+        guard result.status.isFinal else { return }
+        expected.remove(result.taskId)
+        if let continuations = waiters.removeValue(forKey: result.taskId) {
+            for continuation in continuations { continuation.resume(returning: result) }
+        }
+        finals[result.taskId] = result
+    }
+
+    func history(of id: String) -> [ResultMessage] {
+        histories[id] ?? []
+    }
+
+    func final(for id: String, timeout: Duration, keep: Bool = false) async throws -> ResultMessage {
+        if let result = finals[id] {
+            if !keep { finals.removeValue(forKey: id); histories.removeValue(forKey: id) }
+            return result
+        }
+        if let failure { throw failure }
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            await self?.timeOut(id, after: timeout)
+        }
+        defer { timer.cancel() }
+        let result = try await withCheckedThrowingContinuation { continuation in
+            waiters[id, default: []].append(continuation)
+        }
+        if !keep { finals.removeValue(forKey: id); histories.removeValue(forKey: id) }
+        return result
+    }
+
+    private func timeOut(_ id: String, after timeout: Duration) {
+        guard let continuations = waiters.removeValue(forKey: id) else { return }
+        for continuation in continuations {
+            continuation.resume(throwing: ResultTimeout(taskId: id, timeout: timeout))
+        }
+    }
+
+    func failAll(_ error: Error) {
+        failure = error
+        for continuations in waiters.values { for continuation in continuations { continuation.resume(throwing: error) } }
+        waiters.removeAll()
+    }
+}
+
+/// No final result arrived in time. The task may still run; ask again later.
+public struct ResultTimeout: Error, Sendable, CustomStringConvertible {
+    public let taskId: String
+    public let timeout: Duration
+    public var description: String {
+        "no result for task \(taskId) within \(timeout): is a worker consuming its queue? (amqp-task queues shows consumers)"
+    }
+}
+
+extension FieldValue {
+    /// A JSON value as the header type Celery (py-amqp) would send it.
+    init(json: JSONValue) {
+        switch json {
+        case .null: self = .void
+        case .bool(let b): self = .bool(b)
+        case .int(let i): self = Int32(exactly: i).map(FieldValue.int32) ?? .int64(Int64(i))
+        case .double(let d): self = .double(d)
+        case .string(let s): self = .string(s)
+        case .array(let a): self = .array(a.map(FieldValue.init(json:)))
+        case .object(let o): self = .table(FieldTable(o.sorted { $0.key < $1.key }.map { (key: $0.key, value: FieldValue(json: $0.value)) }))
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import AMQP
+import Foundation
+
+/// A state change or result of a task, in the format of Celery's rpc:// result backend.
+///
+/// Published to the default exchange with the caller's `reply_to` as routing key and the task id as
+/// `correlation_id`; the body is `{"task_id", "status", "result", "traceback", "children", "date_done"}` (and
+/// `parent_id` when the task has one). FAILURE and RETRY carry an exception as
+/// `{"exc_type", "exc_message": [...], "exc_module"}` in `result`.
+public struct ResultMessage: Sendable, Hashable {
+    public var taskId: String
+    public var status: TaskState
+    public var result: JSONValue
+    public var traceback: String?
+    public var children: [JSONValue]
+    /// ISO 8601 time the task finished; nil for non-final states.
+    public var dateDone: String?
+    public var parentId: String?
+
+    public init(
+        taskId: String, status: TaskState, result: JSONValue = .null, traceback: String? = nil,
+        children: [JSONValue] = [], dateDone: String? = nil, parentId: String? = nil
+    ) {
+        self.taskId = taskId
+        self.status = status
+        self.result = result
+        self.traceback = traceback
+        self.children = children
+        self.dateDone = dateDone
+        self.parentId = parentId
+    }
+
+    /// A final SUCCESS with `value`.
+    public static func success(_ taskId: String, _ value: JSONValue, parentId: String? = nil) -> ResultMessage {
+        ResultMessage(
+            taskId: taskId, status: .success, result: value, dateDone: CeleryTime.format(Date()), parentId: parentId)
+    }
+
+    /// A final FAILURE with `error`.
+    public static func failure(
+        _ taskId: String, _ error: TaskFailure, traceback: String? = nil, parentId: String? = nil
+    ) -> ResultMessage {
+        ResultMessage(
+            taskId: taskId, status: .failure, result: error.json, traceback: traceback,
+            dateDone: CeleryTime.format(Date()), parentId: parentId)
+    }
+
+    /// The exception of a FAILURE or RETRY result, if `result` holds one.
+    public var failure: TaskFailure? { TaskFailure(json: result) }
+
+    public var json: JSONValue {
+        var object: [String: JSONValue] = [
+            "task_id": .string(taskId),
+            "status": .string(status.rawValue),
+            "result": result,
+            "traceback": traceback.map(JSONValue.string) ?? .null,
+            "children": .array(children),
+            "date_done": dateDone.map(JSONValue.string) ?? .null,
+        ]
+        if let parentId { object["parent_id"] = .string(parentId) }
+        return .object(object)
+    }
+
+    /// The message to publish: JSON body, `correlation_id` = task id, empty headers as Celery sends.
+    public func outgoing(replyTo: String, persistent: Bool) -> OutgoingMessage {
+        OutgoingMessage(
+            body: json.jsonData(), exchange: "", routingKey: replyTo,
+            properties: BasicProperties(
+                contentType: "application/json", contentEncoding: "utf-8", headers: [:],
+                deliveryMode: persistent ? BasicProperties.DeliveryMode.persistent : BasicProperties.DeliveryMode.transient,
+                priority: 0, correlationId: taskId))
+    }
+
+    /// Reads a result message body; throws `TaskMessageError` when it is not one.
+    public static func decode(body: Data) throws -> ResultMessage {
+        guard let json = try? JSONValue.parse(body), let object = json.objectValue else {
+            throw TaskMessageError(reason: .invalidJSON, message: "a result message must be a JSON object")
+        }
+        guard let taskId = object["task_id"]?.stringValue, let statusText = object["status"]?.stringValue,
+            let status = TaskState(rawValue: statusText)
+        else {
+            throw TaskMessageError(reason: .invalidBody, message: "a result message needs task_id and a known status")
+        }
+        return ResultMessage(
+            taskId: taskId, status: status, result: object["result"] ?? .null,
+            traceback: object["traceback"]?.stringValue, children: object["children"]?.arrayValue ?? [],
+            dateDone: object["date_done"]?.stringValue, parentId: object["parent_id"]?.stringValue)
+    }
+}
+
+/// An exception as Celery carries it: type name, arguments (usually one message) and Python module.
+///
+/// Celery's client rebuilds it by looking `type` up in the already imported `module`; with `builtins` and a
+/// builtin name (`ValueError`, `KeyError`, `RuntimeError`) Python raises exactly that type, with another module it
+/// makes a class of that name.
+public struct TaskFailure: Error, Sendable, Hashable, CustomStringConvertible {
+    public var type: String
+    public var message: String
+    public var module: String
+    /// All exception arguments (`exc_message`); `message` is the first.
+    public var arguments: [JSONValue]
+
+    public init(type: String, message: String, module: String = "builtins") {
+        self.type = type
+        self.message = message
+        self.module = module
+        arguments = [.string(message)]
+    }
+
+    init?(json: JSONValue) {
+        guard let object = json.objectValue, let type = object["exc_type"]?.stringValue else { return nil }
+        self.type = type
+        module = object["exc_module"]?.stringValue ?? "builtins"
+        switch object["exc_message"] {
+        case .array(let args)?:
+            arguments = args
+            message = args.first.map { $0.stringValue ?? $0.jsonString } ?? ""
+        case .string(let text)?:
+            arguments = [.string(text)]
+            message = text
+        default:
+            arguments = []
+            message = ""
+        }
+    }
+
+    public var json: JSONValue {
+        .object(["exc_type": .string(type), "exc_message": .array(arguments), "exc_module": .string(module)])
+    }
+
+    public var description: String { "\(type)(\(message))" }
+
+    /// Celery's error for a task name no worker registered.
+    public static func notRegistered(_ name: String) -> TaskFailure {
+        TaskFailure(type: "NotRegistered", message: name, module: "celery.exceptions")
+    }
+}

@@ -1,0 +1,48 @@
+import AMQP
+import Foundation
+
+/// Where a worker puts messages it cannot run: the durable exchange and queue `<queue>.dead` (fanout).
+///
+/// The worker publishes a copy with the reason in headers, waits for the confirm, and only then acks the
+/// original: the message is never lost and never loops. (A plain `basic.reject` to a DLX could not say why, and
+/// would need the task queue declared with `x-dead-letter-exchange`, which Celery's queues are not.)
+public enum DeadLetters {
+    /// The dead-letter exchange and queue name for `queue`.
+    public static func name(for queue: String) -> String { "\(queue).dead" }
+
+    /// Headers added to a dead-lettered message.
+    public enum Header {
+        public static let reason = "x-amqp-tasks-reason"
+        public static let error = "x-amqp-tasks-error"
+        public static let queue = "x-amqp-tasks-queue"
+        public static let worker = "x-amqp-tasks-worker"
+        public static let time = "x-amqp-tasks-dead-lettered-at"
+    }
+
+    /// Declares `<queue>.dead` (exchange and queue, durable) and binds them.
+    public static func declare(for queue: String, on channel: Channel) async throws {
+        let name = name(for: queue)
+        try await channel.declareExchange(name, type: .fanout, durable: true)
+        try await channel.declareQueue(name, durable: true)
+        try await channel.bindQueue(name, to: name)
+    }
+
+    /// The copy of `delivery` to publish to the dead-letter exchange.
+    static func message(
+        for delivery: Delivery, queue: String, reason: String, error: String, worker: String
+    ) -> OutgoingMessage {
+        var properties = delivery.properties
+        var headers = properties.headers ?? [:]
+        headers[Header.reason] = .string(reason)
+        headers[Header.error] = .string(error)
+        headers[Header.queue] = .string(queue)
+        headers[Header.worker] = .string(worker)
+        headers[Header.time] = .timestamp(Date())
+        properties.headers = headers
+        properties.deliveryMode = BasicProperties.DeliveryMode.persistent
+        properties.expiration = nil
+        return OutgoingMessage(
+            body: delivery.body, exchange: name(for: queue), routingKey: delivery.routingKey, properties: properties,
+            mandatory: true)
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+
+/// The demo tasks of `amqp-worker --demo-tasks`: `demo.add(x, y)`, `demo.sleep(seconds)`, `demo.echo(...)`,
+/// `demo.fail(message)`, and `demo.flaky(fail_times)` which asks for retries until it has been retried enough.
+public enum DemoTasks {
+    public struct Add: TaskArguments {
+        public static let taskName = "demo.add"
+        public static let positionalArgumentNames = ["x", "y"]
+        public var x: Double
+        public var y: Double
+        public init(x: Double, y: Double) {
+            self.x = x
+            self.y = y
+        }
+    }
+
+    public static func register(in registry: inout TaskRegistry) {
+        registry.register(Add.self) { arguments, _ -> JSONValue in
+            let sum = arguments.x + arguments.y
+            return sum == sum.rounded() && abs(sum) < 1e15 ? .int(Int(sum)) : .double(sum)
+        }
+        registry.register("demo.sleep") { context in
+            let seconds = context.message.args.first?.doubleValue ?? context.message.kwargs["seconds"]?.doubleValue ?? 1
+            try await Task.sleep(for: .seconds(seconds))
+            return .double(seconds)
+        }
+        registry.register("demo.echo") { context in
+            context.message.kwargs.isEmpty
+                ? .array(context.message.args)
+                : .object(["args": .array(context.message.args), "kwargs": .object(context.message.kwargs)])
+        }
+        registry.register("demo.fail") { context in
+            let message = context.message.args.first?.stringValue ?? context.message.kwargs["message"]?.stringValue
+                ?? "demo.fail was asked to fail"
+            throw TaskFailure(type: "ValueError", message: message)
+        }
+        registry.register("demo.flaky") { context in
+            let failTimes = context.message.args.first?.intValue ?? context.message.kwargs["fail_times"]?.intValue ?? 1
+            if context.retries < failTimes {
+                throw TaskRetry(
+                    countdown: 1, reason: TaskFailure(type: "KeyError", message: "attempt \(context.retries + 1) fails"))
+            }
+            return .int(context.retries)
+        }
+    }
+}

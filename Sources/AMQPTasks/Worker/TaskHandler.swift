@@ -1,0 +1,87 @@
+import Foundation
+
+/// What a handler knows about the task it runs.
+public struct TaskContext: Sendable {
+    public let message: TaskMessage
+    /// True when the broker delivered this task before to a worker that did not finish it (crash, lost
+    /// connection): make handlers idempotent, or check here.
+    public let redelivered: Bool
+    /// The worker's node name, e.g. `amqp-worker@host`.
+    public let hostname: String
+    /// The queue the task came from.
+    public let queue: String
+
+    public var taskId: String { message.id }
+    public var taskName: String { message.name }
+    public var retries: Int { message.retries }
+}
+
+/// Runs one kind of task. Return the result as JSON; throw `TaskRetry` to retry, a `TaskFailure` for a
+/// failure with a Celery exception type, any other error for a FAILURE named after its Swift type.
+///
+/// Handlers run as Swift tasks on the cooperative pool (2 threads on a 2-core machine), never on the connection's
+/// I/O thread. A handler that blocks a thread (CPU-bound loops, blocking I/O) should hop to its own thread, e.g.
+/// with `DispatchQueue.global().async` inside `withCheckedContinuation`, or run as an exec handler.
+public protocol TaskHandler: Sendable {
+    func run(_ context: TaskContext) async throws -> JSONValue
+}
+
+/// A handler made from a closure.
+public struct ClosureTaskHandler: TaskHandler {
+    let body: @Sendable (TaskContext) async throws -> JSONValue
+    public init(_ body: @escaping @Sendable (TaskContext) async throws -> JSONValue) { self.body = body }
+    public func run(_ context: TaskContext) async throws -> JSONValue { try await body(context) }
+}
+
+/// Thrown by a handler to run the task again later (Celery's `self.retry`).
+public struct TaskRetry: Error, Sendable {
+    /// Seconds to wait; nil uses the worker's retry policy (exponential backoff with jitter).
+    public var countdown: Double?
+    /// Overrides the policy's maximum number of retries.
+    public var maxRetries: Int?
+    /// Why: reported in the RETRY state and, once retries are exhausted, as the FAILURE.
+    public var reason: TaskFailure
+
+    public init(countdown: Double? = nil, maxRetries: Int? = nil, reason: TaskFailure = TaskFailure(type: "Retry", message: "retry requested", module: "celery.exceptions")) {
+        self.countdown = countdown
+        self.maxRetries = maxRetries
+        self.reason = reason
+    }
+}
+
+/// The task names a worker can run and their handlers.
+public struct TaskRegistry: Sendable {
+    private(set) var handlers: [String: any TaskHandler] = [:]
+
+    public init() {}
+
+    public var names: [String] { handlers.keys.sorted() }
+
+    public func handler(for name: String) -> (any TaskHandler)? { handlers[name] }
+
+    /// Registers a handler by name.
+    public mutating func register(_ name: String, _ handler: any TaskHandler) {
+        handlers[name] = handler
+    }
+
+    /// Registers a closure taking the raw task context.
+    public mutating func register(_ name: String, _ body: @escaping @Sendable (TaskContext) async throws -> JSONValue) {
+        handlers[name] = ClosureTaskHandler(body)
+    }
+
+    /// Registers a typed handler: arguments decoded from the task's kwargs (and named positional args), the
+    /// result encoded to JSON.
+    public mutating func register<A: TaskArguments, R: Encodable & Sendable>(
+        _ type: A.Type, _ body: @escaping @Sendable (A, TaskContext) async throws -> R
+    ) {
+        handlers[A.taskName] = ClosureTaskHandler { context in
+            let arguments: A
+            do {
+                arguments = try A.decode(from: context.message)
+            } catch {
+                throw TaskFailure(type: "TypeError", message: "arguments of \(A.taskName) do not decode: \(error)")
+            }
+            return try JSONValue(encoding: try await body(arguments, context))
+        }
+    }
+}

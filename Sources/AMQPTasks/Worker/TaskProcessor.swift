@@ -1,0 +1,210 @@
+import AMQP
+import Foundation
+import Logging
+
+/// Takes one delivery from decode to acknowledgement, on one consumer's channel.
+///
+/// The order is the product's promise: record the outcome (result, retry, dead letter), wait for the broker's
+/// confirm, then ack. If recording fails, the task is not acked: it is requeued (or, if the channel is gone,
+/// the broker requeues it), so it runs again rather than vanishing.
+struct TaskProcessor {
+    let worker: Worker
+    let channel: Channel
+    let queue: String
+
+    private var logger: Logger { worker.logger }
+    private var hostname: String { worker.configuration.hostname }
+
+    func process(_ delivery: Delivery) async {
+        do {
+            try await record(delivery)
+            try await delivery.ack()
+        } catch is CancellationError {
+            logger.warning("interrupted by shutdown; requeueing the task")
+            try? await delivery.nack(requeue: true)
+        } catch {
+            logger.error("could not record the outcome of a task, so it is not acknowledged and will run again: \(error)")
+            if !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
+            try? await delivery.nack(requeue: true)
+        }
+    }
+
+    /// Runs the task (or refuses it) and records the outcome; returns when the outcome is confirmed by the broker.
+    private func record(_ delivery: Delivery) async throws {
+        let message: TaskMessage
+        do {
+            message = try TaskMessage.decode(properties: delivery.properties, body: delivery.body)
+        } catch let error as TaskMessageError {
+            logger.error("rejected a message from \(queue): \(error)")
+            try await deadLetter(delivery, reason: error.reason.rawValue, error: error.message)
+            if let id = error.taskId, let replyTo = delivery.properties.replyTo, error.taskName != nil {
+                let type = error.reason == .unsupportedContentType ? "ContentDisallowed" : "DecodeError"
+                try await publish(
+                    .failure(id, TaskFailure(type: type, message: error.message, module: "kombu.exceptions")),
+                    to: replyTo)
+            }
+            return
+        }
+        var log = logger
+        log[metadataKey: "task_id"] = "\(message.id)"
+        log[metadataKey: "task"] = "\(message.name)"
+        log.info("received\(delivery.redelivered ? " (redelivered)" : "")")
+
+        if let expires = message.expiresDate, expires < Date() {
+            log.warning("expired at \(message.expires ?? "?"); revoked without running")
+            try await publishResult(
+                ResultMessage(taskId: message.id, status: .revoked,
+                    result: TaskFailure(type: "TaskRevokedError", message: "expired", module: "celery.exceptions").json,
+                    dateDone: CeleryTime.format(Date())),
+                for: message)
+            return
+        }
+        if let eta = message.etaDate, eta.timeIntervalSinceNow > 0.5 {
+            let wait = eta.timeIntervalSinceNow
+            log.info("eta \(message.eta!) is \(String(format: "%.1f", wait)) s away; parked in a delay queue")
+            try await DelayQueues.publish(
+                OutgoingMessage(body: delivery.body, routingKey: queue, properties: delivery.properties),
+                to: queue, after: wait, on: channel)
+            return
+        }
+        guard let handler = worker.registry.handler(for: message.name) else {
+            log.error("unknown task \(message.name); moved to \(DeadLetters.name(for: queue))")
+            try await publishResult(.failure(message.id, .notRegistered(message.name)), for: message)
+            try await deadLetter(delivery, reason: "unknown-task", error: "no handler registered for \(message.name)")
+            return
+        }
+        if worker.configuration.sendStarted {
+            try await publishResult(
+                ResultMessage(
+                    taskId: message.id, status: .started, result: ["pid": .int(Int(getpid())), "hostname": .string(hostname)],
+                    parentId: message.parentId),
+                for: message, persistent: false)
+        }
+        let context = TaskContext(message: message, redelivered: delivery.redelivered, hostname: hostname, queue: queue)
+        let started = ContinuousClock.now
+        let outcome = await run(handler, context)
+        let runtime = ContinuousClock.now - started
+        switch outcome {
+        case .success(let value):
+            log.info("succeeded in \(runtime)")
+            try await publishResult(.success(message.id, value, parentId: message.parentId), for: message)
+            try await sendFollowUps(of: message, result: value)
+        case .failure(let error as TaskRetry):
+            try await retry(message, delivery: delivery, request: error, log: log)
+        case .failure(is CancellationError):
+            throw CancellationError()
+        case .failure(let error):
+            let failure = error as? TaskFailure ?? TaskFailure(type: String(describing: type(of: error)), message: "\(error)")
+            log.error("failed: \(failure)")
+            try await publishResult(
+                .failure(message.id, failure, traceback: "amqp-worker \(hostname): \(failure)\n", parentId: message.parentId),
+                for: message)
+            try await sendErrbacks(of: message)
+        }
+    }
+
+    /// Runs the handler with the task's hard time limit, if it has one.
+    private func run(_ handler: any TaskHandler, _ context: TaskContext) async -> Result<JSONValue, Error> {
+        let limit = context.message.timeLimit.hard
+        do {
+            guard let limit, limit > 0 else { return .success(try await handler.run(context)) }
+            return .success(
+                try await withThrowingTaskGroup(of: JSONValue.self) { group in
+                    group.addTask { try await handler.run(context) }
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(limit))
+                        throw TaskFailure(
+                            type: "TimeLimitExceeded", message: "\(limit)", module: "billiard.exceptions")
+                    }
+                    let value = try await group.next()!
+                    group.cancelAll()
+                    return value
+                })
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func retry(_ message: TaskMessage, delivery: Delivery, request: TaskRetry, log: Logger) async throws {
+        let policy = worker.configuration.retryPolicy
+        let maxRetries = request.maxRetries ?? policy.maxRetries
+        guard message.retries < maxRetries else {
+            log.error("retry requested but \(maxRetries) retries are used up: \(request.reason)")
+            try await publishResult(
+                .failure(message.id, request.reason, traceback: "MaxRetriesExceededError: \(request.reason)\n", parentId: message.parentId),
+                for: message)
+            try await sendErrbacks(of: message)
+            return
+        }
+        let delay = request.countdown ?? policy.delay(afterRetries: message.retries)
+        var next = message
+        next.retries += 1
+        next.parentId = message.id
+        next.eta = CeleryTime.format(Date().addingTimeInterval(delay))
+        let (properties, body) = next.encode()
+        log.warning("retry \(next.retries)/\(maxRetries) in \(String(format: "%.1f", delay)) s: \(request.reason)")
+        try await publishResult(
+            ResultMessage(
+                taskId: message.id, status: .retry, result: request.reason.json,
+                traceback: "Retry in \(Int(delay))s: \(request.reason)\n",
+                children: [.array([.array([.string(message.id), .null]), .null])], parentId: message.parentId),
+            for: message, persistent: false)
+        try await DelayQueues.publish(
+            OutgoingMessage(body: body, routingKey: queue, properties: properties), to: queue, after: delay, on: channel)
+    }
+
+    /// Publishes a result or state to the task's `reply_to`, unless it has none or asked to ignore results.
+    private func publishResult(_ result: ResultMessage, for message: TaskMessage, persistent: Bool = true) async throws {
+        guard let replyTo = message.replyTo, !replyTo.isEmpty, message.ignoreResult != true else { return }
+        try await publish(result, to: replyTo, persistent: persistent)
+    }
+
+    private func publish(_ result: ResultMessage, to replyTo: String, persistent: Bool = true) async throws {
+        var outgoing = result.outgoing(replyTo: replyTo, persistent: persistent)
+        outgoing.mandatory = true
+        do {
+            try await channel.publish(outgoing)
+        } catch let error as AMQPError where error.kind == .unroutable {
+            // The caller's reply queue is gone (client stopped, queue expired): nobody can receive this result.
+            logger.warning("result of \(result.taskId) not delivered: reply queue \(replyTo) does not exist")
+        }
+    }
+
+    /// Callbacks (`link`) and the next task of a chain, each sent with this task's result.
+    private func sendFollowUps(of message: TaskMessage, result: JSONValue) async throws {
+        for callback in (message.embed.callbacks ?? []).compactMap(TaskSignature.init(json:)) {
+            try await send(callback, after: message, prepending: result)
+        }
+        if var chain = message.embed.chain, let nextJSON = chain.popLast(), let next = TaskSignature(json: nextJSON) {
+            try await send(next, after: message, prepending: result, chain: chain)
+        }
+    }
+
+    /// Errbacks (`link_error`), each sent with this task's id, as Celery does for tasks it cannot call in-process.
+    private func sendErrbacks(of message: TaskMessage) async throws {
+        for errback in (message.embed.errbacks ?? []).compactMap(TaskSignature.init(json:)) {
+            try await send(errback, after: message, prepending: .string(message.id))
+        }
+    }
+
+    private func send(
+        _ signature: TaskSignature, after parent: TaskMessage, prepending value: JSONValue, chain: [JSONValue]? = nil
+    ) async throws {
+        let options = signature.options
+        var next = TaskMessage(
+            id: options["task_id"]?.stringValue ?? UUID().uuidString.lowercased(), name: signature.name,
+            args: signature.immutable ? signature.args : [value] + signature.args, kwargs: signature.kwargs,
+            embed: TaskEmbed(chain: chain?.isEmpty == false ? chain : nil))
+        next.rootId = parent.rootId ?? parent.id
+        next.parentId = parent.id
+        next.replyTo = options["reply_to"]?.stringValue ?? parent.replyTo
+        let targetQueue = options["queue"]?.stringValue ?? queue
+        let (properties, body) = next.encode()
+        try await channel.publish(OutgoingMessage(body: body, routingKey: targetQueue, properties: properties, mandatory: true))
+    }
+
+    private func deadLetter(_ delivery: Delivery, reason: String, error: String) async throws {
+        try await channel.publish(
+            DeadLetters.message(for: delivery, queue: queue, reason: reason, error: error, worker: hostname))
+    }
+}

@@ -1,0 +1,195 @@
+import AMQP
+import Foundation
+import Logging
+
+/// Settings of a `Worker`, with defaults at each property.
+public struct WorkerConfiguration: Sendable {
+    /// The broker, as an `amqp://` or `amqps://` URL.
+    public var url: String
+    /// Queues to consume. Each is declared (durable, classic, no arguments, as Celery declares `celery`) unless it
+    /// exists already, in which case it is used as it is.
+    public var queues: [String] = ["celery"]
+    /// Consumers per queue; each holds at most `prefetch` tasks.
+    public var concurrency: Int = 1
+    /// Unacknowledged tasks per consumer. 1 (the default) means a consumer holds exactly the task it runs, so a
+    /// long task never delays others queued behind it and a crash loses at most that one task (to redelivery).
+    /// Above 1, tasks wait in the consumer while another runs.
+    public var prefetch: UInt16 = 1
+    /// The worker's node name (Celery's `-n`), e.g. `amqp-worker@host`.
+    public var hostname: String = "amqp-worker@\(ProcessInfo.processInfo.hostName)"
+    /// Retry policy for handlers that throw `TaskRetry` without their own countdown.
+    public var retryPolicy = RetryPolicy()
+    /// Send a STARTED state before running each task (Celery's `task_track_started`).
+    public var sendStarted = false
+    /// Seconds a warm shutdown lets running tasks finish before they are interrupted and requeued.
+    public var gracePeriod: Double = 30
+    /// Longest pause between reconnection attempts, in seconds (backoff starts at 0.5 s and doubles, with jitter).
+    public var maxReconnectDelay: Double = 30
+
+    public init(url: String) { self.url = url }
+}
+
+/// Consumes task queues and runs each task exactly once at a time per consumer, as Celery does with
+/// `task_acks_late = True` and `worker_prefetch_multiplier = 1`.
+///
+/// A task is acknowledged only after its outcome is safely recorded: the result message published and confirmed,
+/// the retry republished and confirmed, or the bad message copied to `<queue>.dead` and confirmed. A worker that
+/// dies mid-task therefore loses nothing: the broker redelivers the task, flagged `redelivered`.
+public final class Worker: Sendable {
+    public let configuration: WorkerConfiguration
+    public let registry: TaskRegistry
+    let logger: Logger
+    private let control = WorkerControl()
+
+    public init(
+        configuration: WorkerConfiguration, registry: TaskRegistry, logger: Logger = Logger(label: "amqp-tasks.worker")
+    ) {
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+    }
+
+    /// Runs until `stop()`: connects, consumes, and reconnects with backoff when the connection is lost.
+    public func run() async throws {
+        var attempt = 0
+        while await !control.isStopping {
+            do {
+                let connection = try await connect()
+                attempt = 0
+                try await serve(connection)
+                await connection.close()
+            } catch {
+                if await control.isStopping { break }
+                attempt += 1
+                let delay = min(configuration.maxReconnectDelay, 0.5 * pow(2, Double(min(attempt, 10))))
+                let pause = Double.random(in: delay / 2...delay)
+                logger.error("\(error); reconnecting in \(String(format: "%.1f", pause)) s (attempt \(attempt))")
+                try? await control.sleep(seconds: pause)
+            }
+        }
+        logger.info("worker \(configuration.hostname) stopped")
+    }
+
+    /// Starts a warm shutdown: consumers stop taking tasks, running tasks get `gracePeriod` seconds to finish,
+    /// then they are interrupted and their messages requeued. `run()` returns when done.
+    public func stop() {
+        Task { await control.stop(cancelling: true) }
+    }
+
+    private func connect() async throws -> Connection {
+        var configuration = try ConnectionConfiguration(url: self.configuration.url)
+        configuration.connectionName = "amqp-worker \(self.configuration.hostname)"
+        let connection = try await Connection.open(configuration, logger: logger)
+        let setup = try await connection.openChannel()
+        for queue in self.configuration.queues {
+            try await declareIfMissing(queue, connection: connection)
+            try await DeadLetters.declare(for: queue, on: setup)
+        }
+        try await setup.close()
+        logger.info(
+            "worker \(self.configuration.hostname) consuming \(self.configuration.queues.joined(separator: ", ")) with concurrency \(self.configuration.concurrency), prefetch \(self.configuration.prefetch); tasks: \(registry.names.joined(separator: ", "))"
+        )
+        return connection
+    }
+
+    /// Declares `queue` as Celery does (durable, no arguments) unless it exists; an existing queue with other
+    /// arguments (quorum, DLX…) is used as it is.
+    private func declareIfMissing(_ queue: String, connection: Connection) async throws {
+        let probe = try await connection.openChannel()
+        do {
+            _ = try await probe.inspectQueue(queue)
+            try await probe.close()
+        } catch let error as AMQPError where error.replyCode == .notFound {
+            let channel = try await connection.openChannel()
+            try await channel.declareQueue(queue, durable: true)
+            try await channel.close()
+        }
+    }
+
+    /// Runs the consumers until the connection is lost (throws) or a stop finishes them (returns).
+    private func serve(_ connection: Connection) async throws {
+        let slots = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for queue in configuration.queues {
+                    for _ in 0..<max(1, configuration.concurrency) {
+                        group.addTask { try await self.runConsumer(queue: queue, connection: connection) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        await control.track(slots, gracePeriod: configuration.gracePeriod)
+        try await slots.value
+    }
+
+    private func runConsumer(queue: String, connection: Connection) async throws {
+        let channel = try await connection.openChannel()
+        try await channel.confirmSelect()
+        try await channel.setPrefetch(configuration.prefetch)
+        let consumer = try await channel.consume(queue: queue)
+        guard await control.register(consumer) else { return }
+        let processor = TaskProcessor(worker: self, channel: channel, queue: queue)
+        for try await delivery in consumer {
+            await processor.process(delivery)
+        }
+    }
+
+    var isStopping: Bool {
+        get async { await control.isStopping }
+    }
+}
+
+/// Shutdown coordination: the consumers to cancel, the grace period, the pause between reconnects.
+actor WorkerControl {
+    private(set) var isStopping = false
+    private var consumers: [Consumer] = []
+    private var slots: Task<Void, Error>?
+    private var gracePeriod: Double = 30
+    private var sleeper: CheckedContinuation<Void, Never>?
+
+    /// Remembers a consumer so a stop can cancel it; false when a stop already began.
+    func register(_ consumer: Consumer) async -> Bool {
+        if isStopping {
+            try? await consumer.cancel()
+            return false
+        }
+        consumers.append(consumer)
+        return true
+    }
+
+    func track(_ slots: Task<Void, Error>, gracePeriod: Double) {
+        self.slots = slots
+        self.gracePeriod = gracePeriod
+        consumers.removeAll()
+    }
+
+    func stop(cancelling: Bool) async {
+        guard !isStopping else { return }
+        isStopping = true
+        sleeper?.resume()
+        sleeper = nil
+        for consumer in consumers { try? await consumer.cancel() }
+        guard let slots else { return }
+        let grace = gracePeriod
+        Task {
+            try? await Task.sleep(for: .seconds(grace))
+            slots.cancel()
+        }
+    }
+
+    /// Sleeps, but wakes at once when a stop begins.
+    func sleep(seconds: Double) async throws {
+        guard !isStopping else { return }
+        let timer = Task {
+            try await Task.sleep(for: .seconds(seconds))
+            self.wake()
+        }
+        await withCheckedContinuation { sleeper = $0 }
+        timer.cancel()
+    }
+
+    private func wake() {
+        sleeper?.resume()
+        sleeper = nil
+    }
+}
