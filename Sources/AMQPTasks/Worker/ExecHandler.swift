@@ -69,6 +69,9 @@ struct ExecProcess {
     }
 
     func run(stdin input: Data) async throws -> Outcome {
+        // A process that exits without reading its stdin closes the pipe: writing then raises SIGPIPE, which
+        // must fail the write, not kill the worker.
+        signal(SIGPIPE, SIG_IGN)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.resolve(command[0]))
         process.arguments = Array(command.dropFirst())

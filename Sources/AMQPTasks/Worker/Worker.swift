@@ -108,6 +108,7 @@ public final class Worker: Sendable {
 
     /// Runs the consumers until the connection is lost (throws) or a stop finishes them (returns).
     private func serve(_ connection: Connection) async throws {
+        await control.reset()
         let slots = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for queue in configuration.queues {
@@ -157,10 +158,12 @@ actor WorkerControl {
         return true
     }
 
+    /// Forgets the consumers of a lost connection, before a new one starts its own.
+    func reset() { consumers.removeAll() }
+
     func track(_ slots: Task<Void, Error>, gracePeriod: Double) {
         self.slots = slots
         self.gracePeriod = gracePeriod
-        consumers.removeAll()
     }
 
     func stop(cancelling: Bool) async {

@@ -1,0 +1,128 @@
+import AMQP
+import AMQPTasks
+import Foundation
+import Testing
+
+/// The local broker that `Deploy/test` starts, and helpers to run workers in-process or as processes.
+enum Broker {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let port = Int(ProcessInfo.processInfo.environment["AMQP_BROKER_PORT"] ?? "") ?? 5672
+    static let url = "amqp://guest:guest@127.0.0.1:\(port)/%2f"
+}
+
+func uniqueQueue(_ prefix: String = "tasks") -> String {
+    "test.\(prefix).\(UUID().uuidString.prefix(8).lowercased())"
+}
+
+/// Counts how often each task id ran, across workers.
+actor RunLog {
+    private(set) var runs: [String: Int] = [:]
+    func record(_ id: String) { runs[id, default: 0] += 1 }
+    func count(_ id: String) -> Int { runs[id] ?? 0 }
+    var total: Int { runs.values.reduce(0, +) }
+}
+
+/// A worker running in this process until `stop()`.
+struct RunningWorker {
+    let worker: Worker
+    let task: Task<Void, Error>
+
+    static func start(
+        queues: [String], concurrency: Int = 1, url: String = Broker.url, sendStarted: Bool = false,
+        grace: Double = 5, register: (inout TaskRegistry) -> Void
+    ) async throws -> RunningWorker {
+        var registry = TaskRegistry()
+        DemoTasks.register(in: &registry)
+        register(&registry)
+        var configuration = WorkerConfiguration(url: url)
+        configuration.queues = queues
+        configuration.concurrency = concurrency
+        configuration.sendStarted = sendStarted
+        configuration.gracePeriod = grace
+        let worker = Worker(configuration: configuration, registry: registry)
+        let task = Task { try await worker.run() }
+        // Wait until the queues have their consumers.
+        let connection = try await Connection.open(url: url)
+        let channel = try await connection.openChannel()
+        for _ in 0..<100 {
+            var ready = true
+            for queue in queues {
+                let state = try? await channel.inspectQueue(queue)
+                if (state?.consumerCount ?? 0) < UInt32(concurrency) { ready = false }
+            }
+            if ready { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        await connection.close()
+        return RunningWorker(worker: worker, task: task)
+    }
+
+    func stop() async throws {
+        worker.stop()
+        try await task.value
+    }
+}
+
+/// An `amqp-worker` process, built by `swift test` beside the tests.
+final class WorkerProcess: @unchecked Sendable {
+    let process = Process()
+    private let errors = Pipe()
+    private let lock = NSLock()
+    private var log = ""
+
+    init(_ arguments: [String]) throws {
+        let binary = Broker.repoRoot.appendingPathComponent(".build/debug/amqp-worker")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw TestFailure("amqp-worker is not built at \(binary.path); run swift build first")
+        }
+        process.executableURL = binary
+        process.arguments = ["--url", Broker.url] + arguments
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            guard let self else { return }
+            self.lock.lock()
+            self.log += text
+            self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    var output: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return log
+    }
+
+    /// Waits until the worker's log contains `text`.
+    func waitFor(_ text: String, seconds: Double = 30) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !output.contains(text) {
+            guard Date() < deadline, process.isRunning else {
+                throw TestFailure("worker log never said '\(text)'; it said:\n\(output)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits for the process to exit and returns its status.
+    func exitStatus(within seconds: Double = 30) async throws -> Int32 {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning {
+            guard Date() < deadline else { throw TestFailure("worker did not exit within \(seconds) s") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return process.terminationStatus
+    }
+
+    deinit { if process.isRunning { process.terminate() } }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
