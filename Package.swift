@@ -42,6 +42,7 @@ let package = Package(
             dependencies: ["AMQPTasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "amqp-demo", dependencies: ["AMQP"]),
+        .executableTarget(name: "amqp-tasks-example", dependencies: ["AMQPTasks"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
         .testTarget(name: "AMQPTasksTests", dependencies: ["AMQPTasks"]),
     ]
