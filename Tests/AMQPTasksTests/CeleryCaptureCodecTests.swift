@@ -10,7 +10,11 @@ import Testing
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/celery-captures")
 
     static func load(_ name: String) throws -> [String: Any] {
-        let data = try Data(contentsOf: captures.appendingPathComponent(name))
+        let file = captures.appendingPathComponent(name)
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw TestFailure("Celery capture \(file.path) is missing: shared/ must sit beside the repository")
+        }
+        let data = try Data(contentsOf: file)
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
