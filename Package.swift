@@ -44,6 +44,9 @@ let package = Package(
         .executableTarget(name: "amqp-demo", dependencies: ["AMQP"]),
         .executableTarget(name: "amqp-tasks-example", dependencies: ["AMQPTasks"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
-        .testTarget(name: "AMQPTasksTests", dependencies: ["AMQPTasks"]),
+        .testTarget(
+            name: "AMQPTasksTests",
+            dependencies: ["AMQPTasks", .product(name: "Logging", package: "swift-log")]
+        ),
     ]
 )

@@ -1,6 +1,7 @@
 import AMQP
 import AMQPTasks
 import Foundation
+import Logging
 import Testing
 
 /// The local broker that `Deploy/test` starts, and helpers to run workers in-process or as processes.
@@ -40,7 +41,10 @@ struct RunningWorker {
         configuration.concurrency = concurrency
         configuration.sendStarted = sendStarted
         configuration.gracePeriod = grace
-        let worker = Worker(configuration: configuration, registry: registry)
+        // Per-task info lines from 10,000-task tests would drown the test output.
+        var logger = Logger(label: "amqp-tasks.worker")
+        logger.logLevel = .warning
+        let worker = Worker(configuration: configuration, registry: registry, logger: logger)
         let task = Task { try await worker.run() }
         // Wait until the queues have their consumers.
         let connection = try await Connection.open(url: url)
