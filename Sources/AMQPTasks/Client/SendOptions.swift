@@ -2,8 +2,9 @@ import Foundation
 
 /// How and where a task is sent: Celery's `apply_async` options.
 public struct SendOptions: Sendable {
-    /// The queue the task goes to, through the default exchange (Celery's default queue is `celery`).
-    public var queue: String = "celery"
+    /// The queue the task goes to, through the default exchange. Nil: the client's routes decide (by default
+    /// Celery's queue `celery`).
+    public var queue: String?
     /// Publish to this exchange instead, with `routingKey`.
     public var exchange: String?
     public var routingKey: String?
@@ -29,7 +30,7 @@ public struct SendOptions: Sendable {
     /// Extra headers (Celery's `headers={...}`), merged into the task headers.
     public var headers: [String: JSONValue] = [:]
 
-    public init(queue: String = "celery") { self.queue = queue }
+    public init(queue: String? = nil) { self.queue = queue }
 }
 
 /// A task call to make later (a Celery signature): name, arguments and options.

@@ -19,20 +19,36 @@ public final class TaskClient: Sendable {
     public let replyQueue: String
     private let publisher: Channel
     private let router: ResultRouter
+    /// Where tasks go when `SendOptions` names no queue or exchange.
+    public let routes: TaskRouter
     private let logger: Logger
 
-    private init(connection: Connection, publisher: Channel, replyQueue: String, router: ResultRouter, logger: Logger) {
+    private init(
+        connection: Connection, publisher: Channel, replyQueue: String, router: ResultRouter, routes: TaskRouter,
+        logger: Logger
+    ) {
         self.connection = connection
         self.publisher = publisher
         self.replyQueue = replyQueue
         self.router = router
+        self.routes = routes
         self.logger = logger
+    }
+
+    /// Connects to the broker of a configuration file and routes tasks by its `[routes]` and `[tasks]`.
+    public static func connect(
+        configuration: TasksConfiguration, replyQueue: String? = nil, logger: Logger = Logger(label: "amqp-tasks.client")
+    ) async throws -> TaskClient {
+        try await connect(
+            url: configuration.broker.connectionURL, replyQueue: replyQueue,
+            routes: TaskRouter(configuration: configuration), logger: logger)
     }
 
     /// Connects, declares the reply queue and starts consuming it.
     /// - Parameter replyQueue: a stable name lets results sent while the client was away reach it after a restart.
     public static func connect(
-        url: String, replyQueue: String? = nil, logger: Logger = Logger(label: "amqp-tasks.client")
+        url: String, replyQueue: String? = nil, routes: TaskRouter = TaskRouter(),
+        logger: Logger = Logger(label: "amqp-tasks.client")
     ) async throws -> TaskClient {
         var configuration = try ConnectionConfiguration(url: url)
         if configuration.connectionName == nil { configuration.connectionName = "amqp-tasks client" }
@@ -47,7 +63,7 @@ public final class TaskClient: Sendable {
         let consumer = try await replies.consume(queue: queue, exclusive: true)
         let router = ResultRouter()
         let client = TaskClient(
-            connection: connection, publisher: publisher, replyQueue: queue, router: router, logger: logger)
+            connection: connection, publisher: publisher, replyQueue: queue, router: router, routes: routes, logger: logger)
         Task { await client.receiveResults(consumer) }
         return client
     }
@@ -117,7 +133,7 @@ public final class TaskClient: Sendable {
 
     /// Sends a prepared message (its `replyTo` decides where results go).
     public func send(_ message: TaskMessage, options: SendOptions = SendOptions()) async throws {
-        let outgoing = Self.outgoing(message, options: options)
+        let outgoing = outgoing(message, options: options)
         if message.replyTo == replyQueue, message.ignoreResult != true { await router.expect(message.id) }
         do {
             try await publisher.publish(outgoing)
@@ -134,7 +150,7 @@ public final class TaskClient: Sendable {
         for message in messages where message.replyTo == replyQueue && message.ignoreResult != true {
             await router.expect(message.id)
         }
-        let results = try await publisher.publish(batch: messages.map { Self.outgoing($0, options: options) })
+        let results = try await publisher.publish(batch: messages.map { outgoing($0, options: options) })
         var out: [Result<String, AMQPError>] = []
         for (message, result) in zip(messages, results) {
             switch result {
@@ -147,11 +163,19 @@ public final class TaskClient: Sendable {
         return out
     }
 
-    static func outgoing(_ message: TaskMessage, options: SendOptions) -> OutgoingMessage {
+    /// The message to publish: to `options`' exchange or queue if given, else where the routes send it.
+    func outgoing(_ message: TaskMessage, options: SendOptions) -> OutgoingMessage {
         let (properties, body) = message.encode()
+        let (exchange, routingKey): (String, String)
+        if let explicit = options.exchange {
+            (exchange, routingKey) = (explicit, options.routingKey ?? options.queue ?? message.name)
+        } else if let queue = options.queue {
+            (exchange, routingKey) = ("", queue)
+        } else {
+            (exchange, routingKey) = routes.target(for: message.name).exchangeAndRoutingKey
+        }
         return OutgoingMessage(
-            body: body, exchange: options.exchange ?? "", routingKey: options.routingKey ?? options.queue,
-            properties: properties, mandatory: true)
+            body: body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
     }
 
     /// Waits for the final state (SUCCESS, FAILURE or REVOKED) of a task this client sent.

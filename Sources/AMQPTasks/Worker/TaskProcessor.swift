@@ -31,7 +31,7 @@ struct TaskProcessor {
 
     /// Runs the task (or refuses it) and records the outcome; returns when the outcome is confirmed by the broker.
     private func record(_ delivery: Delivery) async throws {
-        let message: TaskMessage
+        var message: TaskMessage
         do {
             message = try TaskMessage.decode(properties: delivery.properties, body: delivery.body)
         } catch let error as TaskMessageError {
@@ -80,6 +80,9 @@ struct TaskProcessor {
                     parentId: message.parentId),
                 for: message, persistent: false)
         }
+        let settings = worker.configuration.tasks[message.name]
+        if message.timeLimit.hard == nil { message.timeLimit.hard = settings?.timeLimit }
+        if message.ignoreResult == nil { message.ignoreResult = settings?.ignoreResult }
         let context = TaskContext(message: message, redelivered: delivery.redelivered, hostname: hostname, queue: queue)
         let started = ContinuousClock.now
         let outcome = await run(handler, context)
@@ -126,7 +129,7 @@ struct TaskProcessor {
     }
 
     private func retry(_ message: TaskMessage, delivery: Delivery, request: TaskRetry, log: Logger) async throws {
-        let policy = worker.configuration.retryPolicy
+        let policy = worker.configuration.retryPolicy(for: message.name)
         let maxRetries = request.maxRetries ?? policy.maxRetries
         guard message.retries < maxRetries else {
             log.error("retry requested but \(maxRetries) retries are used up: \(request.reason)")

@@ -25,8 +25,39 @@ public struct WorkerConfiguration: Sendable {
     public var gracePeriod: Double = 30
     /// Longest pause between reconnection attempts, in seconds (backoff starts at 0.5 s and doubles, with jitter).
     public var maxReconnectDelay: Double = 30
+    /// Per-task settings: retries, backoff, time limit, ignore_result (from `[tasks."NAME"]`).
+    public var tasks: [String: TaskSettings] = [:]
+    /// Exchanges, queues and bindings to declare at start (from the configuration file).
+    public var topology: TasksConfiguration?
 
     public init(url: String) { self.url = url }
+
+    /// The settings of a configuration file's `[broker]`, `[worker]` and `[tasks]`; its topology is declared at start.
+    public init(configuration: TasksConfiguration) {
+        url = configuration.broker.connectionURL
+        let settings = configuration.worker
+        queues = settings.queues.isEmpty ? ["celery"] : settings.queues
+        concurrency = settings.concurrency
+        prefetch = UInt16(clamping: settings.prefetch)
+        gracePeriod = settings.gracePeriod
+        if let hostname = settings.hostname { self.hostname = hostname }
+        sendStarted = settings.sendStarted
+        if let maxRetries = settings.maxRetries { retryPolicy.maxRetries = maxRetries }
+        tasks = configuration.tasks
+        topology = configuration
+    }
+
+    /// The retry policy of one task: the worker's, with the task's `max_retries` and `retry_backoff`.
+    func retryPolicy(for task: String) -> RetryPolicy {
+        var policy = retryPolicy
+        guard let settings = tasks[task] else { return policy }
+        if let maxRetries = settings.maxRetries { policy.maxRetries = maxRetries }
+        if let backoff = settings.retryBackoff {
+            policy.backoff = backoff > 0
+            if backoff > 0 { policy.baseDelay = backoff }
+        }
+        return policy
+    }
 }
 
 /// Consumes task queues and runs each task exactly once at a time per consumer, as Celery does with
@@ -58,6 +89,9 @@ public final class Worker: Sendable {
                 attempt = 0
                 try await serve(connection)
                 await connection.close()
+            } catch let problem as Topology.Problem {
+                // Reconnecting cannot fix a topology that contradicts the broker: say so and stop.
+                throw problem
             } catch {
                 if await control.isStopping { break }
                 attempt += 1
@@ -80,6 +114,9 @@ public final class Worker: Sendable {
         var configuration = try ConnectionConfiguration(url: self.configuration.url)
         configuration.connectionName = "amqp-worker \(self.configuration.hostname)"
         let connection = try await Connection.open(configuration, logger: logger)
+        if let topology = self.configuration.topology {
+            try await Topology.declare(topology, on: connection)
+        }
         let setup = try await connection.openChannel()
         for queue in self.configuration.queues {
             try await declareIfMissing(queue, connection: connection)
