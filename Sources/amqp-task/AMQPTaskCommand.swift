@@ -1,4 +1,4 @@
-// amqp-task: the operator's command line: send tasks and read their results. See `amqp-task --help`.
+// amqp-task: the operator's command line. Every subcommand reads the same amqp-tasks.toml. See `amqp-task --help`.
 import AMQP
 import AMQPTasks
 import ArgumentParser
@@ -9,21 +9,46 @@ import Logging
 struct AMQPTaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "amqp-task",
-        abstract: "Send tasks to AMQP task queues and read their results.",
-        subcommands: [Send.self])
+        abstract: "Send tasks, read results, and manage the queues of amqp-tasks.toml.",
+        subcommands: [Send.self, ConfigCommand.self, Declare.self, Queues.self, Purge.self])
 }
 
-/// Options every subcommand shares.
-struct BrokerOptions: ParsableArguments {
-    @Option(help: "Broker URL (default: $AMQP_URL, else the local broker).")
-    var url: String = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
+/// Options every subcommand shares: where the configuration and the broker are.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Configuration file (default: $AMQP_TASKS_CONFIG, else ./amqp-tasks.toml if present).")
+    var config: String?
+
+    @Option(help: "Broker URL; overrides the file and $AMQP_URL.")
+    var url: String?
+
+    /// The configuration: the file's, or built-in defaults; `--url` wins over `AMQP_URL`, which wins over the file.
+    func load() throws -> TasksConfiguration {
+        var configuration = TasksConfiguration()
+        if let path = TasksConfiguration.locate(explicit: config) {
+            configuration = try TasksConfiguration.load(path: path)
+        } else if let fromEnvironment = ProcessInfo.processInfo.environment["AMQP_URL"], !fromEnvironment.isEmpty {
+            configuration.broker.url = fromEnvironment
+        }
+        if let url { configuration.broker.url = url }
+        return configuration
+    }
+}
+
+/// Prints configuration errors as they are, one per line, and exits 1.
+func reportingConfigErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let errors as ConfigErrors {
+        FileHandle.standardError.write(Data((errors.description + "\n").utf8))
+        throw ExitCode(1)
+    }
 }
 
 struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send a task; print its id once the broker confirmed it, or its result with --wait.")
 
-    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var common: CommonOptions
 
     @Argument(help: "The task name, e.g. demo.add.")
     var name: String
@@ -34,8 +59,8 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Keyword arguments as a JSON object, e.g. '{\"z\": 1}'.")
     var kwargs: String = "{}"
 
-    @Option(help: "The queue to send to.")
-    var queue: String = "celery"
+    @Option(help: "The queue to send to (default: where the file's [routes] send NAME, else celery).")
+    var queue: String?
 
     @Option(help: "Run no sooner than this many seconds from now.")
     var countdown: Double?
@@ -51,14 +76,14 @@ struct Send: AsyncParsableCommand {
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-        guard let argsValue = try? JSONValue.parse(Data(args.utf8)), let argsList = argsValue.arrayValue else {
+        guard let argsList = (try? JSONValue.parse(Data(args.utf8)))?.arrayValue else {
             throw ValidationError("--args must be a JSON list, got \(args)")
         }
-        guard let kwargsValue = try? JSONValue.parse(Data(kwargs.utf8)), let kwargsObject = kwargsValue.objectValue else {
+        guard let kwargsObject = (try? JSONValue.parse(Data(kwargs.utf8)))?.objectValue else {
             throw ValidationError("--kwargs must be a JSON object, got \(kwargs)")
         }
-        let client = try await TaskClient.connect(url: broker.url)
-        defer { Task { await client.close() } }
+        let configuration = try reportingConfigErrors { try common.load() }
+        let client = try await TaskClient.connect(configuration: configuration)
         var options = SendOptions(queue: queue)
         options.countdown = countdown
         options.expiresIn = expires
@@ -66,13 +91,12 @@ struct Send: AsyncParsableCommand {
         let id = try await client.send(name, args: argsList, kwargs: kwargsObject, options: options)
         guard wait else {
             print(id)
+            await client.close()
             return
         }
         do {
             let result = try await client.result(for: id, timeout: .seconds(timeout))
-            let line = JSONValue.object([
-                "id": .string(id), "status": .string(result.status.rawValue), "result": result.result,
-            ])
+            let line = JSONValue.object(["id": .string(id), "status": .string(result.status.rawValue), "result": result.result])
             print(line.jsonString)
             await client.close()
             if result.status != .success { throw ExitCode(1) }
@@ -81,5 +105,120 @@ struct Send: AsyncParsableCommand {
             await client.close()
             throw ExitCode(2)
         }
+    }
+}
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Check the configuration file.", subcommands: [Check.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate the file; print the resolved configuration (password masked) or every error with file:line: key.")
+
+        @OptionGroup var common: CommonOptions
+
+        func run() throws {
+            let configuration = try reportingConfigErrors { try common.load() }
+            print(ConfigSummary(configuration).text)
+        }
+    }
+}
+
+struct Declare: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Declare every exchange, queue and binding of the file (idempotent).")
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let configuration = try reportingConfigErrors { try common.load() }
+        let connection = try await Connection.open(url: configuration.broker.connectionURL)
+        do {
+            for item in try await Topology.declare(configuration, on: connection) { print("declared \(item)") }
+            await connection.close()
+        } catch let problem as Topology.Problem {
+            FileHandle.standardError.write(Data("amqp-task declare: \(problem)\n".utf8))
+            await connection.close()
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Queues: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the file's queues (or those named) with ready and unacknowledged messages and consumers.")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "The broker's management API (default: http://HOST:15672 with the broker URL's credentials).")
+    var managementURL: String?
+
+    @Argument(help: "Queues to show (default: the file's [[queues]]).")
+    var names: [String] = []
+
+    func run() async throws {
+        let configuration = try reportingConfigErrors { try common.load() }
+        let queues = names.isEmpty ? configuration.queues.map(\.name) : names
+        guard !queues.isEmpty else { throw ValidationError("no queues: name some, or declare [[queues]] in the file") }
+        let broker = try ConnectionConfiguration(url: configuration.broker.url)
+        let management = ManagementAPI(url: managementURL, broker: broker)
+        let connection = try await Connection.open(url: configuration.broker.connectionURL)
+        var rows: [[String]] = [["queue", "ready", "unacked", "consumers"]]
+        var unackedKnown = true
+        for queue in queues {
+            let channel = try await connection.openChannel()
+            do {
+                let state = try await channel.inspectQueue(queue)
+                let unacked = await management.unacknowledged(queue: queue, vhost: broker.vhost)
+                if unacked == nil { unackedKnown = false }
+                rows.append([queue, "\(state.messageCount)", unacked.map(String.init) ?? "?", "\(state.consumerCount)"])
+                try await channel.close()
+            } catch let error as AMQPError where error.replyCode == .notFound {
+                rows.append([queue, "missing", "-", "-"])
+            }
+        }
+        await connection.close()
+        let widths = (0..<4).map { column in rows.map { $0[column].count }.max()! }
+        for row in rows {
+            print(zip(row, widths).enumerated().map { index, cell in
+                index == 0 ? cell.0.padding(toLength: cell.1, withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: cell.1 - cell.0.count) + cell.0
+            }.joined(separator: "  "))
+        }
+        if !unackedKnown {
+            FileHandle.standardError.write(
+                Data("amqp-task: unacked counts need RabbitMQ's management API at \(management.base); enable rabbitmq_management or pass --management-url\n".utf8))
+        }
+    }
+}
+
+struct Purge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Delete every ready message of a queue.")
+
+    @OptionGroup var common: CommonOptions
+
+    @Argument(help: "The queue to purge.")
+    var queue: String
+
+    @Flag(help: "Do not ask for confirmation.")
+    var force = false
+
+    func run() async throws {
+        let configuration = try reportingConfigErrors { try common.load() }
+        let connection = try await Connection.open(url: configuration.broker.connectionURL)
+        let channel = try await connection.openChannel()
+        let ready = try await channel.inspectQueue(queue).messageCount
+        if !force {
+            print("Purge \(ready) ready messages from \(queue)? They cannot be recovered. Type yes: ", terminator: "")
+            guard readLine()?.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else {
+                print("not purged")
+                await connection.close()
+                throw ExitCode(1)
+            }
+        }
+        let purged = try await channel.purgeQueue(queue)
+        print("purged \(purged) messages from \(queue)")
+        await connection.close()
     }
 }

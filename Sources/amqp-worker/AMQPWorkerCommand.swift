@@ -16,17 +16,20 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
             stdout is the result; exit 0 = SUCCESS, 75 = retry, anything else = FAILURE.
             """)
 
-    @Option(help: "Broker URL (default: $AMQP_URL, else the local broker).")
-    var url: String = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
+    @Option(help: "Configuration file (default: $AMQP_TASKS_CONFIG, else ./amqp-tasks.toml if present).")
+    var config: String?
 
-    @Option(name: .customLong("queue"), help: "A queue to consume (repeatable; default: celery).")
+    @Option(help: "Broker URL; overrides the file and $AMQP_URL.")
+    var url: String?
+
+    @Option(name: .customLong("queue"), help: "A queue to consume (repeatable; default: the file's [worker] queues, else celery).")
     var queues: [String] = []
 
-    @Option(help: "Consumers per queue.")
-    var concurrency: Int = 1
+    @Option(help: "Consumers per queue (default: the file's, else 1).")
+    var concurrency: Int?
 
-    @Option(help: "Unacknowledged tasks per consumer (1 = each consumer holds only the task it runs).")
-    var prefetch: UInt16 = 1
+    @Option(help: "Unacknowledged tasks per consumer (default: the file's, else 1 = each consumer holds only the task it runs).")
+    var prefetch: UInt16?
 
     @Option(name: .customLong("exec"), help: "NAME=COMMAND: run task NAME as a process (repeatable).")
     var execHandlers: [String] = []
@@ -37,24 +40,46 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Option(help: "Node name (default: amqp-worker@HOST).")
     var hostname: String?
 
-    @Option(help: "Seconds running tasks may take to finish after SIGTERM.")
-    var grace: Double = 30
+    @Option(help: "Seconds running tasks may take to finish after SIGTERM (default: the file's, else 30).")
+    var grace: Double?
 
     @Flag(help: "Send a STARTED state before each task (Celery's task_track_started).")
     var sendStarted = false
 
-    @Option(help: "Retries before a task that asks for more fails.")
-    var maxRetries: Int = 3
+    @Option(help: "Retries before a task that asks for more fails (default: the file's, else 3).")
+    var maxRetries: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
     func validate() throws {
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
-        guard prefetch >= 1 else { throw ValidationError("--prefetch must be at least 1") }
-        guard demoTasks || !execHandlers.isEmpty else {
-            throw ValidationError("no tasks to run: give --exec NAME=COMMAND or --demo-tasks")
+        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if let prefetch, prefetch < 1 { throw ValidationError("--prefetch must be at least 1") }
+    }
+
+    /// The file's settings (or defaults), with the command line's options on top.
+    private func workerConfiguration() throws -> WorkerConfiguration {
+        var configuration: WorkerConfiguration
+        if let path = TasksConfiguration.locate(explicit: config) {
+            do {
+                configuration = WorkerConfiguration(configuration: try TasksConfiguration.load(path: path))
+            } catch let errors as ConfigErrors {
+                FileHandle.standardError.write(Data((errors.description + "\n").utf8))
+                throw ExitCode(1)
+            }
+        } else {
+            configuration = WorkerConfiguration(
+                url: ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f")
         }
+        if let url { configuration.url = url }
+        if !queues.isEmpty { configuration.queues = queues }
+        if let concurrency { configuration.concurrency = concurrency }
+        if let prefetch { configuration.prefetch = prefetch }
+        if let hostname { configuration.hostname = hostname }
+        if let grace { configuration.gracePeriod = grace }
+        if sendStarted { configuration.sendStarted = true }
+        if let maxRetries { configuration.retryPolicy.maxRetries = maxRetries }
+        return configuration
     }
 
     func run() async throws {
@@ -64,20 +89,19 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        let configuration = try workerConfiguration()
         var registry = TaskRegistry()
         if demoTasks { DemoTasks.register(in: &registry) }
+        for (name, settings) in configuration.tasks {
+            if let command = settings.command { registry.register(name, ExecHandler(command: command)) }
+        }
         for spec in execHandlers {
             let (name, handler) = try ExecHandler.parse(spec)
             registry.register(name, handler)
         }
-        var configuration = WorkerConfiguration(url: url)
-        configuration.queues = queues.isEmpty ? ["celery"] : queues
-        configuration.concurrency = concurrency
-        configuration.prefetch = prefetch
-        if let hostname { configuration.hostname = hostname }
-        configuration.gracePeriod = grace
-        configuration.sendStarted = sendStarted
-        configuration.retryPolicy.maxRetries = maxRetries
+        guard !registry.names.isEmpty else {
+            throw ValidationError("no tasks to run: give --exec NAME=COMMAND, --demo-tasks, or [tasks.\"NAME\"] command in the file")
+        }
         let worker = Worker(configuration: configuration, registry: registry)
 
         let logger = Logger(label: "amqp-worker")
@@ -86,7 +110,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber)
             source.setEventHandler {
-                logger.notice("signal \(signalNumber): warm shutdown (grace \(grace) s)")
+                logger.notice("signal \(signalNumber): warm shutdown (grace \(configuration.gracePeriod) s)")
                 worker.stop()
             }
             source.resume()

@@ -59,6 +59,17 @@ public struct ExchangeDefinition: Sendable, Hashable {
     public var durable = true
     public var autoDelete = false
     public var arguments: FieldTable = [:]
+
+    public init(
+        name: String, type: ExchangeType = .direct, durable: Bool = true, autoDelete: Bool = false,
+        arguments: FieldTable = [:]
+    ) {
+        self.name = name
+        self.type = type
+        self.durable = durable
+        self.autoDelete = autoDelete
+        self.arguments = arguments
+    }
 }
 
 /// `[[queues]]`, with its bindings.
@@ -83,6 +94,17 @@ public struct QueueDefinition: Sendable, Hashable {
     public struct Binding: Sendable, Hashable {
         public var exchange: String
         public var routingKey: String
+
+        public init(exchange: String, routingKey: String) {
+            self.exchange = exchange
+            self.routingKey = routingKey
+        }
+    }
+
+    public init(name: String, kind: Kind = .classic, durable: Bool = true) {
+        self.name = name
+        self.kind = kind
+        self.durable = durable
     }
 
     /// The arguments `queue.declare` sends: the typed settings as `x-` arguments, then the extra ones.

@@ -1,0 +1,50 @@
+import AMQP
+import AMQPTasks
+
+/// The resolved configuration as `config check` prints it; the broker password is masked.
+struct ConfigSummary {
+    let text: String
+
+    init(_ c: TasksConfiguration) {
+        var lines: [String] = ["\(c.file.isEmpty ? "built-in defaults" : c.file): OK"]
+        lines.append("broker: \(c.broker.maskedURL)" + (c.broker.heartbeat.map { ", heartbeat \($0) s" } ?? ""))
+        for e in c.exchanges {
+            lines.append("exchange \(e.name): \(e.type.rawValue)\(e.durable ? ", durable" : "")\(Self.arguments(e.arguments))")
+        }
+        for q in c.queues {
+            lines.append("queue \(q.name): \(q.kind.rawValue)\(q.durable ? ", durable" : "")\(Self.arguments(q.declareArguments))")
+            for b in q.bindings { lines.append("  bound to \(b.exchange) with \"\(b.routingKey)\"") }
+        }
+        for r in c.routes {
+            switch r.target {
+            case .queue(let queue): lines.append("route \(r.pattern) → queue \(queue)")
+            case .exchange(let exchange, let key): lines.append("route \(r.pattern) → exchange \(exchange), key \"\(key)\"")
+            }
+        }
+        lines.append("route (default) → queue celery")
+        let w = c.worker
+        lines.append(
+            "worker: queues \(w.queues.isEmpty ? "celery" : w.queues.joined(separator: ", ")), concurrency \(w.concurrency), prefetch \(w.prefetch), grace \(w.gracePeriod) s")
+        for name in c.tasks.keys.sorted() {
+            let t = c.tasks[name]!
+            var parts: [String] = []
+            if let command = t.command { parts.append("command \(command.joined(separator: " "))") }
+            if let queue = t.queue { parts.append("queue \(queue)") }
+            if let m = t.maxRetries { parts.append("max_retries \(m)") }
+            if let l = t.timeLimit { parts.append("time_limit \(l) s") }
+            if let i = t.ignoreResult { parts.append("ignore_result \(i)") }
+            lines.append("task \(name): \(parts.joined(separator: ", "))")
+        }
+        text = lines.joined(separator: "\n")
+    }
+
+    private static func arguments(_ table: FieldTable) -> String {
+        table.isEmpty ? "" : ", " + table.map { "\($0.key)=\(Self.value($0.value))" }.joined(separator: ", ")
+    }
+
+    private static func value(_ v: FieldValue) -> String {
+        if let s = v.stringValue { return "\"\(s)\"" }
+        if let i = v.intValue { return "\(i)" }
+        return "\(v)"
+    }
+}

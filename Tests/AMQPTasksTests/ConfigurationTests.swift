@@ -1,0 +1,160 @@
+import AMQP
+import AMQPTasks
+import Foundation
+import Testing
+
+/// Parsing and validation of amqp-tasks.toml; no broker needed.
+@Suite struct ConfigurationTests {
+    static let example = Broker.repoRoot.appendingPathComponent("Deploy/examples/amqp-tasks.toml").path
+
+    /// The messages `parse` reports for `text`, one string each.
+    func errors(_ text: String) -> [String] {
+        do {
+            _ = try TasksConfiguration.parse(text, file: "bad.toml", environment: [:])
+            return []
+        } catch let errors as ConfigErrors {
+            return errors.errors.map(\.description)
+        } catch {
+            return ["unexpected \(error)"]
+        }
+    }
+
+    @Test func theExampleFileReadsIntoEverySection() throws {
+        let c = try TasksConfiguration.load(path: Self.example, environment: [:])
+        #expect(c.broker.url == "amqp://guest:guest@127.0.0.1:5672/%2f")
+        #expect(c.broker.heartbeat == 30)
+        #expect(c.broker.connectionTimeout == 10)
+        #expect(c.broker.connectionURL.contains("heartbeat=30"))
+        #expect(c.exchanges == [ExchangeDefinition(name: "tasks", type: .topic)])
+        #expect(c.queues.map(\.name) == ["celery", "reports"])
+        let reports = try #require(c.queue(named: "reports"))
+        #expect(reports.kind == .quorum)
+        #expect(reports.declareArguments["x-queue-type"] == "quorum")
+        #expect(reports.declareArguments["x-delivery-limit"] == .int32(5))
+        #expect(reports.bindings == [.init(exchange: "tasks", routingKey: "reports.#")])
+        #expect(c.queue(named: "celery")?.declareArguments.isEmpty == true, "celery is declared as Celery does")
+        #expect(c.routes.map(\.pattern) == ["reports.**", "mail.*"], "file order, not TOMLKit's sorted order")
+        #expect(c.worker.queues == ["celery", "reports"])
+        #expect(c.worker.concurrency == 2)
+        #expect(c.worker.prefetch == 1)
+        #expect(c.worker.sendStarted)
+        #expect(c.tasks["reports.wordcount"]?.command == ["/usr/bin/wc", "-w"])
+        #expect(c.tasks["reports.wordcount"]?.maxRetries == 2)
+        #expect(c.tasks["reports.wordcount"]?.timeLimit == 60)
+    }
+
+    @Test func amqpURLInTheEnvironmentOverridesTheFile() throws {
+        let c = try TasksConfiguration.load(path: Self.example, environment: ["AMQP_URL": "amqp://u:p@elsewhere/%2f"])
+        #expect(c.broker.url == "amqp://u:p@elsewhere/%2f")
+        #expect(c.broker.maskedURL == "amqp://u:***@elsewhere/%2f")
+    }
+
+    @Test func routesMatchByGlobFirstMatchWinsThenTaskQueueThenDefault() throws {
+        let c = try TasksConfiguration.parse(
+            """
+            [[exchanges]]
+            name = "mail"
+            [[queues]]
+            name = "urgent"
+            [[queues]]
+            name = "bulk"
+            [routes]
+            "mail.urgent.*" = { queue = "urgent" }
+            "mail.**" = { exchange = "mail", routing_key = "outgoing" }
+            "bulk.*" = { queue = "bulk" }
+            [tasks."bulk.special"]
+            queue = "urgent"
+            """, file: "routes.toml", environment: [:])
+        let router = TaskRouter(configuration: c)
+        #expect(router.target(for: "mail.urgent.send") == .queue("urgent"), "first match wins")
+        #expect(router.target(for: "mail.digest.weekly.send") == .exchange("mail", routingKey: "outgoing"))
+        #expect(router.target(for: "bulk.import") == .queue("bulk"))
+        #expect(router.target(for: "bulk.import.more") == .queue("celery"), "* stays within one part")
+        #expect(router.target(for: "bulk.special") == .queue("urgent"), "a task's own queue comes first")
+        #expect(router.target(for: "other") == .queue("celery"))
+    }
+
+    @Test func syntaxErrorsNameTheLine() {
+        #expect(errors("[broker]\nurl = \"amqp://x\n") .first?.hasPrefix("bad.toml:2: TOML syntax:") == true)
+    }
+
+    @Test func eachValidationErrorNamesFileLineAndKey() {
+        let cases: [(String, String)] = [
+            ("[broker]\nurl = \"amqp://h/%2f\"\nheartbeat = \"often\"\n",
+             "bad.toml:3: broker.heartbeat: expected an integer, got string \"often\""),
+            ("[broker]\nuri = \"amqp://h\"\n",
+             "bad.toml:2: broker.uri: unknown key; expected one of: ca_file, cert_file, connection_timeout, heartbeat, key_file, url"),
+            ("[broker]\nurl = \"http://h\"\n",
+             "bad.toml:2: broker.url: http://h: the scheme must be amqp or amqps"),
+            ("[worker]\nconcurrency = -2\n",
+             "bad.toml:2: worker.concurrency: expected a whole number of consumers, at least 1, got -2"),
+            ("[[queues]]\nname = \"a\"\n\n[[queues]]\nname = \"b\"\ntype = \"lazy\"\n",
+             "bad.toml:6: queues[1].type: expected \"classic\" or \"quorum\", got \"lazy\""),
+            ("[[queues]]\nname = \"q\"\nbindings = [{ exchange = \"missing\", routing_key = \"k\" }]\n",
+             "bad.toml:3: queues[0].bindings[0].exchange: queue q is bound to exchange \"missing\", which is not declared in [[exchanges]]"),
+            ("[routes]\n\"mail.*\" = { exchange = \"nowhere\" }\n",
+             "bad.toml:2: routes.\"mail.*\".exchange: route to exchange \"nowhere\", which is not declared in [[exchanges]]"),
+            ("[routes]\n\"mail.*\" = { queue = \"nowhere\" }\n",
+             "bad.toml:2: routes.\"mail.*\".queue: route to queue \"nowhere\", which is not declared in [[queues]]"),
+            ("[[queues]]\nname = \"q\"\ndelivery_limit = 3\n",
+             "bad.toml:3: queues[0].delivery_limit: delivery_limit needs type = \"quorum\""),
+            ("[[exchanges]]\nname = \"e\"\ntype = \"round-robin\"\n",
+             "bad.toml:3: exchanges[0].type: expected direct, topic, fanout, headers or a plugin's x- type, got \"round-robin\""),
+            ("[worker]\nqueues = [\"ghost\"]\n",
+             "bad.toml:2: worker.queues[0]: queue \"ghost\" is not declared in [[queues]]"),
+            ("[tasks.\"images.resize\"]\ncommand = []\n",
+             "bad.toml:2: tasks.\"images.resize\".command: expected the program and its arguments, e.g. [\"/usr/bin/convert\", \"-resize\"]"),
+            ("[tasks.\"images.resize\"]\ntime_limit = 0\n",
+             "bad.toml:2: tasks.\"images.resize\".time_limit: expected a number > 0, got 0.0"),
+            ("[[queues]]\ndurable = true\n",
+             "bad.toml:1: queues[0]: missing name"),
+            ("[[queues]]\nname = \"q\"\n[[queues]]\nname = \"q\"\n",
+             "bad.toml:4: queues[1].name: queue \"q\" is declared twice"),
+            ("[cluster]\nnodes = 3\n",
+             "bad.toml:1: cluster: unknown key; expected one of: broker, exchanges, queues, routes, tasks, worker"),
+        ]
+        for (text, expected) in cases {
+            #expect(errors(text) == [expected], "for:\n\(text)")
+        }
+    }
+
+    @Test func allErrorsOfAFileAreReportedTogether() {
+        let found = errors("[worker]\nconcurrency = 0\nprefetch = 0\n")
+        #expect(found.count == 2)
+    }
+
+    @Test func configCheckPrintsTheErrorAndExitsOne() throws {
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("amqp-tasks-\(UUID()).toml")
+        try "[worker]\nconcurrency = -1\n".write(to: bad, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: bad) }
+        let (status, _, stderr) = try runCLI(["config", "check", "--config", bad.path])
+        #expect(status == 1)
+        #expect(stderr.contains("\(bad.path):2: worker.concurrency: expected a whole number of consumers, at least 1, got -1"))
+        let (okStatus, stdout, _) = try runCLI(["config", "check", "--config", Self.example])
+        #expect(okStatus == 0)
+        #expect(stdout.contains("broker: amqp://guest:***@127.0.0.1:5672/%2f"), "the password is masked")
+    }
+}
+
+/// Runs the `amqp-task` binary that `swift build` made; returns status, stdout and stderr.
+func runCLI(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+    let binary = Broker.repoRoot.appendingPathComponent(".build/debug/amqp-task")
+    guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+        throw TestFailure("amqp-task is not built at \(binary.path); run swift build first")
+    }
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "AMQP_TASKS_CONFIG")
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
