@@ -75,13 +75,13 @@ final class WorkerProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var log = ""
 
-    init(_ arguments: [String]) throws {
+    init(_ arguments: [String], includeURL: Bool = true) throws {
         let binary = Broker.repoRoot.appendingPathComponent(".build/debug/amqp-worker")
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw TestFailure("amqp-worker is not built at \(binary.path); run swift build first")
         }
         process.executableURL = binary
-        process.arguments = ["--url", Broker.url] + arguments
+        process.arguments = (includeURL ? ["--url", Broker.url] : []) + arguments
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
