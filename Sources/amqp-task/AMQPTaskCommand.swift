@@ -10,7 +10,7 @@ struct AMQPTaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "amqp-task",
         abstract: "Send tasks, read results, and manage the queues of amqp-tasks.toml.",
-        subcommands: [Send.self, ConfigCommand.self, Declare.self, Queues.self, Purge.self])
+        subcommands: [Send.self, ConfigCommand.self, Declare.self, Queues.self, Purge.self, Inspect.self, Events.self])
 }
 
 /// Options every subcommand shares: where the configuration and the broker are.

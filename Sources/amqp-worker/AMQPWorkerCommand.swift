@@ -46,6 +46,9 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Flag(help: "Send a STARTED state before each task (Celery's task_track_started).")
     var sendStarted = false
 
+    @Flag(name: [.customShort("E"), .customLong("events")], help: "Send Celery events (for Flower, celery events, amqp-task events).")
+    var events = false
+
     @Option(help: "Retries before a task that asks for more fails (default: the file's, else 3).")
     var maxRetries: Int?
 
@@ -78,6 +81,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         if let hostname { configuration.hostname = hostname }
         if let grace { configuration.gracePeriod = grace }
         if sendStarted { configuration.sendStarted = true }
+        if events { configuration.sendEvents = true }
         if let maxRetries { configuration.retryPolicy.maxRetries = maxRetries }
         return configuration
     }

@@ -11,6 +11,8 @@ struct TaskProcessor {
     let worker: Worker
     let channel: Channel
     let queue: String
+    /// Celery events, when the worker sends them.
+    let events: EventPublisher?
 
     private var logger: Logger { worker.logger }
     private var hostname: String { worker.configuration.hostname }
@@ -49,14 +51,16 @@ struct TaskProcessor {
         log[metadataKey: "task_id"] = "\(message.id)"
         log[metadataKey: "task"] = "\(message.name)"
         log.info("received\(delivery.redelivered ? " (redelivered)" : "")")
+        await events?.taskReceived(message)
 
+        if await worker.state.isRevoked(message.id) {
+            log.warning("revoked by remote control; not run")
+            try await revoke(message, reason: "revoked")
+            return
+        }
         if let expires = message.expiresDate, expires < Date() {
             log.warning("expired at \(message.expires ?? "?"); revoked without running")
-            try await publishResult(
-                ResultMessage(taskId: message.id, status: .revoked,
-                    result: TaskFailure(type: "TaskRevokedError", message: "expired", module: "celery.exceptions").json,
-                    dateDone: CeleryTime.format(Date())),
-                for: message)
+            try await revoke(message, reason: "expired")
             return
         }
         if let eta = message.etaDate, eta.timeIntervalSinceNow > 0.5 {
@@ -69,6 +73,9 @@ struct TaskProcessor {
         }
         guard let handler = worker.registry.handler(for: message.name) else {
             log.error("unknown task \(message.name); moved to \(DeadLetters.name(for: queue))")
+            await events?.send("task-failed", [
+                "uuid": .string(message.id), "exception": .string("NotRegistered('\(message.name)')"), "traceback": .null,
+            ])
             try await publishResult(.failure(message.id, .notRegistered(message.name)), for: message)
             try await deadLetter(delivery, reason: "unknown-task", error: "no handler registered for \(message.name)")
             return
@@ -84,12 +91,21 @@ struct TaskProcessor {
         if message.timeLimit.hard == nil { message.timeLimit.hard = settings?.timeLimit }
         if message.ignoreResult == nil { message.ignoreResult = settings?.ignoreResult }
         let context = TaskContext(message: message, redelivered: delivery.redelivered, hostname: hostname, queue: queue)
+        await events?.send("task-started", ["uuid": .string(message.id)])
         let started = ContinuousClock.now
-        let outcome = await run(handler, context)
+        let outcome = await runTracked(handler, context, delivery: delivery)
         let runtime = ContinuousClock.now - started
+        await worker.state.finished(message.id, name: message.name)
         switch outcome {
+        case .failure(is CancellationError) where await worker.state.isRevoked(message.id):
+            log.warning("terminated by remote control (revoke --terminate)")
+            try await revoke(message, reason: "terminated")
         case .success(let value):
             log.info("succeeded in \(runtime)")
+            let seconds = Double(runtime.components.seconds) + Double(runtime.components.attoseconds) / 1e18
+            await events?.send("task-succeeded", [
+                "uuid": .string(message.id), "result": .string(PythonRepr.repr(value)), "runtime": .double(seconds),
+            ])
             try await publishResult(.success(message.id, value, parentId: message.parentId), for: message)
             try await sendFollowUps(of: message, result: value)
         case .failure(let error as TaskRetry):
@@ -99,11 +115,41 @@ struct TaskProcessor {
         case .failure(let error):
             let failure = error as? TaskFailure ?? TaskFailure(type: String(describing: type(of: error)), message: "\(error)")
             log.error("failed: \(failure)")
+            await events?.send("task-failed", [
+                "uuid": .string(message.id), "exception": .string("\(failure.type)(\(PythonRepr.quote(failure.message)))"),
+                "traceback": .string("amqp-worker \(hostname): \(failure)\n"),
+            ])
             try await publishResult(
                 .failure(message.id, failure, traceback: "amqp-worker \(hostname): \(failure)\n", parentId: message.parentId),
                 for: message)
             try await sendErrbacks(of: message)
         }
+    }
+
+    /// Runs the handler as its own task, listed in `inspect active` and cancellable by `revoke --terminate`.
+    private func runTracked(_ handler: any TaskHandler, _ context: TaskContext, delivery: Delivery) async
+        -> Result<JSONValue, Error>
+    {
+        let run = Task { await self.run(handler, context) }
+        await worker.state.started(
+            WorkerState.ActiveTask(
+                message: context.message, queue: queue, redelivered: delivery.redelivered, started: Date(),
+                cancel: { run.cancel() }))
+        return await withTaskCancellationHandler { await run.value } onCancel: { run.cancel() }
+    }
+
+    /// Records REVOKED (for an expired or revoked task) and sends `task-revoked`.
+    private func revoke(_ message: TaskMessage, reason: String) async throws {
+        await events?.send("task-revoked", [
+            "uuid": .string(message.id), "terminated": .bool(reason == "terminated"), "signum": .null,
+            "expired": .bool(reason == "expired"),
+        ])
+        try await publishResult(
+            ResultMessage(
+                taskId: message.id, status: .revoked,
+                result: TaskFailure(type: "TaskRevokedError", message: reason, module: "celery.exceptions").json,
+                dateDone: CeleryTime.format(Date())),
+            for: message)
     }
 
     /// Runs the handler with the task's hard time limit, if it has one.
@@ -146,6 +192,11 @@ struct TaskProcessor {
         next.eta = CeleryTime.format(Date().addingTimeInterval(delay))
         let (properties, body) = next.encode()
         log.warning("retry \(next.retries)/\(maxRetries) in \(String(format: "%.1f", delay)) s: \(request.reason)")
+        await events?.send("task-retried", [
+            "uuid": .string(message.id),
+            "exception": .string("Retry(\(request.reason.type)(\(PythonRepr.quote(request.reason.message))), \(Int(delay)))"),
+            "traceback": .string("Retry in \(Int(delay))s: \(request.reason)\n"),
+        ])
         try await publishResult(
             ResultMessage(
                 taskId: message.id, status: .retry, result: request.reason.json,

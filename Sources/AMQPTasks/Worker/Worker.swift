@@ -21,6 +21,10 @@ public struct WorkerConfiguration: Sendable {
     public var retryPolicy = RetryPolicy()
     /// Send a STARTED state before running each task (Celery's `task_track_started`).
     public var sendStarted = false
+    /// Publish Celery events to `celeryev` (Celery's `-E`): worker online/heartbeat/offline and task events.
+    public var sendEvents = false
+    /// Seconds between `worker-heartbeat` events (Celery's 2 s).
+    public var eventHeartbeat: Double = 2
     /// Seconds a warm shutdown lets running tasks finish before they are interrupted and requeued.
     public var gracePeriod: Double = 30
     /// Longest pause between reconnection attempts, in seconds (backoff starts at 0.5 s and doubles, with jitter).
@@ -71,6 +75,7 @@ public final class Worker: Sendable {
     public let registry: TaskRegistry
     let logger: Logger
     private let control = WorkerControl()
+    let state = WorkerState()
 
     public init(
         configuration: WorkerConfiguration, registry: TaskRegistry, logger: Logger = Logger(label: "amqp-tasks.worker")
@@ -146,27 +151,64 @@ public final class Worker: Sendable {
     /// Runs the consumers until the connection is lost (throws) or a stop finishes them (returns).
     private func serve(_ connection: Connection) async throws {
         await control.reset()
+        let events = try await startEvents(connection)
         let slots = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for queue in configuration.queues {
                     for _ in 0..<max(1, configuration.concurrency) {
-                        group.addTask { try await self.runConsumer(queue: queue, connection: connection) }
+                        group.addTask { try await self.runConsumer(queue: queue, connection: connection, events: events) }
                     }
+                }
+                group.addTask { try await self.runRemoteControl(connection) }
+                if let events {
+                    group.addTask { await self.sendHeartbeats(events) }
                 }
                 try await group.waitForAll()
             }
         }
         await control.track(slots, gracePeriod: configuration.gracePeriod)
         try await slots.value
+        await events?.workerEvent("worker-offline")
     }
 
-    private func runConsumer(queue: String, connection: Connection) async throws {
+    /// The event publisher on its own channel, after `worker-online`; nil unless events are on.
+    private func startEvents(_ connection: Connection) async throws -> EventPublisher? {
+        guard configuration.sendEvents else { return nil }
+        let channel = try await connection.openChannel()
+        try await EventPublisher.declare(on: channel)
+        let events = EventPublisher(channel: channel, hostname: configuration.hostname, state: state)
+        await events.workerEvent("worker-online", freq: configuration.eventHeartbeat)
+        return events
+    }
+
+    private func sendHeartbeats(_ events: EventPublisher) async {
+        while await !control.isStopping {
+            try? await control.sleep(seconds: configuration.eventHeartbeat)
+            if await control.isStopping { break }
+            await events.workerEvent("worker-heartbeat", freq: configuration.eventHeartbeat)
+        }
+    }
+
+    private func runRemoteControl(_ connection: Connection) async throws {
+        let channel = try await connection.openChannel()
+        let queue = try await RemoteControl.declare(on: channel, hostname: configuration.hostname)
+        let consumer = try await channel.consume(queue: queue, exclusive: true)
+        guard await control.register(consumer) else { return }
+        let remote = RemoteControl(
+            channel: channel, hostname: configuration.hostname, state: state, registry: registry,
+            configuration: configuration, logger: logger)
+        for try await delivery in consumer {
+            await remote.handle(delivery)
+        }
+    }
+
+    private func runConsumer(queue: String, connection: Connection, events: EventPublisher?) async throws {
         let channel = try await connection.openChannel()
         try await channel.confirmSelect()
         try await channel.setPrefetch(configuration.prefetch)
         let consumer = try await channel.consume(queue: queue)
         guard await control.register(consumer) else { return }
-        let processor = TaskProcessor(worker: self, channel: channel, queue: queue)
+        let processor = TaskProcessor(worker: self, channel: channel, queue: queue, events: events)
         for try await delivery in consumer {
             await processor.process(delivery)
         }

@@ -1,0 +1,125 @@
+import AMQP
+import AMQPTasks
+import ArgumentParser
+import Foundation
+
+/// `amqp-task inspect ping|active|stats|registered`: asks every worker, Swift or Celery, through `celery.pidbox`.
+struct Inspect: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ask workers (Swift and Celery alike) over Celery's remote-control broadcast; one JSON line per reply.")
+
+    @OptionGroup var common: CommonOptions
+
+    @Argument(help: "ping, active, stats or registered.")
+    var method: String
+
+    @Option(name: .customLong("destination"), help: "Only this worker (repeatable), e.g. amqp-worker@host.")
+    var destinations: [String] = []
+
+    @Option(help: "Seconds to collect replies.")
+    var timeout: Double = 1
+
+    func validate() throws {
+        guard ["ping", "active", "stats", "registered"].contains(method) else {
+            throw ValidationError("method must be ping, active, stats or registered, got \(method)")
+        }
+    }
+
+    func run() async throws {
+        let configuration = try reportingConfigErrors { try common.load() }
+        let connection = try await Connection.open(url: configuration.broker.connectionURL)
+        let channel = try await connection.openChannel()
+        let oid = UUID().uuidString.lowercased()
+        try await channel.declareExchange("celery.pidbox", type: .fanout, durable: false)
+        try await channel.declareExchange("reply.celery.pidbox", type: .direct, durable: false)
+        let replyQueue = try await channel.declareQueue(
+            "\(oid).reply.celery.pidbox", durable: false, exclusive: true, autoDelete: true,
+            arguments: ["x-expires": .int32(10000), "x-message-ttl": .int32(300_000)]
+        ).name
+        try await channel.bindQueue(replyQueue, to: "reply.celery.pidbox", routingKey: oid)
+        let consumer = try await channel.consume(queue: replyQueue, exclusive: true)
+        let ticket = UUID().uuidString.lowercased()
+        let request: JSONValue = [
+            "method": .string(method), "arguments": [:],
+            "destination": destinations.isEmpty ? nil : .array(destinations.map(JSONValue.string)),
+            "pattern": nil, "matcher": nil, "ticket": .string(ticket),
+            "reply_to": ["exchange": "reply.celery.pidbox", "routing_key": .string(oid)],
+        ]
+        try await channel.publish(
+            request.jsonData(), exchange: "celery.pidbox", routingKey: "",
+            properties: BasicProperties(
+                contentType: "application/json", contentEncoding: "utf-8",
+                headers: ["clock": .int32(1), "expires": .double(Date().timeIntervalSince1970 + timeout)],
+                deliveryMode: BasicProperties.DeliveryMode.persistent, priority: 0))
+        let stopper = Task {
+            try await Task.sleep(for: .seconds(timeout))
+            try await consumer.cancel()
+        }
+        var replies = 0
+        for try await delivery in consumer {
+            try await delivery.ack()
+            guard delivery.properties.headers?["ticket"]?.stringValue == ticket else { continue }
+            print(String(decoding: delivery.body, as: UTF8.self))
+            replies += 1
+        }
+        stopper.cancel()
+        await connection.close()
+        if replies == 0 {
+            FileHandle.standardError.write(Data("amqp-task inspect: no worker replied within \(timeout) s\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `amqp-task events`: a live view of Celery events from Swift and Celery workers, one line per event.
+struct Events: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show Celery events (workers started with --events / -E) as they happen, one line each.")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Stop after this many events.")
+    var count: Int?
+
+    @Flag(help: "Print each event as its JSON instead of a summary line.")
+    var json = false
+
+    func run() async throws {
+        let configuration = try reportingConfigErrors { try common.load() }
+        let connection = try await Connection.open(url: configuration.broker.connectionURL)
+        let channel = try await connection.openChannel()
+        try await channel.declareExchange("celeryev", type: .topic, durable: true)
+        let queue = try await channel.declareQueue(
+            "amqp-task.events.\(UUID().uuidString.prefix(8).lowercased())", durable: false, exclusive: true,
+            autoDelete: true, arguments: ["x-message-ttl": .int32(5000), "x-expires": .int32(60000)]
+        ).name
+        try await channel.bindQueue(queue, to: "celeryev", routingKey: "#")
+        let consumer = try await channel.consume(queue: queue, exclusive: true)
+        var seen = 0
+        for try await delivery in consumer {
+            try await delivery.ack()
+            // Celery batches task events into one `task.multi` message holding a list.
+            let events = (try? JSONValue.parse(delivery.body)).map { $0.arrayValue ?? [$0] } ?? []
+            for event in events {
+                // A live view: each line written as it happens, also into a pipe (print would buffer it).
+                FileHandle.standardOutput.write(Data(((json ? event.jsonString : Self.summary(event)) + "\n").utf8))
+                seen += 1
+                if let count, seen >= count {
+                    await connection.close()
+                    return
+                }
+            }
+        }
+    }
+
+    static func summary(_ event: JSONValue) -> String {
+        let time = event["timestamp"]?.doubleValue.map { Date(timeIntervalSince1970: $0) } ?? Date()
+        var parts = [CeleryTime.format(time), event["hostname"]?.stringValue ?? "?", event["type"]?.stringValue ?? "?"]
+        for key in ["uuid", "name", "args", "result", "runtime", "exception", "active", "processed"] {
+            if let value = event[key], !value.isNull {
+                parts.append("\(key)=\(value.stringValue ?? value.jsonString)")
+            }
+        }
+        return parts.joined(separator: " ")
+    }
+}

@@ -1,0 +1,137 @@
+"""Swift workers seen by Celery's tools: events (-E) and remote control (celery inspect / control)."""
+import json
+import subprocess
+import sys
+import threading
+import time
+
+from celeryapp import app
+from conftest import amqp_task
+
+
+def celery_cli(*args):
+    result = subprocess.run([sys.executable, "-m", "celery", "-A", "celeryapp", *args],
+                            capture_output=True, text=True, timeout=60, cwd=__import__("pathlib").Path(__file__).parent)
+    return result.returncode, result.stdout + result.stderr
+
+
+class EventLog:
+    """Celery's own EventReceiver (what Flower uses), collecting every event in a thread."""
+
+    def __init__(self):
+        self.events = []
+        self.connection = app.connection()
+        self.receiver = app.events.Receiver(self.connection, handlers={"*": self.events.append})
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        time.sleep(1)
+
+    def _run(self):
+        try:
+            self.receiver.capture(limit=None, timeout=None, wakeup=False)
+        except Exception:
+            pass
+
+    def wait_for(self, predicate, seconds=20):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            found = [e for e in list(self.events) if predicate(e)]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+        raise AssertionError(f"no such event; got types {[e.get('type') for e in self.events]}")
+
+    def close(self):
+        self.receiver.should_stop = True
+        self.connection.release()
+
+
+def test_swift_worker_events_are_received_by_celery(swift_worker, queue, processes):
+    log = EventLog()
+    try:
+        process, _ = swift_worker("--events", hostname="evented@interop")
+        online = log.wait_for(lambda e: e["type"] == "worker-online" and e["hostname"] == "evented@interop")
+        assert online["sw_ident"] == "amqp-tasks" and len(online["loadavg"]) == 3
+        result = app.send_task("demo.add", args=[2, 3], queue=queue)
+        assert result.get(timeout=20) == 5
+        received = log.wait_for(lambda e: e["type"] == "task-received" and e.get("uuid") == result.id)
+        assert received["name"] == "demo.add" and received["args"] == "[2, 3]", "the argsrepr the client sent"
+        log.wait_for(lambda e: e["type"] == "task-started" and e.get("uuid") == result.id)
+        succeeded = log.wait_for(lambda e: e["type"] == "task-succeeded" and e.get("uuid") == result.id)
+        assert succeeded["result"] == "5" and succeeded["runtime"] >= 0
+        failed = app.send_task("demo.fail", args=["bad value"], queue=queue)
+        log.wait_for(lambda e: e["type"] == "task-failed" and e.get("uuid") == failed.id)
+        heartbeat = log.wait_for(lambda e: e["type"] == "worker-heartbeat" and e["hostname"] == "evented@interop")
+        assert heartbeat["freq"] == 2.0 and heartbeat["processed"] >= 1
+        process.terminate()
+        process.wait(timeout=30)
+        log.wait_for(lambda e: e["type"] == "worker-offline" and e["hostname"] == "evented@interop")
+    finally:
+        log.close()
+
+
+def test_celery_inspect_reaches_swift_workers(swift_worker, queue):
+    swift_worker(hostname="inspected@interop")
+    status, out = celery_cli("inspect", "ping", "-d", "inspected@interop", "--json")
+    assert status == 0, out
+    assert json.loads(out.strip().splitlines()[-1]) == {"inspected@interop": {"ok": "pong"}}
+    status, out = celery_cli("inspect", "registered", "-d", "inspected@interop", "--json")
+    assert "demo.add" in json.loads(out.strip().splitlines()[-1])["inspected@interop"]
+    running = app.send_task("demo.sleep", args=[3], queue=queue)
+    time.sleep(1)
+    status, out = celery_cli("inspect", "active", "-d", "inspected@interop", "--json")
+    active = json.loads(out.strip().splitlines()[-1])["inspected@interop"]
+    assert [task["id"] for task in active] == [running.id]
+    status, out = celery_cli("inspect", "stats", "-d", "inspected@interop", "--json")
+    assert json.loads(out.strip().splitlines()[-1])["inspected@interop"]["pid"] > 0
+    assert running.get(timeout=20) == 3.0
+
+
+def test_celery_control_revoke_stops_a_swift_task(swift_worker, queue):
+    swift_worker(hostname="revoker@interop")
+    blocker = app.send_task("demo.sleep", args=[2], queue=queue)
+    waiting = app.send_task("demo.add", args=[1, 1], queue=queue)
+    time.sleep(0.5)
+    app.control.revoke(waiting.id, destination=["revoker@interop"])
+    assert blocker.get(timeout=20) == 2.0
+    try:
+        waiting.get(timeout=20)
+        raise AssertionError("a revoked task must not run")
+    except Exception as error:
+        assert type(error).__name__ == "TaskRevokedError"
+    running = app.send_task("demo.sleep", args=[30], queue=queue)
+    time.sleep(1)
+    app.control.revoke(running.id, terminate=True, destination=["revoker@interop"])
+    try:
+        running.get(timeout=20)
+        raise AssertionError("a terminated task must not succeed")
+    except Exception as error:
+        assert type(error).__name__ == "TaskRevokedError"
+
+
+def test_amqp_task_inspect_reaches_swift_and_celery_workers(swift_worker, celery_worker):
+    swift_worker(hostname="swift-pinged@interop")
+    celery_worker(hostname="celery-pinged@interop")
+    status, out, err = amqp_task("inspect", "ping", "--timeout", "2",
+                                 "--destination", "swift-pinged@interop", "--destination", "celery-pinged@interop")
+    assert status == 0, err
+    replies = [json.loads(line) for line in out.strip().splitlines()]
+    assert {"swift-pinged@interop": {"ok": "pong"}} in replies
+    assert {"celery-pinged@interop": {"ok": "pong"}} in replies
+
+
+def test_amqp_task_events_shows_task_events(swift_worker, queue):
+    viewer = subprocess.Popen([__import__("conftest").binary("amqp-task"), "events", "--count", "50"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    swift_worker("--events", hostname="viewed@interop")
+    result = app.send_task("demo.add", args=[4, 5], queue=queue)
+    assert result.get(timeout=20) == 9
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(viewer.stdout.readline, "")), daemon=True)
+    reader.start()
+    deadline = time.time() + 20
+    while time.time() < deadline and not any("task-succeeded" in l and result.id in l for l in lines):
+        time.sleep(0.1)
+    viewer.kill()
+    assert any("viewed@interop task-succeeded" in l and result.id in l for l in lines), lines
