@@ -84,6 +84,9 @@ struct Events: AsyncParsableCommand {
     @Flag(help: "Print each event as its JSON instead of a summary line.")
     var json = false
 
+    @Flag(help: "A refreshing table of workers and recent tasks instead of one line per event.")
+    var top = false
+
     func run() async throws {
         let configuration = try reportingConfigErrors { try common.load() }
         let connection = try await Connection.open(url: configuration.broker.connectionURL)
@@ -96,13 +99,19 @@ struct Events: AsyncParsableCommand {
         try await channel.bindQueue(queue, to: "celeryev", routingKey: "#")
         let consumer = try await channel.consume(queue: queue, exclusive: true)
         var seen = 0
+        var board = EventBoard()
         for try await delivery in consumer {
             try await delivery.ack()
             // Celery batches task events into one `task.multi` message holding a list.
             let events = (try? JSONValue.parse(delivery.body)).map { $0.arrayValue ?? [$0] } ?? []
             for event in events {
-                // A live view: each line written as it happens, also into a pipe (print would buffer it).
-                FileHandle.standardOutput.write(Data(((json ? event.jsonString : Self.summary(event)) + "\n").utf8))
+                // A live view: written as it happens, also into a pipe (print would buffer it).
+                if top {
+                    board.apply(event)
+                    FileHandle.standardOutput.write(Data(("\u{1B}[H\u{1B}[2J" + board.render() + "\n").utf8))
+                } else {
+                    FileHandle.standardOutput.write(Data(((json ? event.jsonString : Self.summary(event)) + "\n").utf8))
+                }
                 seen += 1
                 if let count, seen >= count {
                     await connection.close()
@@ -121,5 +130,69 @@ struct Events: AsyncParsableCommand {
             }
         }
         return parts.joined(separator: " ")
+    }
+}
+
+/// The state `amqp-task events --top` shows: workers with their counts, and the latest tasks with their states.
+struct EventBoard {
+    struct WorkerRow {
+        var online = true
+        var active = 0
+        var processed = 0
+        var seen = Date()
+    }
+
+    struct TaskRow {
+        var name = "?"
+        var state = "?"
+        var worker = "?"
+        var runtime: Double?
+    }
+
+    var workers: [String: WorkerRow] = [:]
+    var tasks: [String: TaskRow] = [:]
+    var order: [String] = []
+
+    mutating func apply(_ event: JSONValue) {
+        guard let type = event["type"]?.stringValue, let host = event["hostname"]?.stringValue else { return }
+        if type.hasPrefix("worker-") {
+            var row = workers[host] ?? WorkerRow()
+            row.online = type != "worker-offline"
+            row.active = event["active"]?.intValue ?? row.active
+            row.processed = event["processed"]?.intValue ?? row.processed
+            row.seen = Date()
+            workers[host] = row
+        } else if let id = event["uuid"]?.stringValue {
+            if tasks[id] == nil {
+                order.append(id)
+                if order.count > 20 { tasks.removeValue(forKey: order.removeFirst()) }
+            }
+            var row = tasks[id] ?? TaskRow()
+            row.name = event["name"]?.stringValue ?? row.name
+            row.state = String(type.dropFirst("task-".count)).uppercased()
+            row.worker = host
+            row.runtime = event["runtime"]?.doubleValue ?? row.runtime
+            tasks[id] = row
+        }
+    }
+
+    func render() -> String {
+        var lines = ["WORKER                          STATUS   ACTIVE  PROCESSED"]
+        for (host, row) in workers.sorted(by: { $0.key < $1.key }) {
+            lines.append(
+                host.padding(toLength: 32, withPad: " ", startingAt: 0) + (row.online ? "online " : "offline")
+                    + String(format: "%8d %10d", row.active, row.processed))
+        }
+        lines.append("")
+        lines.append("TASK                                  NAME                  STATE      RUNTIME  WORKER")
+        for id in order.reversed() {
+            guard let row = tasks[id] else { continue }
+            lines.append(
+                id.padding(toLength: 38, withPad: " ", startingAt: 0)
+                    + row.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                    + row.state.padding(toLength: 10, withPad: " ", startingAt: 0)
+                    + (row.runtime.map { String(format: "%7.3fs", $0) } ?? "       -") + "  " + row.worker)
+        }
+        return lines.joined(separator: "\n")
     }
 }

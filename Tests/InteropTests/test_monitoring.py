@@ -6,7 +6,9 @@ import threading
 import time
 
 from celeryapp import app
-from conftest import amqp_task
+from conftest import REPO, amqp_task
+
+CAPTURES = REPO.parent / "shared" / "celery-captures"
 
 
 def celery_cli(*args):
@@ -66,6 +68,23 @@ def test_swift_worker_events_are_received_by_celery(swift_worker, queue, process
         process.terminate()
         process.wait(timeout=30)
         log.wait_for(lambda e: e["type"] == "worker-offline" and e["hostname"] == "evented@interop")
+        # Every field real Celery 5.7 put in each event type (shared/celery-captures) is in ours too.
+        captured = {}
+        messages = json.loads(CAPTURES.joinpath("event_messages.json").read_text())
+        offline = json.loads(CAPTURES.joinpath("event_worker_offline.json").read_text())
+        messages += offline if isinstance(offline, list) else [offline]
+        for message in messages:
+            body = message.get("body", message)
+            for event in body if isinstance(body, list) else [body]:
+                captured.setdefault(event["type"], set()).update(event)
+        ours = {}
+        for event in log.events:
+            if event.get("hostname") == "evented@interop":
+                ours.setdefault(event["type"], set()).update(event)
+        compared = [t for t in ours if t in captured]
+        assert {"worker-online", "worker-heartbeat", "task-received", "task-started", "task-succeeded"} <= set(compared)
+        for event_type in compared:
+            assert captured[event_type] <= ours[event_type], (event_type, captured[event_type] - ours[event_type])
     finally:
         log.close()
 
@@ -135,3 +154,16 @@ def test_amqp_task_events_shows_task_events(swift_worker, queue):
         time.sleep(0.1)
     viewer.kill()
     assert any("viewed@interop task-succeeded" in l and result.id in l for l in lines), lines
+
+
+def test_amqp_task_events_top_shows_a_table_of_workers_and_tasks(swift_worker, queue):
+    viewer = subprocess.Popen([__import__("conftest").binary("amqp-task"), "events", "--top", "--count", "4"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    swift_worker("--events", hostname="topped@interop")
+    result = app.send_task("demo.add", args=[1, 2], queue=queue)
+    assert result.get(timeout=20) == 3
+    out, _ = viewer.communicate(timeout=30)
+    last = out.split("\x1b[H\x1b[2J")[-1]
+    assert "topped@interop" in last and "online" in last
+    assert result.id in last and "demo.add" in last

@@ -49,7 +49,7 @@ struct RemoteControl: Sendable {
         }
         let arguments = request["arguments"]?.objectValue ?? [:]
         let answer = await answer(method, arguments)
-        logger.info("remote control: \(method)")
+        logger.info("remote control: \(method) \(JSONValue.object(arguments).jsonString)")
         guard let replyTo = request["reply_to"]?.objectValue, let key = replyTo["routing_key"]?.stringValue,
             let answer
         else { return }
@@ -77,6 +77,24 @@ struct RemoteControl: Sendable {
             return .array(await state.active.values.sorted { $0.started < $1.started }.map(activeEntry))
         case "stats":
             return await stats()
+        case "active_queues":
+            return .array(configuration.queues.map { queue in
+                [
+                    "name": .string(queue), "exchange": ["name": "", "type": "direct"], "routing_key": .string(queue),
+                    "durable": true, "exclusive": false, "auto_delete": false, "no_ack": false,
+                ]
+            })
+        case "scheduled", "reserved":
+            // Tasks with an ETA wait in the broker's delay queues, never in worker memory; prefetch 1 reserves none.
+            return .array([])
+        case "revoked":
+            return .array(await state.revokedIDs.map(JSONValue.string))
+        case "conf":
+            return [
+                "worker_prefetch_multiplier": .int(Int(configuration.prefetch)), "task_acks_late": true,
+                "worker_concurrency": .int(configuration.concurrency), "task_serializer": "json",
+                "result_backend": "rpc://",
+            ]
         case "revoke":
             let ids: [String]
             switch arguments["task_id"] {
@@ -84,7 +102,8 @@ struct RemoteControl: Sendable {
             case .array(let list)?: ids = list.compactMap(\.stringValue)
             default: ids = []
             }
-            let terminate = arguments["terminate"]?.boolValue ?? false
+            // Flower sends `terminate` as 1 (Python's strtobool), Celery's CLI as true.
+            let terminate = arguments["terminate"].map { $0.boolValue ?? (($0.intValue ?? 0) != 0) } ?? false
             let running = await state.revoke(ids, terminate: terminate)
             logger.notice("revoked \(ids.joined(separator: ", "))\(terminate ? "; terminated \(running.count) running" : "")")
             return ["ok": .string("tasks \(ids.joined(separator: ", ")) flagged as revoked")]

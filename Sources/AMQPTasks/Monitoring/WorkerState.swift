@@ -43,4 +43,6 @@ actor WorkerState {
     }
 
     func isRevoked(_ id: String) -> Bool { revoked.contains(id) }
+
+    var revokedIDs: [String] { revoked.sorted() }
 }

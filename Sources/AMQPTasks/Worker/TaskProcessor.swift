@@ -39,6 +39,9 @@ struct TaskProcessor {
         } catch let error as TaskMessageError {
             logger.error("rejected a message from \(queue): \(error)")
             try await deadLetter(delivery, reason: error.reason.rawValue, error: error.message)
+            if let id = error.taskId {
+                await events?.send("task-rejected", ["uuid": .string(id), "requeue": false])
+            }
             if let id = error.taskId, let replyTo = delivery.properties.replyTo, error.taskName != nil {
                 let type = error.reason == .unsupportedContentType ? "ContentDisallowed" : "DecodeError"
                 try await publish(

@@ -1,0 +1,72 @@
+"""Flower 2 shows Swift workers and their tasks, and revokes them; checked in headless Chromium."""
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from celeryapp import app
+
+DOCS = pathlib.Path(__file__).resolve().parents[2] / "Deploy" / "docs"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chromium(*args):
+    browser = shutil.which("chromium")
+    if browser is None:
+        pytest.fail("chromium is not installed: Deploy/install-deps installs it")
+    result = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args],
+                            capture_output=True, text=True, timeout=120)
+    return result.stdout
+
+
+@pytest.fixture
+def flower(processes):
+    port = free_port()
+    processes.start(
+        "flower",
+        [sys.executable, "-m", "celery", "-A", "celeryapp", "flower", "--address=127.0.0.1", f"--port={port}"],
+        "Visit me at",
+        env={"PYTHONPATH": str(pathlib.Path(__file__).parent), "FLOWER_UNAUTHENTICATED_API": "true"},
+    )
+    return f"http://127.0.0.1:{port}"
+
+
+def test_flower_lists_swift_workers_and_tasks_and_revokes(flower, swift_worker, queue):
+    swift_worker("--events", hostname="swift-in-flower@interop")
+    result = app.send_task("demo.add", args=[20, 22], queue=queue)
+    assert result.get(timeout=20) == 42
+    time.sleep(3)  # a worker heartbeat or two
+
+    workers = chromium("--virtual-time-budget=8000", "--dump-dom", f"{flower}/workers")
+    assert "swift-in-flower@interop" in workers
+    assert "Online" in workers
+    tasks = chromium("--virtual-time-budget=8000", "--dump-dom", f"{flower}/tasks")
+    assert result.id[:18] in tasks and "demo.add" in tasks
+
+    DOCS.mkdir(parents=True, exist_ok=True)
+    for page in ("workers", "tasks"):
+        shot = DOCS / f"flower-{page}.png"
+        chromium("--virtual-time-budget=8000", "--window-size=1400,700", f"--screenshot={shot}", f"{flower}/{page}")
+        assert shot.exists() and shot.stat().st_size > 10_000
+
+    running = app.send_task("demo.sleep", args=[30], queue=queue)
+    time.sleep(1.5)
+    request = urllib.request.Request(
+        f"{flower}/api/task/revoke/{running.id}", method="POST", data=b"terminate=true",
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    with pytest.raises(Exception) as raised:
+        running.get(timeout=20)
+    assert type(raised.value).__name__ == "TaskRevokedError"
