@@ -46,7 +46,7 @@ let package = Package(
             name: "amqp-task",
             dependencies: ["AMQPTasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "amqp-demo", dependencies: ["AMQP"]),
+        .executableTarget(name: "amqp-tasks-bench", dependencies: ["AMQP", "AMQPTasks"], path: "Benchmarks/Swift"),
         .executableTarget(name: "amqp-tasks-example", dependencies: ["AMQPTasks"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
         .testTarget(

@@ -24,6 +24,30 @@ actor RunLog {
     var total: Int { runs.values.reduce(0, +) }
 }
 
+/// Holds handlers until the test opens it, so a test can look at the broker while tasks are surely running.
+actor Gate {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var arrived = 0
+
+    func wait() async {
+        arrived += 1
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func waitForWaiters(_ count: Int) async throws {
+        for _ in 0..<400 where arrived < count { try await Task.sleep(for: .milliseconds(50)) }
+        if arrived < count { throw TestFailure("only \(arrived) of \(count) handlers started") }
+    }
+
+    func open() {
+        isOpen = true
+        for waiter in waiters { waiter.resume() }
+        waiters.removeAll()
+    }
+}
+
 /// A worker running in this process until `stop()`.
 struct RunningWorker {
     let worker: Worker
@@ -41,19 +65,22 @@ struct RunningWorker {
         configuration.concurrency = concurrency
         configuration.sendStarted = sendStarted
         configuration.gracePeriod = grace
+        configuration.hostname = "test-\(UUID().uuidString.prefix(8))@harness"
         // Per-task info lines from 10,000-task tests would drown the test output.
         var logger = Logger(label: "amqp-tasks.worker")
         logger.logLevel = .warning
         let worker = Worker(configuration: configuration, registry: registry, logger: logger)
         let task = Task { try await worker.run() }
         // Wait until the queues have their consumers.
+        // A queue the worker has not declared yet answers 404, which closes the channel: use a fresh one each time.
         let connection = try await Connection.open(url: url)
-        let channel = try await connection.openChannel()
         for _ in 0..<100 {
             var ready = true
             for queue in queues {
+                let channel = try await connection.openChannel()
                 let state = try? await channel.inspectQueue(queue)
                 if (state?.consumerCount ?? 0) < UInt32(concurrency) { ready = false }
+                try? await channel.close()
             }
             if ready { break }
             try await Task.sleep(for: .milliseconds(100))

@@ -85,15 +85,24 @@ import Testing
 
     @Test func prefetchOneHoldsOneTaskPerConsumer() async throws {
         let queue = uniqueQueue("prefetch")
-        let worker = try await RunningWorker.start(queues: [queue], concurrency: 2) { _ in }
+        let gate = Gate()
+        let worker = try await RunningWorker.start(queues: [queue], concurrency: 2) { registry in
+            registry.register("gate.wait") { _ in
+                await gate.wait()
+                return "released"
+            }
+        }
         let client = try await TaskClient.connect(url: Broker.url)
         var ids: [String] = []
-        for _ in 0..<6 { ids.append(try await client.send("demo.sleep", args: [1], options: SendOptions(queue: queue))) }
-        try await Task.sleep(for: .milliseconds(500))
+        for _ in 0..<6 { ids.append(try await client.send("gate.wait", options: SendOptions(queue: queue))) }
+        // Both consumers hold one task each, blocked in the handler; the broker keeps the other four.
+        try await gate.waitForWaiters(2)
         let channel = try await client.connection.openChannel()
+        try await Task.sleep(for: .milliseconds(300))
         let state = try await channel.inspectQueue(queue)
         #expect(state.messageCount == 4, "two consumers with prefetch 1 hold two tasks; four wait in the queue")
-        for id in ids { _ = try await client.result(for: id, timeout: .seconds(20)) }
+        await gate.open()
+        for id in ids { #expect(try await client.value(for: id, timeout: .seconds(20)) == "released") }
         try await worker.stop()
         await client.close()
     }

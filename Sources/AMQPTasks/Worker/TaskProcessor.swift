@@ -205,18 +205,21 @@ struct TaskProcessor {
                 taskId: message.id, status: .retry, result: request.reason.json,
                 traceback: "Retry in \(Int(delay))s: \(request.reason)\n",
                 children: [.array([.array([.string(message.id), .null]), .null])], parentId: message.parentId),
-            for: message, persistent: false)
+            for: message)
         try await DelayQueues.publish(
             OutgoingMessage(body: body, routingKey: queue, properties: properties), to: queue, after: delay, on: channel)
     }
 
     /// Publishes a result or state to the task's `reply_to`, unless it has none or asked to ignore results.
-    private func publishResult(_ result: ResultMessage, for message: TaskMessage, persistent: Bool = true) async throws {
+    /// Results are transient, as Celery's rpc backend sends them: the broker's confirm means the result sits in the
+    /// caller's (durable) reply queue, which outlives the caller's reconnects; a persistent message would make
+    /// every task wait for a disk sync.
+    private func publishResult(_ result: ResultMessage, for message: TaskMessage, persistent: Bool = false) async throws {
         guard let replyTo = message.replyTo, !replyTo.isEmpty, message.ignoreResult != true else { return }
         try await publish(result, to: replyTo, persistent: persistent)
     }
 
-    private func publish(_ result: ResultMessage, to replyTo: String, persistent: Bool = true) async throws {
+    private func publish(_ result: ResultMessage, to replyTo: String, persistent: Bool = false) async throws {
         var outgoing = result.outgoing(replyTo: replyTo, persistent: persistent)
         outgoing.mandatory = true
         do {

@@ -15,8 +15,9 @@ public struct WorkerConfiguration: Sendable {
     /// long task never delays others queued behind it and a crash loses at most that one task (to redelivery).
     /// Above 1, tasks wait in the consumer while another runs.
     public var prefetch: UInt16 = 1
-    /// The worker's node name (Celery's `-n`), e.g. `amqp-worker@host`.
-    public var hostname: String = "amqp-worker@\(ProcessInfo.processInfo.hostName)"
+    /// The worker's node name (Celery's `-n`). The default, `amqp-worker-<pid>@<host>`, is unique per process, so
+    /// remote control and Flower tell workers on one host apart.
+    public var hostname: String = "amqp-worker-\(getpid())@\(ProcessInfo.processInfo.hostName)"
     /// Retry policy for handlers that throw `TaskRetry` without their own countdown.
     public var retryPolicy = RetryPolicy()
     /// Send a STARTED state before running each task (Celery's `task_track_started`).
@@ -189,9 +190,18 @@ public final class Worker: Sendable {
         }
     }
 
+    /// Answers remote-control requests; a clash over the node name disables it, never the worker.
     private func runRemoteControl(_ connection: Connection) async throws {
         let channel = try await connection.openChannel()
-        let queue = try await RemoteControl.declare(on: channel, hostname: configuration.hostname)
+        let queue: String
+        do {
+            queue = try await RemoteControl.declare(on: channel, hostname: configuration.hostname)
+        } catch let error as AMQPError where error.replyCode == .resourceLocked {
+            logger.warning(
+                "remote control is off: another worker named \(configuration.hostname) is connected; give each worker its own --hostname"
+            )
+            return
+        }
         let consumer = try await channel.consume(queue: queue, exclusive: true)
         guard await control.register(consumer) else { return }
         let remote = RemoteControl(
