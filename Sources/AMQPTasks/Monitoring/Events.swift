@@ -23,7 +23,7 @@ struct EventPublisher: Sendable {
         body["hostname"] = .string(hostname)
         body["utcoffset"] = .int(-TimeZone.current.secondsFromGMT() / 3600)
         body["pid"] = .int(Int(getpid()))
-        body["clock"] = .int(await state.tick())
+        body["clock"] = .int(state.tick())
         body["timestamp"] = .double(Date().timeIntervalSince1970)
         body["type"] = .string(type)
         let message = OutgoingMessage(
@@ -37,8 +37,8 @@ struct EventPublisher: Sendable {
 
     /// `worker-online`, `worker-heartbeat` and `worker-offline` fields.
     func workerEvent(_ type: String, freq: Double = 2) async {
-        let active = await state.active.count
-        let processed = await state.totalProcessed
+        let active = state.active.count
+        let processed = state.totalProcessed
         await send(type, [
             "freq": .double(freq), "active": .int(active), "processed": .int(processed),
             "loadavg": .array(Self.loadAverage().map(JSONValue.double)), "sw_ident": "amqp-tasks",

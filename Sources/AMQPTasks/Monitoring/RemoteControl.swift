@@ -40,7 +40,7 @@ struct RemoteControl: Sendable {
             return
         }
         let headers = delivery.properties.headers ?? [:]
-        if let clock = headers["clock"]?.intValue { await state.observe(clock: clock) }
+        if let clock = headers["clock"]?.intValue { state.observe(clock: clock) }
         if let expires = headers["expires"]?.doubleValue, expires < Date().timeIntervalSince1970 { return }
         if let destination = request["destination"]?.arrayValue,
             !destination.contains(.string(hostname))
@@ -60,7 +60,7 @@ struct RemoteControl: Sendable {
                 contentType: "application/json", contentEncoding: "utf-8",
                 headers: [
                     "ticket": request["ticket"].flatMap(\.stringValue).map(FieldValue.string) ?? .void,
-                    "clock": .int32(Int32(clamping: await state.tick())),
+                    "clock": .int32(Int32(clamping: state.tick())),
                 ],
                 deliveryMode: BasicProperties.DeliveryMode.transient, priority: 0))
         try? await channel.publish(message)
@@ -74,7 +74,7 @@ struct RemoteControl: Sendable {
         case "registered":
             return .array(registry.names.map(JSONValue.string))
         case "active":
-            return .array(await state.active.values.sorted { $0.started < $1.started }.map(activeEntry))
+            return .array(state.active.values.sorted { $0.started < $1.started }.map(activeEntry))
         case "stats":
             return await stats()
         case "active_queues":
@@ -88,7 +88,7 @@ struct RemoteControl: Sendable {
             // Tasks with an ETA wait in the broker's delay queues, never in worker memory; prefetch 1 reserves none.
             return .array([])
         case "revoked":
-            return .array(await state.revokedIDs.map(JSONValue.string))
+            return .array(state.revokedIDs.map(JSONValue.string))
         case "conf":
             return [
                 "worker_prefetch_multiplier": .int(Int(configuration.prefetch)), "task_acks_late": true,
@@ -104,7 +104,7 @@ struct RemoteControl: Sendable {
             }
             // Flower sends `terminate` as 1 (Python's strtobool), Celery's CLI as true.
             let terminate = arguments["terminate"].map { $0.boolValue ?? (($0.intValue ?? 0) != 0) } ?? false
-            let running = await state.revoke(ids, terminate: terminate)
+            let running = state.revoke(ids, terminate: terminate)
             logger.notice("revoked \(ids.joined(separator: ", "))\(terminate ? "; terminated \(running.count) running" : "")")
             return ["ok": .string("tasks \(ids.joined(separator: ", ")) flagged as revoked")]
         default:
@@ -127,13 +127,13 @@ struct RemoteControl: Sendable {
     }
 
     private func stats() async -> JSONValue {
-        let processed = await state.processed
+        let processed = state.processed
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return [
             "total": .object(processed.mapValues(JSONValue.int)),
             "pid": .int(Int(getpid())),
-            "clock": .string(String(await state.tick())),
+            "clock": .string(String(state.tick())),
             "pool": [
                 "implementation": "amqp-tasks consumers",
                 "max-concurrency": .int(configuration.concurrency * configuration.queues.count),

@@ -1,7 +1,9 @@
 import Foundation
 
 /// What a worker is doing, shared by its consumers, its events and its remote-control answers.
-actor WorkerState {
+///
+/// A lock rather than an actor: every task touches it three times, and an actor call may hop executors each time.
+final class WorkerState: @unchecked Sendable {
     /// A task being run, as `inspect active` reports it.
     struct ActiveTask: Sendable {
         let message: TaskMessage
@@ -11,38 +13,53 @@ actor WorkerState {
         let cancel: @Sendable () -> Void
     }
 
-    private(set) var active: [String: ActiveTask] = [:]
-    private(set) var processed: [String: Int] = [:]
+    private let lock = NSLock()
+    private var activeTasks: [String: ActiveTask] = [:]
+    private var processedCounts: [String: Int] = [:]
     private var revoked: Set<String> = []
     private var clock = 0
 
+    private func locked<T>(_ body: () -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body()
+    }
+
     /// The next value of the worker's Lamport clock (Celery's `clock` field).
     func tick() -> Int {
-        clock += 1
-        return clock
+        locked {
+            clock += 1
+            return clock
+        }
     }
 
     /// Merges a clock seen on an incoming message.
-    func observe(clock other: Int) { clock = max(clock, other) }
+    func observe(clock other: Int) { locked { clock = max(clock, other) } }
 
-    func started(_ task: ActiveTask) { active[task.message.id] = task }
+    var active: [String: ActiveTask] { locked { activeTasks } }
+    var processed: [String: Int] { locked { processedCounts } }
+    var totalProcessed: Int { locked { processedCounts.values.reduce(0, +) } }
+
+    func started(_ task: ActiveTask) { locked { activeTasks[task.message.id] = task } }
 
     func finished(_ id: String, name: String) {
-        active.removeValue(forKey: id)
-        processed[name, default: 0] += 1
+        locked {
+            activeTasks.removeValue(forKey: id)
+            processedCounts[name, default: 0] += 1
+        }
     }
-
-    var totalProcessed: Int { processed.values.reduce(0, +) }
 
     /// Marks tasks as revoked; with `terminate`, running ones are interrupted. Returns the ids that were running.
     func revoke(_ ids: [String], terminate: Bool) -> [String] {
-        revoked.formUnion(ids)
-        let running = ids.filter { active[$0] != nil }
-        if terminate { for id in running { active[id]?.cancel() } }
-        return running
+        let running: [ActiveTask] = locked {
+            revoked.formUnion(ids)
+            return ids.compactMap { activeTasks[$0] }
+        }
+        if terminate { for task in running { task.cancel() } }
+        return running.map(\.message.id)
     }
 
-    func isRevoked(_ id: String) -> Bool { revoked.contains(id) }
+    func isRevoked(_ id: String) -> Bool { locked { revoked.contains(id) } }
 
-    var revokedIDs: [String] { revoked.sorted() }
+    var revokedIDs: [String] { locked { revoked.sorted() } }
 }

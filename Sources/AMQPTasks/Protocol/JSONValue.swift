@@ -44,22 +44,24 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
-    /// Parses JSON text; throws `DecodingError` for anything that is not JSON.
+    /// Parses JSON text; throws an error saying where the text stops being JSON.
     public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+        try JSONCodec.parse(data)
     }
 
     /// Compact JSON text with sorted keys (stable output for logs and tests).
     public func jsonData() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)) ?? Data("null".utf8)
+        JSONCodec.serialize(self)
     }
 
     public var jsonString: String { String(decoding: jsonData(), as: UTF8.self) }
 
     /// Converts any `Encodable` value into a `JSONValue`.
     public init<T: Encodable>(encoding value: T) throws {
+        if let json = value as? JSONValue {
+            self = json
+            return
+        }
         let data = try JSONEncoder().encode(value)
         self = try JSONValue.parse(data)
     }

@@ -56,7 +56,7 @@ struct TaskProcessor {
         log.info("received\(delivery.redelivered ? " (redelivered)" : "")")
         await events?.taskReceived(message)
 
-        if await worker.state.isRevoked(message.id) {
+        if worker.state.isRevoked(message.id) {
             log.warning("revoked by remote control; not run")
             try await revoke(message, reason: "revoked")
             return
@@ -98,9 +98,9 @@ struct TaskProcessor {
         let started = ContinuousClock.now
         let outcome = await runTracked(handler, context, delivery: delivery)
         let runtime = ContinuousClock.now - started
-        await worker.state.finished(message.id, name: message.name)
+        worker.state.finished(message.id, name: message.name)
         switch outcome {
-        case .failure(is CancellationError) where await worker.state.isRevoked(message.id):
+        case .failure(is CancellationError) where worker.state.isRevoked(message.id):
             log.warning("terminated by remote control (revoke --terminate)")
             try await revoke(message, reason: "terminated")
         case .success(let value):
@@ -134,7 +134,7 @@ struct TaskProcessor {
         -> Result<JSONValue, Error>
     {
         let run = Task { await self.run(handler, context) }
-        await worker.state.started(
+        worker.state.started(
             WorkerState.ActiveTask(
                 message: context.message, queue: queue, redelivered: delivery.redelivered, started: Date(),
                 cancel: { run.cancel() }))
