@@ -10,7 +10,7 @@ struct AMQPTaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "amqp-task",
         abstract: "Send tasks, read results, and manage the queues of amqp-tasks.toml.",
-        subcommands: [Send.self, ConfigCommand.self, Declare.self, Queues.self, Purge.self, Inspect.self, Events.self])
+        subcommands: [Send.self, ConfigCommand.self, Declare.self, Queues.self, Purge.self, Dead.self, Inspect.self, Events.self])
 }
 
 /// Options every subcommand shares: where the configuration and the broker are.
@@ -133,7 +133,7 @@ struct Declare: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try reportingConfigErrors { try common.load() }
-        let connection = try await Connection.open(url: configuration.broker.connectionURL)
+        let connection = try await Connection.open(anyOf: [configuration.broker.connectionURL])
         do {
             for item in try await Topology.declare(configuration, on: connection) { print("declared \(item)") }
             await connection.close()
@@ -161,9 +161,9 @@ struct Queues: AsyncParsableCommand {
         let configuration = try reportingConfigErrors { try common.load() }
         let queues = names.isEmpty ? configuration.queues.map(\.name) : names
         guard !queues.isEmpty else { throw ValidationError("no queues: name some, or declare [[queues]] in the file") }
-        let broker = try ConnectionConfiguration(url: configuration.broker.url)
+        let broker = try ConnectionConfiguration(url: String(configuration.broker.url.split(separator: ",")[0]))
         let management = ManagementAPI(url: managementURL, broker: broker)
-        let connection = try await Connection.open(url: configuration.broker.connectionURL)
+        let connection = try await Connection.open(anyOf: [configuration.broker.connectionURL])
         var rows: [[String]] = [["queue", "ready", "unacked", "consumers"]]
         var unackedKnown = true
         for queue in queues {
@@ -206,7 +206,7 @@ struct Purge: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try reportingConfigErrors { try common.load() }
-        let connection = try await Connection.open(url: configuration.broker.connectionURL)
+        let connection = try await Connection.open(anyOf: [configuration.broker.connectionURL])
         let channel = try await connection.openChannel()
         let ready = try await channel.inspectQueue(queue).messageCount
         if !force {

@@ -83,7 +83,7 @@ import Testing
             ("[broker]\nurl = \"amqp://h/%2f\"\nheartbeat = \"often\"\n",
              "bad.toml:3: broker.heartbeat: expected an integer, got string \"often\""),
             ("[broker]\nuri = \"amqp://h\"\n",
-             "bad.toml:2: broker.uri: unknown key; expected one of: ca_file, cert_file, connection_timeout, heartbeat, key_file, url"),
+             "bad.toml:2: broker.uri: unknown key; expected one of: ca_file, cert_file, connection_timeout, heartbeat, key_file, url, urls"),
             ("[broker]\nurl = \"http://h\"\n",
              "bad.toml:2: broker.url: http://h: the scheme must be amqp or amqps"),
             ("[worker]\nconcurrency = -2\n",

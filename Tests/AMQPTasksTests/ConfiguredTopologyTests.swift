@@ -85,7 +85,7 @@ import Testing
         } catch let problem as Topology.Problem {
             #expect(
                 problem.description
-                    == "queue \(fixture.reports) exists with x-queue-type = none, \(fixture.prefix).toml says 'quorum': delete the queue (a queue loses its messages) or change \(fixture.prefix).toml to match"
+                    == "queue \(fixture.reports) exists with x-dead-letter-exchange = none, \(fixture.prefix).toml says '\(fixture.reports).dead': delete the queue (a queue loses its messages) or change \(fixture.prefix).toml to match"
             )
         }
         await connection.close()

@@ -39,6 +39,31 @@ public final class Connection: Sendable {
         try await open(ConnectionConfiguration(url: url), logger: logger)
     }
 
+    /// Connects to the first of several brokers that answers (the nodes of a cluster), trying them in order
+    /// starting at `start`; `urls` may also be one comma-separated string, as `AMQP_URL` allows.
+    public static func open(
+        anyOf urls: [String], startingAt start: Int = 0, logger: Logger = Logger(label: "amqp.connection")
+    ) async throws -> Connection {
+        let list = urls.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+            .filter { !$0.isEmpty }
+        guard !list.isEmpty else {
+            throw AMQPError(.invalidArgument, operation: "connect", message: "no broker URL given")
+        }
+        var failures: [String] = []
+        for offset in 0..<list.count {
+            let url = list[(start + offset) % list.count]
+            do {
+                return try await open(url: url, logger: logger)
+            } catch let error as AMQPError where error.kind != .invalidArgument {
+                failures.append("\(ConnectionConfiguration.masked(url)): \(error)")
+                if offset < list.count - 1 { logger.warning("\(failures.last!); trying the next broker") }
+            }
+        }
+        throw AMQPError(
+            .library, operation: "connect", message: "no broker answered: " + failures.joined(separator: "; "),
+            hint: "check that at least one of the brokers runs")
+    }
+
     /// Opens a new channel. Channels are cheap; use one per consumer, and one per publishing task that wants
     /// its own confirm stream.
     public func openChannel() async throws -> Channel {

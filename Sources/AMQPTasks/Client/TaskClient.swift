@@ -50,9 +50,8 @@ public final class TaskClient: Sendable {
         url: String, replyQueue: String? = nil, routes: TaskRouter = TaskRouter(),
         logger: Logger = Logger(label: "amqp-tasks.client")
     ) async throws -> TaskClient {
-        var configuration = try ConnectionConfiguration(url: url)
-        if configuration.connectionName == nil { configuration.connectionName = "amqp-tasks client" }
-        let connection = try await Connection.open(configuration, logger: logger)
+        // Several comma-separated URLs (a cluster's nodes): the first that answers.
+        let connection = try await Connection.open(anyOf: [url], logger: logger)
         let publisher = try await connection.openChannel()
         try await publisher.confirmSelect()
         let queue = replyQueue ?? "amqp-tasks.reply.\(UUID().uuidString.lowercased())"

@@ -213,16 +213,26 @@ struct ConfigLoader {
     }
 
     private func readBroker(_ r: TableReader) -> BrokerSettings {
-        r.allowOnly(["url", "heartbeat", "connection_timeout", "ca_file", "cert_file", "key_file"])
+        r.allowOnly(["url", "urls", "heartbeat", "connection_timeout", "ca_file", "cert_file", "key_file"])
         var broker = BrokerSettings()
+        var urls: [(key: String, url: String)] = []
         if let url = r.string("url") {
+            urls += url.split(separator: ",").map { (r.key("url"), $0.trimmingCharacters(in: .whitespaces)) }
+        }
+        for (index, url) in (r.stringArray("urls") ?? []).enumerated() { urls.append(("\(r.key("urls"))[\(index)]", url)) }
+        if r.table["url"] != nil, r.table["urls"] != nil {
+            context.error(r.key("urls"), "give url or urls (a cluster's nodes), not both")
+        }
+        var valid: [String] = []
+        for (key, url) in urls {
             do {
                 _ = try ConnectionConfiguration(url: url)
-                broker.url = url
+                valid.append(url)
             } catch let error as AMQPError {
-                context.error(r.key("url"), error.message)
+                context.error(key, error.message)
             } catch {}
         }
+        if !valid.isEmpty { broker.url = valid.joined(separator: ",") }
         broker.heartbeat = nonNegative(r, "heartbeat", r.int("heartbeat"))
         broker.connectionTimeout = positive(r, "connection_timeout", r.number("connection_timeout"))
         broker.caFile = r.string("ca_file")

@@ -24,7 +24,8 @@ public struct TasksConfiguration: Sendable {
 
 /// `[broker]`: where the broker is and how to talk to it.
 public struct BrokerSettings: Sendable, Hashable {
-    /// `AMQP_URL` in the environment overrides it, so passwords can stay out of the file.
+    /// `AMQP_URL` in the environment overrides it, so passwords can stay out of the file. Several URLs (the nodes of
+    /// a cluster) are separated by commas; clients and workers use the first that answers.
     public var url: String = "amqp://guest:guest@127.0.0.1:5672/%2f"
     /// Seconds; nil keeps the URL's (or RabbitMQ's default 60).
     public var heartbeat: Int?
@@ -36,8 +37,13 @@ public struct BrokerSettings: Sendable, Hashable {
 
     public init() {}
 
-    /// The URL with the file's heartbeat, timeout and TLS settings added as query options.
+    /// The URL(s) with the file's heartbeat, timeout and TLS settings added as query options, comma-separated.
     public var connectionURL: String {
+        url.split(separator: ",").map { withOptions(String($0).trimmingCharacters(in: .whitespaces)) }
+            .joined(separator: ",")
+    }
+
+    private func withOptions(_ url: String) -> String {
         var options: [String] = []
         if let heartbeat { options.append("heartbeat=\(heartbeat)") }
         if let connectionTimeout { options.append("connection_timeout=\(Int(connectionTimeout * 1000))") }
@@ -48,8 +54,10 @@ public struct BrokerSettings: Sendable, Hashable {
         return url + (url.contains("?") ? "&" : "?") + options.joined(separator: "&")
     }
 
-    /// The URL with its password masked, for output.
-    public var maskedURL: String { ConnectionConfiguration.masked(url) }
+    /// The URL(s) with passwords masked, for output.
+    public var maskedURL: String {
+        url.split(separator: ",").map { ConnectionConfiguration.masked(String($0)) }.joined(separator: ",")
+    }
 }
 
 /// `[[exchanges]]`.
@@ -111,7 +119,13 @@ public struct QueueDefinition: Sendable, Hashable {
     public var declareArguments: FieldTable {
         var table = FieldTable()
         if kind == .quorum { table["x-queue-type"] = "quorum" }
-        if let deadLetterExchange { table["x-dead-letter-exchange"] = .string(deadLetterExchange) }
+        if let deadLetterExchange {
+            table["x-dead-letter-exchange"] = .string(deadLetterExchange)
+        } else if deliveryLimit != nil {
+            // Past its delivery limit RabbitMQ drops a message unless the queue has a dead-letter exchange:
+            // send poison messages to the worker's own `<queue>.dead`, where `amqp-task dead` can replay them.
+            table["x-dead-letter-exchange"] = .string(DeadLetters.name(for: name))
+        }
         if let maxPriority { table["x-max-priority"] = .int32(Int32(clamping: maxPriority)) }
         if let deliveryLimit { table["x-delivery-limit"] = .int32(Int32(clamping: deliveryLimit)) }
         if let messageTTL { table["x-message-ttl"] = .int64(Int64(messageTTL)) }

@@ -43,6 +43,9 @@ public enum Topology {
             }
         }
         for queue in configuration.queues {
+            try await attempt("dead-letter queue of \(queue.name)") {
+                try await DeadLetters.declare(for: queue.name, on: $0)
+            }
             try await attempt("queue \(queue.name)") {
                 try await $0.declareQueue(queue.name, durable: queue.durable, arguments: queue.declareArguments)
                 declared.append(Declared(kind: "queue", name: queue.name, detail: queue.kind.rawValue))

@@ -91,7 +91,7 @@ public final class Worker: Sendable {
         var attempt = 0
         while await !control.isStopping {
             do {
-                let connection = try await connect()
+                let connection = try await connect(attempt: attempt)
                 attempt = 0
                 try await serve(connection)
                 await connection.close()
@@ -116,10 +116,23 @@ public final class Worker: Sendable {
         Task { await control.stop(cancelling: true) }
     }
 
-    private func connect() async throws -> Connection {
-        var configuration = try ConnectionConfiguration(url: self.configuration.url)
-        configuration.connectionName = "amqp-worker \(self.configuration.hostname)"
-        let connection = try await Connection.open(configuration, logger: logger)
+    /// Connects to the first broker that answers; with several URLs (a cluster's nodes, comma-separated), each
+    /// reconnection starts at the next one, so a worker moves off a node that went down.
+    private func connect(attempt: Int) async throws -> Connection {
+        let urls = self.configuration.url.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        var lastError: Error = AMQPError(.invalidArgument, operation: "connect", message: "no broker URL given")
+        var opened: Connection?
+        for offset in 0..<urls.count {
+            var configuration = try ConnectionConfiguration(url: urls[(attempt + offset) % urls.count])
+            configuration.connectionName = "amqp-worker \(self.configuration.hostname)"
+            do {
+                opened = try await Connection.open(configuration, logger: logger)
+                break
+            } catch {
+                lastError = error
+            }
+        }
+        guard let connection = opened else { throw lastError }
         if let topology = self.configuration.topology {
             try await Topology.declare(topology, on: connection)
         }
