@@ -20,7 +20,8 @@ struct TaskProcessor {
     func process(_ delivery: Delivery) async {
         do {
             try await record(delivery)
-            try await delivery.ack()
+            // The outcome is confirmed; the ack need not be waited for (if it is lost, the task is redelivered).
+            delivery.sendAck()
         } catch is CancellationError {
             logger.warning("interrupted by shutdown; requeueing the task")
             try? await delivery.nack(requeue: true)
