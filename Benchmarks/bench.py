@@ -32,14 +32,11 @@ IMPLS = ["raw", "ours", "celery"]
 
 
 def run_json(command, **kwargs):
-    """Runs a benchmark client; returns its JSON line and its CPU seconds (user + system)."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
-    out, err = process.communicate(timeout=1800)
-    _, status, usage = os.wait4(process.pid, 0) if process.returncode is None else (0, 0, None)
+    """Runs a benchmark client to the end; returns the JSON line it printed last."""
+    process = subprocess.run(command, capture_output=True, text=True, timeout=1800, **kwargs)
     if process.returncode != 0:
-        sys.exit(f"bench: {' '.join(map(str, command))} failed ({process.returncode}):\n{err}")
-    result = json.loads(out.strip().splitlines()[-1])
-    return result
+        sys.exit(f"bench: {' '.join(map(str, command))} failed ({process.returncode}):\n{process.stderr}")
+    return json.loads(process.stdout.strip().splitlines()[-1])
 
 
 def cpu_seconds(pids):

@@ -83,22 +83,16 @@ struct SourceLocator {
     }
 
     private static func stripComment(_ line: String) -> String {
-        var inString: Character?
-        for index in line.indices {
-            let ch = line[index]
-            if let quote = inString {
-                if ch == quote { inString = nil }
-            } else if ch == "\"" || ch == "'" {
-                inString = ch
-            } else if ch == "#" {
-                return String(line[..<index])
-            }
-        }
-        return line
+        firstUnquoted("#", in: line).map { String(line[..<$0]) } ?? line
     }
 
     /// The index of the `=` of a `key = value` line, outside quotes.
     private static func assignment(_ line: String) -> String.Index? {
+        firstUnquoted("=", in: line)
+    }
+
+    /// The first `target` outside '…' and "…" strings.
+    private static func firstUnquoted(_ target: Character, in line: String) -> String.Index? {
         var inString: Character?
         for index in line.indices {
             let ch = line[index]
@@ -106,7 +100,7 @@ struct SourceLocator {
                 if ch == quote { inString = nil }
             } else if ch == "\"" || ch == "'" {
                 inString = ch
-            } else if ch == "=" {
+            } else if ch == target {
                 return index
             }
         }
