@@ -32,15 +32,21 @@ struct CommonOptions: ParsableArguments {
         if let url { configuration.broker.url = url }
         return configuration
     }
-}
 
-/// Prints configuration errors as they are, one per line, and exits 1.
-func reportingConfigErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let errors as ConfigErrors {
-        FileHandle.standardError.write(Data((errors.description + "\n").utf8))
-        throw ExitCode(1)
+    /// The configuration, with its errors printed (file:line: key) and exit status 1 when it has any.
+    func loadReportingErrors() throws -> TasksConfiguration {
+        do {
+            return try load()
+        } catch let errors as ConfigErrors {
+            FileHandle.standardError.write(Data((errors.description + "\n").utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// The configuration and a connection to the first of its brokers that answers.
+    func connect() async throws -> (TasksConfiguration, Connection) {
+        let configuration = try loadReportingErrors()
+        return (configuration, try await Connection.open(anyOf: [configuration.broker.connectionURL]))
     }
 }
 
@@ -82,7 +88,7 @@ struct Send: AsyncParsableCommand {
         guard let kwargsObject = (try? JSONValue.parse(Data(kwargs.utf8)))?.objectValue else {
             throw ValidationError("--kwargs must be a JSON object, got \(kwargs)")
         }
-        let configuration = try reportingConfigErrors { try common.load() }
+        let configuration = try common.loadReportingErrors()
         let client = try await TaskClient.connect(configuration: configuration)
         var options = SendOptions(queue: queue)
         options.countdown = countdown
@@ -119,7 +125,7 @@ struct ConfigCommand: ParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() throws {
-            let configuration = try reportingConfigErrors { try common.load() }
+            let configuration = try common.loadReportingErrors()
             print(ConfigSummary(configuration).text)
         }
     }
@@ -132,8 +138,7 @@ struct Declare: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
-        let configuration = try reportingConfigErrors { try common.load() }
-        let connection = try await Connection.open(anyOf: [configuration.broker.connectionURL])
+        let (configuration, connection) = try await common.connect()
         do {
             for item in try await Topology.declare(configuration, on: connection) { print("declared \(item)") }
             await connection.close()
@@ -158,7 +163,7 @@ struct Queues: AsyncParsableCommand {
     var names: [String] = []
 
     func run() async throws {
-        let configuration = try reportingConfigErrors { try common.load() }
+        let configuration = try common.loadReportingErrors()
         let queues = names.isEmpty ? configuration.queues.map(\.name) : names
         guard !queues.isEmpty else { throw ValidationError("no queues: name some, or declare [[queues]] in the file") }
         let broker = try ConnectionConfiguration(url: String(configuration.broker.url.split(separator: ",")[0]))
@@ -205,8 +210,7 @@ struct Purge: AsyncParsableCommand {
     var force = false
 
     func run() async throws {
-        let configuration = try reportingConfigErrors { try common.load() }
-        let connection = try await Connection.open(anyOf: [configuration.broker.connectionURL])
+        let (_, connection) = try await common.connect()
         let channel = try await connection.openChannel()
         let ready = try await channel.inspectQueue(queue).messageCount
         if !force {

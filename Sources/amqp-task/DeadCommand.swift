@@ -37,8 +37,7 @@ struct Dead: AsyncParsableCommand {
         var queue: String
 
         func run() async throws {
-            let configuration = try reportingConfigErrors { try common.load() }
-            let connection = try await Connection.open(anyOf: [configuration.broker.connectionURL])
+            let (_, connection) = try await common.connect()
             let channel = try await connection.openChannel()
             var count = 0
             while let delivery = try await channel.get(queue: Dead.deadQueue(queue)) {
@@ -69,8 +68,7 @@ struct Dead: AsyncParsableCommand {
         var limit: Int?
 
         func run() async throws {
-            let configuration = try reportingConfigErrors { try common.load() }
-            let connection = try await Connection.open(anyOf: [configuration.broker.connectionURL])
+            let (_, connection) = try await common.connect()
             let channel = try await connection.openChannel()
             try await channel.confirmSelect()
             var moved = 0
@@ -108,7 +106,7 @@ struct Dead: AsyncParsableCommand {
         var force = false
 
         func run() async throws {
-            var purge = try Purge.parse([Dead.deadQueue(queue)] + (force ? ["--force"] : []) + common.arguments)
+            let purge = try Purge.parse([Dead.deadQueue(queue)] + (force ? ["--force"] : []) + common.arguments)
             try await purge.run()
         }
     }

@@ -26,8 +26,7 @@ struct Inspect: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try reportingConfigErrors { try common.load() }
-        let connection = try await Connection.open(anyOf: [configuration.broker.connectionURL])
+        let (_, connection) = try await common.connect()
         let channel = try await connection.openChannel()
         let oid = UUID().uuidString.lowercased()
         try await channel.declareExchange("celery.pidbox", type: .fanout, durable: false)
@@ -88,8 +87,7 @@ struct Events: AsyncParsableCommand {
     var top = false
 
     func run() async throws {
-        let configuration = try reportingConfigErrors { try common.load() }
-        let connection = try await Connection.open(anyOf: [configuration.broker.connectionURL])
+        let (_, connection) = try await common.connect()
         let channel = try await connection.openChannel()
         try await channel.declareExchange("celeryev", type: .topic, durable: true)
         let queue = try await channel.declareQueue(

@@ -42,7 +42,8 @@ public final class Connection: Sendable {
     /// Connects to the first of several brokers that answers (the nodes of a cluster), trying them in order
     /// starting at `start`; `urls` may also be one comma-separated string, as `AMQP_URL` allows.
     public static func open(
-        anyOf urls: [String], startingAt start: Int = 0, logger: Logger = Logger(label: "amqp.connection")
+        anyOf urls: [String], startingAt start: Int = 0, connectionName: String? = nil,
+        logger: Logger = Logger(label: "amqp.connection")
     ) async throws -> Connection {
         let list = urls.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
             .filter { !$0.isEmpty }
@@ -52,8 +53,10 @@ public final class Connection: Sendable {
         var failures: [String] = []
         for offset in 0..<list.count {
             let url = list[(start + offset) % list.count]
+            var configuration = try ConnectionConfiguration(url: url)
+            if let connectionName { configuration.connectionName = connectionName }
             do {
-                return try await open(url: url, logger: logger)
+                return try await open(configuration, logger: logger)
             } catch let error as AMQPError where error.kind != .invalidArgument {
                 failures.append("\(ConnectionConfiguration.masked(url)): \(error)")
                 if offset < list.count - 1 { logger.warning("\(failures.last!); trying the next broker") }

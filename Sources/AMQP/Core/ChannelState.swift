@@ -99,7 +99,6 @@ struct PendingConfirms {
 
 /// Where a consumer's deliveries go: the continuation of the consumer's `AsyncThrowingStream`.
 struct ConsumerSink {
-    let channelID: UInt16
     let continuation: AsyncThrowingStream<Delivery, Error>.Continuation
 
     func yield(_ delivery: Delivery) { continuation.yield(delivery) }

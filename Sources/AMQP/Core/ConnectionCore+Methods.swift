@@ -164,7 +164,7 @@ extension ConnectionCore {
         try check(amqp_get_rpc_reply(state), operation: "basic.consume '\(queue)'", channel: channel)
         let consumerTag = CDecode.string(ok!.pointee.consumer_tag)
         channelState.consumerTags.insert(consumerTag)
-        consumers[consumerTag] = ConsumerSink(channelID: channel, continuation: continuation)
+        consumers[consumerTag] = ConsumerSink(continuation: continuation)
         return consumerTag
     }
 

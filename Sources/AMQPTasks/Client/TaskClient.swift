@@ -133,33 +133,15 @@ public final class TaskClient: Sendable {
     /// Sends a prepared message (its `replyTo` decides where results go).
     public func send(_ message: TaskMessage, options: SendOptions = SendOptions()) async throws {
         let outgoing = outgoing(message, options: options)
-        if message.replyTo == replyQueue, message.ignoreResult != true { await router.expect(message.id) }
-        do {
-            try await publisher.publish(outgoing)
-        } catch {
-            await router.forget(message.id)
-            throw error
-        }
+        try await publisher.publish(outgoing)
     }
 
     /// Sends many tasks with pipelined confirms; one result per message (the id, or why it was not sent).
     public func sendBatch(_ messages: [TaskMessage], options: SendOptions = SendOptions()) async throws
         -> [Result<String, AMQPError>]
     {
-        for message in messages where message.replyTo == replyQueue && message.ignoreResult != true {
-            await router.expect(message.id)
-        }
         let results = try await publisher.publish(batch: messages.map { outgoing($0, options: options) })
-        var out: [Result<String, AMQPError>] = []
-        for (message, result) in zip(messages, results) {
-            switch result {
-            case .success: out.append(.success(message.id))
-            case .failure(let error):
-                await router.forget(message.id)
-                out.append(.failure(error))
-            }
-        }
-        return out
+        return zip(messages, results).map { message, result in result.map { message.id } }
     }
 
     /// The message to publish: to `options`' exchange or queue if given, else where the routes send it.
@@ -209,16 +191,12 @@ actor ResultRouter {
     private var waiters: [String: [CheckedContinuation<ResultMessage, Error>]] = [:]
     private var finals: [String: ResultMessage] = [:]
     private var histories: [String: [ResultMessage]] = [:]
-    private var expected: Set<String> = []
     private var failure: Error?
 
-    func expect(_ id: String) { expected.insert(id) }
-    func forget(_ id: String) { expected.remove(id) }
 
     func deliver(_ result: ResultMessage) {
         histories[result.taskId, default: []].append(result)
         guard result.status.isFinal else { return }
-        expected.remove(result.taskId)
         if let continuations = waiters.removeValue(forKey: result.taskId) {
             for continuation in continuations { continuation.resume(returning: result) }
         }

@@ -113,26 +113,15 @@ public final class Worker: Sendable {
     /// Starts a warm shutdown: consumers stop taking tasks, running tasks get `gracePeriod` seconds to finish,
     /// then they are interrupted and their messages requeued. `run()` returns when done.
     public func stop() {
-        Task { await control.stop(cancelling: true) }
+        Task { await control.stop() }
     }
 
     /// Connects to the first broker that answers; with several URLs (a cluster's nodes, comma-separated), each
     /// reconnection starts at the next one, so a worker moves off a node that went down.
     private func connect(attempt: Int) async throws -> Connection {
-        let urls = self.configuration.url.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        var lastError: Error = AMQPError(.invalidArgument, operation: "connect", message: "no broker URL given")
-        var opened: Connection?
-        for offset in 0..<urls.count {
-            var configuration = try ConnectionConfiguration(url: urls[(attempt + offset) % urls.count])
-            configuration.connectionName = "amqp-worker \(self.configuration.hostname)"
-            do {
-                opened = try await Connection.open(configuration, logger: logger)
-                break
-            } catch {
-                lastError = error
-            }
-        }
-        guard let connection = opened else { throw lastError }
+        let connection = try await Connection.open(
+            anyOf: [configuration.url], startingAt: attempt,
+            connectionName: "amqp-worker \(configuration.hostname)", logger: logger)
         if let topology = self.configuration.topology {
             try await Topology.declare(topology, on: connection)
         }
@@ -236,10 +225,6 @@ public final class Worker: Sendable {
             await processor.process(delivery)
         }
     }
-
-    var isStopping: Bool {
-        get async { await control.isStopping }
-    }
 }
 
 /// Shutdown coordination: the consumers to cancel, the grace period, the pause between reconnects.
@@ -268,7 +253,7 @@ actor WorkerControl {
         self.gracePeriod = gracePeriod
     }
 
-    func stop(cancelling: Bool) async {
+    func stop() async {
         guard !isStopping else { return }
         isStopping = true
         sleeper?.resume()
