@@ -49,8 +49,7 @@ do {
         emit(["publish_confirm_each": .double(each), "publish_pipelined": .double(pipelined)])
     case "fill":
         let client = try await TaskClient.connect(url: url)
-        let connection = client.connection
-        let channel = try await connection.openChannel()
+        let channel = try await client.openChannel()
         try await channel.declareQueue(queue, durable: true)
         var options = SendOptions(queue: queue)
         options.ignoreResult = true

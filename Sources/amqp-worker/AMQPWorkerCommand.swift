@@ -34,10 +34,10 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("exec"), help: "NAME=COMMAND: run task NAME as a process (repeatable).")
     var execHandlers: [String] = []
 
-    @Flag(help: "Register demo.add, demo.sleep, demo.echo, demo.fail and demo.flaky.")
+    @Flag(help: "Register demo.add, demo.sleep, demo.echo, demo.fail, demo.flaky and demo.trace.")
     var demoTasks = false
 
-    @Option(help: "Node name (default: amqp-worker@HOST).")
+    @Option(help: "Node name (default: amqp-worker-PID@HOST).")
     var hostname: String?
 
     @Option(help: "Seconds running tasks may take to finish after SIGTERM (default: the file's, else 30).")
@@ -45,6 +45,9 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
 
     @Flag(help: "Send a STARTED state before each task (Celery's task_track_started).")
     var sendStarted = false
+
+    @Flag(help: "Send final results as transient messages (Celery's default): faster, but a broker restart loses results not yet consumed.")
+    var transientResults = false
 
     @Flag(name: [.customShort("E"), .customLong("events")], help: "Send Celery events (for Flower, celery events, amqp-task events).")
     var events = false
@@ -82,6 +85,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         if let grace { configuration.gracePeriod = grace }
         if sendStarted { configuration.sendStarted = true }
         if events { configuration.sendEvents = true }
+        if transientResults { configuration.persistentResults = false }
         if let maxRetries { configuration.retryPolicy.maxRetries = maxRetries }
         return configuration
     }

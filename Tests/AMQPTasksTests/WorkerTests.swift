@@ -97,7 +97,7 @@ import Testing
         for _ in 0..<6 { ids.append(try await client.send("gate.wait", options: SendOptions(queue: queue))) }
         // Both consumers hold one task each, blocked in the handler; the broker keeps the other four.
         try await gate.waitForWaiters(2)
-        let channel = try await client.connection.openChannel()
+        let channel = try await client.openChannel()
         try await Task.sleep(for: .milliseconds(300))
         let state = try await channel.inspectQueue(queue)
         #expect(state.messageCount == 4, "two consumers with prefetch 1 hold two tasks; four wait in the queue")
@@ -111,7 +111,7 @@ import Testing
         let queue = uniqueQueue("bad")
         let worker = try await RunningWorker.start(queues: [queue]) { _ in }
         let client = try await TaskClient.connect(url: Broker.url)
-        let channel = try await client.connection.openChannel()
+        let channel = try await client.openChannel()
         try await channel.confirmSelect()
         let cases: [(reason: String, properties: BasicProperties, body: String, id: String?)] = [
             ("unsupported-content-type",

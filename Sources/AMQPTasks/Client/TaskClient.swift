@@ -13,61 +13,72 @@ import Logging
 /// is never reported as sent unless the broker took it, and an unroutable one fails with `.unroutable`. Results
 /// come back on the client's own durable reply queue (`reply_to`, matched by `correlation_id`), shared by every
 /// caller of this client; it expires a day after the client stops using it, as Celery's does.
+///
+/// The client survives a lost connection (see `ReconnectPolicy`): it reconnects with backoff, trying each broker
+/// URL in turn, resumes consuming its reply queue, and publishes again every send the broker had not confirmed.
+/// A send therefore delivers its task at least once; it fails with `SendFailure` only when the broker stayed out
+/// of reach for the whole `sendRetryWindow`.
 public final class TaskClient: Sendable {
-    public let connection: Connection
     /// The queue results are delivered to.
     public let replyQueue: String
-    private let publisher: Channel
+    private let link: ClientLink
     private let router: ResultRouter
     /// Where tasks go when `SendOptions` names no queue or exchange.
     public let routes: TaskRouter
+    /// How the client reconnects and how long a send keeps trying.
+    public let reconnect: ReconnectPolicy
     private let logger: Logger
+    private let republished = ManagedCounter()
 
     private init(
-        connection: Connection, publisher: Channel, replyQueue: String, router: ResultRouter, routes: TaskRouter,
+        replyQueue: String, link: ClientLink, router: ResultRouter, routes: TaskRouter, reconnect: ReconnectPolicy,
         logger: Logger
     ) {
-        self.connection = connection
-        self.publisher = publisher
         self.replyQueue = replyQueue
+        self.link = link
         self.router = router
         self.routes = routes
+        self.reconnect = reconnect
         self.logger = logger
     }
 
     /// Connects to the broker of a configuration file and routes tasks by its `[routes]` and `[tasks]`.
     public static func connect(
-        configuration: TasksConfiguration, replyQueue: String? = nil, logger: Logger = Logger(label: "amqp-tasks.client")
+        configuration: TasksConfiguration, replyQueue: String? = nil, reconnect: ReconnectPolicy = ReconnectPolicy(),
+        logger: Logger = Logger(label: "amqp-tasks.client")
     ) async throws -> TaskClient {
         try await connect(
             url: configuration.broker.connectionURL, replyQueue: replyQueue,
-            routes: TaskRouter(configuration: configuration), logger: logger)
+            routes: TaskRouter(configuration: configuration), reconnect: reconnect, logger: logger)
     }
 
-    /// Connects, declares the reply queue and starts consuming it.
+    /// Connects, declares the reply queue and starts consuming it. Fails at once if no broker answers now;
+    /// after that, lost connections are re-established as `reconnect` says.
+    /// - Parameter url: one `amqp://` URL, or several comma-separated (a cluster's nodes), tried in turn.
     /// - Parameter replyQueue: a stable name lets results sent while the client was away reach it after a restart.
     public static func connect(
         url: String, replyQueue: String? = nil, routes: TaskRouter = TaskRouter(),
-        logger: Logger = Logger(label: "amqp-tasks.client")
+        reconnect: ReconnectPolicy = ReconnectPolicy(), logger: Logger = Logger(label: "amqp-tasks.client")
     ) async throws -> TaskClient {
-        // Several comma-separated URLs (a cluster's nodes): the first that answers.
-        let connection = try await Connection.open(anyOf: [url], logger: logger)
-        let publisher = try await connection.openChannel()
-        try await publisher.confirmSelect()
         let queue = replyQueue ?? "amqp-tasks.reply.\(UUID().uuidString.lowercased())"
-        try await publisher.declareQueue(
-            queue, durable: true, autoDelete: false, arguments: ["x-expires": .int32(86_400_000)])
-        let replies = try await connection.openChannel()
-        try await replies.setPrefetch(256)
-        let consumer = try await replies.consume(queue: queue, exclusive: true)
+        let link = ClientLink(urls: url, replyQueue: queue, logger: logger)
         let router = ResultRouter()
         let client = TaskClient(
-            connection: connection, publisher: publisher, replyQueue: queue, router: router, routes: routes, logger: logger)
-        Task { await client.receiveResults(consumer) }
+            replyQueue: queue, link: link, router: router, routes: routes, reconnect: reconnect, logger: logger)
+        await link.setSessionHandler { [weak client] session in
+            guard let client else { return }
+            let replies = try await session.connection.openChannel()
+            try await replies.setPrefetch(256)
+            let consumer = try await replies.consume(queue: queue, exclusive: true)
+            Task { await client.receiveResults(consumer, session: session) }
+        }
+        _ = try await link.session()
         return client
     }
 
-    private func receiveResults(_ consumer: Consumer) async {
+    /// Routes results to their waiters until the session's connection is lost, then makes a new session (which
+    /// starts its own receiver); ends when the client is closed.
+    private func receiveResults(_ consumer: Consumer, session: ClientSession) async {
         do {
             for try await delivery in consumer {
                 do {
@@ -78,11 +89,46 @@ public final class TaskClient: Sendable {
                 }
                 try await delivery.ack()
             }
+            if await link.isClosed {
+                await router.failAll(AMQPError(.closed, operation: "result", message: "the task client was closed"))
+                return
+            }
+            await link.lost(session, because: AMQPError(.closed, operation: "basic.consume", message: "the connection closed"))
         } catch {
-            if (error as? AMQPError)?.kind != .closed { logger.error("stopped receiving results: \(error)") }
-            await router.failAll(error)
+            if await link.isClosed {
+                await router.failAll(error)
+                return
+            }
+            if (error as? AMQPError)?.kind == .consumerCancelledByServer {
+                logger.error("the broker cancelled the result consumer on \(replyQueue): \(error); consuming again")
+            }
+            await link.lost(session, because: error)
+        }
+        await reconnectForResults()
+    }
+
+    /// Keeps trying to connect until a session (whose handler starts a new receiver) exists or the client closes.
+    private func reconnectForResults() async {
+        while await !link.isClosed {
+            do {
+                _ = try await link.session()
+                return
+            } catch {
+                let pause = await link.backoff(reconnect)
+                logger.warning("cannot reach the broker to receive results: \(error); retrying in \(String(format: "%.1f", pause)) s")
+                try? await Task.sleep(for: .seconds(pause))
+            }
         }
     }
+
+    /// A channel on the client's current connection, for your own declarations or inspections.
+    public func openChannel() async throws -> Channel {
+        try await link.session().connection.openChannel()
+    }
+
+    /// How many publishes were repeated because their connection was lost before the broker confirmed them. Each
+    /// may have reached a queue twice: a duplicate of this kind is the price of at-least-once.
+    public var republishedCount: Int { republished.value }
 
     /// Builds the task message for `name` with `options`, as Celery's `apply_async` does.
     public func message(
@@ -130,18 +176,81 @@ public final class TaskClient: Sendable {
         return try await send(A.taskName, kwargs: kwargs, options: options)
     }
 
-    /// Sends a prepared message (its `replyTo` decides where results go).
+    /// Sends a prepared message (its `replyTo` decides where results go); returns once the broker confirmed it.
+    /// Throws `AMQPError` for refusals (`.unroutable`, `.nacked`, 404 for a missing exchange) and `SendFailure`
+    /// when the broker stayed out of reach for the reconnect policy's `sendRetryWindow`.
     public func send(_ message: TaskMessage, options: SendOptions = SendOptions()) async throws {
         let outgoing = outgoing(message, options: options)
-        try await publisher.publish(outgoing)
+        let deadline = ContinuousClock.now + .seconds(reconnect.sendRetryWindow)
+        var attempts = 0
+        while true {
+            attempts += 1
+            var session: ClientSession?
+            do {
+                session = try await link.session()
+                try await session!.publisher.publish(outgoing)
+                if attempts > 1 { republished.add(1) }
+                return
+            } catch let error where error.isConnectionLoss {
+                guard await !link.isClosed else { throw error }
+                if let session { await link.lost(session, because: error) }
+                guard ContinuousClock.now < deadline else {
+                    throw SendFailure(taskId: message.id, attempts: attempts, lastError: error)
+                }
+                try await Task.sleep(for: .seconds(await link.backoff(reconnect)))
+            } catch let error as AMQPError where error.isChannelLevel {
+                if let session { await link.channelLost(session) }
+                throw error
+            }
+        }
     }
 
-    /// Sends many tasks with pipelined confirms; one result per message (the id, or why it was not sent).
+    /// Sends many tasks with pipelined confirms; one result per message (the id, or why it was not sent). Messages
+    /// whose connection was lost before their confirm are published again on the next connection, as `send` does.
     public func sendBatch(_ messages: [TaskMessage], options: SendOptions = SendOptions()) async throws
         -> [Result<String, AMQPError>]
     {
-        let results = try await publisher.publish(batch: messages.map { outgoing($0, options: options) })
-        return zip(messages, results).map { message, result in result.map { message.id } }
+        let outgoing = messages.map { self.outgoing($0, options: options) }
+        var results = messages.map { Result<String, AMQPError>.success($0.id) }
+        var pending = Array(messages.indices)
+        let deadline = ContinuousClock.now + .seconds(reconnect.sendRetryWindow)
+        var attempts = 0
+        while !pending.isEmpty {
+            attempts += 1
+            var session: ClientSession?
+            var lostError: Error?
+            do {
+                session = try await link.session()
+                let confirms = try await session!.publisher.publish(batch: pending.map { outgoing[$0] })
+                var stillPending: [Int] = []
+                for (index, confirm) in zip(pending, confirms) {
+                    switch confirm {
+                    case .success: if attempts > 1 { republished.add(1) }
+                    case .failure(let error) where error.isConnectionLoss:
+                        stillPending.append(index)
+                        lostError = error
+                    case .failure(let error):
+                        results[index] = .failure(error)
+                        if error.isChannelLevel, let session { await link.channelLost(session) }
+                    }
+                }
+                pending = stillPending
+            } catch let error where error.isConnectionLoss {
+                lostError = error
+            } catch let error as AMQPError where error.isChannelLevel {
+                if let session { await link.channelLost(session) }
+                for index in pending { results[index] = .failure(error) }
+                pending = []
+            }
+            guard let lostError, !pending.isEmpty else { continue }
+            guard await !link.isClosed else { throw lostError }
+            if let session { await link.lost(session, because: lostError) }
+            guard ContinuousClock.now < deadline else {
+                throw SendFailure(taskId: messages[pending[0]].id, attempts: attempts, lastError: lostError)
+            }
+            try await Task.sleep(for: .seconds(await link.backoff(reconnect)))
+        }
+        return results
     }
 
     /// The message to publish: to `options`' exchange or queue if given, else where the routes send it.
@@ -180,10 +289,19 @@ public final class TaskClient: Sendable {
         }
     }
 
-    /// Closes the connection.
+    /// Closes the connection; waiting `result` calls fail with `.closed`.
     public func close() async {
-        await connection.close()
+        await link.close()
+        await router.failAll(AMQPError(.closed, operation: "result", message: "the task client was closed"))
     }
+}
+
+/// A thread-safe counter.
+final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { lock.withLock { count } }
+    func add(_ n: Int) { lock.withLock { count += n } }
 }
 
 /// Matches result messages to the callers waiting for them, by task id.

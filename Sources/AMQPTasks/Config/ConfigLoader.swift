@@ -322,7 +322,7 @@ struct ConfigLoader {
     }
 
     private func readWorker(_ r: TableReader) -> WorkerSettings {
-        r.allowOnly(["queues", "concurrency", "prefetch", "grace_period", "hostname", "send_started", "max_retries"])
+        r.allowOnly(["queues", "concurrency", "prefetch", "grace_period", "hostname", "send_started", "max_retries", "result_persistent"])
         var worker = WorkerSettings()
         worker.queues = r.stringArray("queues") ?? []
         if let concurrency = r.int("concurrency") {
@@ -342,6 +342,7 @@ struct ConfigLoader {
         worker.gracePeriod = nonNegative(r, "grace_period", r.number("grace_period")) ?? 30
         worker.hostname = r.string("hostname")
         worker.sendStarted = r.bool("send_started") ?? false
+        worker.resultPersistent = r.bool("result_persistent") ?? true
         worker.maxRetries = nonNegative(r, "max_retries", r.int("max_retries"))
         return worker
     }

@@ -170,6 +170,8 @@ public struct WorkerSettings: Sendable, Hashable {
     public var hostname: String?
     public var sendStarted = false
     public var maxRetries: Int?
+    /// Final results as persistent messages (Celery's `result_persistent`); see `WorkerConfiguration.persistentResults`.
+    public var resultPersistent = true
 }
 
 /// `[tasks."NAME"]`: settings of one task.

@@ -1,7 +1,9 @@
 import Foundation
 
 /// The demo tasks of `amqp-worker --demo-tasks`: `demo.add(x, y)`, `demo.sleep(seconds)`, `demo.echo(...)`,
-/// `demo.fail(message)`, and `demo.flaky(fail_times)` which asks for retries until it has been retried enough.
+/// `demo.fail(message)`, `demo.flaky(fail_times)` which asks for retries until it has been retried enough, and
+/// `demo.trace(value)`, which answers `{"value": value, "redelivered": Bool, "worker": hostname}` so fault tests can
+/// tell a redelivered run from a first one.
 public enum DemoTasks {
     public struct Add: TaskArguments {
         public static let taskName = "demo.add"
@@ -28,6 +30,12 @@ public enum DemoTasks {
             context.message.kwargs.isEmpty
                 ? .array(context.message.args)
                 : .object(["args": .array(context.message.args), "kwargs": .object(context.message.kwargs)])
+        }
+        registry.register("demo.trace") { context in
+            .object([
+                "value": context.message.args.first ?? .null, "redelivered": .bool(context.redelivered),
+                "worker": .string(context.hostname),
+            ])
         }
         registry.register("demo.fail") { context in
             let message = context.message.args.first?.stringValue ?? context.message.kwargs["message"]?.stringValue

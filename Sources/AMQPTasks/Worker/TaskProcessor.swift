@@ -212,11 +212,11 @@ struct TaskProcessor {
     }
 
     /// Publishes a result or state to the task's `reply_to`, unless it has none or asked to ignore results.
-    /// Results are transient, as Celery's rpc backend sends them: the broker's confirm means the result sits in the
-    /// caller's (durable) reply queue, which outlives the caller's reconnects; a persistent message would make
-    /// every task wait for a disk sync.
-    private func publishResult(_ result: ResultMessage, for message: TaskMessage, persistent: Bool = false) async throws {
+    /// Final states are persistent unless the worker's `persistentResults` is off, so a confirmed result survives a
+    /// broker restart as the task message it answers would have; progress states (STARTED, RETRY) are transient.
+    private func publishResult(_ result: ResultMessage, for message: TaskMessage, persistent: Bool? = nil) async throws {
         guard let replyTo = message.replyTo, !replyTo.isEmpty, message.ignoreResult != true else { return }
+        let persistent = persistent ?? (result.status.isFinal && worker.configuration.persistentResults)
         try await publish(result, to: replyTo, persistent: persistent)
     }
 

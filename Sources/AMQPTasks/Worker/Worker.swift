@@ -20,6 +20,11 @@ public struct WorkerConfiguration: Sendable {
     public var hostname: String = "amqp-worker-\(getpid())@\(ProcessInfo.processInfo.hostName)"
     /// Retry policy for handlers that throw `TaskRetry` without their own countdown.
     public var retryPolicy = RetryPolicy()
+    /// Publish final results (SUCCESS, FAILURE, REVOKED) as persistent messages (Celery's `result_persistent`). On
+    /// (the default), a result the broker confirmed survives a broker restart, so "acknowledged only when the outcome
+    /// is safely recorded" holds across one; off, results are transient as Celery's rpc backend sends them by
+    /// default: faster (no disk sync per result), but a broker restart loses results not yet consumed.
+    public var persistentResults = true
     /// Send a STARTED state before running each task (Celery's `task_track_started`).
     public var sendStarted = false
     /// Publish Celery events to `celeryev` (Celery's `-E`): worker online/heartbeat/offline and task events.
@@ -47,6 +52,7 @@ public struct WorkerConfiguration: Sendable {
         gracePeriod = settings.gracePeriod
         if let hostname = settings.hostname { self.hostname = hostname }
         sendStarted = settings.sendStarted
+        persistentResults = settings.resultPersistent
         if let maxRetries = settings.maxRetries { retryPolicy.maxRetries = maxRetries }
         tasks = configuration.tasks
         topology = configuration
@@ -166,7 +172,8 @@ public final class Worker: Sendable {
                 if let events {
                     group.addTask { await self.sendHeartbeats(events) }
                 }
-                try await group.waitForAll()
+                // The first consumer to fail (a lost connection) ends the others too, so the worker reconnects.
+                while try await group.next() != nil {}
             }
         }
         await control.track(slots, gracePeriod: configuration.gracePeriod)
@@ -185,9 +192,9 @@ public final class Worker: Sendable {
     }
 
     private func sendHeartbeats(_ events: EventPublisher) async {
-        while await !control.isStopping {
+        while await !control.isStopping, !Task.isCancelled {
             try? await control.sleep(seconds: configuration.eventHeartbeat)
-            if await control.isStopping { break }
+            if await control.isStopping || Task.isCancelled { break }
             await events.workerEvent("worker-heartbeat", freq: configuration.eventHeartbeat)
         }
     }
