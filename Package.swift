@@ -50,7 +50,7 @@ let package = Package(
         .executableTarget(name: "amqp-tasks-example", dependencies: ["AMQPTasks"]),
         // The client of the fault tests (Tests/InteropTests): sends tasks while the test breaks things.
         .executableTarget(
-            name: "amqp-tasks-fault-client", dependencies: ["AMQPTasks", .product(name: "Logging", package: "swift-log")],
+            name: "amqp-tasks-fault-client", dependencies: ["AMQP", "AMQPTasks", .product(name: "Logging", package: "swift-log")],
             path: "Tests/FaultClient"),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
         .testTarget(

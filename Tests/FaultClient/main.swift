@@ -2,25 +2,31 @@
 // tasks through TaskClient while the test breaks things (restarts the broker, closes connections, kills nodes),
 // waits until every task id it was told was sent is answered, and prints one JSON line with what it saw:
 //
-//   amqp-tasks-fault-client URLS QUEUE COUNT [BATCH] [TIMEOUT_S]
+//   amqp-tasks-fault-client URLS QUEUE COUNT [BATCH] [TIMEOUT_S] [SEND_WINDOW_S]
+//
+// QUEUE is declared (durable, classic) unless it exists. TIMEOUT_S bounds the wait for each result; SEND_WINDOW_S
+// (default TIMEOUT_S) is how long a send keeps reconnecting before it fails with SendFailure (exit status 1).
 //
 //   {"sent": 10000, "answered": 10000, "missing": [], "extra_results": 3, "redelivered_extras": 3,
 //    "republished": 0, "failed_sends": 0, "seconds": 21.4}
 //
 // `extra_results` counts results beyond the first per task: each must be explained by a redelivery (the worker
 // saw `redelivered`) or by a publish the client repeated after a lost connection (`republished`).
+import AMQP
 import AMQPTasks
 import Foundation
 import Logging
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 4, let count = Int(arguments[3]) else {
-    FileHandle.standardError.write(Data("usage: amqp-tasks-fault-client URLS QUEUE COUNT [BATCH] [TIMEOUT_S]\n".utf8))
+    FileHandle.standardError.write(
+        Data("usage: amqp-tasks-fault-client URLS QUEUE COUNT [BATCH] [TIMEOUT_S] [SEND_WINDOW_S]\n".utf8))
     exit(2)
 }
 let (urls, queue) = (arguments[1], arguments[2])
 let batch = arguments.count > 4 ? Int(arguments[4]) ?? 100 : 100
 let timeout = arguments.count > 5 ? Double(arguments[5]) ?? 300 : 300
+let sendWindow = arguments.count > 6 ? Double(arguments[6]) ?? timeout : timeout
 
 LoggingSystem.bootstrap { label in
     var handler = StreamLogHandler.standardError(label: label)
@@ -33,7 +39,14 @@ func emit(_ fields: [String: JSONValue]) { print(JSONValue.object(fields).jsonSt
 let started = ContinuousClock.now
 do {
     let client = try await TaskClient.connect(
-        url: urls, reconnect: ReconnectPolicy(sendRetryWindow: timeout, initialDelay: 0.2, maxDelay: 2))
+        url: urls, reconnect: ReconnectPolicy(sendRetryWindow: sendWindow, initialDelay: 0.2, maxDelay: 2))
+    let setup = try await client.openChannel()
+    do {
+        _ = try await setup.inspectQueue(queue)
+        try await setup.close()
+    } catch let error as AMQPError where error.replyCode == .notFound {
+        try await client.openChannel().declareQueue(queue, durable: true)
+    }
     let options = SendOptions(queue: queue)
     var sent: [String] = []
     var failedSends = 0

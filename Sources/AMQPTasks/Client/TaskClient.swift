@@ -83,7 +83,7 @@ public final class TaskClient: Sendable {
             for try await delivery in consumer {
                 do {
                     let result = try ResultMessage.decode(body: delivery.body)
-                    await router.deliver(result)
+                    await router.deliver(result, redelivered: delivery.redelivered)
                 } catch {
                     logger.warning("ignored a message on the reply queue that is not a result: \(error)")
                 }
@@ -310,9 +310,20 @@ actor ResultRouter {
     private var finals: [String: ResultMessage] = [:]
     private var histories: [String: [ResultMessage]] = [:]
     private var failure: Error?
+    /// Tasks whose final result a caller took, newest last: a later copy of it (a result message redelivered after
+    /// a lost connection, or the answer of a task run twice) is dropped instead of being kept for nobody.
+    private var taken = Set<String>()
+    private var takenOrder: [String] = []
+    private var takenStart = 0
+    private let takenLimit = 100_000
 
-
-    func deliver(_ result: ResultMessage) {
+    /// Records a result message. `redelivered` (the broker's flag) marks a copy this client may have seen before
+    /// its acknowledgement was lost; a copy of a final result already recorded is dropped.
+    func deliver(_ result: ResultMessage, redelivered: Bool = false) {
+        if result.status.isFinal {
+            if taken.contains(result.taskId) { return }
+            if redelivered, histories[result.taskId]?.contains(where: { $0.status == result.status }) == true { return }
+        }
         histories[result.taskId, default: []].append(result)
         guard result.status.isFinal else { return }
         if let continuations = waiters.removeValue(forKey: result.taskId) {
@@ -327,7 +338,7 @@ actor ResultRouter {
 
     func final(for id: String, timeout: Duration, keep: Bool = false) async throws -> ResultMessage {
         if let result = finals[id] {
-            if !keep { finals.removeValue(forKey: id); histories.removeValue(forKey: id) }
+            if !keep { take(id) }
             return result
         }
         if let failure { throw failure }
@@ -339,8 +350,23 @@ actor ResultRouter {
         let result = try await withCheckedThrowingContinuation { continuation in
             waiters[id, default: []].append(continuation)
         }
-        if !keep { finals.removeValue(forKey: id); histories.removeValue(forKey: id) }
+        if !keep { take(id) }
         return result
+    }
+
+    private func take(_ id: String) {
+        finals.removeValue(forKey: id)
+        histories.removeValue(forKey: id)
+        guard taken.insert(id).inserted else { return }
+        takenOrder.append(id)
+        if takenOrder.count - takenStart > takenLimit {
+            taken.remove(takenOrder[takenStart])
+            takenStart += 1
+            if takenStart > takenLimit {
+                takenOrder.removeFirst(takenStart)
+                takenStart = 0
+            }
+        }
     }
 
     private func timeOut(_ id: String, after timeout: Duration) {
