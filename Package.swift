@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -52,10 +53,23 @@ let package = Package(
         .executableTarget(
             name: "amqp-tasks-fault-client", dependencies: ["AMQP", "AMQPTasks", .product(name: "Logging", package: "swift-log")],
             path: "Tests/FaultClient"),
+        // The decoders behind one fuzz-input entry point: the libFuzzer harness and FuzzRegressionTests share it.
+        .target(name: "AMQPTasksFuzzing", dependencies: ["AMQP", "AMQPTasks"]),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
         .testTarget(
             name: "AMQPTasksTests",
-            dependencies: ["AMQPTasks", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AMQPTasks", "AMQPTasksFuzzing", .product(name: "Logging", package: "swift-log")]
         ),
     ]
 )
+
+// The libFuzzer harness exists only for Tests/Fuzz/run: it calls into libFuzzer, which only a build with
+// -sanitize=fuzzer links.
+if ProcessInfo.processInfo.environment["AMQP_TASKS_FUZZ"] != nil {
+    package.targets += [
+        .target(name: "CFuzzDriver", path: "Tests/Fuzz/CFuzzDriver"),
+        .executableTarget(
+            name: "amqp-tasks-fuzz", dependencies: ["AMQPTasksFuzzing", "CFuzzDriver"], path: "Tests/Fuzz/Harness",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+    ]
+}

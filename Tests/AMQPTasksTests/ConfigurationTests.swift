@@ -78,6 +78,19 @@ import Testing
         #expect(errors("[broker]\nurl = \"amqp://x\n") .first?.hasPrefix("bad.toml:2: TOML syntax:") == true)
     }
 
+    /// toml++ stops the process (debug) or has undefined behaviour (release) on a header without a key: found by
+    /// the fuzzer, rejected before it reaches the parser.
+    @Test func aTableHeaderWithoutAKeyIsASyntaxErrorNotACrash() {
+        #expect(errors("[broker]\nurl = \"amqp://x\"\n\n[[,queues]]\n")
+            == ["bad.toml:4: TOML syntax: a table header must start with a key name, found ',' (column 3)"])
+        #expect(errors("[ =x]\n").first?.hasPrefix("bad.toml:1: TOML syntax: a table header must start") == true)
+        #expect(errors("\u{FEFF}[\u{FFFD}]\n").first?.hasPrefix("bad.toml:1: TOML syntax: a table header must start") == true)
+        // A "[" that opens a value, or sits in a multi-line string, is no header.
+        #expect(errors("[worker]\nqueues = [\n[,\n") .first?.contains("a table header") != true)
+        #expect(errors("[worker]\nhostname = \"\"\"\n[[,x\n\"\"\"\n").first?.contains("a table header") != true)
+        #expect(!errors("[worker]\nqueues = [\n  \"a\",\n  \"b\",\n]\n[broker]\nurl = \"amqp://h\"\n").contains { $0.contains("TOML syntax") })
+    }
+
     @Test func eachValidationErrorNamesFileLineAndKey() {
         let cases: [(String, String)] = [
             ("[broker]\nurl = \"amqp://h/%2f\"\nheartbeat = \"often\"\n",

@@ -1,6 +1,7 @@
 """A 3-node RabbitMQ cluster with a quorum queue (Deploy/cluster, started by Deploy/test): kill -9 the node that
-leads the queue while Swift workers run its tasks; every task still completes, and the workers move to the other
-nodes."""
+leads the queue in the middle of 20,000 tasks; every confirmed task is answered, and the client and the workers move
+to the other nodes. Celery's client sends to the same kind of queue."""
+import json
 import os
 import pathlib
 import subprocess
@@ -59,31 +60,56 @@ delivery_limit = 10
 queues = ["{queue}"]
 concurrency = 2
 """)
-    env = {"AMQP_URL": ""}
-    subprocess.run([binary("amqp-task"), "declare", "--config", str(config)], check=True, env={**os.environ, **env},
-                   capture_output=True)
+    env = {**os.environ, "AMQP_URL": ""}
+    subprocess.run([binary("amqp-task"), "declare", "--config", str(config)], check=True, env=env, capture_output=True)
     leader = leader_of(queue)
-    # The client talks to a node that stays up; each worker starts on the leader, so both must move.
-    client_node = next(n for n in (1, 2, 3) if n != leader)
-    app = Celery("fault", broker=nodes[client_node - 1], backend="rpc://")
-    app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json",
-                    # Celery declares the queue it sends to: declare it as the file does, or RabbitMQ answers 406.
-                    task_queues=[Queue(queue, queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": 10,
-                                                                "x-dead-letter-exchange": f"{queue}.dead"})])
+    # Client and workers all start on the leader, so all of them must move when it dies.
     leader_first = ",".join(nodes[leader - 1:] + nodes[:leader - 1])
     for name in ("w1", "w2"):
         processes.start(name, [binary("amqp-worker"), "--config", str(config), "--url", leader_first, "--demo-tasks",
                                "--hostname", f"{name}@cluster"], f"consuming {queue}")
-    total = 600
-    results = [app.send_task("demo.sleep", args=[0.01], queue=queue) for _ in range(total)]
-    time.sleep(1.5)
+    total = 20000
+    err_path = tmp_path / "client.err"
+    client = subprocess.Popen([binary("amqp-tasks-fault-client"), leader_first, queue, str(total), "200", "300"],
+                              stdout=subprocess.PIPE, stderr=open(err_path, "w"), text=True)
+    time.sleep(4)
+    assert client.poll() is None, "the kill must come in the middle of the run"
     cluster("kill", str(leader))
     time.sleep(8)
     cluster("restart", str(leader))
-    done = set()
-    for result in results:
-        assert result.get(timeout=180) == 0.01
-        done.add(result.id)
-    assert len(done) == total, "every task answered"
+    out, _ = client.communicate(timeout=600)
+    err = err_path.read_text()
+    assert client.returncode == 0, err[-3000:]
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["sent"] == total and report["answered"] == total and report["missing"] == [], report
+    assert report["extra_results"] <= report["redelivered_extras"] + report["republished"], report
+    assert "reconnected to the broker" in err, "the client lost its node and moved to another"
     logs = "".join((tmp_path / f"{name}.log").read_text() for name in ("w1", "w2"))
     assert "reconnecting" in logs, "the workers lost their node and reconnected elsewhere"
+
+
+def test_celery_client_sends_to_a_quorum_queue_run_by_swift_workers(nodes, processes, tmp_path):
+    """Celery's client declares the quorum queue it sends to with the same arguments as our file does."""
+    queue = f"interop.quorum.{os.getpid()}"
+    config = tmp_path / "quorum.toml"
+    config.write_text(f"""
+[broker]
+url = "{",".join(nodes)}"
+
+[[queues]]
+name = "{queue}"
+type = "quorum"
+delivery_limit = 10
+
+[worker]
+queues = ["{queue}"]
+""")
+    processes.start("w", [binary("amqp-worker"), "--config", str(config), "--demo-tasks", "--hostname", "q@cluster"],
+                    f"consuming {queue}")
+    app = Celery("quorum", broker=nodes[1], backend="rpc://")
+    app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json",
+                    # Celery declares the queue it sends to: declare it as the file does, or RabbitMQ answers 406.
+                    task_queues=[Queue(queue, queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": 10,
+                                                                "x-dead-letter-exchange": f"{queue}.dead"})])
+    results = [app.send_task("demo.add", args=[i, 1], queue=queue) for i in range(50)]
+    assert [r.get(timeout=60) for r in results] == [i + 1 for i in range(50)]

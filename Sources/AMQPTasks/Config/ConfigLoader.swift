@@ -28,6 +28,13 @@ extension TasksConfiguration {
     public static func parse(
         _ text: String, file: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> TasksConfiguration {
+        if let problem = TOMLPreflight.check(text) {
+            throw ConfigErrors(errors: [
+                ConfigError(
+                    file: file, line: problem.line, key: "",
+                    message: "TOML syntax: \(problem.message) (column \(problem.column))")
+            ])
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

@@ -286,6 +286,8 @@ enum JSONCodec {
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
             if isInteger, let int = Int(text) { return .int(int) }
             guard let double = Double(text) else { throw error("bad number \(text)") }
+            // Python reads 1e999 as inf, which JSON cannot carry back: refuse it here rather than change it.
+            guard double.isFinite else { throw error("number \(text) is out of range of a 64-bit float") }
             return .double(double)
         }
     }

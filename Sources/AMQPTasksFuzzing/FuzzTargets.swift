@@ -1,0 +1,100 @@
+import AMQP
+import AMQPTasks
+import Foundation
+
+/// The decoders that read bytes from the network or from disk, driven by one fuzz input each.
+///
+/// The libFuzzer harness (`Tests/Fuzz`, run by `Tests/Fuzz/run`) feeds random inputs here, and `FuzzRegressionTests`
+/// replays the seed corpus and every input that once crashed (`Tests/Fuzz/regressions`). An input's first byte picks
+/// the decoder; the rest is its text:
+///
+/// | byte 0 % 4 | decoder | rest of the input |
+/// |---|---|---|
+/// | 0 | `TaskMessage.decode` | headers as a JSON object, a newline, then the body |
+/// | 1 | `ResultMessage.decode` | the body |
+/// | 2 | `TasksConfiguration.parse` | TOML text |
+/// | 3 | `JSONValue.parse` | JSON text |
+///
+/// Decoders may throw on bad input, never crash; and what one accepts must survive a round trip (encoded again, it
+/// decodes to the same thing), or `run` stops the process with a message saying which property broke.
+public enum FuzzTargets {
+    /// Runs one input through the decoder it selects.
+    public static func run(_ input: Data) {
+        guard let selector = input.first else { return }
+        let rest = input.dropFirst()
+        switch selector % 4 {
+        case 0: taskMessage(Data(rest))
+        case 1: resultMessage(Data(rest))
+        case 2: configuration(Data(rest))
+        default: json(Data(rest))
+        }
+    }
+
+    /// Builds an input for `decoder` (0–3) from its text, as the seed corpus does.
+    public static func input(decoder: UInt8, _ text: Data) -> Data {
+        Data([decoder]) + text
+    }
+
+    static func taskMessage(_ data: Data) {
+        let newline = data.firstIndex(of: UInt8(ascii: "\n")) ?? data.endIndex
+        var properties = BasicProperties(contentType: "application/json", contentEncoding: "utf-8")
+        if case .object(let headers)? = try? JSONValue.parse(Data(data[data.startIndex..<newline])) {
+            properties.headers = FieldTable(headers.sorted { $0.key < $1.key }.map { (key: $0.key, value: fieldValue($0.value)) })
+            properties.correlationId = headers["id"]?.stringValue
+        }
+        let body = newline < data.endIndex ? Data(data[(newline + 1)...]) : Data()
+        guard let message = try? TaskMessage.decode(properties: properties, body: body) else { return }
+        let (encodedProperties, encodedBody) = message.encode()
+        let again: TaskMessage
+        do {
+            again = try TaskMessage.decode(properties: encodedProperties, body: encodedBody)
+        } catch {
+            fatalError("a task message we decoded does not decode after encoding it again: \(error)")
+        }
+        guard again.id == message.id, again.name == message.name, again.args == message.args,
+            again.kwargs == message.kwargs, again.retries == message.retries
+        else {
+            fatalError("a task message changed in a round trip: \(message.id) \(message.name)")
+        }
+    }
+
+    static func resultMessage(_ data: Data) {
+        guard let result = try? ResultMessage.decode(body: data) else { return }
+        let outgoing = result.outgoing(replyTo: "fuzz", persistent: false)
+        do {
+            let again = try ResultMessage.decode(body: outgoing.body)
+            guard again.taskId == result.taskId, again.status == result.status, again.result == result.result else {
+                fatalError("a result message changed in a round trip: \(result.taskId)")
+            }
+        } catch {
+            fatalError("a result message we decoded does not decode after encoding it again: \(error)")
+        }
+    }
+
+    static func configuration(_ data: Data) {
+        _ = try? TasksConfiguration.parse(String(decoding: data, as: UTF8.self), file: "fuzz.toml", environment: [:])
+    }
+
+    static func json(_ data: Data) {
+        guard let value = try? JSONValue.parse(data) else { return }
+        do {
+            let again = try JSONValue.parse(value.jsonData())
+            guard again == value else { fatalError("JSON changed in a round trip: \(value.jsonString.prefix(200))") }
+        } catch {
+            fatalError("JSON we parsed does not parse after writing it again: \(error)")
+        }
+    }
+
+    /// A JSON value as the AMQP header type py-amqp would send.
+    static func fieldValue(_ json: JSONValue) -> FieldValue {
+        switch json {
+        case .null: return .void
+        case .bool(let b): return .bool(b)
+        case .int(let i): return .int64(Int64(i))
+        case .double(let d): return .double(d)
+        case .string(let s): return .string(s)
+        case .array(let a): return .array(a.map(fieldValue))
+        case .object(let o): return .table(FieldTable(o.sorted { $0.key < $1.key }.map { (key: $0.key, value: fieldValue($0.value)) }))
+        }
+    }
+}
