@@ -4,7 +4,7 @@
 //
 //   amqp-tasks-fault-client URLS QUEUE COUNT [BATCH] [TIMEOUT_S] [SEND_WINDOW_S]
 //
-// QUEUE is declared (durable, classic) unless it exists. TIMEOUT_S bounds the wait for each result; SEND_WINDOW_S
+// QUEUE is declared (durable, classic) unless it exists. TIMEOUT_S bounds the wait for the results; SEND_WINDOW_S
 // (default TIMEOUT_S) is how long a send keeps reconnecting before it fails with SendFailure (exit status 1).
 //
 //   {"sent": 10000, "answered": 10000, "missing": [], "extra_results": 3, "redelivered_extras": 3,
@@ -65,9 +65,12 @@ do {
     }
     FileHandle.standardError.write(Data("fault-client: \(sent.count) tasks confirmed; waiting for their results\n".utf8))
     var missing: [String] = []
+    // TIMEOUT_S bounds the whole wait, not each result: when workers are gone, the run ends in TIMEOUT_S.
+    let deadline = ContinuousClock.now + .seconds(timeout)
     for id in sent {
         do {
-            _ = try await client.states(for: id, timeout: .seconds(timeout))
+            let left = max(Duration.milliseconds(100), deadline - ContinuousClock.now)
+            _ = try await client.states(for: id, timeout: left)
         } catch {
             missing.append(id)
         }

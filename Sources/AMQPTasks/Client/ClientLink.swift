@@ -57,6 +57,7 @@ struct ClientSession: Sendable {
 actor ClientLink {
     private let urls: String
     private let replyQueue: String
+    private let replyQueueArguments: FieldTable
     private let logger: Logger
     private var current: ClientSession?
     private var attempt: Task<ClientSession, Error>?
@@ -67,9 +68,10 @@ actor ClientLink {
     private var onSession: (@Sendable (ClientSession) async throws -> Void)?
     private(set) var isClosed = false
 
-    init(urls: String, replyQueue: String, logger: Logger) {
+    init(urls: String, replyQueue: String, replyQueueArguments: FieldTable, logger: Logger) {
         self.urls = urls
         self.replyQueue = replyQueue
+        self.replyQueueArguments = replyQueueArguments
         self.logger = logger
     }
 
@@ -123,13 +125,15 @@ actor ClientLink {
     }
 
     private func connect() async throws -> ClientSession {
+        var opened: Connection?
         do {
             let connection = try await Connection.open(
-                anyOf: [urls], startingAt: generation, connectionName: "amqp-tasks client \(replyQueue)", logger: logger)
+                anyOf: [urls], startingAt: generation + failedAttempts, connectionName: "amqp-tasks client \(replyQueue)",
+                logger: logger)
+            opened = connection
             let publisher = try await connection.openChannel()
             try await publisher.confirmSelect()
-            try await publisher.declareQueue(
-                replyQueue, durable: true, autoDelete: false, arguments: ["x-expires": .int32(86_400_000)])
+            try await publisher.declareQueue(replyQueue, durable: true, autoDelete: false, arguments: replyQueueArguments)
             generation += 1
             let session = ClientSession(connection: connection, publisher: publisher, generation: generation)
             try await onSession?(session)
@@ -144,6 +148,7 @@ actor ClientLink {
             return session
         } catch {
             failedAttempts += 1
+            if let opened { await opened.close() }
             throw error
         }
     }
@@ -154,6 +159,7 @@ extension Error {
     /// so the operation may succeed on a new connection; false for refusals that a new connection would repeat.
     var isConnectionLoss: Bool {
         guard let error = self as? AMQPError else { return false }
+        if error.isNodeDown { return true }  // a queue whose node is down: it comes back with the node
         switch error.kind {
         case .library, .timeout, .closed: return true
         case .connectionClosedByServer:

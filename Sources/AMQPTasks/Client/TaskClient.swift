@@ -44,11 +44,11 @@ public final class TaskClient: Sendable {
 
     /// Connects to the broker of a configuration file and routes tasks by its `[routes]` and `[tasks]`.
     public static func connect(
-        configuration: TasksConfiguration, replyQueue: String? = nil, reconnect: ReconnectPolicy = ReconnectPolicy(),
-        logger: Logger = Logger(label: "amqp-tasks.client")
+        configuration: TasksConfiguration, replyQueue: String? = nil, replicatedReplies: Bool? = nil,
+        reconnect: ReconnectPolicy = ReconnectPolicy(), logger: Logger = Logger(label: "amqp-tasks.client")
     ) async throws -> TaskClient {
         try await connect(
-            url: configuration.broker.connectionURL, replyQueue: replyQueue,
+            url: configuration.broker.connectionURL, replyQueue: replyQueue, replicatedReplies: replicatedReplies,
             routes: TaskRouter(configuration: configuration), reconnect: reconnect, logger: logger)
     }
 
@@ -56,12 +56,18 @@ public final class TaskClient: Sendable {
     /// after that, lost connections are re-established as `reconnect` says.
     /// - Parameter url: one `amqp://` URL, or several comma-separated (a cluster's nodes), tried in turn.
     /// - Parameter replyQueue: a stable name lets results sent while the client was away reach it after a restart.
+    /// - Parameter replicatedReplies: declare the reply queue as a quorum queue, so results stay reachable while the
+    ///   node that holds a classic queue is down. Nil (the default) means yes when `url` names several brokers (a
+    ///   cluster), no for one broker. It costs a replication per result.
     public static func connect(
-        url: String, replyQueue: String? = nil, routes: TaskRouter = TaskRouter(),
+        url: String, replyQueue: String? = nil, replicatedReplies: Bool? = nil, routes: TaskRouter = TaskRouter(),
         reconnect: ReconnectPolicy = ReconnectPolicy(), logger: Logger = Logger(label: "amqp-tasks.client")
     ) async throws -> TaskClient {
         let queue = replyQueue ?? "amqp-tasks.reply.\(UUID().uuidString.lowercased())"
-        let link = ClientLink(urls: url, replyQueue: queue, logger: logger)
+        let brokers = url.split(separator: ",").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.count
+        var arguments: FieldTable = ["x-expires": .int32(86_400_000)]
+        if replicatedReplies ?? (brokers > 1) { arguments["x-queue-type"] = "quorum" }
+        let link = ClientLink(urls: url, replyQueue: queue, replyQueueArguments: arguments, logger: logger)
         let router = ResultRouter()
         let client = TaskClient(
             replyQueue: queue, link: link, router: router, routes: routes, reconnect: reconnect, logger: logger)

@@ -1,6 +1,14 @@
 import AMQP
 import Foundation
 
+extension AMQPError {
+    /// RabbitMQ's 404 for a durable classic queue whose node is down ("home node … is down or inaccessible"): the
+    /// queue exists and comes back with its node, so this is worth retrying, unlike a queue that does not exist.
+    public var isNodeDown: Bool {
+        replyCode == .notFound && message.contains("is down or inaccessible")
+    }
+}
+
 /// Where a worker puts messages it cannot run: the durable exchange and queue `<queue>.dead` (fanout).
 ///
 /// The worker publishes a copy with the reason in headers, waits for the confirm, and only then acks the
@@ -19,11 +27,19 @@ public enum DeadLetters {
         public static let time = "x-amqp-tasks-dead-lettered-at"
     }
 
-    /// Declares `<queue>.dead` (exchange and queue, durable) and binds them.
-    public static func declare(for queue: String, on channel: Channel) async throws {
+    /// Declares `<queue>.dead` (exchange and queue, durable) and binds them. The queue of a quorum task queue is a
+    /// quorum queue too, so dead letters stay reachable, as the tasks do, while a minority of nodes is down. A
+    /// dead-letter queue that exists already is used as it is, whatever its type.
+    public static func declare(for queue: String, quorum: Bool = false, on channel: Channel) async throws {
         let name = name(for: queue)
         try await channel.declareExchange(name, type: .fanout, durable: true)
-        try await channel.declareQueue(name, durable: true)
+        let probe = try await channel.connection.openChannel()
+        do {
+            _ = try await probe.inspectQueue(name)
+            try? await probe.close()
+        } catch let error as AMQPError where error.replyCode == .notFound && !error.isNodeDown {
+            try await channel.declareQueue(name, durable: true, arguments: quorum ? ["x-queue-type": "quorum"] : [:])
+        }
         try await channel.bindQueue(name, to: name)
     }
 

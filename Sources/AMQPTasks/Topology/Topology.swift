@@ -5,7 +5,8 @@ import Foundation
 ///
 /// Declaring what exists with the same properties changes nothing. What exists with other properties makes
 /// RabbitMQ answer 406 PRECONDITION_FAILED; that is reported as "queue X exists with … = A, config says B" with
-/// what to do, and the rest of the topology is still declared.
+/// what to do, and the rest of the topology is still declared. A queue whose node is down (404 "home node … is down")
+/// is not a problem of the configuration: that error is thrown as it is, so a worker retries on another connection.
 public enum Topology {
     /// One declared object, for output.
     public struct Declared: Sendable, Hashable, CustomStringConvertible {
@@ -29,7 +30,7 @@ public enum Topology {
         func attempt(_ what: String, _ body: (Channel) async throws -> Void) async throws {
             do {
                 try await body(channel)
-            } catch let error as AMQPError where error.isChannelLevel {
+            } catch let error as AMQPError where error.isChannelLevel && !error.isNodeDown {
                 problems.append(readable(error, what: what, file: configuration.file))
                 channel = try await connection.openChannel()
             }
@@ -44,7 +45,7 @@ public enum Topology {
         }
         for queue in configuration.queues {
             try await attempt("dead-letter queue of \(queue.name)") {
-                try await DeadLetters.declare(for: queue.name, on: $0)
+                try await DeadLetters.declare(for: queue.name, quorum: queue.kind == .quorum, on: $0)
             }
             try await attempt("queue \(queue.name)") {
                 try await $0.declareQueue(queue.name, durable: queue.durable, arguments: queue.declareArguments)

@@ -134,7 +134,8 @@ public final class Worker: Sendable {
         let setup = try await connection.openChannel()
         for queue in self.configuration.queues {
             try await declareIfMissing(queue, connection: connection)
-            try await DeadLetters.declare(for: queue, on: setup)
+            let quorum = configuration.topology?.queue(named: queue)?.kind == .quorum
+            try await DeadLetters.declare(for: queue, quorum: quorum, on: setup)
         }
         try await setup.close()
         logger.info(
