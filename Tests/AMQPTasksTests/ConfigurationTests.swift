@@ -38,6 +38,8 @@ import Testing
         #expect(c.worker.concurrency == 2)
         #expect(c.worker.prefetch == 1)
         #expect(c.worker.sendStarted)
+        #expect(c.worker.resultPersistent)
+        #expect(WorkerConfiguration(configuration: c).persistentResults)
         #expect(c.tasks["reports.wordcount"]?.command == ["/usr/bin/wc", "-w"])
         #expect(c.tasks["reports.wordcount"]?.maxRetries == 2)
         #expect(c.tasks["reports.wordcount"]?.timeLimit == 60)
@@ -89,6 +91,12 @@ import Testing
         #expect(errors("[worker]\nqueues = [\n[,\n") .first?.contains("a table header") != true)
         #expect(errors("[worker]\nhostname = \"\"\"\n[[,x\n\"\"\"\n").first?.contains("a table header") != true)
         #expect(!errors("[worker]\nqueues = [\n  \"a\",\n  \"b\",\n]\n[broker]\nurl = \"amqp://h\"\n").contains { $0.contains("TOML syntax") })
+    }
+
+    @Test func resultPersistentCanBeTurnedOffAndMustBeABoolean() throws {
+        let off = try TasksConfiguration.parse("[worker]\nresult_persistent = false\n", file: "w.toml", environment: [:])
+        #expect(!WorkerConfiguration(configuration: off).persistentResults)
+        #expect(errors("[worker]\nresult_persistent = \"no\"\n").first?.hasPrefix("bad.toml:2: worker.result_persistent:") == true)
     }
 
     @Test func eachValidationErrorNamesFileLineAndKey() {

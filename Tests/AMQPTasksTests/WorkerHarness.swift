@@ -55,7 +55,7 @@ struct RunningWorker {
 
     static func start(
         queues: [String], concurrency: Int = 1, url: String = Broker.url, sendStarted: Bool = false,
-        grace: Double = 5, register: (inout TaskRegistry) -> Void
+        persistentResults: Bool = true, grace: Double = 5, register: (inout TaskRegistry) -> Void = { _ in }
     ) async throws -> RunningWorker {
         var registry = TaskRegistry()
         DemoTasks.register(in: &registry)
@@ -64,6 +64,7 @@ struct RunningWorker {
         configuration.queues = queues
         configuration.concurrency = concurrency
         configuration.sendStarted = sendStarted
+        configuration.persistentResults = persistentResults
         configuration.gracePeriod = grace
         configuration.hostname = "test-\(UUID().uuidString.prefix(8))@harness"
         // Per-task info lines from 10,000-task tests would drown the test output.

@@ -264,4 +264,35 @@ import Testing
         }
         await client.close()
     }
+
+    /// Final results are persistent by default, so a broker restart keeps a result the worker was told is safe;
+    /// progress states (STARTED) stay transient; `persistentResults = false` sends results as Celery's rpc does.
+    @Test(arguments: [true, false])
+    func finalResultsArePersistentUnlessTurnedOff(persistent: Bool) async throws {
+        let queue = uniqueQueue("persist")
+        let replies = uniqueQueue("replies")
+        let worker = try await RunningWorker.start(queues: [queue], sendStarted: true, persistentResults: persistent)
+        let client = try await TaskClient.connect(url: Broker.url)
+        let channel = try await client.openChannel()
+        try await channel.declareQueue(replies, durable: true)
+        var message = client.message("demo.add", args: [2, 3])
+        message.replyTo = replies
+        try await client.send(message, options: SendOptions(queue: queue))
+        var states: [(TaskState, UInt8?)] = []
+        for _ in 0..<100 where states.count < 2 {
+            if let delivery = try await channel.get(queue: replies, autoAck: true) {
+                states.append((try ResultMessage.decode(body: delivery.body).status, delivery.properties.deliveryMode))
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(states.map(\.0) == [.started, .success])
+        #expect(states.first?.1 == BasicProperties.DeliveryMode.transient, "STARTED is progress, not an outcome")
+        #expect(
+            states.last?.1
+                == (persistent ? BasicProperties.DeliveryMode.persistent : BasicProperties.DeliveryMode.transient))
+        try await channel.deleteQueue(replies)
+        try await worker.stop()
+        await client.close()
+    }
 }

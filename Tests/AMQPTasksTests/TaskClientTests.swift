@@ -1,0 +1,66 @@
+import AMQP
+import AMQPTasks
+import Foundation
+import Testing
+
+/// TaskClient against the local broker: refusals that close its publishing channel, closing, reply queue types.
+/// (Lost connections and broker restarts are in Tests/InteropTests/test_faults.py, which can break the broker.)
+@Suite struct TaskClientTests {
+    @Test func aSendToAMissingExchangeFails404AndTheNextSendStillWorks() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let queue = uniqueQueue("after404")
+        try await client.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        var missing = SendOptions()
+        missing.exchange = "no-such-exchange-\(UUID().uuidString)"
+        let error = await #expect(throws: AMQPError.self) { try await client.send("demo.add", options: missing) }
+        #expect(error?.replyCode == .notFound)
+        #expect(error?.kind == .channelClosedByServer)
+        // The broker closed the publishing channel; the client opens a new one for the next send.
+        let id = try await client.send("demo.add", args: [1, 2], options: SendOptions(queue: queue))
+        let channel = try await client.openChannel()
+        let delivery = try #require(try await channel.get(queue: queue, autoAck: true))
+        #expect(try TaskMessage.decode(properties: delivery.properties, body: delivery.body).id == id)
+        try await channel.deleteQueue(queue)
+        await client.close()
+    }
+
+    @Test func closingTheClientEndsWaitingResultCallsAndLaterSends() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let waiting = Task { try await client.result(for: "never-sent", timeout: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(200))
+        await client.close()
+        let started = ContinuousClock.now
+        await #expect(throws: AMQPError.self) { _ = try await waiting.value }
+        #expect(ContinuousClock.now - started < .seconds(10), "close ends the wait, not the timeout")
+        let error = await #expect(throws: AMQPError.self) { try await client.send("demo.add") }
+        #expect(error?.kind == .closed)
+    }
+
+    @Test func theReplyQueueIsQuorumWhenTheClientIsGivenSeveralBrokers() async throws {
+        let queue = uniqueQueue("replies")
+        let client = try await TaskClient.connect(url: "\(Broker.url),\(Broker.url)", replyQueue: queue)
+        let channel = try await client.openChannel()
+        // Declared again as a classic queue, RabbitMQ refuses: the queue is a quorum queue.
+        let error = await #expect(throws: AMQPError.self) {
+            try await channel.declareQueue(queue, durable: true, arguments: ["x-expires": .int32(86_400_000)])
+        }
+        #expect(error?.replyCode == .preconditionFailed)
+        #expect(error?.message.contains("x-queue-type") == true)
+        await client.close()
+        let cleanup = try await Connection.open(url: Broker.url)
+        try await cleanup.openChannel().deleteQueue(queue)
+        await cleanup.close()
+    }
+
+    @Test func aSingleBrokerGetsAClassicReplyQueueThatExpires() async throws {
+        let queue = uniqueQueue("replies")
+        let client = try await TaskClient.connect(url: Broker.url, replyQueue: queue)
+        let channel = try await client.openChannel()
+        // The same declaration is accepted: classic, durable, x-expires one day.
+        try await channel.declareQueue(queue, durable: true, arguments: ["x-expires": .int32(86_400_000)])
+        await client.close()
+        let cleanup = try await Connection.open(url: Broker.url)
+        try await cleanup.openChannel().deleteQueue(queue)
+        await cleanup.close()
+    }
+}
