@@ -96,8 +96,9 @@ def start_worker(impl, queue, concurrency, count):
         return [subprocess.Popen([str(RAW), "consume", HOST, PORT, queue, str(each)], stdout=subprocess.DEVNULL)
                 for _ in range(concurrency)]
     if impl == "ours":
+        transient = ["--transient-results"] if os.environ.get("BENCH_TRANSIENT_RESULTS") else []
         return [subprocess.Popen([str(RELEASE / "amqp-worker"), "--url", URL, "--demo-tasks", "--queue", queue,
-                                  "--concurrency", str(concurrency), "--log-level", "warning"],
+                                  "--concurrency", str(concurrency), "--log-level", "warning", *transient],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     return [subprocess.Popen([sys.executable, "-m", "celery", "-A", "benchapp", "worker", "-Q", queue, "-P", "prefork",
                               "-c", str(concurrency), "--loglevel=warning", "--without-gossip", "--without-mingle",
@@ -203,7 +204,13 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="a few hundred tasks per scenario, one round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--output", default=str(ROOT / ".build" / "benchmark-results.json"))
+    parser.add_argument("--transient-results", action="store_true",
+                        help="results and replies transient in all three (Celery's default), not persistent (ours)")
+    parser.add_argument("--only", help="comma-separated scenarios to run (publish, drain-c1, drain-c2, roundtrip, "
+                                       "latency, memory); default all")
     args = parser.parse_args()
+    if args.transient_results:
+        os.environ["BENCH_TRANSIENT_RESULTS"] = os.environ["RAW_BENCH_TRANSIENT"] = "1"
     n = 300 if args.smoke else 20_000
     latency_n = 100 if args.smoke else 2_000
     memory_n = 2_000 if args.smoke else 200_000
@@ -217,13 +224,16 @@ def main():
         "roundtrip": lambda impl: with_worker(broker, impl, "roundtrip", n),
         "latency": lambda impl: with_worker(broker, impl, "latency", latency_n),
     }
+    only = set(args.only.split(",")) if args.only else None
+    scenarios = {name: run for name, run in scenarios.items() if only is None or name in only}
     results = {name: {impl: [] for impl in IMPLS} for name in scenarios}
     for name, scenario in scenarios.items():
         for round_number in range(rounds):
             for impl in IMPLS:  # interleaved, so drift on the machine hits every implementation alike
                 print(f"bench: {name} round {round_number + 1}/{rounds}: {impl}", file=sys.stderr, flush=True)
                 results[name][impl].append(scenario(impl))
-    memory = {impl: drain(broker, impl, 1, memory_n, sample_memory=True) for impl in ("ours", "celery")}
+    memory = {impl: drain(broker, impl, 1, memory_n, sample_memory=True) for impl in ("ours", "celery")} \
+        if only is None or "memory" in only else {}
 
     medians = {name: {impl: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
                       for impl, runs in by_impl.items()} for name, by_impl in results.items()}
@@ -248,10 +258,14 @@ def print_table(medians, memory, n, latency_n, memory_n, rounds):
         ("request/reply latency p90 (ms)", "latency", "p90_ms", False),
         ("request/reply latency p99 (ms)", "latency", "p99_ms", False),
     ]
-    print(f"\n{n} tasks per scenario, latency over {latency_n}, medians of {rounds} interleaved rounds\n")
+    kind = "transient" if os.environ.get("BENCH_TRANSIENT_RESULTS") else "persistent"
+    print(f"\n{n} tasks per scenario, latency over {latency_n}, medians of {rounds} interleaved rounds, "
+          f"{kind} results\n")
     print(f"| {'scenario':42} | {'raw C':>9} | {'ours':>9} | {'Celery':>9} | ours/raw | ours/Celery |")
     print(f"|{'-' * 44}|{'-' * 11}|{'-' * 11}|{'-' * 11}|{'-' * 10}|{'-' * 13}|")
     for label, scenario, key, _ in rows:
+        if scenario not in medians:
+            continue
         values = [medians[scenario][impl].get(key) for impl in IMPLS]
         cells = [f"{v:9.2f}" if isinstance(v, float) and v < 100 else (f"{v:9.0f}" if v is not None else f"{'-':>9}")
                  for v in values]
@@ -259,7 +273,7 @@ def print_table(medians, memory, n, latency_n, memory_n, rounds):
         ratio_raw = f"{ours / raw:8.2f}" if raw and ours else f"{'-':>8}"
         ratio_celery = f"{ours / celery:11.2f}" if celery and ours else f"{'-':>11}"
         print(f"| {label:42} | {cells[0]} | {cells[1]} | {cells[2]} | {ratio_raw} | {ratio_celery} |")
-    for impl in ("ours", "celery"):
+    for impl in memory:
         m = memory[impl]
         print(f"\nworker RSS ({impl}, {memory_n} tasks): idle {m['rss_idle_mb']:.1f} MB, once all were sent "
               f"{m['rss_tenth_mb']:.1f} MB, after all ran {m['rss_end_mb']:.1f} MB")

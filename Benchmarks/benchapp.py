@@ -9,6 +9,8 @@ app.conf.update(
     task_serializer="json", accept_content=["json"], result_serializer="json", result_accept_content=["json"],
     task_acks_late=True, worker_prefetch_multiplier=1, worker_hijack_root_logger=False,
     broker_transport_options={"confirm_publish": True}, broker_connection_retry_on_startup=True,
+    # As amqp-worker sends results by default (BENCH_TRANSIENT_RESULTS=1 for Celery's own default, transient).
+    result_persistent=not os.environ.get("BENCH_TRANSIENT_RESULTS"),
 )
 
 

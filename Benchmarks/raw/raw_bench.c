@@ -83,8 +83,14 @@ static void consume_from(amqp_connection_state_t conn, amqp_bytes_t queue, int p
     check(amqp_get_rpc_reply(conn), "basic.consume");
 }
 
+/* Replies are persistent, into a durable reply queue, as amqp-worker sends results by default (the outcome survives a
+ * broker restart); RAW_BENCH_TRANSIENT=1 sends them transient into an exclusive queue (amqp-worker --transient-results). */
+static int transient_replies(void) { return getenv("RAW_BENCH_TRANSIENT") != NULL; }
+
 static amqp_bytes_t reply_queue(amqp_connection_state_t conn) {
-    amqp_queue_declare_ok_t *ok = amqp_queue_declare(conn, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+    int transient = transient_replies();
+    amqp_queue_declare_ok_t *ok =
+        amqp_queue_declare(conn, 1, amqp_empty_bytes, 0, transient ? 0 : 1, transient ? 1 : 0, 1, amqp_empty_table);
     check(amqp_get_rpc_reply(conn), "reply queue.declare");
     return amqp_bytes_malloc_dup(ok->queue);
 }
@@ -140,7 +146,8 @@ int main(int argc, char **argv) {
             check(amqp_consume_message(conn, &envelope, NULL, 0), "consume");
             amqp_basic_properties_t props;
             memset(&props, 0, sizeof props);
-            props._flags = AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG;
+            props._flags = AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+            props.delivery_mode = transient_replies() ? 1 : 2;
             props.correlation_id = envelope.message.properties.correlation_id;
             props.content_type = amqp_cstring_bytes("application/json");
             amqp_basic_publish(conn, 1, amqp_empty_bytes, envelope.message.properties.reply_to, 0, 0, &props,

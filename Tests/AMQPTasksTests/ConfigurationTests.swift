@@ -87,6 +87,9 @@ import Testing
             == ["bad.toml:4: TOML syntax: a table header must start with a key name, found ',' (column 3)"])
         #expect(errors("[ =x]\n").first?.hasPrefix("bad.toml:1: TOML syntax: a table header must start") == true)
         #expect(errors("\u{FEFF}[\u{FFFD}]\n").first?.hasPrefix("bad.toml:1: TOML syntax: a table header must start") == true)
+        #expect(errors("[worker]\nqueues = [\"celery\", }\n")
+            == ["bad.toml:2: TOML syntax: expected a value or ']' in the array, found '}' (column 21)"])
+        #expect(!errors("[tasks]\nx = { a = [1, 2], b = { c = [3] } }\n").contains { $0.contains("TOML syntax") })
         // A "[" that opens a value, or sits in a multi-line string, is no header.
         #expect(errors("[worker]\nqueues = [\n[,\n") .first?.contains("a table header") != true)
         #expect(errors("[worker]\nhostname = \"\"\"\n[[,x\n\"\"\"\n").first?.contains("a table header") != true)

@@ -1,9 +1,10 @@
 /// Rejects the TOML that the parser inside TOMLKit (toml++ 3.4) cannot be given safely.
 ///
-/// toml++ reads a table header's name assuming the header starts with one: for `[[,x]]` its debug build stops the
-/// process on an assertion, and its release build has undefined behaviour (the assertion becomes an assumption the
-/// optimizer relies on). The fuzzer (`Tests/Fuzz`) found it. This scan finds such headers first and reports them as a
-/// syntax error with the line, as the parser reports its own. It follows strings (basic, literal, multi-line),
+/// toml++ reads a table header's name assuming the header starts with one, and an array element assuming it is not
+/// a `}`: for `[[,x]]` or `a = [1, }` its debug build stops the process on an assertion, and its release build has
+/// undefined behaviour (the assertion becomes an assumption the optimizer relies on). The fuzzer (`Tests/Fuzz`)
+/// found both. This scan finds them first and reports them as a syntax error with the line, as the parser reports
+/// its own. It follows strings (basic, literal, multi-line),
 /// comments, and arrays and inline tables spread over lines, so a `[` that opens a value is never taken for a header.
 enum TOMLPreflight {
     struct Problem: Error {
@@ -17,7 +18,7 @@ enum TOMLPreflight {
         var index = 0
         var line = 1
         var lineStart = 0
-        var valueDepth = 0  // open [ and { of values (arrays, inline tables)
+        var open: [UInt8] = []  // the [ and { of values (arrays, inline tables) still open, innermost last
         var atLineStart = true
         // The parser skips a UTF-8 byte order mark, so a header right after it is still at the start of a line.
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
@@ -70,7 +71,7 @@ enum TOMLPreflight {
                 atLineStart = false
                 skipString(quote: byte)
                 continue
-            case UInt8(ascii: "[") where atLineStart && valueDepth == 0:
+            case UInt8(ascii: "[") where atLineStart && open.isEmpty:
                 // A table header: after "[" or "[[" and blanks, a key must start.
                 var cursor = index + 1
                 if cursor < bytes.count, bytes[cursor] == UInt8(ascii: "[") { cursor += 1 }
@@ -95,9 +96,15 @@ enum TOMLPreflight {
                 while index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1 }
                 continue
             case UInt8(ascii: "["), UInt8(ascii: "{"):
-                valueDepth += 1
+                open.append(byte)
             case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                valueDepth = max(0, valueDepth - 1)
+                // toml++ reads a "}" where an array expects a value as the start of one, and asserts.
+                if byte == UInt8(ascii: "}"), open.last == UInt8(ascii: "[") {
+                    return Problem(
+                        line: line, column: index - lineStart + 1,
+                        message: "expected a value or ']' in the array, found '}'")
+                }
+                _ = open.popLast()
             default:
                 break
             }
