@@ -99,3 +99,12 @@ def amqp_task(*args, timeout=90):
     """Runs the amqp-task CLI; returns (exit status, stdout, stderr)."""
     result = subprocess.run([binary("amqp-task"), *args], capture_output=True, text=True, timeout=timeout)
     return result.returncode, result.stdout, result.stderr
+
+
+def assert_nothing_lost(report, count):
+    """Checks a report of Tests/FaultClient: every confirmed task answered, and every second answer explained."""
+    assert report["failed_sends"] == 0, report
+    assert report["sent"] == count, report
+    assert report["answered"] == count and report["missing"] == [], report
+    # A task answered twice was run twice: only a redelivery or a repeated unconfirmed publish may cause that.
+    assert report["extra_results"] <= report["redelivered_extras"] + report["republished"], report

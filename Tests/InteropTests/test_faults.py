@@ -9,7 +9,7 @@ import time
 import pytest
 
 from celeryapp import broker_url
-from conftest import REPO, binary
+from conftest import REPO, assert_nothing_lost, binary
 
 BROKER = REPO / "Deploy" / "broker"
 
@@ -50,14 +50,6 @@ def finish(client, tmp_path, name, timeout=300):
     err = (tmp_path / f"{name}.err").read_text()
     assert client.returncode == 0, f"the fault client failed:\n{err[-3000:]}"
     return json.loads(out.strip().splitlines()[-1]), err
-
-
-def assert_nothing_lost(report, count):
-    assert report["failed_sends"] == 0, report
-    assert report["sent"] == count, report
-    assert report["answered"] == count and report["missing"] == [], report
-    # A task answered twice was run twice: only a redelivery or a repeated unconfirmed publish may cause that.
-    assert report["extra_results"] <= report["redelivered_extras"] + report["republished"], report
 
 
 def client_connections():
