@@ -160,7 +160,10 @@ int main(int argc, char **argv) {
         amqp_bytes_t replies = reply_queue(conn);
         amqp_confirm_select(conn, 1);
         check(amqp_get_rpc_reply(conn), "confirm.select");
-        amqp_basic_consume(conn, 1, replies, amqp_empty_bytes, 0, 1, 1, amqp_empty_table);
+        /* Persistent replies are acked one by one, as TaskClient does, so a reply lost with the connection comes again;
+         * transient ones are consumed with no_ack, as Celery's rpc backend does. */
+        int manual_ack = !transient_replies();
+        amqp_basic_consume(conn, 1, replies, amqp_empty_bytes, 0, !manual_ack, 1, amqp_empty_table);
         check(amqp_get_rpc_reply(conn), "basic.consume");
         int sequential = strcmp(mode, "latency") == 0;
         double *latency = calloc(count, sizeof(double));
@@ -184,9 +187,11 @@ int main(int argc, char **argv) {
                     continue;
                 }
                 if (frame.payload.method.id == AMQP_BASIC_DELIVER_METHOD) {
+                    uint64_t tag = ((amqp_basic_deliver_t *)frame.payload.method.decoded)->delivery_tag;
                     amqp_message_t message;
                     check(amqp_read_message(conn, 1, &message, 0), "read reply");
                     amqp_destroy_message(&message);
+                    if (manual_ack) amqp_basic_ack(conn, 1, tag, 0);
                     received++;
                     break;
                 }

@@ -93,7 +93,10 @@ public final class TaskClient: Sendable {
                 } catch {
                     logger.warning("ignored a message on the reply queue that is not a result: \(error)")
                 }
-                try await delivery.ack()
+                // Without waiting for the write: the broker confirms a persistent result to its worker as soon as
+                // it is acked, instead of after its disk write, so the sooner the ack leaves, the sooner the worker
+                // takes its next task. A lost ack only means the result comes again (and is dropped as a copy).
+                delivery.sendAck()
             }
             if await link.isClosed {
                 await router.failAll(AMQPError(.closed, operation: "result", message: "the task client was closed"))
