@@ -62,6 +62,21 @@ concurrency = {concurrency}
     return path
 
 
+def test_celery_client_sends_to_a_quorum_queue_run_by_swift_workers(nodes, processes, tmp_path):
+    """Celery's client declares the quorum queue it sends to with the same arguments as our file does."""
+    queue = f"interop.quorum.{os.getpid()}"
+    config = quorum_config(tmp_path / "quorum.toml", nodes, queue)
+    processes.start("w", [binary("amqp-worker"), "--config", str(config), "--demo-tasks", "--hostname", "q@cluster"],
+                    f"consuming {queue}")
+    app = Celery("quorum", broker=nodes[1], backend="rpc://")
+    app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json",
+                    # Celery declares the queue it sends to: declare it as the file does, or RabbitMQ answers 406.
+                    task_queues=[Queue(queue, queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": 10,
+                                                                "x-dead-letter-exchange": f"{queue}.dead"})])
+    results = [app.send_task("demo.add", args=[i, 1], queue=queue) for i in range(50)]
+    assert [r.get(timeout=60) for r in results] == [i + 1 for i in range(50)]
+
+
 def test_killing_the_quorum_leader_loses_no_task(nodes, processes, tmp_path):
     queue = f"fault.quorum.{os.getpid()}"
     config = quorum_config(tmp_path / "cluster.toml", nodes, queue, concurrency=2)
@@ -89,18 +104,3 @@ def test_killing_the_quorum_leader_loses_no_task(nodes, processes, tmp_path):
     assert "reconnected to the broker" in err, "the client lost its node and moved to another"
     logs = "".join((tmp_path / f"{name}.log").read_text() for name in ("w1", "w2"))
     assert "reconnecting" in logs, "the workers lost their node and reconnected elsewhere"
-
-
-def test_celery_client_sends_to_a_quorum_queue_run_by_swift_workers(nodes, processes, tmp_path):
-    """Celery's client declares the quorum queue it sends to with the same arguments as our file does."""
-    queue = f"interop.quorum.{os.getpid()}"
-    config = quorum_config(tmp_path / "quorum.toml", nodes, queue)
-    processes.start("w", [binary("amqp-worker"), "--config", str(config), "--demo-tasks", "--hostname", "q@cluster"],
-                    f"consuming {queue}")
-    app = Celery("quorum", broker=nodes[1], backend="rpc://")
-    app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json",
-                    # Celery declares the queue it sends to: declare it as the file does, or RabbitMQ answers 406.
-                    task_queues=[Queue(queue, queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": 10,
-                                                                "x-dead-letter-exchange": f"{queue}.dead"})])
-    results = [app.send_task("demo.add", args=[i, 1], queue=queue) for i in range(50)]
-    assert [r.get(timeout=60) for r in results] == [i + 1 for i in range(50)]

@@ -155,6 +155,10 @@ actor ClientLink {
 }
 
 extension Error {
+    /// True for a `basic.nack`: the broker did not store the message (a quorum queue without a leader for a moment,
+    /// a full queue that rejects publishes). Publishing it again later, on the same connection, is safe.
+    var isRefusalWorthRetrying: Bool { (self as? AMQPError)?.kind == .nacked }
+
     /// True when the error means the connection is gone (socket error, broker restart or forced close, timeout),
     /// so the operation may succeed on a new connection; false for refusals that a new connection would repeat.
     var isConnectionLoss: Bool {

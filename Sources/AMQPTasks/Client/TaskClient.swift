@@ -186,8 +186,9 @@ public final class TaskClient: Sendable {
     }
 
     /// Sends a prepared message (its `replyTo` decides where results go); returns once the broker confirmed it.
-    /// Throws `AMQPError` for refusals (`.unroutable`, `.nacked`, 404 for a missing exchange) and `SendFailure`
-    /// when the broker stayed out of reach for the reconnect policy's `sendRetryWindow`.
+    /// Throws `AMQPError` for refusals (`.unroutable`, 404 for a missing exchange) and `SendFailure` when the broker
+    /// stayed out of reach, or kept refusing the message with `basic.nack` (a quorum queue electing a leader, a full
+    /// queue with `x-overflow = reject-publish`), for the reconnect policy's whole `sendRetryWindow`.
     public func send(_ message: TaskMessage, options: SendOptions = SendOptions()) async throws {
         let outgoing = outgoing(message, options: options)
         let deadline = ContinuousClock.now + .seconds(reconnect.sendRetryWindow)
@@ -200,9 +201,9 @@ public final class TaskClient: Sendable {
                 try await session!.publisher.publish(outgoing)
                 if attempts > 1 { republished.add(1) }
                 return
-            } catch let error where error.isConnectionLoss {
+            } catch let error where error.isConnectionLoss || error.isRefusalWorthRetrying {
                 guard await !link.isClosed else { throw error }
-                if let session { await link.lost(session, because: error) }
+                if let session, error.isConnectionLoss { await link.lost(session, because: error) }
                 guard ContinuousClock.now < deadline else {
                     throw SendFailure(taskId: message.id, attempts: attempts, lastError: error)
                 }
@@ -235,7 +236,7 @@ public final class TaskClient: Sendable {
                 for (index, confirm) in zip(pending, confirms) {
                     switch confirm {
                     case .success: if attempts > 1 { republished.add(1) }
-                    case .failure(let error) where error.isConnectionLoss:
+                    case .failure(let error) where error.isConnectionLoss || error.isRefusalWorthRetrying:
                         stillPending.append(index)
                         lostError = error
                     case .failure(let error):
@@ -253,7 +254,7 @@ public final class TaskClient: Sendable {
             }
             guard let lostError, !pending.isEmpty else { continue }
             guard await !link.isClosed else { throw lostError }
-            if let session { await link.lost(session, because: lostError) }
+            if let session, lostError.isConnectionLoss { await link.lost(session, because: lostError) }
             guard ContinuousClock.now < deadline else {
                 throw SendFailure(taskId: messages[pending[0]].id, attempts: attempts, lastError: lostError)
             }
