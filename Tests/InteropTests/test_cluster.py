@@ -66,8 +66,9 @@ def test_celery_client_sends_to_a_quorum_queue_run_by_swift_workers(nodes, proce
     """Celery's client declares the quorum queue it sends to with the same arguments as our file does."""
     queue = f"interop.quorum.{os.getpid()}"
     config = quorum_config(tmp_path / "quorum.toml", nodes, queue)
-    processes.start("w", [binary("amqp-worker"), "--config", str(config), "--demo-tasks", "--hostname", "q@cluster"],
-                    f"consuming {queue}")
+    # --url: Deploy/test exports AMQP_URL (the single local broker), which would override the file's cluster URLs.
+    processes.start("w", [binary("amqp-worker"), "--config", str(config), "--url", ",".join(nodes), "--demo-tasks",
+                          "--hostname", "q@cluster"], f"consuming {queue}")
     app = Celery("quorum", broker=nodes[1], backend="rpc://")
     app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json",
                     # Celery declares the queue it sends to: declare it as the file does, or RabbitMQ answers 406.
