@@ -18,15 +18,16 @@ import Foundation
 /// Decoders may throw on bad input, never crash; and what one accepts must survive a round trip (encoded again, it
 /// decodes to the same thing), or `run` stops the process with a message saying which property broke.
 public enum FuzzTargets {
-    /// Runs one input through the decoder it selects.
-    public static func run(_ input: Data) {
-        guard let selector = input.first else { return }
-        let rest = input.dropFirst()
+    /// Runs one input through the decoder it selects; true when the decoder accepted it (and its round trip held).
+    @discardableResult
+    public static func run(_ input: Data) -> Bool {
+        guard let selector = input.first else { return false }
+        let rest = Data(input.dropFirst())
         switch selector % 4 {
-        case 0: taskMessage(Data(rest))
-        case 1: resultMessage(Data(rest))
-        case 2: configuration(Data(rest))
-        default: json(Data(rest))
+        case 0: return taskMessage(rest)
+        case 1: return resultMessage(rest)
+        case 2: return configuration(rest)
+        default: return json(rest)
         }
     }
 
@@ -35,15 +36,15 @@ public enum FuzzTargets {
         Data([decoder]) + text
     }
 
-    static func taskMessage(_ data: Data) {
+    static func taskMessage(_ data: Data) -> Bool {
         let newline = data.firstIndex(of: UInt8(ascii: "\n")) ?? data.endIndex
         var properties = BasicProperties(contentType: "application/json", contentEncoding: "utf-8")
         if case .object(let headers)? = try? JSONValue.parse(Data(data[data.startIndex..<newline])) {
-            properties.headers = FieldTable(headers.sorted { $0.key < $1.key }.map { (key: $0.key, value: fieldValue($0.value)) })
+            properties.headers = FieldTable(headers.sorted { $0.key < $1.key }.map { (key: $0.key, value: FieldValue(json: $0.value)) })
             properties.correlationId = headers["id"]?.stringValue
         }
         let body = newline < data.endIndex ? Data(data[(newline + 1)...]) : Data()
-        guard let message = try? TaskMessage.decode(properties: properties, body: body) else { return }
+        guard let message = try? TaskMessage.decode(properties: properties, body: body) else { return false }
         let (encodedProperties, encodedBody) = message.encode()
         let again: TaskMessage
         do {
@@ -56,10 +57,11 @@ public enum FuzzTargets {
         else {
             fatalError("a task message changed in a round trip: \(message.id) \(message.name)")
         }
+        return true
     }
 
-    static func resultMessage(_ data: Data) {
-        guard let result = try? ResultMessage.decode(body: data) else { return }
+    static func resultMessage(_ data: Data) -> Bool {
+        guard let result = try? ResultMessage.decode(body: data) else { return false }
         let outgoing = result.outgoing(replyTo: "fuzz", persistent: false)
         do {
             let again = try ResultMessage.decode(body: outgoing.body)
@@ -69,32 +71,21 @@ public enum FuzzTargets {
         } catch {
             fatalError("a result message we decoded does not decode after encoding it again: \(error)")
         }
+        return true
     }
 
-    static func configuration(_ data: Data) {
-        _ = try? TasksConfiguration.parse(String(decoding: data, as: UTF8.self), file: "fuzz.toml", environment: [:])
+    static func configuration(_ data: Data) -> Bool {
+        (try? TasksConfiguration.parse(String(decoding: data, as: UTF8.self), file: "fuzz.toml", environment: [:])) != nil
     }
 
-    static func json(_ data: Data) {
-        guard let value = try? JSONValue.parse(data) else { return }
+    static func json(_ data: Data) -> Bool {
+        guard let value = try? JSONValue.parse(data) else { return false }
         do {
             let again = try JSONValue.parse(value.jsonData())
             guard again == value else { fatalError("JSON changed in a round trip: \(value.jsonString.prefix(200))") }
         } catch {
             fatalError("JSON we parsed does not parse after writing it again: \(error)")
         }
-    }
-
-    /// A JSON value as the AMQP header type py-amqp would send.
-    static func fieldValue(_ json: JSONValue) -> FieldValue {
-        switch json {
-        case .null: return .void
-        case .bool(let b): return .bool(b)
-        case .int(let i): return .int64(Int64(i))
-        case .double(let d): return .double(d)
-        case .string(let s): return .string(s)
-        case .array(let a): return .array(a.map(fieldValue))
-        case .object(let o): return .table(FieldTable(o.sorted { $0.key < $1.key }.map { (key: $0.key, value: fieldValue($0.value)) }))
-        }
+        return true
     }
 }

@@ -15,11 +15,11 @@ import Testing
         }
     }
 
-    /// The seed shapes of each decoder, including the round trips, on inputs the codec tests use.
+    /// The seed shapes of each decoder are accepted, so the round trips behind them really run.
     @Test func eachDecoderAcceptsItsSeedShape() {
-        FuzzTargets.run(FuzzTargets.input(decoder: 0, Data(#"{"task": "demo.add", "id": "1", "retries": 0}"#.utf8) + Data("\n[[1, 2], {}, {}]".utf8)))
-        FuzzTargets.run(FuzzTargets.input(decoder: 1, Data(#"{"task_id": "1", "status": "SUCCESS", "result": 3}"#.utf8)))
-        FuzzTargets.run(FuzzTargets.input(decoder: 2, Data("[worker]\nconcurrency = 2\n".utf8)))
-        FuzzTargets.run(FuzzTargets.input(decoder: 3, Data(#"{"a": [1, 2.5, "é"]}"#.utf8)))
+        #expect(FuzzTargets.run(FuzzTargets.input(decoder: 0, Data(#"{"task": "demo.add", "id": "1", "retries": 0}"#.utf8) + Data("\n[[1, 2], {}, {}]".utf8))))
+        #expect(FuzzTargets.run(FuzzTargets.input(decoder: 1, Data(#"{"task_id": "1", "status": "SUCCESS", "result": 3}"#.utf8))))
+        #expect(FuzzTargets.run(FuzzTargets.input(decoder: 2, Data("[worker]\nconcurrency = 2\n".utf8))))
+        #expect(FuzzTargets.run(FuzzTargets.input(decoder: 3, Data(#"{"a": [1, 2.5, "é"]}"#.utf8))))
     }
 }

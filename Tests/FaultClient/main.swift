@@ -40,13 +40,7 @@ let started = ContinuousClock.now
 do {
     let client = try await TaskClient.connect(
         url: urls, reconnect: ReconnectPolicy(sendRetryWindow: sendWindow, initialDelay: 0.2, maxDelay: 2))
-    let setup = try await client.openChannel()
-    do {
-        _ = try await setup.inspectQueue(queue)
-        try await setup.close()
-    } catch let error as AMQPError where error.replyCode == .notFound {
-        try await client.openChannel().declareQueue(queue, durable: true)
-    }
+    try await Topology.declareQueueIfMissing(queue, on: client.openChannel().connection)
     let options = SendOptions(queue: queue)
     var sent: [String] = []
     var failedSends = 0

@@ -190,29 +190,8 @@ public final class TaskClient: Sendable {
     /// stayed out of reach, or kept refusing the message with `basic.nack` (a quorum queue electing a leader, a full
     /// queue with `x-overflow = reject-publish`), for the reconnect policy's whole `sendRetryWindow`.
     public func send(_ message: TaskMessage, options: SendOptions = SendOptions()) async throws {
-        let outgoing = outgoing(message, options: options)
-        let deadline = ContinuousClock.now + .seconds(reconnect.sendRetryWindow)
-        var attempts = 0
-        while true {
-            attempts += 1
-            var session: ClientSession?
-            do {
-                session = try await link.session()
-                try await session!.publisher.publish(outgoing)
-                if attempts > 1 { republished.add(1) }
-                return
-            } catch let error where error.isConnectionLoss || error.isRefusalWorthRetrying {
-                guard await !link.isClosed else { throw error }
-                if let session, error.isConnectionLoss { await link.lost(session, because: error) }
-                guard ContinuousClock.now < deadline else {
-                    throw SendFailure(taskId: message.id, attempts: attempts, lastError: error)
-                }
-                try await Task.sleep(for: .seconds(await link.backoff(reconnect)))
-            } catch let error as AMQPError where error.isChannelLevel {
-                if let session { await link.channelLost(session) }
-                throw error
-            }
-        }
+        // One retry loop for both: a batch of one is published and confirmed as a single publish is.
+        _ = try await sendBatch([message], options: options)[0].get()
     }
 
     /// Sends many tasks with pipelined confirms; one result per message (the id, or why it was not sent). Messages
@@ -404,7 +383,7 @@ public struct ResultTimeout: Error, Sendable, CustomStringConvertible {
 
 extension FieldValue {
     /// A JSON value as the header type Celery (py-amqp) would send it.
-    init(json: JSONValue) {
+    public init(json: JSONValue) {
         switch json {
         case .null: self = .void
         case .bool(let b): self = .bool(b)

@@ -147,17 +147,22 @@ enum JSONCodec {
                 index += 1
                 skipSpace()
                 object[key] = try value(depth: depth + 1)
-                skipSpace()
-                guard index < bytes.count else { throw error("unexpected end") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                } else if bytes[index] == UInt8(ascii: "}") {
-                    index += 1
-                    return .object(object)
-                } else {
-                    throw error("expected ',' or '}'")
-                }
+                if try endsAfterItem(UInt8(ascii: "}")) { return .object(object) }
             }
+        }
+
+        /// After an item of an array or object: consumes the "," before the next item (false) or the container's
+        /// `close` (true).
+        mutating func endsAfterItem(_ close: UInt8) throws -> Bool {
+            skipSpace()
+            guard index < bytes.count else { throw error("unexpected end") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                return false
+            }
+            guard bytes[index] == close else { throw error("expected ',' or '\(Character(Unicode.Scalar(close)))'") }
+            index += 1
+            return true
         }
 
         mutating func array(depth: Int) throws -> JSONValue {
@@ -171,16 +176,7 @@ enum JSONCodec {
             while true {
                 skipSpace()
                 items.append(try value(depth: depth + 1))
-                skipSpace()
-                guard index < bytes.count else { throw error("unexpected end") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                } else if bytes[index] == UInt8(ascii: "]") {
-                    index += 1
-                    return .array(items)
-                } else {
-                    throw error("expected ',' or ']'")
-                }
+                if try endsAfterItem(UInt8(ascii: "]")) { return .array(items) }
             }
         }
 

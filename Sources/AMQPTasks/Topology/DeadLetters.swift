@@ -33,13 +33,8 @@ public enum DeadLetters {
     public static func declare(for queue: String, quorum: Bool = false, on channel: Channel) async throws {
         let name = name(for: queue)
         try await channel.declareExchange(name, type: .fanout, durable: true)
-        let probe = try await channel.connection.openChannel()
-        do {
-            _ = try await probe.inspectQueue(name)
-            try? await probe.close()
-        } catch let error as AMQPError where error.replyCode == .notFound && !error.isNodeDown {
-            try await channel.declareQueue(name, durable: true, arguments: quorum ? ["x-queue-type": "quorum"] : [:])
-        }
+        try await Topology.declareQueueIfMissing(
+            name, arguments: quorum ? ["x-queue-type": "quorum"] : [:], on: channel.connection)
         try await channel.bindQueue(name, to: name)
     }
 

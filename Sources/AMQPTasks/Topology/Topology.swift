@@ -64,6 +64,24 @@ public enum Topology {
         return declared
     }
 
+    /// Declares `queue` (durable, with `arguments`) unless it exists; an existing queue is used as it is, whatever
+    /// its arguments (quorum, DLX…), so nobody gets a 406 for a queue declared elsewhere. A queue whose node is down
+    /// throws the broker's 404 (`isNodeDown`): it exists, and comes back with its node.
+    public static func declareQueueIfMissing(
+        _ queue: String, arguments: FieldTable = [:], on connection: Connection
+    ) async throws {
+        let probe = try await connection.openChannel()
+        do {
+            _ = try await probe.inspectQueue(queue)
+            try? await probe.close()
+        } catch let error as AMQPError where error.replyCode == .notFound && !error.isNodeDown {
+            // The 404 closed the probe channel.
+            let channel = try await connection.openChannel()
+            try await channel.declareQueue(queue, durable: true, arguments: arguments)
+            try await channel.close()
+        }
+    }
+
     /// Turns RabbitMQ's 406 text into what the user needs to know.
     static func readable(_ error: AMQPError, what: String, file: String) -> String {
         let source = file.isEmpty ? "the configuration" : file

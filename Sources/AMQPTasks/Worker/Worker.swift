@@ -33,7 +33,7 @@ public struct WorkerConfiguration: Sendable {
     public var eventHeartbeat: Double = 2
     /// Seconds a warm shutdown lets running tasks finish before they are interrupted and requeued.
     public var gracePeriod: Double = 30
-    /// Longest pause between reconnection attempts, in seconds (backoff starts at 0.5 s and doubles, with jitter).
+    /// Longest pause between reconnection attempts, in seconds (backoff starts at 1 s and doubles, half of it random).
     public var maxReconnectDelay: Double = 30
     /// Per-task settings: retries, backoff, time limit, ignore_result (from `[tasks."NAME"]`).
     public var tasks: [String: TaskSettings] = [:]
@@ -107,8 +107,8 @@ public final class Worker: Sendable {
             } catch {
                 if await control.isStopping { break }
                 attempt += 1
-                let delay = min(configuration.maxReconnectDelay, 0.5 * pow(2, Double(min(attempt, 10))))
-                let pause = Double.random(in: delay / 2...delay)
+                let pause = ReconnectPolicy(initialDelay: 1, maxDelay: configuration.maxReconnectDelay)
+                    .delay(beforeAttempt: attempt)
                 logger.error("\(error); reconnecting in \(String(format: "%.1f", pause)) s (attempt \(attempt))")
                 try? await control.sleep(seconds: pause)
             }
@@ -133,7 +133,8 @@ public final class Worker: Sendable {
         }
         let setup = try await connection.openChannel()
         for queue in self.configuration.queues {
-            try await declareIfMissing(queue, connection: connection)
+            // As Celery declares it (durable, no arguments), unless it exists.
+            try await Topology.declareQueueIfMissing(queue, on: connection)
             let quorum = configuration.topology?.queue(named: queue)?.kind == .quorum
             try await DeadLetters.declare(for: queue, quorum: quorum, on: setup)
         }
@@ -142,20 +143,6 @@ public final class Worker: Sendable {
             "worker \(self.configuration.hostname) consuming \(self.configuration.queues.joined(separator: ", ")) with concurrency \(self.configuration.concurrency), prefetch \(self.configuration.prefetch); tasks: \(registry.names.joined(separator: ", "))"
         )
         return connection
-    }
-
-    /// Declares `queue` as Celery does (durable, no arguments) unless it exists; an existing queue with other
-    /// arguments (quorum, DLX…) is used as it is.
-    private func declareIfMissing(_ queue: String, connection: Connection) async throws {
-        let probe = try await connection.openChannel()
-        do {
-            _ = try await probe.inspectQueue(queue)
-            try await probe.close()
-        } catch let error as AMQPError where error.replyCode == .notFound {
-            let channel = try await connection.openChannel()
-            try await channel.declareQueue(queue, durable: true)
-            try await channel.close()
-        }
     }
 
     /// Runs the consumers until the connection is lost (throws) or a stop finishes them (returns).
