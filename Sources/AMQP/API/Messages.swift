@@ -40,13 +40,17 @@ public struct Delivery: Sendable {
     public let consumerTag: String?
     /// For `basic.get`: how many messages were left in the queue.
     public let messageCount: UInt32?
+    /// What was wrong with the message's content although it could be read, e.g. headers nested so deep that the
+    /// deeper levels were cut; nil for a sound message. A consumer should not trust such a message's headers.
+    public let contentProblem: String?
 
     let core: ConnectionCore
     let channelID: UInt16
 
     init(
         body: Data, properties: BasicProperties, deliveryTag: UInt64, redelivered: Bool, exchange: String,
-        routingKey: String, consumerTag: String?, messageCount: UInt32? = nil, core: ConnectionCore, channelID: UInt16
+        routingKey: String, consumerTag: String?, messageCount: UInt32? = nil, contentProblem: String? = nil,
+        core: ConnectionCore, channelID: UInt16
     ) {
         self.body = body
         self.properties = properties
@@ -56,6 +60,7 @@ public struct Delivery: Sendable {
         self.routingKey = routingKey
         self.consumerTag = consumerTag
         self.messageCount = messageCount
+        self.contentProblem = contentProblem
         self.core = core
         self.channelID = channelID
     }

@@ -140,17 +140,36 @@ enum CDecode {
         return Array(UnsafeRawBufferPointer(start: base, count: bytes.len))
     }
 
+    /// Tables and arrays nested deeper than this are cut (replaced by void) when read: nothing legitimate nests
+    /// that deep (Celery's headers nest 3 levels), while a hostile header nested 20,000 levels would otherwise cost
+    /// a deep recursion in every later copy, comparison and encoding of it.
+    static let maxNesting = 64
+
+    /// What reading a message's content found wrong without refusing it; nil when nothing.
+    struct Problems {
+        var headersCut = false
+        var description: String? {
+            headersCut ? "headers nested deeper than \(CDecode.maxNesting) levels; the deeper levels were cut" : nil
+        }
+    }
+
     static func table(_ table: amqp_table_t) -> FieldTable {
+        var problems = Problems()
+        return self.table(table, depth: 0, problems: &problems)
+    }
+
+    static func table(_ table: amqp_table_t, depth: Int, problems: inout Problems) -> FieldTable {
         guard table.num_entries > 0, let entries = table.entries else { return FieldTable() }
         var out: [(key: String, value: FieldValue)] = []
         out.reserveCapacity(Int(table.num_entries))
         for index in 0..<Int(table.num_entries) {
-            out.append((key: string(entries[index].key), value: fieldValue(entries[index].value)))
+            out.append(
+                (key: string(entries[index].key), value: fieldValue(entries[index].value, depth: depth, problems: &problems)))
         }
         return FieldTable(out)
     }
 
-    static func fieldValue(_ v: amqp_field_value_t) -> FieldValue {
+    static func fieldValue(_ v: amqp_field_value_t, depth: Int, problems: inout Problems) -> FieldValue {
         switch UInt32(v.kind) {
         case AMQP_FIELD_KIND_BOOLEAN.rawValue: return .bool(v.value.boolean != 0)
         case AMQP_FIELD_KIND_I8.rawValue: return .int8(v.value.i8)
@@ -169,22 +188,41 @@ enum CDecode {
         case AMQP_FIELD_KIND_BYTES.rawValue: return .bytes(byteArray(v.value.bytes))
         case AMQP_FIELD_KIND_TIMESTAMP.rawValue:
             return .timestamp(Date(timeIntervalSince1970: TimeInterval(v.value.u64)))
-        case AMQP_FIELD_KIND_TABLE.rawValue: return .table(table(v.value.table))
+        case AMQP_FIELD_KIND_TABLE.rawValue:
+            guard depth < maxNesting else {
+                problems.headersCut = true
+                return .void
+            }
+            return .table(table(v.value.table, depth: depth + 1, problems: &problems))
         case AMQP_FIELD_KIND_ARRAY.rawValue:
+            guard depth < maxNesting else {
+                problems.headersCut = true
+                return .void
+            }
             let array = v.value.array
             guard array.num_entries > 0, let entries = array.entries else { return .array([]) }
-            return .array((0..<Int(array.num_entries)).map { fieldValue(entries[$0]) })
+            var values: [FieldValue] = []
+            values.reserveCapacity(Int(array.num_entries))
+            for index in 0..<Int(array.num_entries) {
+                values.append(fieldValue(entries[index], depth: depth + 1, problems: &problems))
+            }
+            return .array(values)
         default: return .void
         }
     }
 
     static func properties(_ p: amqp_basic_properties_t) -> BasicProperties {
+        var problems = Problems()
+        return properties(p, problems: &problems)
+    }
+
+    static func properties(_ p: amqp_basic_properties_t, problems: inout Problems) -> BasicProperties {
         let flags = p._flags
         func has(_ flag: Int32) -> Bool { flags & UInt32(flag) != 0 }
         var out = BasicProperties()
         if has(AMQP_BASIC_CONTENT_TYPE_FLAG) { out.contentType = string(p.content_type) }
         if has(AMQP_BASIC_CONTENT_ENCODING_FLAG) { out.contentEncoding = string(p.content_encoding) }
-        if has(AMQP_BASIC_HEADERS_FLAG) { out.headers = table(p.headers) }
+        if has(AMQP_BASIC_HEADERS_FLAG) { out.headers = table(p.headers, depth: 0, problems: &problems) }
         if has(AMQP_BASIC_DELIVERY_MODE_FLAG) { out.deliveryMode = p.delivery_mode }
         if has(AMQP_BASIC_PRIORITY_FLAG) { out.priority = p.priority }
         if has(AMQP_BASIC_CORRELATION_ID_FLAG) { out.correlationId = string(p.correlation_id) }

@@ -58,11 +58,11 @@ extension ConnectionCore {
         let tag = CDecode.string(deliver.consumer_tag)
         let exchange = CDecode.string(deliver.exchange)
         let routingKey = CDecode.string(deliver.routing_key)
-        guard let (properties, body) = readContent(channel: channel, operation: "basic.deliver") else { return }
+        guard let (properties, body, problem) = readContent(channel: channel, operation: "basic.deliver") else { return }
         let delivery = Delivery(
             body: body, properties: properties, deliveryTag: deliver.delivery_tag,
             redelivered: deliver.redelivered != 0, exchange: exchange, routingKey: routingKey, consumerTag: tag,
-            core: self, channelID: channel)
+            contentProblem: problem, core: self, channelID: channel)
         if let sink = consumers[tag] {
             sink.yield(delivery)
         } else {
@@ -88,9 +88,10 @@ extension ConnectionCore {
         }
     }
 
-    /// Reads the content header and body frames that follow `basic.deliver`, `basic.return` or `basic.get-ok`,
-    /// and copies them out of rabbitmq-c's buffers. I/O thread only.
-    func readContent(channel: UInt16, operation: String) -> (BasicProperties, Data)? {
+    /// Reads the content header and body frames that follow `basic.deliver`, `basic.return` or `basic.get-ok`.
+    /// The properties are copied out of rabbitmq-c's pool; the body's buffer (which rabbitmq-c allocated for this
+    /// message alone) is handed to the `Data` as it is, so a large body is never copied. I/O thread only.
+    func readContent(channel: UInt16, operation: String) -> (BasicProperties, Data, String?)? {
         var message = amqp_message_t()
         let reply = amqp_read_message(state, channel, &message, 0)
         guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
@@ -100,8 +101,15 @@ extension ConnectionCore {
             return nil
         }
         defer { amqp_destroy_message(&message) }
-        let properties = CDecode.properties(message.properties)
-        let body = message.body.len > 0 ? Data(bytes: message.body.bytes, count: message.body.len) : Data()
-        return (properties, body)
+        var problems = CDecode.Problems()
+        let properties = CDecode.properties(message.properties, problems: &problems)
+        let body: Data
+        if message.body.len > 0, let bytes = message.body.bytes {
+            body = Data(bytesNoCopy: bytes, count: message.body.len, deallocator: .free)
+            message.body = amqp_empty_bytes
+        } else {
+            body = Data()
+        }
+        return (properties, body, problems.description)
     }
 }

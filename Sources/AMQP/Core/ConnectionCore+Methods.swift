@@ -129,6 +129,16 @@ extension ConnectionCore {
             completion(.failure(error as! AMQPError))
             return
         }
+        if let (field, length) = ShortStrings.firstOverlong(in: message) {
+            // Refused before anything is written: the connection and channel stay usable.
+            completion(
+                .failure(
+                    AMQPError(
+                        .invalidArgument, operation: "basic.publish",
+                        message: "the \(field) is \(length) bytes long; AMQP allows at most \(ShortStrings.maxBytes)",
+                        hint: "shorten it; nothing was sent")))
+            return
+        }
         var properties = arena.properties(message.properties)
         let status = message.body.withUnsafeBytes { body in
             amqp_basic_publish(
@@ -184,13 +194,13 @@ extension ConnectionCore {
         let ok = reply.reply.decoded.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
         let exchange = CDecode.string(ok.exchange)
         let routingKey = CDecode.string(ok.routing_key)
-        guard let (properties, body) = readContent(channel: channel, operation: "basic.get") else {
+        guard let (properties, body, problem) = readContent(channel: channel, operation: "basic.get") else {
             throw closedError ?? AMQPError(.closed, operation: "basic.get", message: "the connection closed")
         }
         return Delivery(
             body: body, properties: properties, deliveryTag: ok.delivery_tag, redelivered: ok.redelivered != 0,
             exchange: exchange, routingKey: routingKey, consumerTag: nil, messageCount: ok.message_count,
-            core: self, channelID: channel)
+            contentProblem: problem, core: self, channelID: channel)
     }
 
     /// `basic.ack`, `basic.nack` or `basic.reject` for a delivery on `channel`.

@@ -72,9 +72,17 @@ final class ConnectionCore: @unchecked Sendable {
                 self.runLoop()
             }
             thread.name = "amqp-io \(configuration.host):\(configuration.port)"
-            thread.stackSize = 1 << 20
+            thread.stackSize = Self.ioStackSize(frameMax: configuration.frameMax)
             thread.start()
         }
+    }
+
+    /// The I/O thread's stack: rabbitmq-c decodes nested header tables and arrays recursively, so a hostile message
+    /// nested as deep as a frame allows (one level per 5 bytes) must not overflow it. The stack is reserved, not
+    /// touched: only the pages a deep message uses become resident.
+    static func ioStackSize(frameMax: Int) -> Int {
+        let levels = max(131_072, min(frameMax, 1 << 22)) / 5
+        return max(8 << 20, levels * 512)
     }
 
     /// Opens the socket (TCP or TLS) and logs in. I/O thread only.
@@ -383,9 +391,11 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     /// Forgets a closed channel and lets its number be used again. I/O thread only.
-    func releaseChannel(_ id: UInt16) {
+    /// Forgets a closed channel. Its consumers' sequences end normally when the application closed it, and throw
+    /// `error` when the broker did, so a consumer never silently stops.
+    func releaseChannel(_ id: UInt16, error: AMQPError? = nil) {
         if let channel = channels.removeValue(forKey: id) {
-            for tag in channel.consumerTags { consumers.removeValue(forKey: tag)?.finish(nil) }
+            for tag in channel.consumerTags { consumers.removeValue(forKey: tag)?.finish(error) }
         }
         freeChannelIDs.append(id)
     }
@@ -433,7 +443,7 @@ final class ConnectionCore: @unchecked Sendable {
             hint: Self.hint(for: ReplyCode(rawValue: close.reply_code)))
         logger.debug("channel \(id) closed by the broker: \(error)")
         channels[id]?.fail(with: error)
-        releaseChannel(id)
+        releaseChannel(id, error: error)
         return error
     }
 

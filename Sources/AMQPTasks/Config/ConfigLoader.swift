@@ -114,8 +114,8 @@ struct TableReader {
     func number(_ name: String) -> Double? {
         guard let value = table[name] else { return nil }
         if let int = value.int { return Double(int) }
-        guard let double = value.double else {
-            wrongType(name, "a number", value)
+        guard let double = value.double, double.isFinite else {
+            wrongType(name, "a finite number", value)
             return nil
         }
         return double
@@ -329,7 +329,10 @@ struct ConfigLoader {
     }
 
     private func readWorker(_ r: TableReader) -> WorkerSettings {
-        r.allowOnly(["queues", "concurrency", "prefetch", "grace_period", "hostname", "send_started", "max_retries", "result_persistent"])
+        r.allowOnly([
+            "queues", "concurrency", "prefetch", "grace_period", "hostname", "send_started", "max_retries",
+            "result_persistent", "max_message_size", "max_result_size", "record_attempts",
+        ])
         var worker = WorkerSettings()
         worker.queues = r.stringArray("queues") ?? []
         if let concurrency = r.int("concurrency") {
@@ -351,6 +354,15 @@ struct ConfigLoader {
         worker.sendStarted = r.bool("send_started") ?? false
         worker.resultPersistent = r.bool("result_persistent") ?? true
         worker.maxRetries = nonNegative(r, "max_retries", r.int("max_retries"))
+        worker.maxMessageSize = byteCount(r, "max_message_size") ?? worker.maxMessageSize
+        worker.maxResultSize = byteCount(r, "max_result_size") ?? worker.maxResultSize
+        if let attempts = r.int("record_attempts") {
+            if (1...100).contains(attempts) {
+                worker.recordAttempts = attempts
+            } else {
+                context.error(r.key("record_attempts"), "expected 1 to 100 attempts, got \(attempts)")
+            }
+        }
         return worker
     }
 
@@ -392,6 +404,16 @@ struct ConfigLoader {
             return nil
         }
         return value
+    }
+
+    /// A size in bytes from 1 KiB to 512 MiB (RabbitMQ refuses messages over 512 MiB whatever its settings).
+    private func byteCount(_ r: TableReader, _ name: String) -> Int? {
+        guard let bytes = r.int(name) else { return nil }
+        guard (1024...(512 << 20)).contains(bytes) else {
+            context.error(r.key(name), "expected a size in bytes from 1024 to 536870912 (512 MiB), got \(bytes)")
+            return nil
+        }
+        return bytes
     }
 
     private func nonNegative<T: Comparable & Numeric>(_ r: TableReader, _ name: String, _ value: T?) -> T? {

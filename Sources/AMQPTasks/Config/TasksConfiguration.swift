@@ -172,6 +172,12 @@ public struct WorkerSettings: Sendable, Hashable {
     public var maxRetries: Int?
     /// Final results as persistent messages (Celery's `result_persistent`); see `WorkerConfiguration.persistentResults`.
     public var resultPersistent = true
+    /// See `WorkerConfiguration.maxMessageSize`.
+    public var maxMessageSize = WorkerConfiguration.defaultMaxMessageSize
+    /// See `WorkerConfiguration.maxResultSize`.
+    public var maxResultSize = WorkerConfiguration.defaultMaxResultSize
+    /// See `WorkerConfiguration.recordAttempts`.
+    public var recordAttempts = WorkerConfiguration.defaultRecordAttempts
 }
 
 /// `[tasks."NAME"]`: settings of one task.

@@ -121,6 +121,9 @@ public struct TaskMessageError: Error, Sendable, CustomStringConvertible {
         case invalidJSON = "invalid-json"
         case invalidBody = "invalid-body"
         case notATaskMessage = "not-a-task-message"
+        /// A header the worker needs is of the wrong type or out of range (`eta`, `expires`, `timelimit`,
+        /// `retries`, an `id` too long to answer).
+        case invalidHeader = "invalid-header"
     }
 
     public var reason: Reason
@@ -171,6 +174,9 @@ extension TaskMessage {
         return .double(seconds)
     }
 
+    /// The longest task id a result can carry (its `correlation_id` is an AMQP short string).
+    public static let maxIdBytes = 255
+
     private static let modelledHeaders: Set<String> = [
         "lang", "task", "id", "shadow", "eta", "expires", "group", "group_index", "retries", "timelimit", "root_id",
         "parent_id", "argsrepr", "kwargsrepr", "origin", "ignore_result",
@@ -207,6 +213,13 @@ extension TaskMessage {
         guard let id = taskId, !id.isEmpty else {
             throw failure(.notATaskMessage, "the message has no 'id' header and no correlation_id")
         }
+        guard id.utf8.count <= maxIdBytes else {
+            // Results carry the id as their correlation_id, an AMQP short string: such a task could never be answered.
+            throw TaskMessageError(
+                reason: .invalidHeader,
+                message: "the task id is \(id.utf8.count) bytes long; at most \(maxIdBytes) can be answered", taskId: nil,
+                taskName: taskName)
+        }
         let args: [JSONValue]
         let kwargs: [String: JSONValue]
         let embed: TaskEmbed
@@ -230,12 +243,11 @@ extension TaskMessage {
             throw failure(.invalidBody, "the body must be [args, kwargs, embed], got \(json.jsonString.prefix(80))")
         }
         var message = TaskMessage(id: id, name: name, args: args, kwargs: kwargs, embed: embed)
-        message.retries = headers["retries"]?.intValue ?? 0
-        message.eta = headers["eta"]?.stringValue
-        message.expires = headers["expires"]?.stringValue
-        if let limits = headers["timelimit"]?.arrayValue, limits.count == 2 {
-            message.timeLimit = TimeLimit(hard: limits[0].doubleValue, soft: limits[1].doubleValue)
-        }
+        let header = HeaderReader(headers: headers) { failure(.invalidHeader, $0) }
+        message.retries = try header.retries()
+        message.eta = try header.time("eta")
+        message.expires = try header.time("expires")
+        message.timeLimit = try header.timeLimit()
         message.rootId = headers["root_id"]?.stringValue
         message.parentId = headers["parent_id"]?.stringValue
         message.group = headers["group"]?.stringValue
@@ -258,7 +270,9 @@ extension TaskMessage {
 public enum CeleryTime {
     /// `2026-11-25T15:22:28.144239+00:00`.
     public static func format(_ date: Date) -> String {
-        let seconds = date.timeIntervalSince1970
+        // Years 1 to 9999, as Python's datetime: a date outside would not survive the round trip anyway.
+        let raw = date.timeIntervalSince1970
+        let seconds = raw.isFinite ? min(max(raw, -62_135_596_800), 253_402_300_799) : 0
         let whole = seconds.rounded(.down)
         let micros = Int(((seconds - whole) * 1_000_000).rounded())
         var time = time_t(whole)
@@ -269,26 +283,76 @@ public enum CeleryTime {
             parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, min(micros, 999_999))
     }
 
-    /// Parses ISO 8601 with or without fractional seconds and offset (a missing offset means UTC).
+    /// Parses ISO 8601 with or without fractional seconds and offset (a missing offset means UTC). Only ASCII
+    /// digits count (other scripts' digits are refused), and every field must be in range.
     public static func parse(_ text: String) -> Date? {
-        let pattern = #/^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/#
-        guard let m = text.wholeMatch(of: pattern) else { return nil }
+        let pattern =
+            #/^([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})?$/#
+        guard let m = text.wholeMatch(of: pattern),
+            let year = Int32(m.1), let month = Int32(m.2), let day = Int32(m.3),
+            let hour = Int32(m.4), let minute = Int32(m.5), let second = Int32(m.6),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
         var parts = tm()
-        parts.tm_year = Int32(m.1)! - 1900
-        parts.tm_mon = Int32(m.2)! - 1
-        parts.tm_mday = Int32(m.3)!
-        parts.tm_hour = Int32(m.4)!
-        parts.tm_min = Int32(m.5)!
-        parts.tm_sec = Int32(m.6)!
+        parts.tm_year = year - 1900
+        parts.tm_mon = month - 1
+        parts.tm_mday = day
+        parts.tm_hour = hour
+        parts.tm_min = minute
+        parts.tm_sec = second
         var seconds = Double(timegm(&parts))
         if let fraction = m.7 { seconds += Double("0" + fraction) ?? 0 }
         if let zone = m.8, zone != "Z" {
-            let digits = zone.filter(\.isNumber)
-            let hours = Double(digits.prefix(2))!
-            let minutes = Double(digits.suffix(2))!
+            let digits = zone.filter { $0 >= "0" && $0 <= "9" }
+            guard let hours = Double(digits.prefix(2)), let minutes = Double(digits.suffix(2)), hours < 24, minutes < 60
+            else { return nil }
             let offset = (hours * 3600 + minutes * 60) * (zone.hasPrefix("-") ? -1 : 1)
             seconds -= offset
         }
         return Date(timeIntervalSince1970: seconds)
+    }
+}
+
+/// Reads the headers whose type and range a worker relies on, refusing (with what was wrong) any that is off.
+struct HeaderReader {
+    let headers: FieldTable
+    let invalid: (String) -> TaskMessageError
+
+    /// The longest time limit taken as given (about 31 years); longer ones mean "no limit" in practice.
+    static let longestTimeLimit: Double = 1e9
+    /// Retries above this are refused: no policy retries a task a million times, and counting on could overflow.
+    static let mostRetries = 1_000_000
+
+    func retries() throws -> Int {
+        guard let value = headers["retries"], !value.isVoid else { return 0 }
+        guard let retries = value.intValue, (0...Self.mostRetries).contains(retries) else {
+            throw invalid("'retries' must be a whole number from 0 to \(Self.mostRetries), got \(value)")
+        }
+        return retries
+    }
+
+    /// An ISO 8601 time header (`eta`, `expires`), or nil when absent.
+    func time(_ name: String) throws -> String? {
+        guard let value = headers[name], !value.isVoid else { return nil }
+        guard let text = value.stringValue, CeleryTime.parse(text) != nil else {
+            throw invalid("'\(name)' must be an ISO 8601 time such as 2026-11-25T15:22:28.144239+00:00, got \(String(describing: value).prefix(80))")
+        }
+        return text
+    }
+
+    /// `timelimit`: `[hard, soft]`, each null or a number of seconds, finite and not negative.
+    func timeLimit() throws -> TaskMessage.TimeLimit {
+        guard let value = headers["timelimit"], !value.isVoid else { return .init() }
+        guard let limits = value.arrayValue, limits.count == 2 else {
+            throw invalid("'timelimit' must be [hard, soft] in seconds, got \(String(describing: value).prefix(80))")
+        }
+        func seconds(_ limit: FieldValue) throws -> Double? {
+            if limit.isVoid { return nil }
+            guard let seconds = limit.doubleValue, seconds.isFinite, seconds >= 0 else {
+                throw invalid("'timelimit' values must be null or seconds, finite and not negative, got \(limit)")
+            }
+            return seconds > Self.longestTimeLimit ? nil : seconds
+        }
+        return .init(hard: try seconds(limits[0]), soft: try seconds(limits[1]))
     }
 }

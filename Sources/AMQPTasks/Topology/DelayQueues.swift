@@ -3,38 +3,60 @@ import Foundation
 
 /// Delayed delivery without plugins and without holding messages in worker memory.
 ///
-/// A delay of N seconds uses the fanout exchange and queue `amqp-tasks.delay.<N>s`: the queue has
+/// A message waits in one of a fixed set of delay queues, `amqp-tasks.delay.quorum.<N>s` with N a power of two
+/// from 1 s to 2^21 s (about 24 days), each with its fanout exchange of the same name. A queue has
 /// `x-message-ttl = N s` and dead-letters to the default exchange, which keeps the message's routing key, so a
 /// message published there with routing key `Q` lands in queue `Q` N seconds later. One TTL per queue keeps it
-/// FIFO (RabbitMQ only expires messages at the head of a queue, so mixed TTLs in one queue would wait on each
-/// other). Each queue deletes itself (`x-expires`) once unused for twice its delay plus a minute; it is declared
-/// again before every use, which also resets that timer.
+/// FIFO (RabbitMQ expires messages only at the head of a queue).
+///
+/// A delay is waited out in steps: the worker parks the message for the longest power of two that fits in what is
+/// left, and when it comes back early (its `eta` still ahead) parks it again. So there are at most 22 delay queues
+/// and exchanges whatever the delays, and no delay exceeds RabbitMQ's 2^32−1 ms limits on TTLs.
+///
+/// The queues are quorum queues with at-least-once dead-lettering (`x-dead-letter-strategy = at-least-once`,
+/// which RabbitMQ allows with `x-overflow = reject-publish`): a task queue that refuses the expired message (no
+/// leader for a moment, or full) leaves it in the delay queue, which retries, instead of dropping it as a classic
+/// queue's at-most-once dead-lettering would. They are replicated like the task queues and never expire.
 public enum DelayQueues {
-    /// Whole seconds, at least 1.
-    public static func seconds(for delay: Double) -> Int { max(1, Int(delay.rounded(.up))) }
+    /// The longest single wait, 2^21 s (about 24 days).
+    public static let longestStep = 1 << 21
 
-    public static func name(seconds: Int) -> String { "amqp-tasks.delay.\(seconds)s" }
+    /// The step to wait for a delay of `delay` seconds: the longest power of two seconds that fits, at least 1 s
+    /// and at most `longestStep`. Not-a-number or negative delays wait 1 s.
+    public static func step(for delay: Double) -> Int {
+        guard delay.isFinite else { return delay > 0 ? longestStep : 1 }
+        guard delay >= 2 else { return 1 }
+        guard delay < Double(longestStep) else { return longestStep }
+        var step = 1
+        while step * 2 <= Int(delay) { step *= 2 }
+        return step
+    }
 
-    /// Declares the delay queue for `seconds` and returns the exchange to publish to.
+    public static func name(seconds: Int) -> String { "amqp-tasks.delay.quorum.\(seconds)s" }
+
+    /// Declares the delay queue for `seconds` (a power of two) and returns the exchange to publish to.
     public static func declare(seconds: Int, on channel: Channel) async throws -> String {
         let name = name(seconds: seconds)
         try await channel.declareExchange(name, type: .fanout, durable: true)
         try await channel.declareQueue(
             name, durable: true,
             arguments: [
+                "x-queue-type": "quorum",
                 "x-message-ttl": .int64(Int64(seconds) * 1000),
                 "x-dead-letter-exchange": "",
-                "x-expires": .int64(Int64(seconds) * 2000 + 60_000),
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
             ])
         try await channel.bindQueue(name, to: name)
         return name
     }
 
-    /// Publishes `message` so it reaches `queue` after `delay` seconds; returns when confirmed.
+    /// Publishes `message` so it reaches `queue` after at most `delay` seconds (one step, see `step(for:)`);
+    /// returns when confirmed. A message that must wait longer carries its `eta` and is parked again on arrival.
     public static func publish(_ message: OutgoingMessage, to queue: String, after delay: Double, on channel: Channel)
         async throws
     {
-        let exchange = try await declare(seconds: seconds(for: delay), on: channel)
+        let exchange = try await declare(seconds: step(for: delay), on: channel)
         var delayed = message
         delayed.exchange = exchange
         delayed.routingKey = queue

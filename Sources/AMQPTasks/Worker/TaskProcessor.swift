@@ -18,22 +18,91 @@ struct TaskProcessor {
     private var hostname: String { worker.configuration.hostname }
 
     func process(_ delivery: Delivery) async {
+        let key = Self.attemptKey(delivery)
         do {
             try await record(delivery)
+            worker.recordAttempts.recorded(key)
             // The outcome is confirmed; the ack need not be waited for (if it is lost, the task is redelivered).
             delivery.sendAck()
         } catch is CancellationError {
             logger.warning("interrupted by shutdown; requeueing the task")
             try? await delivery.nack(requeue: true)
         } catch {
-            logger.error("could not record the outcome of a task, so it is not acknowledged and will run again: \(error)")
-            if !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
-            try? await delivery.nack(requeue: true)
+            await recordingFailed(delivery, key: key, error: error)
         }
+    }
+
+    /// The outcome could not be recorded. The task is requeued to run again, up to `recordAttempts` times in this
+    /// worker (with a growing pause); then it goes to `<queue>.dead` with reason `outcome-not-recorded`, and the
+    /// caller is sent a FAILURE if its reply queue takes it. An error that cannot go away by trying again (a name
+    /// AMQP cannot carry) gives up at once.
+    private func recordingFailed(_ delivery: Delivery, key: String, error: Error) async {
+        let limit = worker.configuration.recordAttempts
+        let permanent = (error as? AMQPError)?.kind == .invalidArgument
+        let attempts = permanent ? limit : worker.recordAttempts.failed(key)
+        if attempts >= limit {
+            logger.error(
+                "could not record the outcome of task \(key) (attempt \(attempts) of \(limit)): \(error); moving it to \(DeadLetters.name(for: queue))"
+            )
+            do {
+                try await deadLetter(delivery, reason: "outcome-not-recorded", error: "\(error)")
+                await tellCallerNotRecorded(delivery, error: error)
+                worker.recordAttempts.recorded(key)
+                delivery.sendAck()
+                return
+            } catch {
+                logger.error("could not move task \(key) to \(DeadLetters.name(for: queue)) either: \(error); it is requeued")
+            }
+        } else {
+            logger.error(
+                "could not record the outcome of task \(key), so it is not acknowledged and will run again (attempt \(attempts) of \(limit)): \(error)"
+            )
+        }
+        let pause = min(30, Double(1 << min(attempts - 1, 5)))
+        if !Task.isCancelled { try? await Task.sleep(for: .clampedSeconds(pause)) }
+        try? await delivery.nack(requeue: true)
+    }
+
+    /// Best effort: a FAILURE to the caller of a task given up on, where it can be delivered.
+    private func tellCallerNotRecorded(_ delivery: Delivery, error: Error) async {
+        guard let id = delivery.properties.headers?["id"]?.stringValue ?? delivery.properties.correlationId,
+            let replyTo = delivery.properties.replyTo, !replyTo.isEmpty
+        else { return }
+        let failure = TaskFailure(
+            type: "OutcomeNotRecorded",
+            message: "the worker could not record this task's outcome and moved it to \(DeadLetters.name(for: queue)): \(error)",
+            module: "amqp_tasks")
+        try? await publish(.failure(id, failure), to: replyTo)
+    }
+
+    /// What a task is known by when counting attempts: its id, else its correlation id, else its content.
+    static func attemptKey(_ delivery: Delivery) -> String {
+        if let id = delivery.properties.headers?["id"]?.stringValue ?? delivery.properties.correlationId {
+            return String(id.prefix(300))
+        }
+        var hasher = Hasher()
+        hasher.combine(delivery.body.prefix(4096))
+        hasher.combine(delivery.body.count)
+        return "message \(hasher.finalize())"
     }
 
     /// Runs the task (or refuses it) and records the outcome; returns when the outcome is confirmed by the broker.
     private func record(_ delivery: Delivery) async throws {
+        if let problem = delivery.contentProblem {
+            logger.error("rejected a message from \(queue): \(problem)")
+            try await deadLetter(delivery, reason: "malformed-headers", error: problem)
+            return
+        }
+        let limit = worker.configuration.maxMessageSize
+        guard delivery.body.count <= limit else {
+            let error = "the body is \(delivery.body.count) bytes; this worker takes at most \(limit) ([worker] max_message_size)"
+            logger.error("rejected a message from \(queue): \(error)")
+            try await deadLetter(delivery, reason: "message-too-large", error: error)
+            if let id = delivery.properties.headers?["id"]?.stringValue, let replyTo = delivery.properties.replyTo {
+                try? await publish(.failure(id, TaskFailure(type: "MessageTooLarge", message: error, module: "amqp_tasks")), to: replyTo)
+            }
+            return
+        }
         var message: TaskMessage
         do {
             message = try TaskMessage.decode(properties: delivery.properties, body: delivery.body)
@@ -45,7 +114,8 @@ struct TaskProcessor {
             }
             if let id = error.taskId, let replyTo = delivery.properties.replyTo, error.taskName != nil {
                 let type = error.reason == .unsupportedContentType ? "ContentDisallowed" : "DecodeError"
-                try await publish(
+                // The message is safely in <queue>.dead already: telling the caller is best effort.
+                try? await publish(
                     .failure(id, TaskFailure(type: type, message: error.message, module: "kombu.exceptions")),
                     to: replyTo)
             }
@@ -97,7 +167,7 @@ struct TaskProcessor {
         let context = TaskContext(message: message, redelivered: delivery.redelivered, hostname: hostname, queue: queue)
         await events?.send("task-started", ["uuid": .string(message.id)])
         let started = ContinuousClock.now
-        let outcome = await runTracked(handler, context, delivery: delivery)
+        let outcome = await runTracked(handler, context, delivery: delivery, timeLimit: message.timeLimit.hard)
         let runtime = ContinuousClock.now - started
         worker.state.finished(message.id, name: message.name)
         switch outcome {
@@ -130,16 +200,17 @@ struct TaskProcessor {
         }
     }
 
-    /// Runs the handler as its own task, listed in `inspect active` and cancellable by `revoke --terminate`.
-    private func runTracked(_ handler: any TaskHandler, _ context: TaskContext, delivery: Delivery) async
-        -> Result<JSONValue, Error>
+    /// Runs the handler as its own task, listed in `inspect active` and cancellable by `revoke --terminate`, with
+    /// its hard time limit. A handler that does not stop when cancelled is left behind (see `HandlerRun`).
+    private func runTracked(_ handler: any TaskHandler, _ context: TaskContext, delivery: Delivery, timeLimit: Double?)
+        async -> Result<JSONValue, Error>
     {
-        let run = Task { await self.run(handler, context) }
+        let run = HandlerRun.start(timeLimit: timeLimit) { try await handler.run(context) }
         worker.state.started(
             WorkerState.ActiveTask(
                 message: context.message, queue: queue, redelivered: delivery.redelivered, started: Date(),
-                cancel: { run.cancel() }))
-        return await withTaskCancellationHandler { await run.value } onCancel: { run.cancel() }
+                cancel: { run.abandon() }))
+        return await run.outcome
     }
 
     /// Records REVOKED (for an expired or revoked task) and sends `task-revoked`.
@@ -156,28 +227,6 @@ struct TaskProcessor {
             for: message)
     }
 
-    /// Runs the handler with the task's hard time limit, if it has one.
-    private func run(_ handler: any TaskHandler, _ context: TaskContext) async -> Result<JSONValue, Error> {
-        let limit = context.message.timeLimit.hard
-        do {
-            guard let limit, limit > 0 else { return .success(try await handler.run(context)) }
-            return .success(
-                try await withThrowingTaskGroup(of: JSONValue.self) { group in
-                    group.addTask { try await handler.run(context) }
-                    group.addTask {
-                        try await Task.sleep(for: .seconds(limit))
-                        throw TaskFailure(
-                            type: "TimeLimitExceeded", message: "\(limit)", module: "billiard.exceptions")
-                    }
-                    let value = try await group.next()!
-                    group.cancelAll()
-                    return value
-                })
-        } catch {
-            return .failure(error)
-        }
-    }
-
     private func retry(_ message: TaskMessage, delivery: Delivery, request: TaskRetry, log: Logger) async throws {
         let policy = worker.configuration.retryPolicy(for: message.name)
         let maxRetries = request.maxRetries ?? policy.maxRetries
@@ -189,7 +238,8 @@ struct TaskProcessor {
             try await sendErrbacks(of: message)
             return
         }
-        let delay = request.countdown ?? policy.delay(afterRetries: message.retries)
+        let requested = request.countdown.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+        let delay = min(requested ?? policy.delay(afterRetries: message.retries), Self.longestDelay)
         var next = message
         next.retries += 1
         next.parentId = message.id
@@ -222,6 +272,17 @@ struct TaskProcessor {
 
     private func publish(_ result: ResultMessage, to replyTo: String, persistent: Bool = false) async throws {
         var outgoing = result.outgoing(replyTo: replyTo, persistent: persistent)
+        let limit = worker.configuration.maxResultSize
+        if outgoing.body.count > limit {
+            // Never hand the broker a message it may refuse by closing the channel: say how large it was instead.
+            logger.error("the result of \(result.taskId) is \(outgoing.body.count) bytes, over \(limit); sending a FAILURE instead")
+            let failure = TaskFailure(
+                type: "ResultTooLarge",
+                message: "the result is \(outgoing.body.count) bytes; this worker sends at most \(limit) ([worker] max_result_size)",
+                module: "amqp_tasks")
+            outgoing = ResultMessage.failure(result.taskId, failure, parentId: result.parentId)
+                .outgoing(replyTo: replyTo, persistent: persistent)
+        }
         outgoing.mandatory = true
         do {
             try await channel.publish(outgoing)
@@ -264,8 +325,17 @@ struct TaskProcessor {
         try await channel.publish(OutgoingMessage(body: body, routingKey: targetQueue, properties: properties, mandatory: true))
     }
 
+    /// Copies the message to `<queue>.dead` with the reason, and returns when the broker confirmed it. The dead-letter
+    /// exchange and queue are declared first (cheap, and rare), so one deleted by hand comes back instead of every
+    /// later dead letter failing.
     private func deadLetter(_ delivery: Delivery, reason: String, error: String) async throws {
+        let quorum = worker.configuration.topology?.queue(named: queue)?.kind == .quorum
+        try await DeadLetters.declare(for: queue, quorum: quorum, on: channel)
         try await channel.publish(
-            DeadLetters.message(for: delivery, queue: queue, reason: reason, error: error, worker: hostname))
+            DeadLetters.message(
+                for: delivery, queue: queue, reason: reason, error: String(error.prefix(4000)), worker: hostname))
     }
+
+    /// The longest countdown or ETA wait taken as given: ten years.
+    static let longestDelay: Double = 315_360_000
 }

@@ -25,6 +25,20 @@ public struct WorkerConfiguration: Sendable {
     /// is safely recorded" holds across one; off, results are transient as Celery's rpc backend sends them by
     /// default: faster (no disk sync per result), but a broker restart loses results not yet consumed.
     public var persistentResults = true
+    /// Task messages with a larger body are not decoded: they go to `<queue>.dead` with reason
+    /// `message-too-large`. 32 MiB by default; RabbitMQ's own `max_message_size` (128 MiB by default in 3.10,
+    /// 16 MiB from 4.0) caps what reaches the queue at all.
+    public var maxMessageSize = Self.defaultMaxMessageSize
+    public static let defaultMaxMessageSize = 32 << 20
+    /// A result whose encoded body is larger is replaced by a FAILURE (`ResultTooLarge`) saying how large it was,
+    /// so an outsized result never makes the broker close the channel. 16 MiB by default.
+    public var maxResultSize = Self.defaultMaxResultSize
+    public static let defaultMaxResultSize = 16 << 20
+    /// How many times one worker tries to record a task's outcome (result, retry, dead letter, follow-up tasks)
+    /// before it gives up on it: the task then goes to `<queue>.dead` with reason `outcome-not-recorded`, and the
+    /// caller gets a FAILURE where a result can still be delivered. Never a loop.
+    public var recordAttempts = Self.defaultRecordAttempts
+    public static let defaultRecordAttempts = 3
     /// Send a STARTED state before running each task (Celery's `task_track_started`).
     public var sendStarted = false
     /// Publish Celery events to `celeryev` (Celery's `-E`): worker online/heartbeat/offline and task events.
@@ -53,6 +67,9 @@ public struct WorkerConfiguration: Sendable {
         if let hostname = settings.hostname { self.hostname = hostname }
         sendStarted = settings.sendStarted
         persistentResults = settings.resultPersistent
+        maxMessageSize = settings.maxMessageSize
+        maxResultSize = settings.maxResultSize
+        recordAttempts = settings.recordAttempts
         if let maxRetries = settings.maxRetries { retryPolicy.maxRetries = maxRetries }
         tasks = configuration.tasks
         topology = configuration
@@ -83,6 +100,8 @@ public final class Worker: Sendable {
     let logger: Logger
     private let control = WorkerControl()
     let state = WorkerState()
+    /// Failed attempts to record outcomes, per task (see `WorkerConfiguration.recordAttempts`).
+    let recordAttempts = RecordAttempts()
 
     public init(
         configuration: WorkerConfiguration, registry: TaskRegistry, logger: Logger = Logger(label: "amqp-tasks.worker")
@@ -209,16 +228,51 @@ public final class Worker: Sendable {
         }
     }
 
+    /// One consumer slot of `queue`, for as long as the connection lasts. When the broker closes the consumer's
+    /// channel (a message it refused, a queue on a node that went down) or cancels the consumer (its queue was
+    /// deleted), the slot comes back on a new channel after a pause, saying so in the log: a worker never goes on
+    /// with fewer consumers than it was started with. A lost connection ends it (the worker reconnects).
     private func runConsumer(queue: String, connection: Connection, events: EventPublisher?) async throws {
+        var restarts = 0
+        while true {
+            var lost: AMQPError?
+            do {
+                if try await consume(queue: queue, connection: connection, events: events) { return }
+            } catch let error as AMQPError
+                where connection.isOpen && (error.isChannelLevel || error.kind == .consumerCancelledByServer)
+            {
+                lost = error
+            }
+            // The connection closed on purpose (a lost one throws above), or a stop began: nothing to restart.
+            if !connection.isOpen { return }
+            if await control.isStopping { return }
+            restarts += 1
+            let pause = ReconnectPolicy(initialDelay: 1, maxDelay: configuration.maxReconnectDelay)
+                .delay(beforeAttempt: restarts)
+            logger.error(
+                "the consumer of \(queue) stopped: \(lost.map { "\($0)" } ?? "its channel was closed"); starting it again in \(String(format: "%.1f", pause)) s (restart \(restarts))"
+            )
+            try? await control.sleep(seconds: pause)
+            if lost?.kind == .consumerCancelledByServer {
+                try await Topology.declareQueueIfMissing(queue, on: connection)
+            }
+        }
+    }
+
+    /// Consumes on a new channel until the consumer ends; true when it ended because a stop cancelled it.
+    private func consume(queue: String, connection: Connection, events: EventPublisher?) async throws -> Bool {
         let channel = try await connection.openChannel()
         try await channel.confirmSelect()
         try await channel.setPrefetch(configuration.prefetch)
         let consumer = try await channel.consume(queue: queue)
-        guard await control.register(consumer) else { return }
+        guard await control.register(consumer) else { return true }
         let processor = TaskProcessor(worker: self, channel: channel, queue: queue, events: events)
         for try await delivery in consumer {
             await processor.process(delivery)
         }
+        await control.unregister(consumer)
+        try? await channel.close()
+        return await control.isStopping
     }
 }
 
@@ -240,6 +294,11 @@ actor WorkerControl {
         return true
     }
 
+    /// Forgets a consumer that ended.
+    func unregister(_ consumer: Consumer) {
+        consumers.removeAll { $0.tag == consumer.tag }
+    }
+
     /// Forgets the consumers of a lost connection, before a new one starts its own.
     func reset() { consumers.removeAll() }
 
@@ -257,7 +316,7 @@ actor WorkerControl {
         guard let slots else { return }
         let grace = gracePeriod
         Task {
-            try? await Task.sleep(for: .seconds(grace))
+            try? await Task.sleep(for: .clampedSeconds(grace))
             slots.cancel()
         }
     }
@@ -266,7 +325,7 @@ actor WorkerControl {
     func sleep(seconds: Double) async throws {
         guard !isStopping else { return }
         let timer = Task {
-            try await Task.sleep(for: .seconds(seconds))
+            try await Task.sleep(for: .clampedSeconds(seconds))
             self.wake()
         }
         await withCheckedContinuation { sleeper = $0 }
