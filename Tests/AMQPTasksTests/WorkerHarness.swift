@@ -55,7 +55,8 @@ struct RunningWorker {
 
     static func start(
         queues: [String], concurrency: Int = 1, url: String = Broker.url, sendStarted: Bool = false,
-        persistentResults: Bool = true, grace: Double = 5, register: (inout TaskRegistry) -> Void = { _ in }
+        persistentResults: Bool = true, grace: Double = 5, register: (inout TaskRegistry) -> Void = { _ in },
+        configure: (inout WorkerConfiguration) -> Void = { _ in }
     ) async throws -> RunningWorker {
         var registry = TaskRegistry()
         DemoTasks.register(in: &registry)
@@ -67,6 +68,7 @@ struct RunningWorker {
         configuration.persistentResults = persistentResults
         configuration.gracePeriod = grace
         configuration.hostname = "test-\(UUID().uuidString.prefix(8))@harness"
+        configure(&configuration)
         // Per-task info lines from 10,000-task tests would drown the test output.
         var logger = Logger(label: "amqp-tasks.worker")
         logger.logLevel = .warning

@@ -154,35 +154,6 @@ import Testing
         await client.close()
     }
 
-    @Test func aWorkerWhoseResultPublishFailsDoesNotAck() async throws {
-        let queue = uniqueQueue("unrecorded")
-        let runs = RunLog()
-        let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register("record.me") { context in
-                await runs.record(context.taskId)
-                return "done"
-            }
-        }
-        let connection = try await Connection.open(url: Broker.url)
-        let channel = try await connection.openChannel()
-        // A reply queue that refuses every message: the broker nacks the worker's result publish.
-        let replies = uniqueQueue("full-replies")
-        try await channel.declareQueue(
-            replies, durable: false, arguments: ["x-max-length": 0, "x-overflow": "reject-publish"])
-        try await channel.confirmSelect()
-        var message = TaskMessage(name: "record.me")
-        message.replyTo = replies
-        let (properties, body) = message.encode()
-        try await channel.publish(body, routingKey: queue, properties: properties)
-        try await Task.sleep(for: .seconds(3))
-        try await worker.stop()
-        #expect(await runs.count(message.id) >= 2, "the unacked task was delivered again")
-        #expect(try await channel.inspectQueue(queue).messageCount == 1, "the task is still in its queue")
-        try await channel.deleteQueue(queue)
-        try await channel.deleteQueue(replies)
-        await connection.close()
-    }
-
     @Test func expiredTasksAreRevokedAndCountdownsWaitInTheBroker() async throws {
         let queue = uniqueQueue("timing")
         let runs = RunLog()

@@ -267,11 +267,17 @@ public final class Worker: Sendable {
         let consumer = try await channel.consume(queue: queue)
         guard await control.register(consumer) else { return true }
         let processor = TaskProcessor(worker: self, channel: channel, queue: queue, events: events)
-        for try await delivery in consumer {
-            await processor.process(delivery)
+        do {
+            for try await delivery in consumer {
+                await processor.process(delivery)
+            }
+        } catch {
+            await control.unregister(consumer)
+            if connection.isOpen { try? await channel.close() }
+            throw error
         }
         await control.unregister(consumer)
-        try? await channel.close()
+        if connection.isOpen { try? await channel.close() }
         return await control.isStopping
     }
 }
@@ -282,7 +288,8 @@ actor WorkerControl {
     private var consumers: [Consumer] = []
     private var slots: Task<Void, Error>?
     private var gracePeriod: Double = 30
-    private var sleeper: CheckedContinuation<Void, Never>?
+    private var sleepers: [Int: CheckedContinuation<Void, Never>] = [:]
+    private var nextSleeper = 0
 
     /// Remembers a consumer so a stop can cancel it; false when a stop already began.
     func register(_ consumer: Consumer) async -> Bool {
@@ -310,8 +317,8 @@ actor WorkerControl {
     func stop() async {
         guard !isStopping else { return }
         isStopping = true
-        sleeper?.resume()
-        sleeper = nil
+        for sleeper in sleepers.values { sleeper.resume() }
+        sleepers.removeAll()
         for consumer in consumers { try? await consumer.cancel() }
         guard let slots else { return }
         let grace = gracePeriod
@@ -321,19 +328,20 @@ actor WorkerControl {
         }
     }
 
-    /// Sleeps, but wakes at once when a stop begins.
+    /// Sleeps, but wakes at once when a stop begins. Any number of tasks may sleep at once.
     func sleep(seconds: Double) async throws {
         guard !isStopping else { return }
+        let id = nextSleeper
+        nextSleeper += 1
         let timer = Task {
             try await Task.sleep(for: .clampedSeconds(seconds))
-            self.wake()
+            self.wake(id)
         }
-        await withCheckedContinuation { sleeper = $0 }
+        await withCheckedContinuation { sleepers[id] = $0 }
         timer.cancel()
     }
 
-    private func wake() {
-        sleeper?.resume()
-        sleeper = nil
+    private func wake(_ id: Int) {
+        sleepers.removeValue(forKey: id)?.resume()
     }
 }

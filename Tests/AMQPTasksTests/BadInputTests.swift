@@ -1,0 +1,315 @@
+import AMQP
+@testable import AMQPTasks
+import Foundation
+import Synchronization
+import Testing
+
+/// Single messages that used to crash, stall or loop a worker (issue "one message must never stop a worker"): each
+/// is refused with its reason, given up on after a bounded number of attempts, or answered, and the worker goes on.
+@Suite struct BadInputTests {
+    // MARK: Headers a worker relies on (pure)
+
+    static func decode(_ headers: FieldTable) throws -> TaskMessage {
+        var table: FieldTable = ["task": "demo.add", "id": "bad-header-1"]
+        for (key, value) in headers.entries { table[key] = value }
+        return try TaskMessage.decode(
+            properties: BasicProperties(contentType: "application/json", headers: table), body: Data("[[], {}, {}]".utf8))
+    }
+
+    static func refusal(_ headers: FieldTable) -> TaskMessageError.Reason? {
+        do {
+            _ = try decode(headers)
+            return nil
+        } catch let error as TaskMessageError {
+            return error.reason
+        } catch {
+            return nil
+        }
+    }
+
+    @Test func nonASCIIDigitsInTimesAreRefusedNotACrash() {
+        // Arabic-Indic digits: `\d` matched them and `Int32(...)!` trapped.
+        let arabic = "٢٠٢٦-١١-٢٥T15:22:28+00:00"
+        #expect(CeleryTime.parse(arabic) == nil)
+        #expect(CeleryTime.parse("2026-11-25T15:22:28+0٠:00") == nil)
+        #expect(Self.refusal(["eta": .string(arabic)]) == .invalidHeader)
+        #expect(Self.refusal(["expires": .string(arabic)]) == .invalidHeader)
+        #expect(Self.refusal(["eta": "tomorrow"]) == .invalidHeader)
+        #expect(Self.refusal(["eta": .int32(5)]) == .invalidHeader)
+        #expect(Self.refusal(["eta": "2026-13-45T99:99:99"]) == .invalidHeader)
+        #expect(Self.refusal(["eta": .void]) == nil)
+        #expect(Self.refusal(["eta": "2026-11-25T15:22:28.144239+00:00"]) == nil)
+    }
+
+    @Test func timeLimitsThatCannotBeADurationAreRefusedOrIgnored() throws {
+        // 1e30 (as Celery encodes large floats) trapped in Duration.seconds: now it means "no limit".
+        #expect(try Self.decode(["timelimit": [.double(1e30), .void]]).timeLimit.hard == nil)
+        #expect(try Self.decode(["timelimit": [.double(30), .double(20)]]).timeLimit == .init(hard: 30, soft: 20))
+        #expect(Self.refusal(["timelimit": [.double(.infinity), .void]]) == .invalidHeader)
+        #expect(Self.refusal(["timelimit": [.double(.nan), .void]]) == .invalidHeader)
+        #expect(Self.refusal(["timelimit": [.double(-1), .void]]) == .invalidHeader)
+        #expect(Self.refusal(["timelimit": "30"]) == .invalidHeader)
+        #expect(Duration.clampedSeconds(1e300) > .seconds(1_000_000))
+        #expect(Duration.clampedSeconds(.nan) == .zero)
+        #expect(Duration.clampedSeconds(-.infinity) == .zero)
+    }
+
+    @Test func retriesOutOfRangeAreRefused() {
+        #expect(Self.refusal(["retries": .int32(-1)]) == .invalidHeader)
+        #expect(Self.refusal(["retries": .int64(1 << 40)]) == .invalidHeader)
+        #expect(Self.refusal(["retries": .uint64(.max)]) == .invalidHeader)
+        #expect(Self.refusal(["retries": "3"]) == .invalidHeader)
+        #expect(Self.refusal(["retries": .int32(3)]) == nil)
+    }
+
+    @Test func taskIdsTooLongToAnswerAreRefused() {
+        #expect(Self.refusal(["id": .string(String(repeating: "x", count: 300))]) == .invalidHeader)
+        #expect(Self.refusal(["id": .string(String(repeating: "é", count: 128))]) == .invalidHeader, "bytes, not characters")
+        #expect(Self.refusal(["id": .string(String(repeating: "x", count: 255))]) == nil)
+    }
+
+    @Test func farETAsAndCountdownsWaitInBoundedSteps() {
+        #expect(DelayQueues.step(for: 0.2) == 1)
+        #expect(DelayQueues.step(for: 1.9) == 1)
+        #expect(DelayQueues.step(for: 3) == 2)
+        #expect(DelayQueues.step(for: 1000) == 512)
+        #expect(DelayQueues.step(for: 30 * 86_400) == DelayQueues.longestStep, "30 days: the longest step, then again")
+        #expect(DelayQueues.step(for: .infinity) == DelayQueues.longestStep)
+        #expect(DelayQueues.step(for: .nan) == 1)
+        // RabbitMQ caps x-message-ttl at 2^32-1 ms.
+        #expect(Int64(DelayQueues.longestStep) * 1000 < Int64(UInt32.max))
+        #expect(CeleryTime.format(Date(timeIntervalSince1970: 1e300)).hasPrefix("9999-12-31"))
+    }
+
+    @Test func recordAttemptsStayBounded() {
+        let attempts = RecordAttempts(capacity: 100)
+        for n in 0..<1000 { _ = attempts.failed("task-\(n)") }
+        #expect(attempts.count == 100)
+        #expect(attempts.failed("task-999") == 2, "recent ones are kept")
+        for n in 0..<1000 { attempts.recorded("task-\(n)") }
+        #expect(attempts.count == 0)
+    }
+
+    // MARK: Against the broker
+
+    @Test func aPublishWithAnOverlongNameFailsAloneAndTheConnectionGoesOn() async throws {
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        try await channel.confirmSelect()
+        let queue = uniqueQueue("shortstr")
+        try await channel.declareQueue(queue, durable: false)
+        await #expect(throws: AMQPError.self) {
+            try await channel.publish(Data("x".utf8), routingKey: String(repeating: "q", count: 300))
+        }
+        await #expect(throws: AMQPError.self) {
+            try await channel.publish(
+                Data("x".utf8), routingKey: queue,
+                properties: BasicProperties(correlationId: String(repeating: "c", count: 256)))
+        }
+        do {
+            try await channel.publish(
+                Data("x".utf8), routingKey: queue, properties: BasicProperties(headers: [String(repeating: "k", count: 256): 1]))
+            Issue.record("a header name over 255 bytes was sent")
+        } catch let error as AMQPError {
+            #expect(error.kind == .invalidArgument)
+            #expect(error.description.contains("at most 255"))
+        }
+        // The same channel and connection still work.
+        try await channel.publish(Data("ok".utf8), routingKey: queue, mandatory: true)
+        #expect(try await channel.inspectQueue(queue).messageCount == 1)
+        #expect(connection.isOpen)
+        try await channel.deleteQueue(queue)
+        await connection.close()
+    }
+
+    @Test func anOutcomeThatCannotBeRecordedIsGivenUpAfterTheSetAttempts() async throws {
+        let queue = uniqueQueue("unrecorded")
+        let runs = RunLog()
+        let worker = try await RunningWorker.start(queues: [queue]) { registry in
+            registry.register("record.me") { context in
+                await runs.record(context.taskId)
+                return "done"
+            }
+        }
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        // A reply queue that refuses every message: the broker nacks the worker's result publish.
+        let replies = uniqueQueue("full-replies")
+        try await channel.declareQueue(
+            replies, durable: false, arguments: ["x-max-length": 0, "x-overflow": "reject-publish"])
+        try await channel.confirmSelect()
+        var message = TaskMessage(name: "record.me")
+        message.replyTo = replies
+        let (properties, body) = message.encode()
+        try await channel.publish(body, routingKey: queue, properties: properties)
+
+        let dead = try await Self.waitForDeadLetter(in: queue, on: channel)
+        #expect(dead.properties.headers?[DeadLetters.Header.reason] == "outcome-not-recorded")
+        #expect(dead.properties.headers?[DeadLetters.Header.error]?.stringValue?.contains("basic.nack") == true)
+        #expect(dead.properties.correlationId == message.id)
+        #expect(
+            await runs.count(message.id) == WorkerConfiguration.defaultRecordAttempts,
+            "run once per attempt, then given up: no loop")
+        #expect(try await channel.inspectQueue(queue).messageCount == 0)
+        try await worker.stop()
+        try await channel.deleteQueue(queue)
+        try await channel.deleteQueue(replies)
+        await connection.close()
+    }
+
+    @Test func aLinkToAMissingQueueIsGivenUpNotLooped() async throws {
+        let queue = uniqueQueue("badlink")
+        let runs = RunLog()
+        let worker = try await RunningWorker.start(queues: [queue]) { registry in
+            registry.register("linked") { context in
+                await runs.record(context.taskId)
+                return 1
+            }
+        }
+        let client = try await TaskClient.connect(url: Broker.url)
+        var options = SendOptions(queue: queue)
+        options.link = [TaskSignature("demo.add", args: [1], options: ["queue": .string("no.such.queue.\(UUID().uuidString)")])]
+        let id = try await client.send("linked", options: options)
+        #expect(try await client.result(for: id, timeout: .seconds(20)).status == .success)
+        let channel = try await client.openChannel()
+        let dead = try await Self.waitForDeadLetter(in: queue, on: channel)
+        #expect(dead.properties.headers?[DeadLetters.Header.reason] == "outcome-not-recorded")
+        #expect(dead.properties.headers?[DeadLetters.Header.error]?.stringValue?.contains("no.such.queue") == true)
+        #expect(await runs.count(id) == WorkerConfiguration.defaultRecordAttempts)
+        // The worker goes on.
+        #expect(try await client.value(for: try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue)), timeout: .seconds(20)) == 5)
+        try await worker.stop()
+        await client.close()
+    }
+
+    @Test func anOverlongLinkQueueNameIsGivenUpAtOnce() async throws {
+        let queue = uniqueQueue("longlink")
+        let runs = RunLog()
+        let worker = try await RunningWorker.start(queues: [queue]) { registry in
+            registry.register("linked") { context in
+                await runs.record(context.taskId)
+                return 1
+            }
+        }
+        let client = try await TaskClient.connect(url: Broker.url)
+        var options = SendOptions(queue: queue)
+        options.link = [TaskSignature("demo.add", args: [1], options: ["queue": .string(String(repeating: "q", count: 300))])]
+        let id = try await client.send("linked", options: options)
+        let channel = try await client.openChannel()
+        let dead = try await Self.waitForDeadLetter(in: queue, on: channel)
+        #expect(dead.properties.headers?[DeadLetters.Header.error]?.stringValue?.contains("at most 255") == true)
+        #expect(await runs.count(id) == 1, "an error that cannot go away is not tried again")
+        #expect(try await client.value(for: try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue)), timeout: .seconds(20)) == 5)
+        try await worker.stop()
+        await client.close()
+    }
+
+    @Test func messagesAndResultsOverTheLimitsAreRefusedWithTheirReason() async throws {
+        let queue = uniqueQueue("sizes")
+        let worker = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                registry.register("big.result") { _ in .string(String(repeating: "r", count: 5000)) }
+            },
+            configure: {
+                $0.maxMessageSize = 4096
+                $0.maxResultSize = 2048
+            })
+        let client = try await TaskClient.connect(url: Broker.url)
+        let big = try await client.send("demo.add", args: [.string(String(repeating: "a", count: 5000)), .string("b")], options: SendOptions(queue: queue))
+        let refused = try await client.result(for: big, timeout: .seconds(20))
+        #expect(refused.status == .failure)
+        #expect(refused.failure?.type == "MessageTooLarge")
+        let channel = try await client.openChannel()
+        let dead = try await Self.waitForDeadLetter(in: queue, on: channel)
+        #expect(dead.properties.headers?[DeadLetters.Header.reason] == "message-too-large")
+        #expect(dead.body.count > 5000, "the body is kept whole in the dead letter")
+
+        let bigResult = try await client.result(for: try await client.send("big.result", options: SendOptions(queue: queue)), timeout: .seconds(20))
+        #expect(bigResult.status == .failure)
+        #expect(bigResult.failure?.type == "ResultTooLarge")
+        #expect(bigResult.failure?.message.contains("2048") == true)
+        try await worker.stop()
+        await client.close()
+    }
+
+    @Test func aHandlerThatIgnoresCancellationCannotHoldItsSlot() async throws {
+        let queue = uniqueQueue("stubborn")
+        let worker = try await RunningWorker.start(queues: [queue], grace: 0.5) { registry in
+            registry.register("stubborn") { _ in
+                // Never returns and ignores cancellation.
+                await withCheckedContinuation { Stuck.keep($0) }
+                return "unreachable"
+            }
+        }
+        let client = try await TaskClient.connect(url: Broker.url)
+        var limited = SendOptions(queue: queue)
+        limited.timeLimit = .init(hard: 1)
+        let timedOut = try await client.result(for: try await client.send("stubborn", options: limited), timeout: .seconds(20))
+        #expect(timedOut.status == .failure)
+        #expect(timedOut.failure?.type == "TimeLimitExceeded")
+        // The only consumer is free again.
+        #expect(try await client.value(for: try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue)), timeout: .seconds(20)) == 5)
+
+        // Shutdown past the grace period: the stubborn task is requeued, never acked, and the worker stops.
+        let running = try await client.send("stubborn", options: SendOptions(queue: queue))
+        let channel = try await client.openChannel()
+        try await Self.waitUntil("the stubborn task is taken") {
+            try await channel.inspectQueue(queue).messageCount == 0
+        }
+        try await worker.stop()
+        try await Self.waitUntil("the stubborn task is back in its queue") {
+            try await channel.inspectQueue(queue).messageCount == 1
+        }
+        let back = try #require(try await channel.get(queue: queue, autoAck: true))
+        #expect(back.properties.correlationId == running)
+        await client.close()
+    }
+
+    @Test func aConsumerWhoseQueueIsDeletedComesBack() async throws {
+        let queue = uniqueQueue("deleted")
+        let worker = try await RunningWorker.start(queues: [queue], concurrency: 2)
+        let client = try await TaskClient.connect(url: Broker.url)
+        let channel = try await client.openChannel()
+        try await channel.deleteQueue(queue)
+        // The broker cancels both consumers; each declares the queue again and consumes.
+        try await Self.waitUntil("both consumers are back") {
+            let probe = try await client.openChannel()
+            defer { Task { try? await probe.close() } }
+            return (try? await probe.inspectQueue(queue))?.consumerCount == 2
+        }
+        #expect(try await client.value(for: try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue)), timeout: .seconds(20)) == 5)
+        try await worker.stop()
+        await client.close()
+    }
+
+    // MARK: Helpers
+
+    /// Waits (polling, with a generous safety deadline) until `condition` holds.
+    static func waitUntil(_ what: String, seconds: Double = 60, _ condition: () async throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while try await !condition() {
+            guard Date() < deadline else { throw TestFailure("timed out waiting until \(what)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// The first message to arrive in `<queue>.dead`, taken off it.
+    static func waitForDeadLetter(in queue: String, on channel: Channel, seconds: Double = 60) async throws -> Delivery {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let probe = try await channel.connection.openChannel()
+            let message = try? await probe.get(queue: DeadLetters.name(for: queue), autoAck: true)
+            try? await probe.close()
+            if let message { return message }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("nothing arrived in \(DeadLetters.name(for: queue))")
+    }
+}
+
+/// Keeps the continuations of handlers that must never return, so they are never freed unresumed.
+enum Stuck {
+    private static let held = Mutex<[CheckedContinuation<Void, Never>]>([])
+    static func keep(_ continuation: CheckedContinuation<Void, Never>) { held.withLock { $0.append(continuation) } }
+}
