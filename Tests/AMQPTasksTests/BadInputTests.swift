@@ -68,6 +68,48 @@ import Testing
         #expect(Self.refusal(["id": .string(String(repeating: "x", count: 255))]) == nil)
     }
 
+    static func contentRefusal(_ properties: BasicProperties, _ body: String = "[[], {}, {}]") -> TaskMessageError? {
+        do {
+            _ = try TaskMessage.decode(properties: properties, body: Data(body.utf8))
+            return nil
+        } catch {
+            return error as? TaskMessageError
+        }
+    }
+
+    @Test func contentTypesEncodingsAndCompressionAreCheckedAsCeleryDoes() {
+        let headers: FieldTable = ["task": "demo.add", "id": "content-1"]
+        #expect(Self.contentRefusal(BasicProperties(contentType: "application/json; charset=utf-8", headers: headers)) == nil)
+        #expect(Self.contentRefusal(BasicProperties(contentType: "Application/JSON", headers: headers)) == nil)
+        #expect(
+            Self.contentRefusal(BasicProperties(contentType: "application/json; charset=latin-1", headers: headers))?.reason
+                == .unsupportedContentType)
+        #expect(
+            Self.contentRefusal(BasicProperties(contentType: "application/json", contentEncoding: "latin-1", headers: headers))?
+                .reason == .unsupportedContentType)
+        #expect(
+            Self.contentRefusal(BasicProperties(contentType: "application/json", contentEncoding: "binary", headers: headers))?
+                .reason == .unsupportedContentType)
+        var compressed = headers
+        compressed["compression"] = "application/x-gzip"
+        let refusal = Self.contentRefusal(BasicProperties(contentType: "application/json", headers: compressed))
+        #expect(refusal?.reason == .unsupportedContentType)
+        #expect(refusal?.message.contains("task_compression") == true)
+    }
+
+    @Test func protocolOneAndNonStringNamesSayWhatIsWrong() {
+        let v1 = Self.contentRefusal(
+            BasicProperties(contentType: "application/json"),
+            #"{"task": "demo.add", "id": "v1-1", "args": [1, 2], "kwargs": {}}"#)
+        #expect(v1?.reason == .notATaskMessage)
+        #expect(v1?.message.contains("protocol 1") == true)
+        let numericTask = Self.contentRefusal(BasicProperties(contentType: "application/json", headers: ["task": 5, "id": "n-1"]))
+        #expect(numericTask?.reason == .notATaskMessage)
+        #expect(numericTask?.message.contains("must be a string") == true)
+        let numericId = Self.contentRefusal(BasicProperties(contentType: "application/json", headers: ["task": "demo.add", "id": 7]))
+        #expect(numericId?.reason == .notATaskMessage)
+    }
+
     @Test func farETAsAndCountdownsWaitInBoundedSteps() {
         #expect(DelayQueues.step(for: 0.2) == 1)
         #expect(DelayQueues.step(for: 1.9) == 1)
@@ -119,6 +161,34 @@ import Testing
         #expect(try await channel.inspectQueue(queue).messageCount == 1)
         #expect(connection.isOpen)
         try await channel.deleteQueue(queue)
+        await connection.close()
+    }
+
+    @Test func aLateSettleOfAClosedChannelsDeliveryNeverHitsTheChannelThatReusesItsNumber() async throws {
+        let connection = try await Connection.open(url: Broker.url)
+        let setup = try await connection.openChannel()
+        let queue = uniqueQueue("reused")
+        try await setup.declareQueue(queue, durable: false)
+        try await setup.confirmSelect()
+        for n in 0..<2 { try await setup.publish(Data("\(n)".utf8), routingKey: queue) }
+        let first = try await connection.openChannel()
+        let old = try #require(try await first.get(queue: queue))
+        try await first.close()
+        // The next channel gets the freed number.
+        let second = try await connection.openChannel()
+        #expect(second.id == first.id)
+        let fresh = try #require(try await second.get(queue: queue))
+        do {
+            try await old.nack(requeue: true)
+            Issue.record("a delivery of a closed channel was settled on its successor")
+        } catch let error as AMQPError {
+            #expect(error.kind == .closed)
+        }
+        old.sendAck()
+        try await fresh.ack()
+        // The successor is still open: an ack for an unknown tag would have closed it with 406.
+        #expect(try await second.inspectQueue(queue).messageCount == 1, "the first message was requeued by the close")
+        try await setup.deleteQueue(queue)
         await connection.close()
     }
 
@@ -273,6 +343,38 @@ import Testing
         let channel = try await client.openChannel()
         try await channel.deleteQueue(queue)
         // The broker cancels both consumers; each declares the queue again and consumes.
+        try await Self.waitUntil("both consumers are back") {
+            let probe = try await client.openChannel()
+            defer { Task { try? await probe.close() } }
+            return (try? await probe.inspectQueue(queue))?.consumerCount == 2
+        }
+        #expect(try await client.value(for: try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue)), timeout: .seconds(20)) == 5)
+        try await worker.stop()
+        await client.close()
+    }
+
+    @Test func aConsumerWhoseChannelTheBrokerClosesComesBack() async throws {
+        let queue = uniqueQueue("closed")
+        let worker = try await RunningWorker.start(queues: [queue], concurrency: 2)
+        let client = try await TaskClient.connect(url: Broker.url)
+        let channel = try await client.openChannel()
+        // Someone redeclares the dead-letter exchange with another type: the worker's declare before its dead letter
+        // gets 406, and the broker closes that consumer's channel.
+        let dead = DeadLetters.name(for: queue)
+        try await channel.deleteExchange(dead)
+        try await channel.declareExchange(dead, type: .direct, durable: true)
+        try await channel.confirmSelect()
+        try await channel.publish(
+            Data("not json".utf8), routingKey: queue,
+            properties: BasicProperties(contentType: "application/json", headers: ["task": "demo.add", "id": "closes-1"]))
+        try await Self.waitUntil("the worker failed to dead-letter it (406, channel closed)") {
+            worker.worker.recordAttempts.failures(of: "closes-1") >= 1
+        }
+        // The 406 cannot go away by itself; once the exchange is right again, the message reaches the dead letters.
+        try await channel.deleteExchange(dead)
+        let message = try await Self.waitForDeadLetter(in: queue, on: channel)
+        let reason = message.properties.headers?[DeadLetters.Header.reason]?.stringValue
+        #expect(reason == "invalid-json" || reason == "outcome-not-recorded", "\(reason ?? "none")")
         try await Self.waitUntil("both consumers are back") {
             let probe = try await client.openChannel()
             defer { Task { try? await probe.close() } }

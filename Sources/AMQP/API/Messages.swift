@@ -46,11 +46,12 @@ public struct Delivery: Sendable {
 
     let core: ConnectionCore
     let channelID: UInt16
+    let channelGeneration: UInt64
 
     init(
         body: Data, properties: BasicProperties, deliveryTag: UInt64, redelivered: Bool, exchange: String,
         routingKey: String, consumerTag: String?, messageCount: UInt32? = nil, contentProblem: String? = nil,
-        core: ConnectionCore, channelID: UInt16
+        core: ConnectionCore, channelID: UInt16, channelGeneration: UInt64
     ) {
         self.body = body
         self.properties = properties
@@ -63,6 +64,7 @@ public struct Delivery: Sendable {
         self.contentProblem = contentProblem
         self.core = core
         self.channelID = channelID
+        self.channelGeneration = channelGeneration
     }
 
     /// Acknowledges the delivery (`basic.ack`): the broker forgets the message.
@@ -76,12 +78,12 @@ public struct Delivery: Sendable {
     /// the ack is written, the broker redelivers the message (flagged `redelivered`), exactly as if the consumer had
     /// died just before acking, so nothing is lost; the failure is only logged.
     public func sendAck() {
-        let (channel, tag, core) = (channelID, deliveryTag, core)
+        let (channel, generation, tag, core) = (channelID, channelGeneration, deliveryTag, core)
         core.submit(
             IOOperation(
                 run: { io in
                     do {
-                        try io.settle(channel: channel, deliveryTag: tag, .ack(multiple: false))
+                        try io.settle(channel: channel, generation: generation, deliveryTag: tag, .ack(multiple: false))
                     } catch {
                         io.logger.warning("basic.ack of delivery \(tag) not sent: \(error); the broker will redeliver it")
                     }
@@ -100,8 +102,10 @@ public struct Delivery: Sendable {
     }
 
     private func settle(_ settlement: Settlement) async throws {
-        let (channel, tag) = (channelID, deliveryTag)
-        try await core.perform(settlement.methodName) { try $0.settle(channel: channel, deliveryTag: tag, settlement) }
+        let (channel, generation, tag) = (channelID, channelGeneration, deliveryTag)
+        try await core.perform(settlement.methodName) {
+            try $0.settle(channel: channel, generation: generation, deliveryTag: tag, settlement)
+        }
     }
 }
 

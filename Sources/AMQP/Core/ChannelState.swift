@@ -2,6 +2,10 @@
 /// I/O thread only.
 final class ChannelState {
     let id: UInt16
+    /// Tells this opening of channel `id` from earlier ones that had the same number: deliveries remember it, so a
+    /// late ack for a delivery of a closed channel is never sent on a new channel that reuses the number (the
+    /// broker would answer 406 "unknown delivery tag" and close the new channel).
+    let generation: UInt64
     /// True after `confirm.select`: every publish then waits for the broker's `basic.ack`/`basic.nack`.
     var confirmMode = false
     /// The broker numbers publishes on a confirm channel 1, 2, 3…; this is the number the next one gets.
@@ -9,7 +13,10 @@ final class ChannelState {
     var pendingConfirms = PendingConfirms()
     var consumerTags: Set<String> = []
 
-    init(id: UInt16) { self.id = id }
+    init(id: UInt16, generation: UInt64) {
+        self.id = id
+        self.generation = generation
+    }
 
     /// Fails every publish that still waits for its confirm.
     func fail(with error: AMQPError) {

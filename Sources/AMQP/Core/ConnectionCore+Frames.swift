@@ -62,7 +62,7 @@ extension ConnectionCore {
         let delivery = Delivery(
             body: body, properties: properties, deliveryTag: deliver.delivery_tag,
             redelivered: deliver.redelivered != 0, exchange: exchange, routingKey: routingKey, consumerTag: tag,
-            contentProblem: problem, core: self, channelID: channel)
+            contentProblem: problem, core: self, channelID: channel, channelGeneration: channels[channel]?.generation ?? 0)
         if let sink = consumers[tag] {
             sink.yield(delivery)
         } else {

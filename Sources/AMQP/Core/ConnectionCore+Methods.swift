@@ -22,7 +22,8 @@ extension ConnectionCore {
             freeChannelIDAfterFailedOpen(id)
             throw error
         }
-        channels[id] = ChannelState(id: id)
+        channelGenerations += 1
+        channels[id] = ChannelState(id: id, generation: channelGenerations)
         return id
     }
 
@@ -200,13 +201,20 @@ extension ConnectionCore {
         return Delivery(
             body: body, properties: properties, deliveryTag: ok.delivery_tag, redelivered: ok.redelivered != 0,
             exchange: exchange, routingKey: routingKey, consumerTag: nil, messageCount: ok.message_count,
-            contentProblem: problem, core: self, channelID: channel)
+            contentProblem: problem, core: self, channelID: channel, channelGeneration: channels[channel]?.generation ?? 0)
     }
 
     /// `basic.ack`, `basic.nack` or `basic.reject` for a delivery on `channel`.
-    func settle(channel: UInt16, deliveryTag: UInt64, _ settlement: Settlement) throws {
+    /// With `generation`, only if the channel is still the opening the delivery came on.
+    func settle(channel: UInt16, generation: UInt64? = nil, deliveryTag: UInt64, _ settlement: Settlement) throws {
         let operation = settlement.methodName
-        _ = try openChannelState(channel, operation: operation)
+        let channelState = try openChannelState(channel, operation: operation)
+        if let generation, channelState.generation != generation {
+            throw AMQPError(
+                .closed, operation: operation,
+                message: "the channel this delivery came on was closed, so the broker has requeued the message",
+                hint: "nothing to do: it is delivered again")
+        }
         let status: Int32
         switch settlement {
         case .ack(let multiple): status = amqp_basic_ack(state, channel, deliveryTag, multiple.c)

@@ -41,6 +41,8 @@ final class ConnectionCore: @unchecked Sendable {
     let arena = CArena()
     var channels: [UInt16: ChannelState] = [:]
     var consumers: [String: ConsumerSink] = [:]
+    /// Counts channel openings; see `ChannelState.generation`.
+    var channelGenerations: UInt64 = 0
     private var nextChannelID: UInt16 = 1
     private var freeChannelIDs: [UInt16] = []
     private var channelMax: UInt16 = 2047

@@ -192,13 +192,18 @@ extension TaskMessage {
             TaskMessageError(reason: reason, message: message, taskId: taskId, taskName: taskName)
         }
         let contentType = properties.contentType ?? "application/json"
-        guard contentType == "application/json" else {
+        guard MediaType.isJSON(contentType) else {
             throw failure(
                 .unsupportedContentType,
-                "content type '\(contentType)' is not supported; send JSON (Celery: task_serializer = \"json\")")
+                "content type '\(contentType.prefix(100))' is not supported; send JSON (Celery: task_serializer = \"json\")")
         }
         if let encoding = properties.contentEncoding, !["utf-8", "utf8"].contains(encoding.lowercased()) {
-            throw failure(.unsupportedContentType, "content encoding '\(encoding)' is not supported; send utf-8")
+            throw failure(.unsupportedContentType, "content encoding '\(encoding.prefix(100))' is not supported; send utf-8")
+        }
+        if let compression = headers["compression"], !compression.isVoid {
+            throw failure(
+                .unsupportedContentType,
+                "compressed bodies (compression = \(String(describing: compression).prefix(60))) are not supported; send without compression (Celery: task_compression = None)")
         }
         let json: JSONValue
         do {
@@ -208,9 +213,20 @@ extension TaskMessage {
             throw failure(.invalidJSON, "the body is not valid JSON: \(preview)")
         }
         guard let name = taskName, !name.isEmpty else {
+            if let value = headers["task"], !value.isVoid {
+                throw failure(.notATaskMessage, "the 'task' header must be a string, got \(String(describing: value).prefix(80))")
+            }
+            if json.objectValue?["task"] != nil {
+                throw failure(
+                    .notATaskMessage,
+                    "this is a Celery protocol 1 message (the task in the body); send protocol 2, Celery's default since 4.0 (task_protocol = 2)")
+            }
             throw failure(.notATaskMessage, "the message has no 'task' header: it is not a Celery v2 task message")
         }
         guard let id = taskId, !id.isEmpty else {
+            if let value = headers["id"], !value.isVoid {
+                throw failure(.notATaskMessage, "the 'id' header must be a string, got \(String(describing: value).prefix(80))")
+            }
             throw failure(.notATaskMessage, "the message has no 'id' header and no correlation_id")
         }
         guard id.utf8.count <= maxIdBytes else {
@@ -310,6 +326,22 @@ public enum CeleryTime {
             seconds -= offset
         }
         return Date(timeIntervalSince1970: seconds)
+    }
+}
+
+/// `application/json`, with or without parameters (`application/json; charset=utf-8`): only UTF-8 is taken.
+enum MediaType {
+    static func isJSON(_ contentType: String) -> Bool {
+        let parts = contentType.split(separator: ";", omittingEmptySubsequences: false)
+        guard parts[0].trimmingCharacters(in: .whitespaces).lowercased() == "application/json" else { return false }
+        for parameter in parts.dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2 else { return false }
+            let name = pair[0].trimmingCharacters(in: .whitespaces).lowercased()
+            let value = pair[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"")).lowercased()
+            if name == "charset", !["utf-8", "utf8"].contains(value) { return false }
+        }
+        return true
     }
 }
 

@@ -46,6 +46,9 @@ final class RecordAttempts: Sendable {
         }
     }
 
+    /// How many attempts for `key` failed so far.
+    func failures(of key: String) -> Int { state.withLock { $0.counts[key] ?? 0 } }
+
     /// How many tasks are remembered (for tests).
     var count: Int { state.withLock { $0.counts.count } }
 
