@@ -49,6 +49,25 @@ import Testing
         await client.close()
     }
 
+    /// Item 10: a stop gives the whole group its time between SIGTERM and SIGKILL, even when the leader dies at once.
+    @Test func groupMembersGetTheKillTimeoutToCleanUpAfterTheLeaderDies() async throws {
+        let queue = uniqueQueue("exec-cleanup")
+        let ready = TemporaryFile(), cleaned = TemporaryFile()
+        let member = "trap 'sleep 1; echo cleaned > \(cleaned.path); exit 0' TERM; echo $$ > \(ready.path); sleep 300 & wait"
+        let worker = try await RunningWorker.start(queues: [queue]) { registry in
+            // The leader has no trap: SIGTERM ends it at once; its background member cleans up for a second.
+            registry.register("exec.tidy", ExecHandler(command: ["/bin/sh", "-c", "/bin/sh -c \"\(member)\" & wait"]))
+        }
+        let client = try await TaskClient.connect(url: Broker.url)
+        let id = try await client.send("exec.tidy", options: SendOptions(queue: queue))
+        _ = try await ready.waitForPID()
+        try await broadcastRevoke(id, terminate: true, to: worker.worker.configuration.hostname)
+        #expect(try await client.result(for: id, timeout: .seconds(30)).status == .revoked)
+        #expect(try await cleaned.waitForText() == "cleaned\n")
+        try await worker.stop()
+        await client.close()
+    }
+
     /// Item 10: a command that ignores SIGTERM (and its child, which inherits that) is killed at the hard time limit.
     @Test func aChildIgnoringSIGTERMIsKilledAtTheHardTimeLimit() async throws {
         let queue = uniqueQueue("exec-limit")
@@ -333,6 +352,15 @@ final class TemporaryFile: Sendable {
     }
 
     func waitForPID() async throws -> pid_t { try await waitForPIDs(1)[0] }
+
+    /// Waits until the file holds a whole line, and returns its text.
+    func waitForText() async throws -> String {
+        for _ in 0..<600 {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasSuffix("\n") { return text }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("nothing was written to \(path)")
+    }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }

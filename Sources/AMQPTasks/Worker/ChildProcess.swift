@@ -81,9 +81,11 @@ final class ChildProcess: @unchecked Sendable {
         return code == Int32(CLD_EXITED) ? .exited(value) : .signaled(value)
     }
 
-    /// Collects the ended process; after this the group is never signalled again.
+    /// Collects the ended process; after this the group is never signalled again. Only the first call waits: a
+    /// later one could otherwise collect another child that got the same process id.
     func reap() {
         lock.withLock {
+            guard !reaped else { return }
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             reaped = true

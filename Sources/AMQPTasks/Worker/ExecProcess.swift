@@ -42,11 +42,11 @@ struct ExecProcess {
             throw TaskFailure(type: "OSError", message: "\(error)")
         }
         pipes.closeChildEnds()
-        let stopper = Stopper(child: child, killTimeout: options.killTimeout)
+        let ending = GroupEnding(child: child, killTimeout: options.killTimeout)
         let pump = OutputPump(
             input: input, stdin: pipes.stdin.write, stdout: pipes.stdout.read, stderr: pipes.stderr.read,
             exited: pipes.exited.read, stdoutLimit: options.stdoutLimit, stderrLimit: options.stderrLimit,
-            onOverflow: { stopper.stop(.outputTooLarge) })
+            onOverflow: { ending.stop(.outputTooLarge) })
         let exitedNotice = pipes.exited.write
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
@@ -56,21 +56,20 @@ struct ExecProcess {
                 }
                 Thread.detachNewThread {
                     let status = child.waitForExit()
-                    // Whatever the command left running in its group ends with it (its zombie still holds the id).
-                    child.signalGroup(SIGKILL)
+                    let reapNow = ending.leaderEnded()
                     var byte: UInt8 = 1
                     _ = write(exitedNotice, &byte, 1)
                     close(exitedNotice)
                     let capture = captured.wait()
-                    child.reap()
+                    if reapNow { child.reap() }
                     continuation.resume(
                         returning: Outcome(
                             status: status, stdout: capture.stdout, stderr: capture.stderr,
-                            stops: stopper.reasons.union(capture.overflowed ? [.outputTooLarge] : [])))
+                            stops: ending.reasons.union(capture.overflowed ? [.outputTooLarge] : [])))
                 }
             }
         } onCancel: {
-            stopper.stop(.cancelled)
+            ending.stop(.cancelled)
         }
     }
 
@@ -82,29 +81,6 @@ struct ExecProcess {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         throw TaskFailure(type: "FileNotFoundError", message: "\(program) is not on PATH (\(path))")
-    }
-}
-
-/// Stops a command: SIGTERM to its group at once, SIGKILL `killTimeout` seconds later if it is still there.
-private final class Stopper: @unchecked Sendable {
-    private let child: ChildProcess
-    private let killTimeout: Double
-    private let lock = NSLock()
-    private var stops: Set<ExecProcess.Stop> = []
-
-    init(child: ChildProcess, killTimeout: Double) {
-        self.child = child
-        self.killTimeout = killTimeout
-    }
-
-    var reasons: Set<ExecProcess.Stop> { lock.withLock { stops } }
-
-    func stop(_ reason: ExecProcess.Stop) {
-        let first = lock.withLock { stops.insert(reason).inserted && stops.count == 1 }
-        guard first else { return }
-        child.signalGroup(SIGTERM)
-        // `signalGroup` does nothing once the command is reaped, so a late timer cannot hit another process.
-        DispatchQueue.global().asyncAfter(deadline: .now() + killTimeout) { [child] in child.signalGroup(SIGKILL) }
     }
 }
 
