@@ -13,7 +13,10 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         discussion: """
             SIGTERM or SIGINT starts a warm shutdown: consumers stop, running tasks get --grace seconds to \
             finish, then are requeued. Exec handlers get {"id","task","args","kwargs","retries"} on stdin; \
-            stdout is the result; exit 0 = SUCCESS, 75 = retry, anything else = FAILURE.
+            stdout is the result; exit 0 = SUCCESS, 75 = retry, anything else = FAILURE. A command runs in its own \
+            process group with a minimal environment (PATH, HOME, USER, LOGNAME, LANG, LANGUAGE, LC_*, TZ, TMPDIR; \
+            not AMQP_URL); [tasks."NAME"] in the configuration file adds env, inherit_env, stdout_limit \
+            (default 1 MiB), stderr_limit (64 KiB) and kill_timeout (5 s), for --exec handlers too.
             """)
 
     @Option(help: "Configuration file (default: $AMQP_TASKS_CONFIG, else ./amqp-tasks.toml if present).")
@@ -31,7 +34,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Option(help: "Unacknowledged tasks per consumer (default: the file's, else 1 = each consumer holds only the task it runs).")
     var prefetch: UInt16?
 
-    @Option(name: .customLong("exec"), help: "NAME=COMMAND: run task NAME as a process (repeatable).")
+    @Option(name: .customLong("exec"), help: "NAME=COMMAND: run task NAME as a process, the command split on spaces (repeatable).")
     var execHandlers: [String] = []
 
     @Flag(help: "Register demo.add, demo.sleep, demo.echo, demo.fail, demo.flaky and demo.trace.")
@@ -101,11 +104,15 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         var registry = TaskRegistry()
         if demoTasks { DemoTasks.register(in: &registry) }
         for (name, settings) in configuration.tasks {
-            if let command = settings.command { registry.register(name, ExecHandler(command: command)) }
+            if let command = settings.command {
+                registry.register(name, ExecHandler(command: command, options: ExecOptions(settings: settings)))
+            }
         }
         for spec in execHandlers {
-            let (name, handler) = try ExecHandler.parse(spec)
-            registry.register(name, handler)
+            let (name, parsed) = try ExecHandler.parse(spec)
+            // The file's [tasks."NAME"] (env, inherit_env, limits) applies to an --exec handler of that name too.
+            let options = configuration.tasks[name].map(ExecOptions.init(settings:)) ?? ExecOptions()
+            registry.register(name, ExecHandler(command: parsed.command, options: options))
         }
         guard !registry.names.isEmpty else {
             throw ValidationError("no tasks to run: give --exec NAME=COMMAND, --demo-tasks, or [tasks.\"NAME\"] command in the file")

@@ -369,6 +369,7 @@ struct ConfigLoader {
     private func readTask(_ r: TableReader) -> TaskSettings {
         r.allowOnly([
             "command", "max_retries", "retry_backoff", "time_limit", "soft_time_limit", "ignore_result", "queue",
+            "env", "inherit_env", "stdout_limit", "stderr_limit", "kill_timeout",
         ])
         var task = TaskSettings()
         if let command = r.stringArray("command") {
@@ -390,7 +391,41 @@ struct ConfigLoader {
         task.softTimeLimit = positive(r, "soft_time_limit", r.number("soft_time_limit"))
         task.ignoreResult = r.bool("ignore_result")
         task.queue = r.string("queue")
+        readExecSettings(r, into: &task)
         return task
+    }
+
+    /// The exec handler's keys: `env`, `inherit_env`, `stdout_limit`, `stderr_limit`, `kill_timeout`.
+    private func readExecSettings(_ r: TableReader, into task: inout TaskSettings) {
+        if let env = r.subtable("env") {
+            for name in env.table.keys.sorted() {
+                if let problem = ExecEnvironment.problem(withName: name, allowPrefix: false) {
+                    context.error(env.key(name), problem)
+                } else if let value = env.string(name) {
+                    if value.contains("\0") {
+                        context.error(env.key(name), "an environment variable's value cannot contain NUL")
+                    } else {
+                        task.env[name] = value
+                    }
+                }
+            }
+        }
+        for (index, name) in (r.stringArray("inherit_env") ?? []).enumerated() {
+            if let problem = ExecEnvironment.problem(withName: name, allowPrefix: true) {
+                context.error("\(r.key("inherit_env"))[\(index)]", problem)
+            } else {
+                task.inheritEnv.append(name)
+            }
+        }
+        if let limit = r.int("stdout_limit") {
+            if limit >= 1 {
+                task.stdoutLimit = limit
+            } else {
+                context.error(r.key("stdout_limit"), "expected a number of bytes, at least 1, got \(limit)")
+            }
+        }
+        task.stderrLimit = nonNegative(r, "stderr_limit", r.int("stderr_limit"))
+        task.killTimeout = positive(r, "kill_timeout", r.number("kill_timeout"))
     }
 
     private func required(_ r: TableReader, _ name: String) -> String? {

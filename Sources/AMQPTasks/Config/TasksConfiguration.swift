@@ -192,6 +192,17 @@ public struct TaskSettings: Sendable, Hashable {
     public var ignoreResult: Bool?
     /// Send this task to this queue (overrides `[routes]`).
     public var queue: String?
+    /// Exec handler: variables set for the command (`env = { NAME = "value" }`), over its minimal environment.
+    public var env: [String: String] = [:]
+    /// Exec handler: the worker's variables the command also gets (`inherit_env = ["NAME", "PREFIX*"]`); without
+    /// them it sees only PATH, HOME, USER, LOGNAME, LANG, LANGUAGE, LC_*, TZ and TMPDIR (see `ExecEnvironment`).
+    public var inheritEnv: [String] = []
+    /// Exec handler: bytes of stdout kept as the result (default 1 MiB); more fails the task with `ExecOutputTooLarge`.
+    public var stdoutLimit: Int?
+    /// Exec handler: bytes of stderr kept, the last ones, as a failure's message (default 64 KiB).
+    public var stderrLimit: Int?
+    /// Exec handler: seconds between SIGTERM and SIGKILL when the worker stops the command (default 5).
+    public var killTimeout: Double?
 }
 
 /// Glob patterns over dotted task names.

@@ -5,11 +5,22 @@ import Foundation
 /// The process gets `{"id", "task", "args", "kwargs", "retries"}` as JSON on stdin, with no shell in between
 /// (`command` is an argument vector). Its stdout, parsed as JSON (or taken as a string when it is not JSON), is
 /// the result. Exit 0 → SUCCESS; exit 75 (EX_TEMPFAIL) → retry; another exit code → FAILURE with the tail of
-/// stderr; killed by a signal → FAILURE `WorkerLostError`. Waiting does not block a Swift concurrency thread.
+/// stderr; killed by a signal it was not sent by the worker → FAILURE `WorkerLostError`; stdout over
+/// `options.stdoutLimit` → FAILURE `ExecOutputTooLarge`.
+///
+/// The process runs in its own process group with a minimal environment (see `ExecEnvironment`). The result is
+/// taken when it exits, even if a background process it started still holds its stdout; whatever it left running
+/// in its group is then killed. When the worker cancels the task (shutdown past the grace period, `revoke
+/// --terminate`, the hard time limit), the group gets SIGTERM, then SIGKILL `options.killTimeout` seconds later,
+/// and the handler throws `CancellationError`. Waiting never blocks a Swift concurrency thread.
 public struct ExecHandler: TaskHandler {
     public let command: [String]
+    public let options: ExecOptions
 
-    public init(command: [String]) { self.command = command }
+    public init(command: [String], options: ExecOptions = ExecOptions()) {
+        self.command = command
+        self.options = options
+    }
 
     /// Parses `NAME=COMMAND LINE` as given to `amqp-worker --exec`, splitting the command on spaces.
     public static func parse(_ spec: String) throws -> (name: String, handler: ExecHandler) {
@@ -29,7 +40,13 @@ public struct ExecHandler: TaskHandler {
             "id": .string(context.taskId), "task": .string(context.taskName), "args": .array(context.message.args),
             "kwargs": .object(context.message.kwargs), "retries": .int(context.retries),
         ]).jsonData()
-        let outcome = try await ExecProcess(command: command).run(stdin: input)
+        let outcome = try await ExecProcess(command: command, options: options).run(stdin: input)
+        if outcome.stops.contains(.cancelled) { throw CancellationError() }
+        if outcome.stops.contains(.outputTooLarge) {
+            throw TaskFailure(
+                type: "ExecOutputTooLarge",
+                message: "\(command[0]) wrote more than \(options.stdoutLimit) bytes to stdout, the limit (stdout_limit in [tasks.\"\(context.taskName)\"]), so it was stopped; return large results by reference (a file or object-store path)")
+        }
         switch outcome.status {
         case .exited(0):
             let text = String(decoding: outcome.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -43,88 +60,39 @@ public struct ExecHandler: TaskHandler {
             throw TaskFailure(
                 type: "WorkerLostError", message: "\(command[0]) was killed by signal \(signal)",
                 module: "billiard.exceptions")
+        case .unknown:
+            throw TaskFailure(
+                type: "WorkerLostError",
+                message: "\(command[0]) ended but its exit status was lost (is SIGCHLD ignored in the worker?)",
+                module: "billiard.exceptions")
         }
     }
 }
 
-/// One run of a process with stdin, stdout and stderr; waits on a Dispatch thread, not on the cooperative pool.
-struct ExecProcess {
-    let command: [String]
+/// How an exec handler runs its command: its environment, how much output it may write, and how long it gets
+/// between SIGTERM and SIGKILL. `[tasks."NAME"]` sets these with `env`, `inherit_env`, `stdout_limit`,
+/// `stderr_limit` and `kill_timeout`.
+public struct ExecOptions: Sendable, Hashable {
+    /// Variables set for the command (over the minimal environment and the inherited ones).
+    public var environment: [String: String] = [:]
+    /// Names of the worker's variables the command also gets (`NAME`, or `PREFIX*`); by default only PATH, HOME,
+    /// USER, LOGNAME, LANG, LANGUAGE, LC_*, TZ and TMPDIR are passed, never `AMQP_URL` or other secrets.
+    public var inheritedEnvironment: [String] = []
+    /// Bytes of stdout (the result) kept; more fails the task with `ExecOutputTooLarge` and stops the command.
+    public var stdoutLimit = 1 << 20
+    /// Bytes of stderr kept, the last ones: a failure's message is this tail.
+    public var stderrLimit = 64 << 10
+    /// Seconds between SIGTERM and SIGKILL when the command is stopped.
+    public var killTimeout: Double = 5
 
-    enum Status: Equatable {
-        case exited(Int32)
-        case signaled(Int32)
+    public init() {}
+
+    /// The options `[tasks."NAME"]` gives, defaults for the rest.
+    public init(settings: TaskSettings) {
+        environment = settings.env
+        inheritedEnvironment = settings.inheritEnv
+        if let stdoutLimit = settings.stdoutLimit { self.stdoutLimit = stdoutLimit }
+        if let stderrLimit = settings.stderrLimit { self.stderrLimit = stderrLimit }
+        if let killTimeout = settings.killTimeout { self.killTimeout = killTimeout }
     }
-
-    struct Outcome {
-        var status: Status
-        var stdout: Data
-        var stderr: Data
-
-        func stderrTail(orExit code: Int32) -> String {
-            let text = String(decoding: stderr.suffix(2000), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            return text.isEmpty ? "exited with status \(code)" : text
-        }
-    }
-
-    func run(stdin input: Data) async throws -> Outcome {
-        // A process that exits without reading its stdin closes the pipe: writing then raises SIGPIPE, which
-        // must fail the write, not kill the worker.
-        signal(SIGPIPE, SIG_IGN)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.resolve(command[0]))
-        process.arguments = Array(command.dropFirst())
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let box = ProcessBox(process)
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Outcome, Error>) in
-                DispatchQueue.global().async {
-                    // Write stdin and drain both pipes concurrently so a chatty process never blocks on a full pipe.
-                    let group = DispatchGroup()
-                    let out = DataBox(), err = DataBox()
-                    for (pipe, box) in [(stdout, out), (stderr, err)] {
-                        group.enter()
-                        DispatchQueue.global().async {
-                            box.data = pipe.fileHandleForReading.readDataToEndOfFile()
-                            group.leave()
-                        }
-                    }
-                    try? stdin.fileHandleForWriting.write(contentsOf: input)
-                    try? stdin.fileHandleForWriting.close()
-                    group.wait()
-                    process.waitUntilExit()
-                    let status: Status = process.terminationReason == .uncaughtSignal
-                        ? .signaled(process.terminationStatus) : .exited(process.terminationStatus)
-                    continuation.resume(returning: Outcome(status: status, stdout: out.data, stderr: err.data))
-                }
-            }
-        } onCancel: {
-            box.process.terminate()
-        }
-    }
-
-    /// An absolute path, or the first match on PATH.
-    static func resolve(_ program: String) throws -> String {
-        if program.contains("/") { return program }
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let path = "\(directory)/\(program)"
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        throw TaskFailure(type: "FileNotFoundError", message: "\(program) is not on PATH")
-    }
-}
-
-/// Output read by one Dispatch thread and used after `DispatchGroup.wait()`, which orders the accesses.
-private final class DataBox: @unchecked Sendable {
-    var data = Data()
-}
-
-private final class ProcessBox: @unchecked Sendable {
-    let process: Process
-    init(_ process: Process) { self.process = process }
 }

@@ -1,0 +1,146 @@
+import Foundation
+
+/// One run of a command: started in its own process group with a minimal environment, fed its input, its output
+/// captured within limits. It ends when the command exits (not when its stdout closes). Waiting and pumping happen
+/// on two threads of their own, never on the cooperative pool.
+struct ExecProcess {
+    let command: [String]
+    let options: ExecOptions
+
+    /// Why the worker stopped the command.
+    enum Stop: Sendable {
+        case cancelled, outputTooLarge
+    }
+
+    struct Outcome {
+        var status: ChildProcess.Status
+        var stdout: Data
+        var stderr: Data
+        var stops: Set<Stop>
+
+        func stderrTail(orExit code: Int32) -> String {
+            let text = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return text.isEmpty ? "exited with status \(code)" : text
+        }
+    }
+
+    func run(stdin input: Data) async throws -> Outcome {
+        try Task.checkCancellation()
+        // A process that exits without reading its stdin closes the pipe: writing then raises SIGPIPE, which
+        // must fail the write, not kill the worker.
+        signal(SIGPIPE, SIG_IGN)
+        let environment = ExecEnvironment.make(for: options, from: ProcessInfo.processInfo.environment)
+        let path = try Self.resolve(command[0], path: environment["PATH"] ?? ExecEnvironment.fallbackPath)
+        let pipes = try PipeSet()
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(
+                path: path, arguments: command, environment: environment, stdin: pipes.stdin.read,
+                stdout: pipes.stdout.write, stderr: pipes.stderr.write)
+        } catch {
+            pipes.closeAll()
+            throw TaskFailure(type: "OSError", message: "\(error)")
+        }
+        pipes.closeChildEnds()
+        let ending = GroupEnding(child: child, killTimeout: options.killTimeout)
+        let pump = OutputPump(
+            input: input, stdin: pipes.stdin.write, stdout: pipes.stdout.read, stderr: pipes.stderr.read,
+            exited: pipes.exited.read, stdoutLimit: options.stdoutLimit, stderrLimit: options.stderrLimit,
+            onOverflow: { ending.stop(.outputTooLarge) })
+        let exitedNotice = pipes.exited.write
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+                let captured = CaptureBox()
+                Thread.detachNewThread {
+                    captured.set(pump.run())
+                }
+                Thread.detachNewThread {
+                    let status = child.waitForExit()
+                    let reapNow = ending.leaderEnded()
+                    var byte: UInt8 = 1
+                    _ = write(exitedNotice, &byte, 1)
+                    close(exitedNotice)
+                    let capture = captured.wait()
+                    if reapNow { child.reap() }
+                    continuation.resume(
+                        returning: Outcome(
+                            status: status, stdout: capture.stdout, stderr: capture.stderr,
+                            stops: ending.reasons.union(capture.overflowed ? [.outputTooLarge] : [])))
+                }
+            }
+        } onCancel: {
+            ending.stop(.cancelled)
+        }
+    }
+
+    /// An absolute path, or the first match on the command's PATH.
+    static func resolve(_ program: String, path: String) throws -> String {
+        if program.contains("/") { return program }
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(program)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw TaskFailure(type: "FileNotFoundError", message: "\(program) is not on PATH (\(path))")
+    }
+}
+
+/// The capture, handed from the pump's thread to the waiting thread.
+private final class CaptureBox: @unchecked Sendable {
+    private let ready = DispatchSemaphore(value: 0)
+    private var capture = OutputPump.Capture()
+
+    func set(_ capture: OutputPump.Capture) {
+        self.capture = capture
+        ready.signal()
+    }
+
+    /// Blocks until `set`; the semaphore orders the write before the read.
+    func wait() -> OutputPump.Capture {
+        ready.wait()
+        return capture
+    }
+}
+
+/// The pipes of one run: the command's stdin, stdout and stderr, and the notice that it exited. All are
+/// close-on-exec; the command gets its ends through `dup2`.
+private struct PipeSet {
+    struct Pipe {
+        let read: Int32
+        let write: Int32
+    }
+
+    let stdin: Pipe
+    let stdout: Pipe
+    let stderr: Pipe
+    let exited: Pipe
+
+    init() throws {
+        var made: [Pipe] = []
+        for _ in 0..<4 {
+            var fds: [Int32] = [-1, -1]
+            guard pipe(&fds) == 0 else {
+                let code = errno
+                for pipe in made { close(pipe.read); close(pipe.write) }
+                throw TaskFailure(type: "OSError", message: "cannot make a pipe: \(String(cString: strerror(code)))")
+            }
+            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            made.append(Pipe(read: fds[0], write: fds[1]))
+        }
+        stdin = made[0]
+        stdout = made[1]
+        stderr = made[2]
+        exited = made[3]
+    }
+
+    /// After the spawn: the command holds its own copies.
+    func closeChildEnds() {
+        for fd in [stdin.read, stdout.write, stderr.write] { close(fd) }
+    }
+
+    func closeAll() {
+        for pipe in [stdin, stdout, stderr, exited] {
+            close(pipe.read)
+            close(pipe.write)
+        }
+    }
+}
