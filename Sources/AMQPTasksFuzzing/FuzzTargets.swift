@@ -45,6 +45,7 @@ public enum FuzzTargets {
         }
         let body = newline < data.endIndex ? Data(data[(newline + 1)...]) : Data()
         guard let message = try? TaskMessage.decode(properties: properties, body: body) else { return false }
+        admit(message)
         let (encodedProperties, encodedBody) = message.encode()
         let again: TaskMessage
         do {
@@ -58,6 +59,27 @@ public enum FuzzTargets {
             fatalError("a task message changed in a round trip: \(message.id) \(message.name)")
         }
         return true
+    }
+
+    /// What the worker decides from the headers before running a task: it must never trap, and its times must hold.
+    static func admit(_ message: TaskMessage) {
+        let now = Date()
+        switch message.admission(now: now, configuredTimeLimit: 30) {
+        case .expired:
+            guard let expires = message.expiresDate, expires < now else { fatalError("expired without a past expires") }
+        case .wait(let seconds, let step):
+            guard seconds > TaskMessage.etaSlack, step >= 1, step <= DelayQueues.longestStep, Double(step) <= max(seconds, 1)
+            else { fatalError("a wait of \(seconds) s got the step \(step) s") }
+            // The eta written back (as a retry writes it) reads again.
+            guard let eta = message.etaDate, CeleryTime.parse(CeleryTime.format(eta)) != nil else {
+                fatalError("an eta did not survive formatting: \(message.eta ?? "")")
+            }
+        case .run(let limit):
+            if let limit, !(limit.isFinite && limit > 0) { fatalError("a time limit of \(limit) would reach the handler") }
+        }
+        for signature in (message.embed.callbacks ?? []) + (message.embed.errbacks ?? []) + (message.embed.chain ?? []) {
+            _ = TaskSignature(json: signature)
+        }
     }
 
     static func resultMessage(_ data: Data) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Ends a command's process group, whether the worker stops it or its leader (the command) exits by itself.
 ///
@@ -30,7 +31,23 @@ final class GroupEnding: @unchecked Sendable {
         }
         guard first else { return }
         child.signalGroup(SIGTERM)
+        Self.pending.withLock { $0[ObjectIdentifier(self)] = ContinuousClock.now + .clampedSeconds(killTimeout) }
         DispatchQueue.global().asyncAfter(deadline: .now() + killTimeout) { self.deadline() }
+    }
+
+    /// Stops whose SIGKILL is still to come, with when it comes.
+    private static let pending = Mutex<[ObjectIdentifier: ContinuousClock.Instant]>([:])
+
+    /// Waits until every pending stop has sent its SIGKILL, so a worker that exits after a shutdown does not leave
+    /// behind a group member that ignores SIGTERM.
+    static func waitForPendingKills() async {
+        while let last = pending.withLock({ $0.values.max() }) {
+            try? await Task.sleep(until: max(last + .milliseconds(20), .now + .milliseconds(50)), clock: .continuous)
+            if ContinuousClock.now > last + .seconds(1) {
+                // A deadline that has not run a second late will not run (the dispatch queue is gone): stop waiting.
+                pending.withLock { $0 = $0.filter { $0.value > last } }
+            }
+        }
     }
 
     /// The leader has exited (and is a zombie). Kills what is left of the group now, unless a stop's deadline is
@@ -51,5 +68,6 @@ final class GroupEnding: @unchecked Sendable {
         }
         child.signalGroup(SIGKILL)
         if reap { child.reap() }
+        _ = Self.pending.withLock { $0.removeValue(forKey: ObjectIdentifier(self)) }
     }
 }

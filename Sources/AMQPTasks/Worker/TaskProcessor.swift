@@ -132,18 +132,21 @@ struct TaskProcessor {
             try await revoke(message, reason: "revoked")
             return
         }
-        if let expires = message.expiresDate, expires < Date() {
+        let settings = worker.configuration.tasks[message.name]
+        let timeLimit: Double?
+        switch message.admission(now: Date(), configuredTimeLimit: settings?.timeLimit) {
+        case .expired:
             log.warning("expired at \(message.expires ?? "?"); revoked without running")
             try await revoke(message, reason: "expired")
             return
-        }
-        if let eta = message.etaDate, eta.timeIntervalSinceNow > 0.5 {
-            let wait = eta.timeIntervalSinceNow
-            log.info("eta \(message.eta!) is \(String(format: "%.1f", wait)) s away; parked in a delay queue")
+        case .wait(let wait, let step):
+            log.info("eta \(message.eta ?? "?") is \(String(format: "%.1f", wait)) s away; parked for \(step) s in a delay queue")
             try await DelayQueues.publish(
                 OutgoingMessage(body: delivery.body, routingKey: queue, properties: delivery.properties),
                 to: queue, after: wait, on: channel)
             return
+        case .run(let limit):
+            timeLimit = limit
         }
         guard let handler = worker.registry.handler(for: message.name) else {
             log.error("unknown task \(message.name); moved to \(DeadLetters.name(for: queue))")
@@ -161,13 +164,12 @@ struct TaskProcessor {
                     parentId: message.parentId),
                 for: message, persistent: false)
         }
-        let settings = worker.configuration.tasks[message.name]
-        if message.timeLimit.hard == nil { message.timeLimit.hard = settings?.timeLimit }
+        message.timeLimit.hard = timeLimit
         if message.ignoreResult == nil { message.ignoreResult = settings?.ignoreResult }
         let context = TaskContext(message: message, redelivered: delivery.redelivered, hostname: hostname, queue: queue)
         await events?.send("task-started", ["uuid": .string(message.id)])
         let started = ContinuousClock.now
-        let outcome = await runTracked(handler, context, delivery: delivery, timeLimit: message.timeLimit.hard)
+        let outcome = await runTracked(handler, context, delivery: delivery, timeLimit: timeLimit)
         let runtime = ContinuousClock.now - started
         worker.state.finished(message.id, name: message.name)
         switch outcome {

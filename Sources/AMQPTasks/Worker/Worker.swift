@@ -132,6 +132,8 @@ public final class Worker: Sendable {
                 try? await control.sleep(seconds: pause)
             }
         }
+        // Exec tasks stopped by the shutdown get their kill_timeout; their groups' last SIGKILL comes before we exit.
+        await GroupEnding.waitForPendingKills()
         logger.info("worker \(configuration.hostname) stopped")
     }
 
