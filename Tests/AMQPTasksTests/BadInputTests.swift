@@ -385,6 +385,32 @@ import Testing
         await client.close()
     }
 
+    @Test func aDelayedTaskItsQueueRefusesWaitsInTheDelayQueueInsteadOfBeingDropped() async throws {
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        try await channel.confirmSelect()
+        let queue = uniqueQueue("full")
+        // A task queue that is full and refuses more (x-overflow = reject-publish).
+        try await channel.declareQueue(queue, durable: true, arguments: ["x-max-length": 1, "x-overflow": "reject-publish"])
+        try await channel.publish(Data("filler".utf8), routingKey: queue)
+        try await DelayQueues.publish(
+            OutgoingMessage(body: Data("delayed".utf8), routingKey: queue, properties: BasicProperties(deliveryMode: 2)),
+            to: queue, after: 1, on: channel)
+        // Let its second pass and the queue refuse it (a classic delay queue would drop it now, at most once).
+        try await Task.sleep(for: .seconds(2.5))
+        let filler = try #require(try await channel.get(queue: queue, autoAck: true))
+        #expect(filler.body == Data("filler".utf8))
+        // At least once: the delay queue tries again, and the task arrives.
+        var arrived: Delivery?
+        try await Self.waitUntil("the refused task arrives once there is room") {
+            arrived = try await channel.get(queue: queue, autoAck: true)
+            return arrived != nil
+        }
+        #expect(arrived?.body == Data("delayed".utf8))
+        try await channel.deleteQueue(queue)
+        await connection.close()
+    }
+
     // MARK: Helpers
 
     /// Waits (polling, with a generous safety deadline) until `condition` holds.
