@@ -11,7 +11,8 @@
 // Environment (all optional):
 //   FAULT_CLIENT_KINDS        comma-separated task kinds, task n gets kind n mod the count (default "trace"):
 //                             trace      demo.trace(n)                  SUCCESS {"value": n, ...}
-//                             countdown  demo.trace(n), countdown 1 s   SUCCESS {"value": n, ...} (via a delay queue)
+//                             countdown  demo.trace(n), countdown 1 + n mod 4 s   SUCCESS {"value": n, ...} (via
+//                                        delay queues, whose messages then expire at every moment of a run)
 //                             retry      demo.trace_retry(n, 1)         RETRY, then SUCCESS {"value": n, "retries": 1}
 //                             exec       fault.exec(n)                  SUCCESS with the handler's stdin echoed:
 //                                        {"id": the task id, "args": [n], ...} (the worker runs it with --exec)
@@ -79,7 +80,7 @@ enum Kind: String, CaseIterable {
         switch self {
         case .trace: return client.message("demo.trace", args: [.int(n)], options: options)
         case .countdown:
-            options.countdown = 1
+            options.countdown = Double(1 + n % 4)
             return client.message("demo.trace", args: [.int(n)], options: options)
         case .retry: return client.message("demo.trace_retry", args: [.int(n), 1], options: options)
         case .exec: return client.message("fault.exec", args: [.int(n)], options: options)

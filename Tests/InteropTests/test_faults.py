@@ -150,3 +150,20 @@ def test_connections_closed_during_confirmed_publishes_lose_no_task(processes, q
     assert_nothing_loops(log_text, worker_losses=worker_closes)
     # Every worker came back: three consumers again.
     wait_for_workers(queue, 3)
+
+
+def test_tasks_waiting_in_delay_queues_survive_a_broker_restart(running_broker, processes, queue, tmp_path):
+    """A countdown waits in a delay queue (amqp-tasks.delay.*) after the worker acked the message it came in: the
+    delay queue then holds the task's only copy. 2,000 countdown tasks are parked there right up to the moment the
+    broker stops, so delays end before, during and after the shutdown; each must still reach its queue and be
+    answered."""
+    logs = start_workers(processes, queue, 2, tmp_path)
+    client = FaultClient(processes, tmp_path, "client", queue, 2000, batch=20, pause_after=[100], kinds="countdown")
+    client.wait_paused(100)  # the last batch is confirmed; the workers are parking the last tasks
+    broker("stop")
+    try:
+        client.release()
+    finally:
+        broker("start")
+    report = client.finish()
+    assert_nothing_lost(report, 2000, worker_logs(logs))
