@@ -95,10 +95,12 @@ import Testing
         let client = try await TaskClient.connect(url: Broker.url)
         var ids: [String] = []
         for _ in 0..<6 { ids.append(try await client.send("gate.wait", options: SendOptions(queue: queue))) }
-        // Both consumers hold one task each, blocked in the handler; the broker keeps the other four.
+        // Both consumers hold one task each, blocked in the handler; the broker keeps the other four. No wait is
+        // needed for the broker to "settle": a queue hands a message to a consumer with free prefetch when the
+        // message arrives, before it confirms it, so once all six sends are confirmed and both handlers run, every
+        // delivery the prefetch allows has happened, and the queue answers queue.declare after those.
         try await gate.waitForWaiters(2)
         let channel = try await client.openChannel()
-        try await Task.sleep(for: .milliseconds(300))
         let state = try await channel.inspectQueue(queue)
         #expect(state.messageCount == 4, "two consumers with prefetch 1 hold two tasks; four wait in the queue")
         await gate.open()
@@ -148,9 +150,15 @@ import Testing
             }
         }
         #expect(reasons.sorted() == cases.map(\.reason).sorted())
-        #expect(try await channel.inspectQueue(queue).messageCount == 0, "nothing loops in the task queue")
+        // Nothing loops: a marker task sent after the bad inputs is answered only once the one consumer has taken
+        // every earlier message for good. A bad input requeued (nack) goes back to the head of the queue and would
+        // be delivered again and again ahead of the marker; one republished to the queue would come after it and
+        // still be there when the worker stops.
+        let marker = try await client.send("demo.add", args: [20, 22], options: SendOptions(queue: queue))
+        #expect(try await client.value(for: marker, timeout: .seconds(10)) == 42)
         try await worker.stop()
-        #expect(try await channel.inspectQueue(queue).messageCount == 0)
+        #expect(try await channel.inspectQueue(queue).messageCount == 0, "nothing went back to the task queue")
+        #expect(try await channel.get(queue: dead, autoAck: true) == nil, "each bad input was dead-lettered once")
         await client.close()
     }
 

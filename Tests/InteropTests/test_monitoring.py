@@ -8,7 +8,7 @@ import time
 from celeryapp import app
 from conftest import REPO, amqp_task
 
-CAPTURES = REPO.parent / "shared" / "celery-captures"
+CAPTURES = REPO / "Tests" / "Fixtures" / "celery"  # made by its make-captures from a real Celery 5.7
 
 
 def celery_cli(*args):
@@ -68,13 +68,10 @@ def test_swift_worker_events_are_received_by_celery(swift_worker, queue, process
         process.terminate()
         process.wait(timeout=30)
         log.wait_for(lambda e: e["type"] == "worker-offline" and e["hostname"] == "evented@interop")
-        # Every field real Celery 5.7 put in each event type (shared/celery-captures) is in ours too.
+        # Every field real Celery 5.7 put in each event type (Tests/Fixtures/celery/event_messages.json) is in ours too.
         captured = {}
-        messages = json.loads(CAPTURES.joinpath("event_messages.json").read_text())
-        offline = json.loads(CAPTURES.joinpath("event_worker_offline.json").read_text())
-        messages += offline if isinstance(offline, list) else [offline]
-        for message in messages:
-            body = message.get("body", message)
+        for message in json.loads(CAPTURES.joinpath("event_messages.json").read_text())["messages"]:
+            body = message["body"]
             for event in body if isinstance(body, list) else [body]:
                 captured.setdefault(event["type"], set()).update(event)
         ours = {}
@@ -82,7 +79,8 @@ def test_swift_worker_events_are_received_by_celery(swift_worker, queue, process
             if event.get("hostname") == "evented@interop":
                 ours.setdefault(event["type"], set()).update(event)
         compared = [t for t in ours if t in captured]
-        assert {"worker-online", "worker-heartbeat", "task-received", "task-started", "task-succeeded"} <= set(compared)
+        assert {"worker-online", "worker-heartbeat", "worker-offline", "task-received", "task-started", "task-succeeded",
+                "task-failed"} <= set(compared)
         for event_type in compared:
             assert captured[event_type] <= ours[event_type], (event_type, captured[event_type] - ours[event_type])
     finally:

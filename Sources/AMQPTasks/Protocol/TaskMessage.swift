@@ -3,9 +3,10 @@ import Foundation
 
 /// A task message in Celery's protocol v2 with a JSON body: what a client sends and a worker runs.
 ///
-/// On the wire (see `shared/celery-protocol.md`): the headers carry the task's identity and options (`task`, `id`,
-/// `retries`, `eta`, `expires`, `timelimit`, `root_id`, `parent_id`, `group`…), the properties carry
-/// `correlation_id` (= id), `reply_to`, `priority`, `delivery_mode=2`, and the body is `[args, kwargs, embed]`.
+/// On the wire (real Celery messages are in `Tests/Fixtures/celery/task_messages.json`): the headers carry the task's
+/// identity and options (`task`, `id`, `retries`, `eta`, `expires`, `timelimit`, `root_id`, `parent_id`, `group`…),
+/// the properties carry `correlation_id` (= id), `reply_to`, `priority`, `delivery_mode=2`, and the body is
+/// `[args, kwargs, embed]`.
 /// Headers this type does not model (`stamps`, `replaced_task_nesting`, custom `headers={…}`) are kept in
 /// `extraHeaders` with their exact AMQP types, so a message decodes and re-encodes unchanged.
 public struct TaskMessage: Sendable, Hashable {

@@ -1,9 +1,11 @@
 import Foundation
 
 /// The demo tasks of `amqp-worker --demo-tasks`: `demo.add(x, y)`, `demo.sleep(seconds)`, `demo.echo(...)`,
-/// `demo.fail(message)`, `demo.flaky(fail_times)` which asks for retries until it has been retried enough, and
+/// `demo.fail(message)`, `demo.flaky(fail_times)` which asks for retries until it has been retried enough,
 /// `demo.trace(value)`, which answers `{"value": value, "redelivered": Bool, "worker": hostname}` so fault tests can
-/// tell a redelivered run from a first one.
+/// tell a redelivered run from a first one, and `demo.trace_retry(value, retries)`, which asks for `retries` retries
+/// (1 s countdown each) before it answers as `demo.trace` does plus `"retries"`, so fault tests can check that a
+/// retried task still answers for itself. Its RETRY reasons say the attempt and whether it was redelivered.
 public enum DemoTasks {
     public struct Add: TaskArguments {
         public static let taskName = "demo.add"
@@ -35,6 +37,21 @@ public enum DemoTasks {
             .object([
                 "value": context.message.args.first ?? .null, "redelivered": .bool(context.redelivered),
                 "worker": .string(context.hostname),
+            ])
+        }
+        registry.register("demo.trace_retry") { context in
+            let value = context.message.args.first ?? context.message.kwargs["value"] ?? .null
+            let retries = (context.message.args.dropFirst().first ?? context.message.kwargs["retries"])?.intValue ?? 1
+            if context.retries < retries {
+                throw TaskRetry(
+                    countdown: 1,
+                    reason: TaskFailure(
+                        type: "KeyError",
+                        message: "attempt \(context.retries + 1) of \(value.jsonString) asks for a retry (redelivered: \(context.redelivered))"))
+            }
+            return .object([
+                "value": value, "redelivered": .bool(context.redelivered), "worker": .string(context.hostname),
+                "retries": .int(context.retries),
             ])
         }
         registry.register("demo.fail") { context in
