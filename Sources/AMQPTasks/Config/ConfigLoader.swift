@@ -329,7 +329,10 @@ struct ConfigLoader {
     }
 
     private func readWorker(_ r: TableReader) -> WorkerSettings {
-        r.allowOnly(["queues", "concurrency", "prefetch", "grace_period", "hostname", "send_started", "max_retries", "result_persistent"])
+        r.allowOnly([
+            "queues", "concurrency", "prefetch", "grace_period", "hostname", "send_started", "max_retries",
+            "result_persistent", "remote_control",
+        ])
         var worker = WorkerSettings()
         worker.queues = r.stringArray("queues") ?? []
         if let concurrency = r.int("concurrency") {
@@ -351,6 +354,13 @@ struct ConfigLoader {
         worker.sendStarted = r.bool("send_started") ?? false
         worker.resultPersistent = r.bool("result_persistent") ?? true
         worker.maxRetries = nonNegative(r, "max_retries", r.int("max_retries"))
+        if let access = r.string("remote_control") {
+            if let parsed = RemoteControlAccess(rawValue: access) {
+                worker.remoteControl = parsed
+            } else {
+                context.error(r.key("remote_control"), "expected one of \(RemoteControlAccess.spellings), got \"\(access)\"")
+            }
+        }
         return worker
     }
 

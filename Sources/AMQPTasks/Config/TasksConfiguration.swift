@@ -172,6 +172,8 @@ public struct WorkerSettings: Sendable, Hashable {
     public var maxRetries: Int?
     /// Final results as persistent messages (Celery's `result_persistent`); see `WorkerConfiguration.persistentResults`.
     public var resultPersistent = true
+    /// `remote_control`: "off", "read-only" (the default) or "all"; see `RemoteControlAccess`.
+    public var remoteControl: RemoteControlAccess = .readOnly
 }
 
 /// `[tasks."NAME"]`: settings of one task.
