@@ -56,7 +56,8 @@ public struct BrokerSettings: Sendable, Hashable {
 
     /// The URL(s) with passwords masked, for output.
     public var maskedURL: String {
-        url.split(separator: ",").map { ConnectionConfiguration.masked(String($0)) }.joined(separator: ",")
+        // The whole text at once: a comma may also be part of a password.
+        ConnectionConfiguration.masked(url)
     }
 }
 
