@@ -115,17 +115,17 @@ import Testing
     @Test func theRevokedSetIsBounded() async throws {
         let worker = try await PidboxWorker.start(access: .all)
         let requester = try await PidboxRequester.open()
-        let ids = (0..<(RevokedSet.defaultCapacity + 1000)).map { JSONValue.string("flood-\($0)") }
+        let ids = (0..<(WorkerState.revokedCapacity + 1000)).map { JSONValue.string("flood-\($0)") }
         _ = try await requester.ask(worker.hostname, "revoke", ["task_id": .array(ids)])
         let revoked = try #require(try await requester.ask(worker.hostname, "revoked").arrayValue)
-        #expect(revoked.count == RevokedSet.defaultCapacity)
+        #expect(revoked.count == WorkerState.revokedCapacity)
         #expect(!revoked.contains("flood-0") && revoked.contains(.string("flood-\(ids.count - 1)")), "the oldest go first")
         try await requester.close()
         try await worker.stop()
     }
 
-    @Test func revokedIdsAreForgottenOldestFirstAndAfterTheirLifetime() {
-        var set = RevokedSet(capacity: 3, lifetime: 60)
+    @Test func idsAreForgottenOldestFirstAndAfterTheirLifetime() {
+        var set = ExpiringIDSet(capacity: 3, lifetime: 60)
         let start = Date(timeIntervalSince1970: 1_000_000)
         set.insert(["a", "b", "c"], at: start)
         set.insert(["d"], at: start.addingTimeInterval(2))
@@ -136,6 +136,10 @@ import Testing
         #expect(set.ids(at: start.addingTimeInterval(61)) == ["d", "e"])
         for round in 0..<10_000 { set.insert(["x\(round)"], at: start.addingTimeInterval(62)) }
         #expect(set.count == 3)
+        set.remove("x9999")
+        #expect(!set.contains("x9999", at: start.addingTimeInterval(62)) && set.count == 2)
+        set.insert(["x9999"], at: start.addingTimeInterval(63))
+        #expect(set.ids(at: start.addingTimeInterval(63)) == ["x9997", "x9998", "x9999"].sorted())
     }
 
     @Test func aClockOfIntMaxDoesNotStopTheWorker() async throws {

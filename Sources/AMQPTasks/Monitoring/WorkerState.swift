@@ -16,12 +16,17 @@ final class WorkerState: @unchecked Sendable {
     private let lock = NSLock()
     private var activeTasks: [String: ActiveTask] = [:]
     private var processedCounts: [String: Int] = [:]
-    private var revoked: RevokedSet
+    private var revoked: ExpiringIDSet
     private var clock = 0
 
-    /// - Parameter revokedCapacity: how many revoked ids to keep (Celery's 50,000); older ones are forgotten.
-    init(revokedCapacity: Int = RevokedSet.defaultCapacity) {
-        revoked = RevokedSet(capacity: revokedCapacity)
+    /// How many revoked ids a worker remembers: Celery's `REVOKES_MAX`. The oldest revocation is forgotten first.
+    static let revokedCapacity = 50_000
+    /// How long a revocation counts, in seconds: Celery's `REVOKE_EXPIRES` (3 hours). By then a task that waited
+    /// in a queue has normally run or expired.
+    static let revokedLifetime: Double = 3 * 3600
+
+    init(revokedCapacity: Int = revokedCapacity) {
+        revoked = ExpiringIDSet(capacity: revokedCapacity, lifetime: Self.revokedLifetime)
     }
 
     private func locked<T>(_ body: () -> T) -> T {
