@@ -191,7 +191,7 @@ struct EventBoard {
         for (host, row) in workers.sorted(by: { $0.key < $1.key }) {
             lines.append(
                 host.padding(toLength: 32, withPad: " ", startingAt: 0) + (row.online ? "online " : "offline")
-                    + String(format: "%8d %10d", row.active, row.processed))
+                    + String(format: "%8ld %10ld", row.active, row.processed))
         }
         lines.append("")
         lines.append("TASK                                  NAME                  STATE      RUNTIME  WORKER")
