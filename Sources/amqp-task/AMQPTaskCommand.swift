@@ -156,8 +156,11 @@ struct Queues: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "The broker's management API (default: http://HOST:15672 with the broker URL's credentials).")
+    @Option(help: "The broker's management API, asked with the broker URL's credentials (default: https://HOST:15671 for amqps://, else http://HOST:15672).")
     var managementURL: String?
+
+    @Flag(help: "Send the credentials to the management API over plain http:// even when it is on another host.")
+    var managementAllowHttp = false
 
     @Argument(help: "Queues to show (default: the file's [[queues]]).")
     var names: [String] = []
@@ -167,7 +170,7 @@ struct Queues: AsyncParsableCommand {
         let queues = names.isEmpty ? configuration.queues.map(\.name) : names
         guard !queues.isEmpty else { throw ValidationError("no queues: name some, or declare [[queues]] in the file") }
         let broker = try ConnectionConfiguration(url: String(configuration.broker.url.split(separator: ",")[0]))
-        let management = ManagementAPI(url: managementURL, broker: broker)
+        let management = ManagementAPI(url: managementURL, broker: broker, allowPlainHTTP: managementAllowHttp)
         let connection = try await Connection.open(anyOf: [configuration.broker.connectionURL])
         var rows: [[String]] = [["queue", "ready", "unacked", "consumers"]]
         var unackedKnown = true
@@ -191,9 +194,11 @@ struct Queues: AsyncParsableCommand {
                     : String(repeating: " ", count: cell.1 - cell.0.count) + cell.0
             }.joined(separator: "  "))
         }
-        if !unackedKnown {
+        if let refusal = management.refusal {
+            FileHandle.standardError.write(Data("amqp-task: unacked counts unknown: \(refusal)\n".utf8))
+        } else if !unackedKnown {
             FileHandle.standardError.write(
-                Data("amqp-task: unacked counts need RabbitMQ's management API at \(management.base); enable rabbitmq_management or pass --management-url\n".utf8))
+                Data("amqp-task: unacked counts need RabbitMQ's management API at \(ConnectionConfiguration.masked(management.base)); enable rabbitmq_management or pass --management-url\n".utf8))
         }
     }
 }

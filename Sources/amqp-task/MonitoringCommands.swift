@@ -120,14 +120,26 @@ struct Events: AsyncParsableCommand {
     }
 
     static func summary(_ event: JSONValue) -> String {
-        let time = event["timestamp"]?.doubleValue.map { Date(timeIntervalSince1970: $0) } ?? Date()
-        var parts = [CeleryTime.format(time), event["hostname"]?.stringValue ?? "?", event["type"]?.stringValue ?? "?"]
+        var parts = [time(of: event), event["hostname"]?.stringValue ?? "?", event["type"]?.stringValue ?? "?"]
         for key in ["uuid", "name", "args", "result", "runtime", "exception", "active", "processed"] {
             if let value = event[key], !value.isNull {
                 parts.append("\(key)=\(value.stringValue ?? value.jsonString)")
             }
         }
         return parts.joined(separator: " ")
+    }
+
+    /// Timestamps Celery's `datetime` can show: years 1 to 9999.
+    static let showableTimestamps: ClosedRange<Double> = -62_135_596_800 ... 253_402_300_799
+
+    /// The event's time, or the raw `timestamp` marked as such when it is no date (1e300 from a buggy or hostile
+    /// publisher must not stop the viewer).
+    static func time(of event: JSONValue) -> String {
+        guard let timestamp = event["timestamp"] else { return CeleryTime.format(Date()) }
+        guard let seconds = timestamp.doubleValue, showableTimestamps.contains(seconds) else {
+            return "timestamp=\(timestamp.jsonString)?"
+        }
+        return CeleryTime.format(Date(timeIntervalSince1970: seconds))
     }
 }
 
@@ -179,7 +191,7 @@ struct EventBoard {
         for (host, row) in workers.sorted(by: { $0.key < $1.key }) {
             lines.append(
                 host.padding(toLength: 32, withPad: " ", startingAt: 0) + (row.online ? "online " : "offline")
-                    + String(format: "%8d %10d", row.active, row.processed))
+                    + String(format: "%8ld %10ld", row.active, row.processed))
         }
         lines.append("")
         lines.append("TASK                                  NAME                  STATE      RUNTIME  WORKER")

@@ -58,6 +58,9 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Option(help: "Retries before a task that asks for more fails (default: the file's, else 3).")
     var maxRetries: Int?
 
+    @Option(help: "Remote-control commands to obey: off, read-only (celery inspect; the default) or all (also revoke and terminate).")
+    var remoteControl: RemoteControlAccess?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -90,6 +93,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         if events { configuration.sendEvents = true }
         if transientResults { configuration.persistentResults = false }
         if let maxRetries { configuration.retryPolicy.maxRetries = maxRetries }
+        if let remoteControl { configuration.remoteControl = remoteControl }
         return configuration
     }
 
@@ -135,3 +139,5 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         withExtendedLifetime(sources) {}
     }
 }
+
+extension RemoteControlAccess: ExpressibleByArgument {}

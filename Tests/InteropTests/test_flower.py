@@ -43,7 +43,7 @@ def flower(processes):
 
 
 def test_flower_lists_swift_workers_and_tasks_and_revokes(flower, swift_worker, queue):
-    swift_worker("--events", hostname="swift-in-flower@interop")
+    swift_worker("--events", "--remote-control", "all", hostname="swift-in-flower@interop")
     result = app.send_task("demo.add", args=[20, 22], queue=queue)
     assert result.get(timeout=20) == 42
     time.sleep(3)  # a worker heartbeat or two

@@ -105,7 +105,7 @@ def test_celery_inspect_reaches_swift_workers(swift_worker, queue):
 
 
 def test_celery_control_revoke_stops_a_swift_task(swift_worker, queue):
-    swift_worker(hostname="revoker@interop")
+    swift_worker("--remote-control", "all", hostname="revoker@interop")
     blocker = app.send_task("demo.sleep", args=[2], queue=queue)
     waiting = app.send_task("demo.add", args=[1, 1], queue=queue)
     time.sleep(0.5)

@@ -69,15 +69,21 @@ public struct ConnectionConfiguration: Sendable, Hashable {
         }
         for item in components.queryItems ?? [] {
             let value = item.value ?? ""
-            func number() throws -> Double {
-                guard let n = Double(value), n >= 0 else { throw invalid("\(item.name) must be a number ≥ 0") }
+            /// The option as a number within `limits`; huge, infinite and NaN values are errors, never traps.
+            func number(_ limits: ClosedRange<Double>, unit: String, whole: Bool = true) throws -> Double {
+                guard let n = Double(value), n.isFinite, limits.contains(n), !whole || n == n.rounded() else {
+                    throw invalid(
+                        "\(item.name) must be a \(whole ? "whole number" : "number") from \(Int(limits.lowerBound)) to \(Int(limits.upperBound))\(unit), got '\(value)'"
+                    )
+                }
                 return n
             }
             switch item.name {
-            case "heartbeat": heartbeat = Int(try number())
-            case "connection_timeout": connectionTimeout = try number() / 1000
-            case "channel_max": channelMax = Int(try number())
-            case "frame_max": frameMax = Int(try number())
+            case "heartbeat": heartbeat = Int(try number(OptionLimits.heartbeat, unit: " (seconds; 0 turns heartbeats off)"))
+            case "connection_timeout":
+                connectionTimeout = try number(OptionLimits.connectionTimeout, unit: " (milliseconds)", whole: false) / 1000
+            case "channel_max": channelMax = Int(try number(OptionLimits.channelMax, unit: " (0 lets the broker choose)"))
+            case "frame_max": frameMax = Int(try number(OptionLimits.frameMax, unit: " (bytes)"))
             case "auth_mechanism":
                 guard let m = AuthMechanism(rawValue: value.uppercased()) else {
                     throw invalid("auth_mechanism must be plain or external")
@@ -107,11 +113,27 @@ public struct ConnectionConfiguration: Sendable, Hashable {
         }
     }
 
-    /// The URL with its password replaced by `***`, for logs and error messages.
-    public static func masked(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.password != nil else { return url }
-        components.password = "***"
-        return components.string ?? url
+    /// The allowed ranges of the numeric URL options.
+    public enum OptionLimits {
+        /// Seconds; AMQP carries the heartbeat as a 16-bit number.
+        public static let heartbeat: ClosedRange<Double> = 0...65535
+        /// Milliseconds: up to a day.
+        public static let connectionTimeout: ClosedRange<Double> = 1...86_400_000
+        /// AMQP carries the channel limit as a 16-bit number.
+        public static let channelMax: ClosedRange<Double> = 0...65535
+        /// AMQP's smallest frame to rabbitmq-c's largest.
+        public static let frameMax: ClosedRange<Double> = 4096...2_147_483_647
+    }
+
+    /// The text with every password in it replaced by `***`, for logs and error messages.
+    ///
+    /// Works on the text itself rather than on what Foundation's URL parser makes of it, so it also masks URLs that
+    /// parser refuses or misreads (a password with `/`, `?`, `#`, `@`, `[`, `%` or a comma in it, a bad port, no
+    /// host) and several comma-separated URLs: in each `scheme://user:password@host…` everything between the first
+    /// `:` after `//` and the last `@` before the next URL is masked; without `@`, whatever follows `user:` unless it
+    /// is a port number; and in text with no scheme, everything before its last `@`.
+    public static func masked(_ text: String) -> String {
+        URLMasker.mask(text)
     }
 
     /// A description for logs, never with the password.

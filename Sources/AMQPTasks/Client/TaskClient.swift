@@ -45,11 +45,13 @@ public final class TaskClient: Sendable {
     /// Connects to the broker of a configuration file and routes tasks by its `[routes]` and `[tasks]`.
     public static func connect(
         configuration: TasksConfiguration, replyQueue: String? = nil, replicatedReplies: Bool? = nil,
-        reconnect: ReconnectPolicy = ReconnectPolicy(), logger: Logger = Logger(label: "amqp-tasks.client")
+        reconnect: ReconnectPolicy = ReconnectPolicy(), resultCache: ResultCacheLimits = ResultCacheLimits(),
+        logger: Logger = Logger(label: "amqp-tasks.client")
     ) async throws -> TaskClient {
         try await connect(
             url: configuration.broker.connectionURL, replyQueue: replyQueue, replicatedReplies: replicatedReplies,
-            routes: TaskRouter(configuration: configuration), reconnect: reconnect, logger: logger)
+            routes: TaskRouter(configuration: configuration), reconnect: reconnect, resultCache: resultCache,
+            logger: logger)
     }
 
     /// Connects, declares the reply queue and starts consuming it. Fails at once if no broker answers now;
@@ -59,16 +61,18 @@ public final class TaskClient: Sendable {
     /// - Parameter replicatedReplies: declare the reply queue as a quorum queue, so results stay reachable while the
     ///   node that holds a classic queue is down. Nil (the default) means yes when `url` names several brokers (a
     ///   cluster), no for one broker. It costs a replication per result.
+    /// - Parameter resultCache: how many results nobody has asked for yet are kept, and how long.
     public static func connect(
         url: String, replyQueue: String? = nil, replicatedReplies: Bool? = nil, routes: TaskRouter = TaskRouter(),
-        reconnect: ReconnectPolicy = ReconnectPolicy(), logger: Logger = Logger(label: "amqp-tasks.client")
+        reconnect: ReconnectPolicy = ReconnectPolicy(), resultCache: ResultCacheLimits = ResultCacheLimits(),
+        logger: Logger = Logger(label: "amqp-tasks.client")
     ) async throws -> TaskClient {
         let queue = replyQueue ?? "amqp-tasks.reply.\(UUID().uuidString.lowercased())"
         let brokers = url.split(separator: ",").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.count
         var arguments: FieldTable = ["x-expires": .int32(86_400_000)]
         if replicatedReplies ?? (brokers > 1) { arguments["x-queue-type"] = "quorum" }
         let link = ClientLink(urls: url, replyQueue: queue, replyQueueArguments: arguments, logger: logger)
-        let router = ResultRouter()
+        let router = ResultRouter(limits: resultCache, logger: logger)
         let client = TaskClient(
             replyQueue: queue, link: link, router: router, routes: routes, reconnect: reconnect, logger: logger)
         await link.setSessionHandler { [weak client] session in
@@ -139,6 +143,12 @@ public final class TaskClient: Sendable {
     /// may have reached a queue twice: a duplicate of this kind is the price of at-least-once.
     public var republishedCount: Int { republished.value }
 
+    /// Results waiting for a caller to ask for them (or kept for `states(for:)`); bounded by `ResultCacheLimits`.
+    public var unclaimedResultCount: Int { get async { await router.unclaimedCount } }
+
+    /// Results dropped, oldest first, to stay within `ResultCacheLimits`.
+    public var droppedResultCount: Int { get async { await router.droppedCount } }
+
     /// Builds the task message for `name` with `options`, as Celery's `apply_async` does.
     public func message(
         _ name: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], options: SendOptions = SendOptions()
@@ -200,6 +210,8 @@ public final class TaskClient: Sendable {
         -> [Result<String, AMQPError>]
     {
         let outgoing = messages.map { self.outgoing($0, options: options) }
+        // Before publishing: a result can arrive before the confirm does.
+        await router.expect(messages.filter { $0.replyTo == replyQueue && $0.ignoreResult != true }.map(\.id))
         var results = messages.map { Result<String, AMQPError>.success($0.id) }
         var pending = Array(messages.indices)
         let deadline = ContinuousClock.now + .seconds(reconnect.sendRetryWindow)
@@ -259,13 +271,12 @@ public final class TaskClient: Sendable {
 
     /// Waits for the final state (SUCCESS, FAILURE or REVOKED) of a task this client sent.
     public func result(for taskId: String, timeout: Duration = .seconds(60)) async throws -> ResultMessage {
-        try await router.final(for: taskId, timeout: timeout)
+        try await router.final(for: taskId, timeout: timeout).final
     }
 
     /// Every state message of a task so far and until it is final (STARTED, RETRY, …, SUCCESS).
     public func states(for taskId: String, timeout: Duration = .seconds(60)) async throws -> [ResultMessage] {
-        _ = try await router.final(for: taskId, timeout: timeout, keep: true)
-        return await router.history(of: taskId)
+        try await router.final(for: taskId, timeout: timeout, keep: true).history
     }
 
     /// The result value of a task; throws its `TaskFailure` if it failed.
@@ -291,85 +302,6 @@ final class ManagedCounter: @unchecked Sendable {
     private var count = 0
     var value: Int { lock.withLock { count } }
     func add(_ n: Int) { lock.withLock { count += n } }
-}
-
-/// Matches result messages to the callers waiting for them, by task id.
-actor ResultRouter {
-    private var waiters: [String: [CheckedContinuation<ResultMessage, Error>]] = [:]
-    private var finals: [String: ResultMessage] = [:]
-    private var histories: [String: [ResultMessage]] = [:]
-    private var failure: Error?
-    /// Tasks whose final result a caller took, newest last: a later copy of it (a result message redelivered after
-    /// a lost connection, or the answer of a task run twice) is dropped instead of being kept for nobody.
-    private var taken = Set<String>()
-    private var takenOrder: [String] = []
-    private var takenStart = 0
-    private let takenLimit = 100_000
-
-    /// Records a result message. `redelivered` (the broker's flag) marks a copy this client may have seen before
-    /// its acknowledgement was lost; a copy of a final result already recorded is dropped.
-    func deliver(_ result: ResultMessage, redelivered: Bool = false) {
-        if result.status.isFinal {
-            if taken.contains(result.taskId) { return }
-            if redelivered, histories[result.taskId]?.contains(where: { $0.status == result.status }) == true { return }
-        }
-        histories[result.taskId, default: []].append(result)
-        guard result.status.isFinal else { return }
-        if let continuations = waiters.removeValue(forKey: result.taskId) {
-            for continuation in continuations { continuation.resume(returning: result) }
-        }
-        finals[result.taskId] = result
-    }
-
-    func history(of id: String) -> [ResultMessage] {
-        histories[id] ?? []
-    }
-
-    func final(for id: String, timeout: Duration, keep: Bool = false) async throws -> ResultMessage {
-        if let result = finals[id] {
-            if !keep { take(id) }
-            return result
-        }
-        if let failure { throw failure }
-        let timer = Task { [weak self] in
-            try await Task.sleep(for: timeout)
-            await self?.timeOut(id, after: timeout)
-        }
-        defer { timer.cancel() }
-        let result = try await withCheckedThrowingContinuation { continuation in
-            waiters[id, default: []].append(continuation)
-        }
-        if !keep { take(id) }
-        return result
-    }
-
-    private func take(_ id: String) {
-        finals.removeValue(forKey: id)
-        histories.removeValue(forKey: id)
-        guard taken.insert(id).inserted else { return }
-        takenOrder.append(id)
-        if takenOrder.count - takenStart > takenLimit {
-            taken.remove(takenOrder[takenStart])
-            takenStart += 1
-            if takenStart > takenLimit {
-                takenOrder.removeFirst(takenStart)
-                takenStart = 0
-            }
-        }
-    }
-
-    private func timeOut(_ id: String, after timeout: Duration) {
-        guard let continuations = waiters.removeValue(forKey: id) else { return }
-        for continuation in continuations {
-            continuation.resume(throwing: ResultTimeout(taskId: id, timeout: timeout))
-        }
-    }
-
-    func failAll(_ error: Error) {
-        failure = error
-        for continuations in waiters.values { for continuation in continuations { continuation.resume(throwing: error) } }
-        waiters.removeAll()
-    }
 }
 
 /// No final result arrived in time. The task may still run; ask again later.

@@ -240,8 +240,13 @@ struct ConfigLoader {
             } catch {}
         }
         if !valid.isEmpty { broker.url = valid.joined(separator: ",") }
-        broker.heartbeat = nonNegative(r, "heartbeat", r.int("heartbeat"))
-        broker.connectionTimeout = positive(r, "connection_timeout", r.number("connection_timeout"))
+        let limits = ConnectionConfiguration.OptionLimits.self
+        broker.heartbeat = within(r, "heartbeat", r.int("heartbeat").map(Double.init), limits.heartbeat, "seconds")
+            .map { Int($0) }
+        // In seconds here, in milliseconds in the URL; inf or 1e300 would not survive the conversion.
+        broker.connectionTimeout = within(
+            r, "connection_timeout", r.number("connection_timeout"),
+            limits.connectionTimeout.lowerBound / 1000...limits.connectionTimeout.upperBound / 1000, "seconds")
         broker.caFile = r.string("ca_file")
         broker.certFile = r.string("cert_file")
         broker.keyFile = r.string("key_file")
@@ -331,7 +336,7 @@ struct ConfigLoader {
     private func readWorker(_ r: TableReader) -> WorkerSettings {
         r.allowOnly([
             "queues", "concurrency", "prefetch", "grace_period", "hostname", "send_started", "max_retries",
-            "result_persistent", "max_message_size", "max_result_size", "record_attempts",
+            "result_persistent", "max_message_size", "max_result_size", "record_attempts", "remote_control",
         ])
         var worker = WorkerSettings()
         worker.queues = r.stringArray("queues") ?? []
@@ -361,6 +366,13 @@ struct ConfigLoader {
                 worker.recordAttempts = attempts
             } else {
                 context.error(r.key("record_attempts"), "expected 1 to 100 attempts, got \(attempts)")
+            }
+        }
+        if let access = r.string("remote_control") {
+            if let parsed = RemoteControlAccess(rawValue: access) {
+                worker.remoteControl = parsed
+            } else {
+                context.error(r.key("remote_control"), "expected one of \(RemoteControlAccess.spellings), got \"\(access)\"")
             }
         }
         return worker
@@ -455,6 +467,19 @@ struct ConfigLoader {
         guard let value else { return nil }
         guard value >= 0 else {
             context.error(r.key(name), "expected a number ≥ 0, got \(value)")
+            return nil
+        }
+        return value
+    }
+
+    /// `value` when it lies within `limits`; otherwise an error naming the range.
+    private func within(
+        _ r: TableReader, _ name: String, _ value: Double?, _ limits: ClosedRange<Double>, _ unit: String
+    ) -> Double? {
+        guard let value else { return nil }
+        guard limits.contains(value) else {
+            func show(_ n: Double) -> String { n == n.rounded() && abs(n) < 1e15 ? String(Int(n)) : "\(n)" }
+            context.error(r.key(name), "expected \(show(limits.lowerBound)) to \(show(limits.upperBound)) \(unit), got \(show(value))")
             return nil
         }
         return value

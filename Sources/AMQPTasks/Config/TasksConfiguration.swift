@@ -56,7 +56,8 @@ public struct BrokerSettings: Sendable, Hashable {
 
     /// The URL(s) with passwords masked, for output.
     public var maskedURL: String {
-        url.split(separator: ",").map { ConnectionConfiguration.masked(String($0)) }.joined(separator: ",")
+        // The whole text at once: a comma may also be part of a password.
+        ConnectionConfiguration.masked(url)
     }
 }
 
@@ -178,6 +179,8 @@ public struct WorkerSettings: Sendable, Hashable {
     public var maxResultSize = WorkerConfiguration.defaultMaxResultSize
     /// See `WorkerConfiguration.recordAttempts`.
     public var recordAttempts = WorkerConfiguration.defaultRecordAttempts
+    /// `remote_control`: "off", "read-only" (the default) or "all"; see `RemoteControlAccess`.
+    public var remoteControl: RemoteControlAccess = .readOnly
 }
 
 /// `[tasks."NAME"]`: settings of one task.

@@ -7,18 +7,25 @@ import Logging
 /// workers.
 ///
 /// Requests come on the fanout exchange `celery.pidbox` into the worker's own queue `<hostname>.celery.pidbox`;
-/// replies go to the direct exchange `reply.celery.pidbox` with the requester's routing key, its `ticket` in the
-/// headers and `{"<hostname>": <answer>}` as the body. Requests past their `expires` header, or addressed to other
-/// workers (`destination`), get no answer.
+/// replies go to the direct exchange `reply.celery.pidbox` (and nowhere else: a request naming another exchange is
+/// refused) with the requester's routing key (at most `maxReplyKeyLength` bytes), its `ticket` in the headers and
+/// `{"<hostname>": <answer>}` as the body. Requests past their `expires` header, or addressed to other workers
+/// (`destination`), get no answer. What is obeyed depends on `RemoteControlAccess`; a refused command is answered
+/// `{"error": "…"}`, as Celery answers a command that fails.
 struct RemoteControl: Sendable {
     static let exchange = "celery.pidbox"
     static let replyExchange = "reply.celery.pidbox"
+    /// Celery's requesters use a UUID (36 bytes) as the reply routing key.
+    static let maxReplyKeyLength = 128
+    /// Requests the broker may hand the worker before it acknowledged earlier ones.
+    static let prefetch: UInt16 = 10
 
-    let channel: Channel
     let hostname: String
     let state: WorkerState
     let registry: TaskRegistry
     let configuration: WorkerConfiguration
+    let access: RemoteControlAccess
+    let replies: PidboxReplies
     let logger: Logger
 
     /// Declares the exchanges as Celery does (durable false, auto-delete false) and the worker's queue.
@@ -31,6 +38,61 @@ struct RemoteControl: Sendable {
             arguments: ["x-expires": .int32(10000), "x-message-ttl": .int32(300_000)])
         try await channel.bindQueue(queue, to: exchange)
         return queue
+    }
+
+    /// Runs remote control on `connection` for `worker` until the worker stops (returns) or the connection is lost
+    /// (throws, and the worker reconnects). If the broker closes the pidbox channel while the connection stays up,
+    /// remote control starts again on a new channel after a pause that doubles up to 30 s, with an error logged
+    /// each time: it never silently goes away.
+    static func serve(worker: Worker, on connection: Connection, control: WorkerControl) async throws {
+        let configuration = worker.configuration
+        guard configuration.remoteControl != .off else {
+            worker.logger.info("remote control is off: celery inspect and celery control do not reach \(configuration.hostname)")
+            return
+        }
+        let replies = PidboxReplies(connection: connection, logger: worker.logger)
+        let remote = RemoteControl(
+            hostname: configuration.hostname, state: worker.state, registry: worker.registry,
+            configuration: configuration, access: configuration.remoteControl, replies: replies,
+            logger: worker.logger)
+        let handled = ManagedCounter()
+        var restarts = 0
+        defer { Task { await replies.close() } }
+        while await !control.isStopping {
+            let handledBefore = handled.value
+            do {
+                try await remote.consume(on: connection, control: control, handled: handled)
+                return
+            } catch where connection.isOpen && !Task.isCancelled {
+                // A restart that served requests was not a tight failure: start the backoff over.
+                restarts = handled.value > handledBefore ? 1 : restarts + 1
+                let pause = min(30, pow(2, Double(min(restarts, 6) - 1)))
+                worker.logger.error(
+                    "remote control stopped: \(error); starting it again in \(Int(pause)) s (restart \(restarts))")
+                try? await control.sleep(seconds: pause)
+            }
+        }
+    }
+
+    /// Consumes the pidbox queue on a channel of its own until the consumer ends.
+    private func consume(on connection: Connection, control: WorkerControl, handled: ManagedCounter) async throws {
+        let channel = try await connection.openChannel()
+        let queue: String
+        do {
+            queue = try await Self.declare(on: channel, hostname: hostname)
+        } catch let error as AMQPError where error.replyCode == .resourceLocked {
+            logger.warning(
+                "remote control is off: another worker named \(hostname) is connected; give each worker its own --hostname"
+            )
+            return
+        }
+        try await channel.setPrefetch(Self.prefetch)
+        let consumer = try await channel.consume(queue: queue, exclusive: true)
+        guard await control.register(consumer) else { return }
+        for try await delivery in consumer {
+            await handle(delivery)
+            handled.add(1)
+        }
     }
 
     func handle(_ delivery: Delivery) async {
@@ -48,22 +110,47 @@ struct RemoteControl: Sendable {
             return
         }
         let arguments = request["arguments"]?.objectValue ?? [:]
-        let answer = await answer(method, arguments)
-        logger.info("remote control: \(method) \(JSONValue.object(arguments).jsonString)")
-        guard let replyTo = request["reply_to"]?.objectValue, let key = replyTo["routing_key"]?.stringValue,
-            let answer
-        else { return }
-        let message = OutgoingMessage(
-            body: JSONValue.object([hostname: answer]).jsonData(),
-            exchange: replyTo["exchange"]?.stringValue ?? Self.replyExchange, routingKey: key,
-            properties: BasicProperties(
-                contentType: "application/json", contentEncoding: "utf-8",
-                headers: [
-                    "ticket": request["ticket"].flatMap(\.stringValue).map(FieldValue.string) ?? .void,
-                    "clock": .int32(Int32(clamping: state.tick())),
-                ],
-                deliveryMode: BasicProperties.DeliveryMode.transient, priority: 0))
-        try? await channel.publish(message)
+        let replyTo = request["reply_to"]?.objectValue
+        let replyKey = replyTo?["routing_key"]?.stringValue
+        if replyTo != nil, replyKey.map({ $0.isEmpty || $0.utf8.count > Self.maxReplyKeyLength }) ?? true {
+            logger.warning(
+                "ignored remote-control \(Self.clip(method)): its reply_to routing key is missing or longer than \(Self.maxReplyKeyLength) bytes"
+            )
+            return
+        }
+        let answer: JSONValue?
+        if let exchange = replyTo?["exchange"]?.stringValue, exchange != Self.replyExchange {
+            logger.warning("refused remote-control \(Self.clip(method)): it asks for its reply on exchange \(Self.clip(exchange))")
+            answer = Self.refusal("replies go only to the exchange \(Self.replyExchange), not \(Self.clip(exchange))")
+        } else if !access.allows(method) {
+            logger.notice("refused remote-control \(Self.clip(method)): remote_control is \(access.rawValue)")
+            answer = Self.refusal(
+                "\(Self.clip(method)) refused: remote control of \(hostname) is \(access.rawValue); set [worker] remote_control = \"all\" or amqp-worker --remote-control all to allow it"
+            )
+        } else {
+            logger.info("remote control: \(Self.clip(method)) \(Self.clip(JSONValue.object(arguments).jsonString))")
+            answer = await self.answer(method, arguments)
+        }
+        guard let replyKey, let answer else { return }
+        await replies.send(
+            OutgoingMessage(
+                body: JSONValue.object([hostname: answer]).jsonData(), exchange: Self.replyExchange,
+                routingKey: replyKey,
+                properties: BasicProperties(
+                    contentType: "application/json", contentEncoding: "utf-8",
+                    headers: [
+                        "ticket": request["ticket"].flatMap(\.stringValue).map(FieldValue.string) ?? .void,
+                        "clock": .int32(Int32(clamping: state.tick())),
+                    ],
+                    deliveryMode: BasicProperties.DeliveryMode.transient, priority: 0)))
+    }
+
+    /// A refusal, as Celery answers a command that failed.
+    private static func refusal(_ why: String) -> JSONValue { ["error": .string(why)] }
+
+    /// Text from a request, shortened for logs and replies.
+    private static func clip(_ text: String) -> String {
+        text.count <= 200 ? text : text.prefix(200) + "…"
     }
 
     /// The answer to one method, or nil for methods this worker does not know (Celery logs and ignores them).
@@ -74,7 +161,10 @@ struct RemoteControl: Sendable {
         case "registered":
             return .array(registry.names.map(JSONValue.string))
         case "active":
-            return .array(state.active.values.sorted { $0.started < $1.started }.map(activeEntry))
+            // Task arguments may be secrets; without remote_control = "all" they are hidden.
+            return .array(state.active.values.sorted { $0.started < $1.started }.map {
+                activeEntry($0, showArguments: access.showsArguments)
+            })
         case "stats":
             return await stats()
         case "active_queues":
@@ -95,7 +185,7 @@ struct RemoteControl: Sendable {
                 "worker_concurrency": .int(configuration.concurrency), "task_serializer": "json",
                 "result_backend": "rpc://",
             ]
-        case "revoke":
+        case "revoke", "terminate":
             let ids: [String]
             switch arguments["task_id"] {
             case .string(let id)?: ids = [id]
@@ -103,19 +193,24 @@ struct RemoteControl: Sendable {
             default: ids = []
             }
             // Flower sends `terminate` as 1 (Python's strtobool), Celery's CLI as true.
-            let terminate = arguments["terminate"].map { $0.boolValue ?? (($0.intValue ?? 0) != 0) } ?? false
+            // Celery's `terminate` command is `revoke` with `terminate`.
+            let terminate = method == "terminate"
+                || arguments["terminate"].map { $0.boolValue ?? (($0.intValue ?? 0) != 0) } ?? false
             let running = state.revoke(ids, terminate: terminate)
-            logger.notice("revoked \(ids.joined(separator: ", "))\(terminate ? "; terminated \(running.count) running" : "")")
-            return ["ok": .string("tasks \(ids.joined(separator: ", ")) flagged as revoked")]
+            logger.notice("revoked \(Self.clip(ids.joined(separator: ", ")))\(terminate ? "; terminated \(running.count) running" : "")")
+            return ["ok": .string("tasks \(Self.clip(ids.joined(separator: ", "))) flagged as revoked")]
+        case let other where RemoteControlAccess.controlMethods.contains(other):
+            return Self.refusal("\(other) is not supported by amqp-tasks workers")
         default:
             return nil
         }
     }
 
-    private func activeEntry(_ task: WorkerState.ActiveTask) -> JSONValue {
+    private func activeEntry(_ task: WorkerState.ActiveTask, showArguments: Bool) -> JSONValue {
         let m = task.message
         return [
-            "id": .string(m.id), "name": .string(m.name), "args": .array(m.args), "kwargs": .object(m.kwargs),
+            "id": .string(m.id), "name": .string(m.name),
+            "args": showArguments ? .array(m.args) : "<hidden>", "kwargs": showArguments ? .object(m.kwargs) : "<hidden>",
             "type": .string(m.name), "hostname": .string(hostname),
             "time_start": .double(task.started.timeIntervalSince1970), "acknowledged": false,
             "delivery_info": [

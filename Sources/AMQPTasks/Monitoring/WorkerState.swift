@@ -16,8 +16,18 @@ final class WorkerState: @unchecked Sendable {
     private let lock = NSLock()
     private var activeTasks: [String: ActiveTask] = [:]
     private var processedCounts: [String: Int] = [:]
-    private var revoked: Set<String> = []
+    private var revoked: ExpiringIDSet
     private var clock = 0
+
+    /// How many revoked ids a worker remembers: Celery's `REVOKES_MAX`. The oldest revocation is forgotten first.
+    static let revokedCapacity = 50_000
+    /// How long a revocation counts, in seconds: Celery's `REVOKE_EXPIRES` (3 hours). By then a task that waited
+    /// in a queue has normally run or expired.
+    static let revokedLifetime: Double = 3 * 3600
+
+    init(revokedCapacity: Int = revokedCapacity) {
+        revoked = ExpiringIDSet(capacity: revokedCapacity, lifetime: Self.revokedLifetime)
+    }
 
     private func locked<T>(_ body: () -> T) -> T {
         lock.lock()
@@ -25,15 +35,16 @@ final class WorkerState: @unchecked Sendable {
         return body()
     }
 
-    /// The next value of the worker's Lamport clock (Celery's `clock` field).
+    /// The next value of the worker's Lamport clock (Celery's `clock` field). It stops at `Int.max` rather than
+    /// overflow: any user of the vhost can send a message with `clock` 2^63-1, and the next tick must not trap.
     func tick() -> Int {
         locked {
-            clock += 1
+            clock = clock == Int.max ? clock : clock + 1
             return clock
         }
     }
 
-    /// Merges a clock seen on an incoming message.
+    /// Merges a clock seen on an incoming message (negative ones are ignored).
     func observe(clock other: Int) { locked { clock = max(clock, other) } }
 
     var active: [String: ActiveTask] { locked { activeTasks } }
@@ -52,7 +63,7 @@ final class WorkerState: @unchecked Sendable {
     /// Marks tasks as revoked; with `terminate`, running ones are interrupted. Returns the ids that were running.
     func revoke(_ ids: [String], terminate: Bool) -> [String] {
         let running: [ActiveTask] = locked {
-            revoked.formUnion(ids)
+            revoked.insert(ids)
             return ids.compactMap { activeTasks[$0] }
         }
         if terminate { for task in running { task.cancel() } }
@@ -61,5 +72,9 @@ final class WorkerState: @unchecked Sendable {
 
     func isRevoked(_ id: String) -> Bool { locked { revoked.contains(id) } }
 
-    var revokedIDs: [String] { locked { revoked.sorted() } }
+    /// The revoked ids still remembered, sorted (at most `revokedCapacity`, none older than 3 hours).
+    var revokedIDs: [String] { locked { revoked.ids() } }
+
+    /// How many revoked ids the worker remembers.
+    var revokedCount: Int { locked { revoked.count } }
 }

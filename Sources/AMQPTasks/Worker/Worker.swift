@@ -53,6 +53,9 @@ public struct WorkerConfiguration: Sendable {
     public var tasks: [String: TaskSettings] = [:]
     /// Exchanges, queues and bindings to declare at start (from the configuration file).
     public var topology: TasksConfiguration?
+    /// Which remote-control commands (`celery inspect`, `celery control`, Flower) the worker obeys: by default only
+    /// the read-only ones; see `RemoteControlAccess`.
+    public var remoteControl: RemoteControlAccess = .readOnly
 
     public init(url: String) { self.url = url }
 
@@ -70,6 +73,7 @@ public struct WorkerConfiguration: Sendable {
         maxMessageSize = settings.maxMessageSize
         maxResultSize = settings.maxResultSize
         recordAttempts = settings.recordAttempts
+        remoteControl = settings.remoteControl
         if let maxRetries = settings.maxRetries { retryPolicy.maxRetries = maxRetries }
         tasks = configuration.tasks
         topology = configuration
@@ -210,24 +214,7 @@ public final class Worker: Sendable {
 
     /// Answers remote-control requests; a clash over the node name disables it, never the worker.
     private func runRemoteControl(_ connection: Connection) async throws {
-        let channel = try await connection.openChannel()
-        let queue: String
-        do {
-            queue = try await RemoteControl.declare(on: channel, hostname: configuration.hostname)
-        } catch let error as AMQPError where error.replyCode == .resourceLocked {
-            logger.warning(
-                "remote control is off: another worker named \(configuration.hostname) is connected; give each worker its own --hostname"
-            )
-            return
-        }
-        let consumer = try await channel.consume(queue: queue, exclusive: true)
-        guard await control.register(consumer) else { return }
-        let remote = RemoteControl(
-            channel: channel, hostname: configuration.hostname, state: state, registry: registry,
-            configuration: configuration, logger: logger)
-        for try await delivery in consumer {
-            await remote.handle(delivery)
-        }
+        try await RemoteControl.serve(worker: self, on: connection, control: control)
     }
 
     /// One consumer slot of `queue`, for as long as the connection lasts. When the broker closes the consumer's

@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+
+/// Matches result messages to the callers waiting for them, by task id; keeps the others, within
+/// `ResultCacheLimits`, until someone asks.
+actor ResultRouter {
+    /// A final result with the task's earlier states.
+    typealias Outcome = (final: ResultMessage, history: [ResultMessage])
+
+    private var waiters: [String: [CheckedContinuation<Outcome, Error>]] = [:]
+    private var cache: ResultCache
+    /// Tasks this client sent and has not heard the end of: their results count against `maxResults`, others
+    /// against `maxUnexpectedResults`.
+    private var expected: ExpiringIDSet
+    private var failure: Error?
+    /// Tasks whose final result a caller took, newest last: a later copy of it (a result message redelivered after
+    /// a lost connection, or the answer of a task run twice) is dropped instead of being kept for nobody.
+    private var taken = ExpiringIDSet(capacity: 100_000, lifetime: .infinity)
+    private let logger: Logger
+
+    init(limits: ResultCacheLimits = ResultCacheLimits(), logger: Logger = Logger(label: "amqp-tasks.client")) {
+        cache = ResultCache(limits: limits)
+        // Sent tasks whose results nobody took are remembered ten times as many as results are kept.
+        expected = ExpiringIDSet(capacity: limits.maxResults.multipliedReportingOverflow(by: 10).partialValue, lifetime: limits.maxAge)
+        self.logger = logger
+    }
+
+    /// Results stored for nobody yet (or kept for `states(for:)`).
+    var unclaimedCount: Int { cache.count }
+    /// Results dropped to stay within the limits.
+    var droppedCount: Int { cache.dropped }
+
+    /// Notes tasks this client is about to send, so their results are expected.
+    func expect(_ ids: [String]) {
+        expected.insert(ids)
+    }
+
+    /// Records a result message. `redelivered` (the broker's flag) marks a copy this client may have seen before
+    /// its acknowledgement was lost; a copy of a final result already recorded is dropped.
+    func deliver(_ result: ResultMessage, redelivered: Bool = false) {
+        let id = result.taskId
+        if result.status.isFinal {
+            if taken.contains(id) { return }
+            if redelivered, cache.entry(id)?.history.contains(where: { $0.status == result.status }) == true { return }
+        }
+        let dropped = cache.record(result, expected: expected.contains(id))
+        if dropped > 0 { reportDropped(dropped) }
+        guard result.status.isFinal, let continuations = waiters.removeValue(forKey: id) else { return }
+        let outcome = (result, cache.entry(id)?.history ?? [result])
+        for continuation in continuations { continuation.resume(returning: outcome) }
+    }
+
+    func history(of id: String) -> [ResultMessage] {
+        cache.entry(id)?.history ?? []
+    }
+
+    /// Waits for the final result of `id`; unless `keep`, it is then taken (forgotten, and later copies dropped).
+    func final(for id: String, timeout: Duration, keep: Bool = false) async throws -> Outcome {
+        if let entry = cache.entry(id), let final = entry.final {
+            if !keep { take(id) }
+            return (final, entry.history)
+        }
+        if let failure { throw failure }
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            await self?.timeOut(id, after: timeout)
+        }
+        defer { timer.cancel() }
+        let outcome = try await withCheckedThrowingContinuation { continuation in
+            waiters[id, default: []].append(continuation)
+        }
+        if !keep { take(id) }
+        return outcome
+    }
+
+    private func take(_ id: String) {
+        cache.remove(id)
+        expected.remove(id)
+        taken.insert([id])
+    }
+
+    /// Logs the first dropped result and every thousandth after it, so a flood cannot flood the log too.
+    private func reportDropped(_ count: Int) {
+        let total = cache.dropped
+        guard total - count == 0 || (total - count) / 1000 != total / 1000 else { return }
+        logger.warning(
+            "dropped \(total) unclaimed result(s) so far to stay within \(cache.limits.maxResults) results of sent tasks, \(cache.limits.maxUnexpectedResults) of others, \(Int(cache.limits.maxAge)) s (ResultCacheLimits); ask for results sooner or raise the limits"
+        )
+    }
+
+    private func timeOut(_ id: String, after timeout: Duration) {
+        guard let continuations = waiters.removeValue(forKey: id) else { return }
+        for continuation in continuations {
+            continuation.resume(throwing: ResultTimeout(taskId: id, timeout: timeout))
+        }
+    }
+
+    func failAll(_ error: Error) {
+        failure = error
+        for continuations in waiters.values { for continuation in continuations { continuation.resume(throwing: error) } }
+        waiters.removeAll()
+    }
+}
