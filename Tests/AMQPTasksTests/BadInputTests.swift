@@ -123,6 +123,21 @@ import Testing
         #expect(CeleryTime.format(Date(timeIntervalSince1970: 1e300)).hasPrefix("9999-12-31"))
     }
 
+    @Test(arguments: ["grace_period = inf", "grace_period = nan", "grace_period = 1e30"])
+    func secondsInTheConfigurationThatCannotBeADurationAreErrors(_ line: String) throws {
+        do {
+            _ = try TasksConfiguration.parse("[worker]\n\(line)\n", file: "t.toml", environment: [:])
+            Issue.record("\(line) was accepted")
+        } catch let errors as ConfigErrors {
+            #expect(errors.description.contains("t.toml:2: worker.grace_period: expected a finite number"), "\(errors)")
+        }
+        for task in ["time_limit = inf", "soft_time_limit = 1e300", "retry_backoff = nan"] {
+            #expect(throws: ConfigErrors.self) {
+                _ = try TasksConfiguration.parse("[tasks.\"t\"]\n\(task)\n", file: "t.toml", environment: [:])
+            }
+        }
+    }
+
     @Test func recordAttemptsStayBounded() {
         let attempts = RecordAttempts(capacity: 100)
         for n in 0..<1000 { _ = attempts.failed("task-\(n)") }

@@ -34,10 +34,14 @@ import Testing
     @Test func revokeTerminateOfAnExecTaskReportsRevoked() async throws {
         let queue = uniqueQueue("exec-revoke")
         let started = TemporaryFile()
-        let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register(
-                "exec.slow", ExecHandler(command: ["/bin/sh", "-c", "echo $$ > \(started.path); sleep 60"]))
-        }
+        // revoke --terminate is a destructive remote-control command: allowed with remote_control = all.
+        let worker = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                registry.register(
+                    "exec.slow", ExecHandler(command: ["/bin/sh", "-c", "echo $$ > \(started.path); sleep 60"]))
+            },
+            configure: { $0.remoteControl = .all })
         let client = try await TaskClient.connect(url: Broker.url)
         let id = try await client.send("exec.slow", options: SendOptions(queue: queue))
         let shell = try await started.waitForPID()
@@ -54,10 +58,13 @@ import Testing
         let queue = uniqueQueue("exec-cleanup")
         let ready = TemporaryFile(), cleaned = TemporaryFile()
         let member = "trap 'sleep 1; echo cleaned > \(cleaned.path); exit 0' TERM; echo $$ > \(ready.path); sleep 300 & wait"
-        let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            // The leader has no trap: SIGTERM ends it at once; its background member cleans up for a second.
-            registry.register("exec.tidy", ExecHandler(command: ["/bin/sh", "-c", "/bin/sh -c \"\(member)\" & wait"]))
-        }
+        let worker = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                // The leader has no trap: SIGTERM ends it at once; its background member cleans up for a second.
+                registry.register("exec.tidy", ExecHandler(command: ["/bin/sh", "-c", "/bin/sh -c \"\(member)\" & wait"]))
+            },
+            configure: { $0.remoteControl = .all })
         let client = try await TaskClient.connect(url: Broker.url)
         let id = try await client.send("exec.tidy", options: SendOptions(queue: queue))
         _ = try await ready.waitForPID()

@@ -114,8 +114,8 @@ struct TableReader {
     func number(_ name: String) -> Double? {
         guard let value = table[name] else { return nil }
         if let int = value.int { return Double(int) }
-        guard let double = value.double, double.isFinite else {
-            wrongType(name, "a finite number", value)
+        guard let double = value.double else {
+            wrongType(name, "a number", value)
             return nil
         }
         return double
@@ -465,6 +465,10 @@ struct ConfigLoader {
 
     private func nonNegative<T: Comparable & Numeric>(_ r: TableReader, _ name: String, _ value: T?) -> T? {
         guard let value else { return nil }
+        if let seconds = value as? Double, !(seconds.isFinite && seconds <= Self.largestSeconds) {
+            context.error(r.key(name), "expected a finite number, at most \(Int(Self.largestSeconds)), got \(seconds)")
+            return nil
+        }
         guard value >= 0 else {
             context.error(r.key(name), "expected a number ≥ 0, got \(value)")
             return nil
@@ -485,14 +489,22 @@ struct ConfigLoader {
         return value
     }
 
+    /// A number of seconds (or a base) > 0 and at most about 31 years: `inf`, `nan` and 1e30 would trap where it
+    /// becomes a `Duration`.
     private func positive(_ r: TableReader, _ name: String, _ value: Double?) -> Double? {
         guard let value else { return nil }
+        guard value.isFinite, value <= Self.largestSeconds else {
+            context.error(r.key(name), "expected a finite number, at most \(Int(Self.largestSeconds)), got \(value)")
+            return nil
+        }
         guard value > 0 else {
             context.error(r.key(name), "expected a number > 0, got \(value)")
             return nil
         }
         return value
     }
+
+    static let largestSeconds: Double = 1e9
 }
 
 /// Checks that names refer to things the file declares.
