@@ -16,7 +16,8 @@ def wait_until_active(hostname, task_id, seconds=30):
 
 
 def test_celery_revoke_terminate_of_an_exec_task_is_revoked_not_failed(swift_worker, queue):
-    swift_worker("--exec", "interop.slow=/bin/sleep 60", hostname="exec-revoker@interop")
+    # revoke --terminate is destructive: a worker takes it only with remote control "all".
+    swift_worker("--exec", "interop.slow=/bin/sleep 60", "--remote-control", "all", hostname="exec-revoker@interop")
     running = app.send_task("interop.slow", queue=queue)
     wait_until_active("exec-revoker@interop", running.id)
     app.control.revoke(running.id, terminate=True, destination=["exec-revoker@interop"])
