@@ -78,6 +78,17 @@ def wait_for_workers(queue, count, seconds=120):
         time.sleep(0.2)
 
 
+def wait_for_client_connection(seconds=60):
+    """The paused client's connection: it had its batch confirmed, so it is connected, unless a random close came
+    just as it paused; then it reconnects at once (its result receiver does)."""
+    deadline = time.time() + seconds
+    while not (pids := client_connections()):
+        if time.time() > deadline:
+            pytest.fail(f"the paused client has no connection after {seconds} s")
+        time.sleep(0.1)
+    return pids
+
+
 def worker_logs(paths):
     return "".join(path.read_text() for path in paths)
 
@@ -134,8 +145,7 @@ def test_connections_closed_during_confirmed_publishes_lose_no_task(processes, q
 
     for number, batch in enumerate(pauses):
         client.wait_paused(batch, while_waiting=close_at_random)
-        pids = client_connections()
-        assert pids, "a paused client that just had its batch confirmed is connected"
+        pids = wait_for_client_connection()
         close_connections(pids, f"fault test: dropped client connection after batch {batch}")
         if number % 2 == 0:
             wait_for_workers(queue, 3)  # a worker that is connected, so the close surely breaks something
