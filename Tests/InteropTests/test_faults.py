@@ -8,11 +8,12 @@ lost, nothing loops.
 The faults that the assertions count come at pauses of the client (after known batches), never after a guessed
 time: what a test asserts depends on what it did, not on how long the run lasted."""
 import random
+import subprocess
 import time
 
 import pytest
 
-from conftest import assert_nothing_lost, assert_nothing_loops, binary, broker
+from conftest import BROKER, assert_nothing_lost, assert_nothing_loops, binary, broker
 from faultclient import FaultClient, exec_handler_option
 
 
@@ -77,6 +78,17 @@ def wait_for_workers(queue, count, seconds=120):
         time.sleep(0.2)
 
 
+def wait_for_client_connection(seconds=60):
+    """The paused client's connection: it had its batch confirmed, so it is connected, unless a random close came
+    just as it paused; then it reconnects at once (its result receiver does)."""
+    deadline = time.time() + seconds
+    while not (pids := client_connections()):
+        if time.time() > deadline:
+            pytest.fail(f"the paused client has no connection after {seconds} s")
+        time.sleep(0.1)
+    return pids
+
+
 def worker_logs(paths):
     return "".join(path.read_text() for path in paths)
 
@@ -133,8 +145,7 @@ def test_connections_closed_during_confirmed_publishes_lose_no_task(processes, q
 
     for number, batch in enumerate(pauses):
         client.wait_paused(batch, while_waiting=close_at_random)
-        pids = client_connections()
-        assert pids, "a paused client that just had its batch confirmed is connected"
+        pids = wait_for_client_connection()
         close_connections(pids, f"fault test: dropped client connection after batch {batch}")
         if number % 2 == 0:
             wait_for_workers(queue, 3)  # a worker that is connected, so the close surely breaks something
@@ -154,16 +165,19 @@ def test_connections_closed_during_confirmed_publishes_lose_no_task(processes, q
 
 def test_tasks_waiting_in_delay_queues_survive_a_broker_restart(running_broker, processes, queue, tmp_path):
     """A countdown waits in a delay queue (amqp-tasks.delay.*) after the worker acked the message it came in: the
-    delay queue then holds the task's only copy. 2,000 countdown tasks are parked there right up to the moment the
-    broker stops, so delays end before, during and after the shutdown; each must still reach its queue and be
-    answered."""
-    logs = start_workers(processes, queue, 2, tmp_path)
-    client = FaultClient(processes, tmp_path, "client", queue, 2000, batch=20, pause_after=[100], kinds="countdown")
-    client.wait_paused(100)  # the last batch is confirmed; the workers are parking the last tasks
-    broker("stop")
+    delay queue then holds the task's only copy. Countdown tasks (1-4 s) are sent and parked there while the broker
+    shuts down, so delays end before, during and after the shutdown; each confirmed task must still reach its queue
+    and be answered. (RabbitMQ dead-letters from a classic queue at most once: a message that expires while the
+    node stops its queues can be dropped.)"""
+    # Many consumers, so the workers keep up and park most countdowns rather than find them already due.
+    logs = start_workers(processes, queue, 2, tmp_path, extra=[("--concurrency", "6")] * 2)
+    client = FaultClient(processes, tmp_path, "client", queue, 4000, batch=20, pause_after=[50], kinds="countdown")
+    client.wait_paused(50)  # 1,000 countdown tasks confirmed, many of them parked in delay queues
+    stopping = subprocess.Popen([str(BROKER), "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        client.release()
+        client.release()  # sends (and the workers park) countdowns while the node shuts down
+        assert stopping.wait(timeout=300) == 0, "Deploy/broker stop failed"
     finally:
         broker("start")
     report = client.finish()
-    assert_nothing_lost(report, 2000, worker_logs(logs))
+    assert_nothing_lost(report, 4000, worker_logs(logs))
