@@ -7,18 +7,40 @@ import Testing
 /// message, or one unlucky event, still stops, stalls or loops a worker, or a fix that is incomplete. Each fails on
 /// the code it was written against and should pass once its finding is fixed.
 @Suite struct ReviewFindingsTests {
-    /// A user of the vhost other than the worker's (the broker fixture `reader`: may write, may not configure).
-    static let readerURL = "amqp://reader:reader-password@127.0.0.1:\(Broker.port)/%2f"
+    /// A user of the vhost other than the worker's (`guest`), with every right on `/`, made with `Deploy/broker ctl`.
+    static let producer = "review-producer"
+    static let producerURL = "amqp://review-producer:review-producer-password@127.0.0.1:\(Broker.port)/%2f"
 
-    // MARK: 1. A message carrying another user's validated user_id loops forever
+    static func makeProducerUser() throws {
+        func ctl(_ arguments: [String]) throws -> (Int32, String) {
+            let process = Process()
+            process.executableURL = Broker.repoRoot.appendingPathComponent("Deploy/broker")
+            process.arguments = ["ctl"] + arguments
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+        let (added, addText) = try ctl(["add_user", producer, "review-producer-password"])
+        if added != 0, !addText.contains("already exists") { throw TestFailure("add_user \(producer): \(addText)") }
+        let (permitted, permitText) = try ctl(["set_permissions", "-p", "/", producer, ".*", ".*", ".*"])
+        if permitted != 0 { throw TestFailure("set_permissions \(producer): \(permitText)") }
+    }
+
+    // MARK: 1. A message carrying its producer's validated user_id loops
 
     /// RabbitMQ validates `user_id`: a publish whose `user_id` is not the publishing connection's user is refused
     /// with 406 and its channel closed. A producer may set its own `user_id` (that is what the feature is for);
-    /// the worker then copies the message's properties into the delay queue (ETA, countdown) or `<queue>.dead`, so
-    /// its own publish is refused, its consumer channel closes, the task is redelivered, and around it goes —
-    /// forever, because after `record_attempts` the dead letter is tried on the channel that just closed (and would
-    /// carry the same `user_id` anyway).
-    @Test func anETATaskWhoseUserIdIsItsProducersRunsOnce() async throws {
+    /// the worker copies the message's properties into the delay queue (a task with an `eta`) and into
+    /// `<queue>.dead`, so its own publish is refused, its consumer channel closes, the task is requeued at the head
+    /// of its queue and comes back to the same consumer, and around it goes: a bad message forever (after
+    /// `record_attempts` the dead letter is tried on the channel that just closed, and would carry the same
+    /// `user_id` anyway), an ETA task until its ETA — and every task behind it in the queue waits as long.
+    @Test func anETATaskWhoseUserIdIsItsProducersDoesNotHoldUpTheTasksBehindIt() async throws {
+        try Self.makeProducerUser()
         let queue = uniqueQueue("userid-eta")
         let worker = try await RunningWorker.start(queues: [queue])
         let guest = try await Connection.open(url: Broker.url)
@@ -26,22 +48,38 @@ import Testing
         let setup = try await guest.openChannel()
         try await setup.declareQueue(replies, durable: false)
         try await Self.cleaningUp(worker: worker, queues: [queue, replies, DeadLetters.name(for: queue)], on: guest) {
-            var message = TaskMessage(name: "demo.add", args: [2, 3])
-            message.replyTo = replies
-            message.eta = CeleryTime.format(Date().addingTimeInterval(2))
-            var (properties, body) = message.encode()
-            properties.userId = "reader"
-            try await Self.publish(body, to: queue, properties: properties, as: Self.readerURL)
+            var later = TaskMessage(name: "demo.add", args: [2, 3])
+            later.replyTo = replies
+            // 20 s: parked in the 16 s delay queue, then the 4 s one; the test waits for it, so nothing is left parked.
+            later.eta = CeleryTime.format(Date().addingTimeInterval(20))
+            var (properties, body) = later.encode()
+            properties.userId = Self.producer
+            try await Self.publish(body, to: queue, properties: properties, as: Self.producerURL)
+            var now = TaskMessage(name: "demo.add", args: [4, 5])
+            now.replyTo = replies
+            let (nowProperties, nowBody) = now.encode()
+            try await Self.publish(nowBody, to: queue, properties: nowProperties, as: Broker.url)
 
-            let result = try await Self.waitForResult(
-                of: message.id, in: replies, on: guest, seconds: 60,
-                otherwise: "the ETA task never ran: the worker's delay-queue copy keeps user_id = reader, the broker refuses it (406) and closes the consumer's channel, and the task goes round again")
-            #expect(result["status"]?.stringValue == "SUCCESS")
-            #expect(result["result"]?.intValue == 5)
+            // Both are answered (the safety deadline covers the ETA); the task without an ETA first.
+            var order: [String] = []
+            let channel = try await guest.openChannel()
+            let deadline = Date().addingTimeInterval(90)
+            while order.count < 2, Date() < deadline {
+                if let result = try await channel.get(queue: replies, autoAck: true), let id = result.properties.correlationId {
+                    #expect(try JSONValue.parse(result.body)["status"]?.stringValue == "SUCCESS")
+                    order.append(id)
+                } else {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            #expect(
+                order == [now.id, later.id],
+                "the task sent second (no ETA) waited behind the ETA task until its ETA: the worker's delay-queue copy keeps the producer's user_id, the broker refuses it (406) and closes the consumer's channel, and the ETA task comes back first, again and again")
         }
     }
 
     @Test func aBadMessageWhoseUserIdIsItsProducersIsDeadLetteredOnce() async throws {
+        try Self.makeProducerUser()
         let queue = uniqueQueue("userid-bad")
         let worker = try await RunningWorker.start(queues: [queue])
         let guest = try await Connection.open(url: Broker.url)
@@ -49,15 +87,15 @@ import Testing
             try await Self.publish(
                 Data("{not json".utf8), to: queue,
                 properties: BasicProperties(
-                    contentType: "application/json", headers: ["task": "demo.add", "id": "userid-bad-1"], userId: "reader"),
-                as: Self.readerURL)
+                    contentType: "application/json", headers: ["task": "demo.add", "id": "userid-bad-1"], userId: Self.producer),
+                as: Self.producerURL)
             let channel = try await guest.openChannel()
             let dead: Delivery
             do {
                 dead = try await BadInputTests.waitForDeadLetter(in: queue, on: channel, seconds: 60)
             } catch {
                 throw TestFailure(
-                    "the bad message never reached \(DeadLetters.name(for: queue)) (failed attempts: \(worker.worker.recordAttempts.failures(of: "userid-bad-1"))): its dead-letter copy keeps user_id = reader, which the broker refuses for the worker's user, closing its channel each time")
+                    "the bad message never reached \(DeadLetters.name(for: queue)) (failed attempts: \(worker.worker.recordAttempts.failures(of: "userid-bad-1"))): its dead-letter copy keeps the producer's user_id, which the broker refuses from the worker's user, closing its channel each time")
             }
             #expect(dead.properties.headers?[DeadLetters.Header.reason] == "invalid-json")
         }
