@@ -224,6 +224,65 @@ import Testing
         try await fixture.cleanUp()
     }
 
+    // MARK: 4b. Deliveries already taken back by the broker are still run
+
+    /// With prefetch above 1, when the broker closes a consumer's channel the deliveries still buffered in its
+    /// stream were requeued by the close, yet `consume` goes on handing them to the processor: each runs (its side
+    /// effects happen), its result publish fails on the closed channel and counts as a failed record attempt, and
+    /// the broker's requeued copy runs again. A delivery whose channel is closed should be dropped unrun.
+    @Test func aDeliveryOfAChannelTheBrokerClosedIsNotRun() async throws {
+        let queue = uniqueQueue("stale")
+        let runs = RunLog()
+        let gate = Gate()
+        let worker = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                registry.register("hold") { _ in
+                    await gate.wait()
+                    return "held"
+                }
+                registry.register("count.me") { context in
+                    await runs.record(context.taskId)
+                    return "counted"
+                }
+            },
+            configure: { $0.prefetch = 3 })
+        let client = try await TaskClient.connect(url: Broker.url)
+        let connection = try await Connection.open(url: Broker.url)
+        try await Self.cleaningUp(worker: worker, queues: [queue, DeadLetters.name(for: queue)], on: connection) {
+            let channel = try await connection.openChannel()
+            // The dead-letter exchange re-declared with another type: the worker's next dead letter gets 406, which
+            // closes its consumer's channel.
+            let dead = DeadLetters.name(for: queue)
+            try await channel.deleteExchange(dead)
+            try await channel.declareExchange(dead, type: .direct, durable: true)
+            try await channel.confirmSelect()
+            // hold (running), then a bad message, then a good task: all three in the consumer at once.
+            _ = try await client.send("hold", options: SendOptions(queue: queue))
+            try await gate.waitForWaiters(1)
+            try await channel.publish(
+                Data("not json".utf8), routingKey: queue,
+                properties: BasicProperties(contentType: "application/json", headers: ["task": "demo.add", "id": "stale-bad"]))
+            let counted = try await client.send("count.me", options: SendOptions(queue: queue))
+            try await BadInputTests.waitUntil("all three are in the consumer") {
+                try await channel.inspectQueue(queue).messageCount == 0
+            }
+            await gate.open()
+            try await BadInputTests.waitUntil("the bad message closed the channel") {
+                worker.worker.recordAttempts.failures(of: "stale-bad") >= 1
+            }
+            try await channel.deleteExchange(dead)
+            _ = try await client.result(for: counted, timeout: .seconds(60))
+            _ = try await BadInputTests.waitForDeadLetter(in: queue, on: channel)
+            let timesRun = await runs.count(counted)
+            #expect(
+                timesRun == 1,
+                "count.me ran \(timesRun) times: once from the closed channel's buffer, once more when the broker redelivered it")
+            #expect(worker.worker.recordAttempts.failures(of: counted) == 0)
+        }
+        await client.close()
+    }
+
     // MARK: 5. Numeric URL options still trap (issue 12 item 3)
 
     /// `heartbeat=inf`, `channel_max=1e30`, `frame_max=1e30` trap in `Int(Double)`; `heartbeat` or `frame_max`
