@@ -378,6 +378,12 @@ import Testing
         for failure in ["MessageTooLarge", "ResultTooLarge", "OutcomeNotRecorded"] {
             #expect(readme.contains(failure), "FAILURE type \(failure) is not in the README")
         }
+        // "What we guarantee" says a task runs twice for "exactly two causes" (a redelivery, a client's repeated
+        // publish); a task whose outcome cannot be recorded now also runs up to record_attempts times per worker
+        // (its SUCCESS published each time), then lands in <queue>.dead although it ran.
+        let guarantees = readme.components(separatedBy: "### What we guarantee").dropFirst().first?
+            .components(separatedBy: "\n## ").first ?? ""
+        #expect(guarantees.contains("record_attempts"), "What we guarantee does not count the re-runs of record_attempts")
     }
 
     // MARK: Helpers
