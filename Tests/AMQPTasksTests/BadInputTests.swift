@@ -407,6 +407,7 @@ import Testing
         let queue = uniqueQueue("full")
         // A task queue that is full and refuses more (x-overflow = reject-publish).
         try await channel.declareQueue(queue, durable: true, arguments: ["x-max-length": 1, "x-overflow": "reject-publish"])
+        try await DelayQueues.bindTarget(queue, on: channel)
         try await channel.publish(Data("filler".utf8), routingKey: queue)
         try await DelayQueues.publish(
             OutgoingMessage(body: Data("delayed".utf8), routingKey: queue, properties: BasicProperties(deliveryMode: 2)),

@@ -148,6 +148,8 @@ import Testing
         let gone = uniqueQueue("delay-gone")  // never declared: deleted before its delayed tasks came back
         let live = uniqueQueue("delay-live")
         try await channel.declareQueue(live, durable: true)
+        // As a worker consuming it would: the live queue takes the delayed tasks parked for it.
+        try await DelayQueues.bindTarget(live, on: channel)
         // 8 s: a step no other test parks in, so the messages this test leaves stuck cannot slow another test.
         let delay = 8.5
         #expect(DelayQueues.step(for: delay) == 8)
@@ -171,9 +173,13 @@ import Testing
         } catch {
             Issue.record(error)
         }
-        // What this test left in the 8 s delay queue would otherwise hold it up for good.
+        // The messages for the deleted queue are not lost: they wait in the unroutable queue (only this test puts
+        // messages there; it empties it again).
         let cleanup = try await connection.openChannel()
-        _ = try? await cleanup.deleteQueue(DelayQueues.name(seconds: 8))
+        try await BadInputTests.waitUntil("the delayed messages for the deleted queue are set aside") {
+            (try? await cleanup.inspectQueue(DelayQueues.unroutable))?.messageCount ?? 0 >= 64
+        }
+        _ = try? await cleanup.purgeQueue(DelayQueues.unroutable)
         _ = try? await cleanup.deleteQueue(live)
         await connection.close()
     }

@@ -175,12 +175,13 @@ public final class Channel: Sendable {
     ) async throws -> Consumer {
         let id = id
         let (stream, continuation) = AsyncThrowingStream<Delivery, Error>.makeStream()
+        let channelOpen = ChannelOpenFlag()
         let tag = try await core.perform("basic.consume") {
             try $0.basicConsume(
                 channel: id, queue: queue, tag: consumerTag, exclusive: exclusive, arguments: arguments,
-                continuation: continuation)
+                continuation: continuation, channelOpen: channelOpen)
         }
-        return Consumer(tag: tag, channel: self, stream: stream)
+        return Consumer(tag: tag, channel: self, stream: stream, channelOpen: channelOpen)
     }
 
     /// Cancels a consumer (`basic.cancel`).

@@ -15,6 +15,12 @@ public struct Consumer: AsyncSequence, Sendable {
     public let tag: String
     let channel: Channel
     let stream: AsyncThrowingStream<Delivery, Error>
+    let channelOpen: ChannelOpenFlag
+
+    /// False once the consumer's channel closed or its connection was lost: the broker has then requeued every
+    /// unacknowledged delivery, including those still waiting in this sequence, so they should be skipped, not run.
+    /// (After `cancel()` the channel stays open and buffered deliveries must still be settled.)
+    public var channelIsOpen: Bool { channelOpen.isOpen }
 
     /// Stops deliveries (`basic.cancel`). Deliveries already received stay in the sequence and must be settled;
     /// any that arrive after the cancel are returned to the queue.

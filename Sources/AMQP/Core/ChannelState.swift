@@ -1,3 +1,4 @@
+import Synchronization
 /// What the I/O thread knows about one open channel: publisher-confirm bookkeeping and its consumers.
 /// I/O thread only.
 final class ChannelState {
@@ -107,6 +108,10 @@ struct PendingConfirms {
 /// Where a consumer's deliveries go: the continuation of the consumer's `AsyncThrowingStream`.
 struct ConsumerSink {
     let continuation: AsyncThrowingStream<Delivery, Error>.Continuation
+    let channelOpen: ChannelOpenFlag
+
+    /// The channel closed (or the connection was lost): deliveries still in the stream were requeued by the broker.
+    func channelClosed() { channelOpen.close() }
 
     func yield(_ delivery: Delivery) { continuation.yield(delivery) }
 
@@ -114,4 +119,11 @@ struct ConsumerSink {
     func finish(_ error: AMQPError?) {
         if let error { continuation.finish(throwing: error) } else { continuation.finish() }
     }
+}
+
+/// Whether a consumer's channel is still open, readable from any thread.
+final class ChannelOpenFlag: Sendable {
+    private let open = Atomic<Bool>(true)
+    var isOpen: Bool { open.load(ordering: .acquiring) }
+    func close() { open.store(false, ordering: .releasing) }
 }

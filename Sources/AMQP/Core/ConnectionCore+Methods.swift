@@ -167,7 +167,7 @@ extension ConnectionCore {
 
     func basicConsume(
         channel: UInt16, queue: String, tag: String, exclusive: Bool, arguments: FieldTable,
-        continuation: AsyncThrowingStream<Delivery, Error>.Continuation
+        continuation: AsyncThrowingStream<Delivery, Error>.Continuation, channelOpen: ChannelOpenFlag
     ) throws -> String {
         let channelState = try openChannelState(channel, operation: "basic.consume")
         let ok = amqp_basic_consume(
@@ -175,7 +175,7 @@ extension ConnectionCore {
         try check(amqp_get_rpc_reply(state), operation: "basic.consume '\(queue)'", channel: channel)
         let consumerTag = CDecode.string(ok!.pointee.consumer_tag)
         channelState.consumerTags.insert(consumerTag)
-        consumers[consumerTag] = ConsumerSink(continuation: continuation)
+        consumers[consumerTag] = ConsumerSink(continuation: continuation, channelOpen: channelOpen)
         return consumerTag
     }
 

@@ -346,7 +346,10 @@ final class ConnectionCore: @unchecked Sendable {
         }
         for operation in pending { operation.fail(error) }
         for channel in channels.values { channel.fail(with: error) }
-        for sink in consumers.values { sink.finish(error.kind == .closed ? nil : error) }
+        for sink in consumers.values {
+            sink.channelClosed()
+            sink.finish(error.kind == .closed ? nil : error)
+        }
         channels.removeAll()
         consumers.removeAll()
     }
@@ -397,7 +400,11 @@ final class ConnectionCore: @unchecked Sendable {
     /// `error` when the broker did, so a consumer never silently stops.
     func releaseChannel(_ id: UInt16, error: AMQPError? = nil) {
         if let channel = channels.removeValue(forKey: id) {
-            for tag in channel.consumerTags { consumers.removeValue(forKey: tag)?.finish(error) }
+            for tag in channel.consumerTags {
+                guard let sink = consumers.removeValue(forKey: tag) else { continue }
+                sink.channelClosed()
+                sink.finish(error)
+            }
         }
         freeChannelIDs.append(id)
     }

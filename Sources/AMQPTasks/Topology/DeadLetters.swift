@@ -25,6 +25,8 @@ public enum DeadLetters {
         public static let queue = "x-amqp-tasks-queue"
         public static let worker = "x-amqp-tasks-worker"
         public static let time = "x-amqp-tasks-dead-lettered-at"
+        /// The producer's validated `user_id`, which the copy cannot carry as its own property.
+        public static let userId = "x-amqp-tasks-user-id"
     }
 
     /// Declares `<queue>.dead` (exchange and queue, durable) and binds them. The queue of a quorum task queue is a
@@ -52,6 +54,13 @@ public enum DeadLetters {
         properties.headers = headers
         properties.deliveryMode = BasicProperties.DeliveryMode.persistent
         properties.expiration = nil
+        // RabbitMQ refuses a user_id that is not the publishing connection's user (406, channel closed): the
+        // producer's goes into a header instead.
+        if let userId = properties.userId {
+            headers[Header.userId] = .string(userId)
+            properties.headers = headers
+            properties.userId = nil
+        }
         return OutgoingMessage(
             body: delivery.body, exchange: name(for: queue), routingKey: delivery.routingKey, properties: properties,
             mandatory: true)

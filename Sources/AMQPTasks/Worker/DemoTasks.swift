@@ -25,7 +25,7 @@ public enum DemoTasks {
         }
         registry.register("demo.sleep") { context in
             let seconds = context.message.args.first?.doubleValue ?? context.message.kwargs["seconds"]?.doubleValue ?? 1
-            try await Task.sleep(for: .seconds(seconds))
+            try await Task.sleep(for: .clampedSeconds(seconds))
             return .double(seconds)
         }
         registry.register("demo.echo") { context in

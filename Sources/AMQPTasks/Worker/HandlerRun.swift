@@ -21,6 +21,7 @@ final class HandlerRun: Sendable {
     private let state = Mutex<State>(State())
 
     private struct State {
+        var abandoned = false
         var outcome: Result<JSONValue, Error>?
         var waiter: CheckedContinuation<Result<JSONValue, Error>, Never>?
         var handler: Task<Void, Never>?
@@ -57,7 +58,14 @@ final class HandlerRun: Sendable {
     }
 
     /// Stops waiting: `outcome` returns `CancellationError`, and the handler is asked to stop.
-    func abandon() { finish(.failure(CancellationError())) }
+    func abandon() {
+        state.withLock { if $0.outcome == nil { $0.abandoned = true } }
+        finish(.failure(CancellationError()))
+    }
+
+    /// True when the worker stopped waiting (shutdown, terminate), as opposed to a `CancellationError` the handler
+    /// threw by itself, which is a failure like any other.
+    var wasAbandoned: Bool { state.withLock { $0.abandoned } }
 
     /// The first outcome; cancelling the caller abandons the run.
     var outcome: Result<JSONValue, Error> {

@@ -141,9 +141,12 @@ struct TaskProcessor {
             return
         case .wait(let wait, let step):
             log.info("eta \(message.eta ?? "?") is \(String(format: "%.1f", wait)) s away; parked for \(step) s in a delay queue")
+            // The copy is the worker's own publish: it cannot carry the producer's validated user_id (406).
+            var properties = delivery.properties
+            properties.userId = nil
             try await DelayQueues.publish(
-                OutgoingMessage(body: delivery.body, routingKey: queue, properties: delivery.properties),
-                to: queue, after: wait, on: channel)
+                OutgoingMessage(body: delivery.body, routingKey: queue, properties: properties), to: queue, after: wait,
+                on: channel)
             return
         case .run(let limit):
             timeLimit = limit
@@ -169,11 +172,12 @@ struct TaskProcessor {
         let context = TaskContext(message: message, redelivered: delivery.redelivered, hostname: hostname, queue: queue)
         await events?.send("task-started", ["uuid": .string(message.id)])
         let started = ContinuousClock.now
-        let outcome = await runTracked(handler, context, delivery: delivery, timeLimit: timeLimit)
+        let run = runTracked(handler, context, delivery: delivery, timeLimit: timeLimit)
+        let outcome = await run.outcome
         let runtime = ContinuousClock.now - started
         worker.state.finished(message.id, name: message.name)
         switch outcome {
-        case .failure(is CancellationError) where worker.state.isRevoked(message.id):
+        case .failure(is CancellationError) where run.wasAbandoned && worker.state.isRevoked(message.id):
             log.warning("terminated by remote control (revoke --terminate)")
             try await revoke(message, reason: "terminated")
         case .success(let value):
@@ -186,7 +190,8 @@ struct TaskProcessor {
             try await sendFollowUps(of: message, result: value)
         case .failure(let error as TaskRetry):
             try await retry(message, delivery: delivery, request: error, log: log)
-        case .failure(is CancellationError):
+        case .failure(is CancellationError) where run.wasAbandoned || Task.isCancelled:
+            // Shutdown past the grace period: requeued, never answered.
             throw CancellationError()
         case .failure(let error):
             let failure = error as? TaskFailure ?? TaskFailure(type: String(describing: type(of: error)), message: "\(error)")
@@ -205,14 +210,14 @@ struct TaskProcessor {
     /// Runs the handler as its own task, listed in `inspect active` and cancellable by `revoke --terminate`, with
     /// its hard time limit. A handler that does not stop when cancelled is left behind (see `HandlerRun`).
     private func runTracked(_ handler: any TaskHandler, _ context: TaskContext, delivery: Delivery, timeLimit: Double?)
-        async -> Result<JSONValue, Error>
+        -> HandlerRun
     {
         let run = HandlerRun.start(timeLimit: timeLimit) { try await handler.run(context) }
         worker.state.started(
             WorkerState.ActiveTask(
                 message: context.message, queue: queue, redelivered: delivery.redelivered, started: Date(),
                 cancel: { run.abandon() }))
-        return await run.outcome
+        return run
     }
 
     /// Records REVOKED (for an expired or revoked task) and sends `task-revoked`.

@@ -162,6 +162,7 @@ public final class Worker: Sendable {
             try await Topology.declareQueueIfMissing(queue, on: connection)
             let quorum = configuration.topology?.queue(named: queue)?.kind == .quorum
             try await DeadLetters.declare(for: queue, quorum: quorum, on: setup)
+            try await DelayQueues.bindTarget(queue, on: setup)
         }
         try await setup.close()
         logger.info(
@@ -225,8 +226,9 @@ public final class Worker: Sendable {
         var restarts = 0
         while true {
             var lost: AMQPError?
+            let progress = ConsumerProgress()
             do {
-                if try await consume(queue: queue, connection: connection, events: events) { return }
+                if try await consume(queue: queue, connection: connection, events: events, progress: progress) { return }
             } catch let error as AMQPError
                 where connection.isOpen && (error.isChannelLevel || error.kind == .consumerCancelledByServer)
             {
@@ -235,6 +237,8 @@ public final class Worker: Sendable {
             // The connection closed on purpose (a lost one throws above), or a stop began: nothing to restart.
             if !connection.isOpen { return }
             if await control.isStopping { return }
+            // A consumer that served tasks since its last restart starts its pauses anew.
+            if progress.processed > 0 { restarts = 0 }
             restarts += 1
             let pause = ReconnectPolicy(initialDelay: 1, maxDelay: configuration.maxReconnectDelay)
                 .delay(beforeAttempt: restarts)
@@ -243,13 +247,24 @@ public final class Worker: Sendable {
             )
             try? await control.sleep(seconds: pause)
             if lost?.kind == .consumerCancelledByServer {
-                try await Topology.declareQueueIfMissing(queue, on: connection)
+                // Its queue was deleted: declare it again as the configuration says (type, arguments, bindings),
+                // or as Celery declares it.
+                if let topology = configuration.topology, topology.queue(named: queue) != nil {
+                    try await Topology.declare(topology, on: connection)
+                } else {
+                    try await Topology.declareQueueIfMissing(queue, on: connection)
+                }
+                let setup = try await connection.openChannel()
+                try await DelayQueues.bindTarget(queue, on: setup)
+                try? await setup.close()
             }
         }
     }
 
     /// Consumes on a new channel until the consumer ends; true when it ended because a stop cancelled it.
-    private func consume(queue: String, connection: Connection, events: EventPublisher?) async throws -> Bool {
+    private func consume(
+        queue: String, connection: Connection, events: EventPublisher?, progress: ConsumerProgress
+    ) async throws -> Bool {
         let channel = try await connection.openChannel()
         try await channel.confirmSelect()
         try await channel.setPrefetch(configuration.prefetch)
@@ -258,7 +273,11 @@ public final class Worker: Sendable {
         let processor = TaskProcessor(worker: self, channel: channel, queue: queue, events: events)
         do {
             for try await delivery in consumer {
+                // Deliveries still buffered when the broker closed the channel were requeued by the close: running
+                // them would run them twice.
+                guard consumer.channelIsOpen else { continue }
                 await processor.process(delivery)
+                progress.processed += 1
             }
         } catch {
             await control.unregister(consumer)
@@ -269,6 +288,11 @@ public final class Worker: Sendable {
         if connection.isOpen { try? await channel.close() }
         return await control.isStopping
     }
+}
+
+/// How many deliveries one consumer slot processed on its current channel (one task reads and writes it).
+private final class ConsumerProgress: @unchecked Sendable {
+    var processed = 0
 }
 
 /// Shutdown coordination: the consumers to cancel, the grace period, the pause between reconnects.
@@ -326,7 +350,13 @@ actor WorkerControl {
             try await Task.sleep(for: .clampedSeconds(seconds))
             self.wake(id)
         }
-        await withCheckedContinuation { sleepers[id] = $0 }
+        // A cancelled sleeper (its connection was lost, so its task group ends) wakes at once too.
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { sleepers[id] = $0 }
+        } onCancel: {
+            timer.cancel()
+            Task { await self.wake(id) }
+        }
         timer.cancel()
     }
 
