@@ -156,7 +156,9 @@ import Testing
         #expect(stderr.contains("\(bad.path):2: worker.concurrency: expected a whole number of consumers, at least 1, got -1"))
         let (okStatus, stdout, _) = try runCLI(["config", "check", "--config", Self.example])
         #expect(okStatus == 0)
-        #expect(stdout.contains("broker: amqp://guest:***@127.0.0.1:5672/%2f"), "the password is masked")
+        // The broker is the file's, or $AMQP_URL's when the environment sets it (as Deploy/test does, on its port).
+        #expect(stdout.contains("broker: amqp://guest:***@127.0.0.1:"), "the password is masked")
+        #expect(!stdout.contains("guest:guest"))
     }
 }
 

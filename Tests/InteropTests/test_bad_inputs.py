@@ -239,9 +239,14 @@ def test_no_single_message_stops_a_worker(processes, queue, tmp_path):
             if case.answer and case.correlation_id:
                 statuses = results[case.correlation_id]
                 assert statuses[0] == case.answer, (case.name, statuses)
-        # Nothing loops: more time brings nothing new (checked after the broker says nothing is in flight).
+        # Nothing loops: a second marker sent now is answered (a requeued bad message would be redelivered ahead of
+        # it), and by then nothing new reached <queue>.dead and nothing is in flight.
+        marker = Case("second-marker", answer="SUCCESS")
+        publish_all(connection, queue, replies, [marker])
+        wait_until("the second marker is answered", lambda: (settled(), bool(results.get(marker.correlation_id)))[1])
         settled()
         assert {name: len(reasons) for name, reasons in dead.items()} == {name: 1 for name in expected_dead}
+        assert queue_row(queue) == (2 * CONCURRENCY, 0, 0)
         channel.queue_delete(replies)
         channel.queue_delete(f"{queue}.dead")
         channel.exchange_delete(f"{queue}.dead")

@@ -13,36 +13,43 @@ final class RecordAttempts: Sendable {
 
     private struct State {
         var counts: [String: Int] = [:]
+        var lastErrors: [String: String] = [:]
         var order: [String] = []
         var head = 0
     }
 
     init(capacity: Int = 10_000) { self.capacity = capacity }
 
-    /// Counts one more failed attempt for `key`; returns how many failed so far.
-    func failed(_ key: String) -> Int {
+    /// Counts `count` more failed attempts for `key` (one, or all of them for an error that cannot go away), and
+    /// remembers what went wrong; returns how many failed so far.
+    func failed(_ key: String, error: String? = nil, _ count: Int = 1) -> Int {
         state.withLock { state in
-            if let count = state.counts[key] {
-                state.counts[key] = count + 1
-                return count + 1
+            if let error { state.lastErrors[key] = String(error.prefix(2000)) }
+            if let known = state.counts[key] {
+                state.counts[key] = known + count
+                return known + count
             }
             if state.counts.count >= capacity { evictOldest(&state) }
-            state.counts[key] = 1
+            state.counts[key] = count
             state.order.append(key)
             if state.order.count - state.head > 2 * capacity {
                 // Keys recorded since were left in the order: drop them so it stays bounded too.
                 state.order = state.order[state.head...].filter { state.counts[$0] != nil }
                 state.head = 0
             }
-            return 1
+            return count
         }
     }
+
+    /// What went wrong the last time for `key`.
+    func lastError(of key: String) -> String? { state.withLock { $0.lastErrors[key] } }
 
     /// Forgets `key` (its outcome is recorded).
     func recorded(_ key: String) {
         state.withLock { state in
             guard !state.counts.isEmpty else { return }
             state.counts[key] = nil
+            state.lastErrors[key] = nil
         }
     }
 
@@ -56,6 +63,7 @@ final class RecordAttempts: Sendable {
         while state.head < state.order.count {
             let key = state.order[state.head]
             state.head += 1
+            state.lastErrors[key] = nil
             if state.counts.removeValue(forKey: key) != nil { break }
         }
         if state.head > 1024, state.head * 2 > state.order.count {

@@ -19,6 +19,14 @@ struct TaskProcessor {
 
     func process(_ delivery: Delivery) async {
         let key = Self.attemptKey(delivery)
+        let limit = worker.configuration.recordAttempts
+        if worker.recordAttempts.failures(of: key) >= limit {
+            // Given up already, but the dead letter could not be made then (its channel had closed): make it now, on
+            // this channel, without running the task again.
+            let reason = worker.recordAttempts.lastError(of: key) ?? "earlier attempts failed"
+            await giveUp(delivery, key: key, error: reason, attempts: limit)
+            return
+        }
         do {
             try await record(delivery)
             worker.recordAttempts.recorded(key)
@@ -39,32 +47,40 @@ struct TaskProcessor {
     private func recordingFailed(_ delivery: Delivery, key: String, error: Error) async {
         let limit = worker.configuration.recordAttempts
         let permanent = (error as? AMQPError)?.kind == .invalidArgument
-        let attempts = permanent ? limit : worker.recordAttempts.failed(key)
+        let attempts = worker.recordAttempts.failed(key, error: "\(error)", permanent ? limit : 1)
         if attempts >= limit {
-            logger.error(
-                "could not record the outcome of task \(key) (attempt \(attempts) of \(limit)): \(error); moving it to \(DeadLetters.name(for: queue))"
-            )
-            do {
-                try await deadLetter(delivery, reason: "outcome-not-recorded", error: "\(error)")
-                await tellCallerNotRecorded(delivery, error: error)
-                worker.recordAttempts.recorded(key)
-                delivery.sendAck()
-                return
-            } catch {
-                logger.error("could not move task \(key) to \(DeadLetters.name(for: queue)) either: \(error); it is requeued")
-            }
-        } else {
-            logger.error(
-                "could not record the outcome of task \(key), so it is not acknowledged and will run again (attempt \(attempts) of \(limit)): \(error)"
-            )
+            await giveUp(delivery, key: key, error: "\(error)", attempts: attempts)
+            return
         }
+        logger.error(
+            "could not record the outcome of task \(key), so it is not acknowledged and will run again (attempt \(attempts) of \(limit)): \(error)"
+        )
         let pause = min(30, Double(1 << min(attempts - 1, 5)))
         if !Task.isCancelled { try? await Task.sleep(for: .clampedSeconds(pause)) }
         try? await delivery.nack(requeue: true)
     }
 
+    /// Moves a task whose outcome could not be recorded to `<queue>.dead` (reason `outcome-not-recorded`), tells its
+    /// caller, and acks it. If even that fails (the channel closed under the failed attempt), the task is requeued:
+    /// its next delivery, on a new channel, comes straight here without running again.
+    private func giveUp(_ delivery: Delivery, key: String, error: String, attempts: Int) async {
+        logger.error(
+            "could not record the outcome of task \(key) (attempt \(attempts) of \(worker.configuration.recordAttempts)): \(error); moving it to \(DeadLetters.name(for: queue))"
+        )
+        do {
+            try await deadLetter(delivery, reason: "outcome-not-recorded", error: error)
+            await tellCallerNotRecorded(delivery, error: error)
+            worker.recordAttempts.recorded(key)
+            delivery.sendAck()
+        } catch {
+            logger.error("could not move task \(key) to \(DeadLetters.name(for: queue)) now: \(error); it is requeued")
+            if !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
+            try? await delivery.nack(requeue: true)
+        }
+    }
+
     /// Best effort: a FAILURE to the caller of a task given up on, where it can be delivered.
-    private func tellCallerNotRecorded(_ delivery: Delivery, error: Error) async {
+    private func tellCallerNotRecorded(_ delivery: Delivery, error: String) async {
         guard let id = delivery.properties.headers?["id"]?.stringValue ?? delivery.properties.correlationId,
             let replyTo = delivery.properties.replyTo, !replyTo.isEmpty
         else { return }

@@ -246,7 +246,9 @@ public final class Worker: Sendable {
                 "the consumer of \(queue) stopped: \(lost.map { "\($0)" } ?? "its channel was closed"); starting it again in \(String(format: "%.1f", pause)) s (restart \(restarts))"
             )
             try? await control.sleep(seconds: pause)
-            if lost?.kind == .consumerCancelledByServer {
+            let queueGone = lost?.kind == .consumerCancelledByServer
+                || (lost?.replyCode == .notFound && lost?.isNodeDown == false)
+            if queueGone {
                 // Its queue was deleted: declare it again as the configuration says (type, arguments, bindings),
                 // or as Celery declares it.
                 if let topology = configuration.topology, topology.queue(named: queue) != nil {
