@@ -91,12 +91,22 @@ def test_killing_the_quorum_leader_loses_no_task(nodes, processes, tmp_path):
                                "--hostname", f"{name}@cluster"], f"consuming {queue}")
     total = 20000
     err_path = tmp_path / "client.err"
+    # The client pauses after 20 of its 100 batches, so the kill comes in the middle of the run whatever the speed.
     client = subprocess.Popen([binary("amqp-tasks-fault-client"), leader_first, queue, str(total), "200", "300"],
-                              stdout=subprocess.PIPE, stderr=open(err_path, "w"), text=True)
-    time.sleep(4)
-    assert client.poll() is None, "the kill must come in the middle of the run"
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(err_path, "w"), text=True,
+                              env={**os.environ, "FAULT_CLIENT_PAUSE_AFTER": "20"})
+    deadline = time.time() + 300
+    while "fault-client: paused after batch 20" not in err_path.read_text():
+        assert client.poll() is None and time.time() < deadline, err_path.read_text()[-3000:]
+        time.sleep(0.1)
     cluster("kill", str(leader))
-    time.sleep(8)
+    client.stdin.write("go\n")
+    client.stdin.flush()
+    # The node stays down while the client publishes the other 16,000 tasks and workers move; then it comes back.
+    deadline = time.time() + 300
+    while "fault-client: 20000 tasks confirmed" not in err_path.read_text() and client.poll() is None:
+        assert time.time() < deadline, err_path.read_text()[-3000:]
+        time.sleep(0.2)
     cluster("restart", str(leader))
     out, _ = client.communicate(timeout=600)
     err = err_path.read_text()
