@@ -242,8 +242,10 @@ import Testing
         await connection.close()
     }
 
-    @Test func aLinkToAMissingQueueIsGivenUpNotLooped() async throws {
-        let queue = uniqueQueue("badlink")
+    /// Runs a task linked to a callback for `linkQueue` on a worker of its own; returns the dead letter it ends as,
+    /// how many times it ran, and checks that the worker still answers a normal task afterwards.
+    static func runLinked(to linkQueue: String, prefix: String) async throws -> (dead: Delivery, runs: Int, result: ResultMessage) {
+        let queue = uniqueQueue(prefix)
         let runs = RunLog()
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
             registry.register("linked") { context in
@@ -253,40 +255,30 @@ import Testing
         }
         let client = try await TaskClient.connect(url: Broker.url)
         var options = SendOptions(queue: queue)
-        options.link = [TaskSignature("demo.add", args: [1], options: ["queue": .string("no.such.queue.\(UUID().uuidString)")])]
+        options.link = [TaskSignature("demo.add", args: [1], options: ["queue": .string(linkQueue)])]
         let id = try await client.send("linked", options: options)
-        #expect(try await client.result(for: id, timeout: .seconds(20)).status == .success)
-        let channel = try await client.openChannel()
-        let dead = try await Self.waitForDeadLetter(in: queue, on: channel)
-        #expect(dead.properties.headers?[DeadLetters.Header.reason] == "outcome-not-recorded")
-        #expect(dead.properties.headers?[DeadLetters.Header.error]?.stringValue?.contains("no.such.queue") == true)
-        #expect(await runs.count(id) == WorkerConfiguration.defaultRecordAttempts)
+        let result = try await client.result(for: id, timeout: .seconds(20))
+        let dead = try await waitForDeadLetter(in: queue, on: try await client.openChannel())
         // The worker goes on.
-        #expect(try await client.value(for: try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue)), timeout: .seconds(20)) == 5)
+        let next = try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue))
+        #expect(try await client.value(for: next, timeout: .seconds(20)) == 5)
         try await worker.stop()
         await client.close()
+        return (dead, await runs.count(id), result)
+    }
+
+    @Test func aLinkToAMissingQueueIsGivenUpNotLooped() async throws {
+        let (dead, runs, result) = try await Self.runLinked(to: "no.such.queue.\(UUID().uuidString)", prefix: "badlink")
+        #expect(result.status == .success)
+        #expect(dead.properties.headers?[DeadLetters.Header.reason] == "outcome-not-recorded")
+        #expect(dead.properties.headers?[DeadLetters.Header.error]?.stringValue?.contains("no.such.queue") == true)
+        #expect(runs == WorkerConfiguration.defaultRecordAttempts)
     }
 
     @Test func anOverlongLinkQueueNameIsGivenUpAtOnce() async throws {
-        let queue = uniqueQueue("longlink")
-        let runs = RunLog()
-        let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register("linked") { context in
-                await runs.record(context.taskId)
-                return 1
-            }
-        }
-        let client = try await TaskClient.connect(url: Broker.url)
-        var options = SendOptions(queue: queue)
-        options.link = [TaskSignature("demo.add", args: [1], options: ["queue": .string(String(repeating: "q", count: 300))])]
-        let id = try await client.send("linked", options: options)
-        let channel = try await client.openChannel()
-        let dead = try await Self.waitForDeadLetter(in: queue, on: channel)
+        let (dead, runs, _) = try await Self.runLinked(to: String(repeating: "q", count: 300), prefix: "longlink")
         #expect(dead.properties.headers?[DeadLetters.Header.error]?.stringValue?.contains("at most 255") == true)
-        #expect(await runs.count(id) == 1, "an error that cannot go away is not tried again")
-        #expect(try await client.value(for: try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue)), timeout: .seconds(20)) == 5)
-        try await worker.stop()
-        await client.close()
+        #expect(runs == 1, "an error that cannot go away is not tried again")
     }
 
     @Test func messagesAndResultsOverTheLimitsAreRefusedWithTheirReason() async throws {
