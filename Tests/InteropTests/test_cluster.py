@@ -27,7 +27,8 @@ def cluster(*args, check=True):
 def nodes():
     urls = cluster("urls").split()
     status = cluster("status", check=False)
-    if not all(f"amqptasks-{5700 + n}@localhost" in status for n in (1, 2, 3)):
+    base = int(os.environ.get("AMQP_CLUSTER_PORT", "5701"))  # as Deploy/cluster numbers its nodes
+    if not all(f"amqptasks-{base + n - 1}@localhost" in status for n in (1, 2, 3)):
         pytest.fail("the 3-node cluster is not running: Deploy/test starts it (Deploy/cluster start)")
     yield urls
     for n in (1, 2, 3):  # whatever a test killed comes back for the next one
@@ -39,7 +40,7 @@ def leader_of(queue):
     for line in out.splitlines():
         name, _, leader = line.partition("\t")
         if name == queue:
-            return int(leader.strip().split("@")[0].rsplit("-", 1)[1]) - 5700
+            return int(leader.strip().split("@")[0].rsplit("-", 1)[1]) - int(os.environ.get("AMQP_CLUSTER_PORT", "5701")) + 1
     pytest.fail(f"queue {queue} has no leader in:\n{out}")
 
 
