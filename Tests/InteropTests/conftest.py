@@ -151,7 +151,8 @@ def wait_until_drained(names, seconds=180):
 
 
 RECEIVED = re.compile(r"task_id=(\S+) \[AMQPTasks\] received( \(redelivered\))?")
-PARKED = re.compile(r"task_id=(\S+) \[AMQPTasks\] eta .* parked for ")
+# A task goes through a delay queue when the worker parks it (eta ahead) or retries it (the retry waits there too).
+PARKED = re.compile(r"task_id=(\S+) \[AMQPTasks\] (?:eta .* parked for |retry \d+/\d+ in )")
 
 
 def delay_repeats(worker_logs):
