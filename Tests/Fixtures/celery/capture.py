@@ -188,7 +188,13 @@ def statuses(messages, task_id):
 
 
 def write(out: pathlib.Path, name: str, content: dict):
-    (out / name).write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n")
+    """Writes a capture, with this machine's folders (in tracebacks) replaced by `<repo>` and `<python>`, so the
+    files name no path of the machine that made them and regenerate the same anywhere."""
+    text = json.dumps(content, indent=2, ensure_ascii=False)
+    repo = str(pathlib.Path(__file__).resolve().parents[3])
+    for folder, placeholder in ((repo, "<repo>"), (sys.base_prefix, "<python>"), (sys.prefix, "<python>")):
+        text = text.replace(folder + "/", placeholder + "/")
+    (out / name).write_text(text + "\n")
     print(f"capture: wrote {out / name} ({len(content['messages'])} messages)", file=sys.stderr)
 
 
