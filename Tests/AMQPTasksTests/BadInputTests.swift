@@ -260,8 +260,7 @@ import Testing
         let result = try await client.result(for: id, timeout: .seconds(20))
         let dead = try await waitForDeadLetter(in: queue, on: try await client.openChannel())
         // The worker goes on.
-        let next = try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue))
-        #expect(try await client.value(for: next, timeout: .seconds(20)) == 5)
+        try await expectAnswers(queue, client: client)
         try await worker.stop()
         await client.close()
         return (dead, await runs.count(id), result)
@@ -326,7 +325,7 @@ import Testing
         #expect(timedOut.status == .failure)
         #expect(timedOut.failure?.type == "TimeLimitExceeded")
         // The only consumer is free again.
-        #expect(try await client.value(for: try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue)), timeout: .seconds(20)) == 5)
+        try await Self.expectAnswers(queue, client: client)
 
         // Shutdown past the grace period: the stubborn task is requeued, never acked, and the worker stops.
         let running = try await client.send("stubborn", options: SendOptions(queue: queue))
@@ -350,12 +349,7 @@ import Testing
         let channel = try await client.openChannel()
         try await channel.deleteQueue(queue)
         // The broker cancels both consumers; each declares the queue again and consumes.
-        try await Self.waitUntil("both consumers are back") {
-            let probe = try await client.openChannel()
-            defer { Task { try? await probe.close() } }
-            return (try? await probe.inspectQueue(queue))?.consumerCount == 2
-        }
-        #expect(try await client.value(for: try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue)), timeout: .seconds(20)) == 5)
+        try await Self.expectServing(queue, consumers: 2, client: client)
         try await worker.stop()
         await client.close()
     }
@@ -382,12 +376,7 @@ import Testing
         let message = try await Self.waitForDeadLetter(in: queue, on: channel)
         let reason = message.properties.headers?[DeadLetters.Header.reason]?.stringValue
         #expect(reason == "invalid-json" || reason == "outcome-not-recorded", "\(reason ?? "none")")
-        try await Self.waitUntil("both consumers are back") {
-            let probe = try await client.openChannel()
-            defer { Task { try? await probe.close() } }
-            return (try? await probe.inspectQueue(queue))?.consumerCount == 2
-        }
-        #expect(try await client.value(for: try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue)), timeout: .seconds(20)) == 5)
+        try await Self.expectServing(queue, consumers: 2, client: client)
         try await worker.stop()
         await client.close()
     }
@@ -420,6 +409,22 @@ import Testing
     }
 
     // MARK: Helpers
+
+    /// A normal task sent to `queue` now is answered.
+    static func expectAnswers(_ queue: String, client: TaskClient) async throws {
+        let id = try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue))
+        #expect(try await client.value(for: id, timeout: .seconds(20)) == 5)
+    }
+
+    /// `queue` has its `consumers` again (waited for) and they answer a normal task.
+    static func expectServing(_ queue: String, consumers: UInt32, client: TaskClient) async throws {
+        try await waitUntil("\(consumers) consumers of \(queue) are back") {
+            let probe = try await client.openChannel()
+            defer { Task { try? await probe.close() } }
+            return (try? await probe.inspectQueue(queue))?.consumerCount == consumers
+        }
+        try await expectAnswers(queue, client: client)
+    }
 
     /// Waits (polling, with a generous safety deadline) until `condition` holds.
     static func waitUntil(_ what: String, seconds: Double = 60, _ condition: () async throws -> Bool) async throws {

@@ -6,19 +6,21 @@ enum ShortStrings {
     static let maxBytes = 255
 
     /// The first field of `message` that does not fit in a short string, with its length; nil when all fit.
+    /// The properties that are short strings (built once, not per publish).
+    private static let shortStringProperties: [(name: String, path: KeyPath<BasicProperties, String?> & Sendable)] = [
+        ("content_type", \.contentType), ("content_encoding", \.contentEncoding), ("correlation_id", \.correlationId),
+        ("reply_to", \.replyTo), ("expiration", \.expiration), ("message_id", \.messageId), ("type", \.type),
+        ("user_id", \.userId), ("app_id", \.appId), ("cluster_id", \.clusterId),
+    ]
+
+    /// The first field of `message` that does not fit in a short string, with its length; nil when all fit.
     static func firstOverlong(in message: OutgoingMessage) -> (field: String, bytes: Int)? {
-        var fields: [(String, String?)] = [("exchange", message.exchange), ("routing key", message.routingKey)]
-        let p = message.properties
-        fields += [
-            ("content_type", p.contentType), ("content_encoding", p.contentEncoding),
-            ("correlation_id", p.correlationId), ("reply_to", p.replyTo), ("expiration", p.expiration),
-            ("message_id", p.messageId), ("type", p.type), ("user_id", p.userId), ("app_id", p.appId),
-            ("cluster_id", p.clusterId),
-        ]
-        for (field, value) in fields {
-            if let value, value.utf8.count > maxBytes { return (field, value.utf8.count) }
+        if message.exchange.utf8.count > maxBytes { return ("exchange", message.exchange.utf8.count) }
+        if message.routingKey.utf8.count > maxBytes { return ("routing key", message.routingKey.utf8.count) }
+        for (name, path) in shortStringProperties {
+            if let value = message.properties[keyPath: path], value.utf8.count > maxBytes { return (name, value.utf8.count) }
         }
-        if let headers = p.headers, let key = overlongKey(in: headers) {
+        if let headers = message.properties.headers, let key = overlongKey(in: headers) {
             return ("header name '\(key.prefix(40))…'", key.utf8.count)
         }
         return nil

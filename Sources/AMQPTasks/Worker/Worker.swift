@@ -273,6 +273,7 @@ public final class Worker: Sendable {
         let consumer = try await channel.consume(queue: queue)
         guard await control.register(consumer) else { return true }
         let processor = TaskProcessor(worker: self, channel: channel, queue: queue, events: events)
+        let ended: Result<Void, Error>
         do {
             for try await delivery in consumer {
                 // Deliveries still buffered when the broker closed the channel were requeued by the close: running
@@ -281,13 +282,13 @@ public final class Worker: Sendable {
                 await processor.process(delivery)
                 progress.processed += 1
             }
+            ended = .success(())
         } catch {
-            await control.unregister(consumer)
-            if connection.isOpen { try? await channel.close() }
-            throw error
+            ended = .failure(error)
         }
         await control.unregister(consumer)
         if connection.isOpen { try? await channel.close() }
+        try ended.get()
         return await control.isStopping
     }
 }
