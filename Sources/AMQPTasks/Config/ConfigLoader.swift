@@ -504,7 +504,7 @@ struct ConfigLoader {
         return value
     }
 
-    static let largestSeconds: Double = 1e9
+    static let largestSeconds = HeaderReader.longestTimeLimit
 }
 
 /// Checks that names refer to things the file declares.

@@ -351,7 +351,8 @@ struct HeaderReader {
     let headers: FieldTable
     let invalid: (String) -> TaskMessageError
 
-    /// The longest time limit taken as given (about 31 years); longer ones mean "no limit" in practice.
+    /// The longest time limit taken as given (about 31 years); longer ones mean "no limit" in practice. The
+    /// configuration file takes no longer number of seconds either.
     static let longestTimeLimit: Double = 1e9
     /// Retries above this are refused: no policy retries a task a million times, and counting on could overflow.
     static let mostRetries = 1_000_000
