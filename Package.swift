@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -37,18 +38,24 @@ let package = Package(
                 "AMQP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The demo tasks (demo.add, demo.sleep…): an example task library, not part of AMQPTasks' API.
+        .target(name: "AMQPTasksDemo", dependencies: ["AMQPTasks"]),
         .executableTarget(
             name: "amqp-worker",
-            dependencies: ["AMQPTasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "AMQPTasks", "AMQPTasksDemo", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .executableTarget(
             name: "amqp-task",
             dependencies: ["AMQPTasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "amqp-tasks-bench", dependencies: ["AMQP", "AMQPTasks"], path: "Benchmarks/Swift"),
-        .executableTarget(name: "amqp-tasks-example", dependencies: ["AMQPTasks"]),
+        .executableTarget(name: "amqp-tasks-example", dependencies: ["AMQPTasks", "AMQPTasksDemo"]),
         // The client of the fault tests (Tests/InteropTests): sends tasks while the test breaks things.
         .executableTarget(
             name: "amqp-tasks-fault-client", dependencies: ["AMQP", "AMQPTasks", .product(name: "Logging", package: "swift-log")],
@@ -58,7 +65,11 @@ let package = Package(
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
         .testTarget(
             name: "AMQPTasksTests",
-            dependencies: ["AMQPTasks", "AMQPTasksFuzzing", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "AMQPTasks", "AMQPTasksDemo", "AMQPTasksFuzzing", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
         ),
     ]
 )

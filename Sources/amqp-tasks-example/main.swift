@@ -1,6 +1,7 @@
 // A small Swift service that sends tasks and awaits their results: what Deploy/quickstart runs beside the CLI.
 // The broker URL comes from AMQP_URL; the tasks go to the queue named by the first argument (default: celery).
 import AMQPTasks
+import AMQPTasksDemo
 import Foundation
 
 let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"

@@ -1,5 +1,6 @@
 // amqp-worker: consumes task queues and runs tasks with Swift or exec handlers. See `amqp-worker --help`.
 import AMQPTasks
+import AMQPTasksDemo
 import ArgumentParser
 import Dispatch
 import Foundation

@@ -1,5 +1,6 @@
 import AMQP
 @testable import AMQPTasks
+import AMQPTasksDemo
 import Foundation
 import Testing
 

@@ -1,5 +1,6 @@
 import AMQP
 import AMQPTasks
+import AMQPTasksDemo
 import Foundation
 import Logging
 import Testing

@@ -1,15 +1,6 @@
 import Foundation
 import Synchronization
 
-extension Duration {
-    /// `seconds` as a `Duration`, never trapping: not-a-number and negative values give zero, values beyond a
-    /// century give a century (`Duration.seconds(_:)` traps on values it cannot represent).
-    static func clampedSeconds(_ seconds: Double) -> Duration {
-        guard seconds.isFinite else { return seconds > 0 ? .seconds(3_153_600_000) : .zero }
-        return .seconds(min(max(seconds, 0), 3_153_600_000))
-    }
-}
-
 /// One run of a task handler that the worker can stop waiting for.
 ///
 /// The handler runs as its own task. `outcome` returns the first of: the handler's result, the hard time limit's

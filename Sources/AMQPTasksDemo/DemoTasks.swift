@@ -1,3 +1,5 @@
+// An example of a task library, kept out of the AMQPTasks library: amqp-worker --demo-tasks, the example and the tests use it.
+import AMQPTasks
 import Foundation
 
 /// The demo tasks of `amqp-worker --demo-tasks`: `demo.add(x, y)`, `demo.sleep(seconds)`, `demo.echo(...)`,
