@@ -48,6 +48,7 @@ let package = Package(
             dependencies: [
                 "AMQPTasks", "AMQPTasksDemo", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

@@ -20,28 +20,28 @@ public enum DemoTasks {
         }
     }
 
-    public static func register(in registry: inout TaskRegistry) {
-        registry.register(Add.self) { arguments, _ -> JSONValue in
+    public static func register(in registry: inout TaskRegistry) throws {
+        try registry.register(Add.self) { arguments, _ -> JSONValue in
             let sum = arguments.x + arguments.y
             return sum == sum.rounded() && abs(sum) < 1e15 ? .int(Int(sum)) : .double(sum)
         }
-        registry.register("demo.sleep") { context in
+        try registry.register("demo.sleep") { context in
             let seconds = context.message.args.first?.doubleValue ?? context.message.kwargs["seconds"]?.doubleValue ?? 1
             try await Task.sleep(for: .clampedSeconds(seconds))
             return .double(seconds)
         }
-        registry.register("demo.echo") { context in
+        try registry.register("demo.echo") { context in
             context.message.kwargs.isEmpty
                 ? .array(context.message.args)
                 : .object(["args": .array(context.message.args), "kwargs": .object(context.message.kwargs)])
         }
-        registry.register("demo.trace") { context in
+        try registry.register("demo.trace") { context in
             .object([
                 "value": context.message.args.first ?? .null, "redelivered": .bool(context.redelivered),
                 "worker": .string(context.hostname),
             ])
         }
-        registry.register("demo.trace_retry") { context in
+        try registry.register("demo.trace_retry") { context in
             let value = context.message.args.first ?? context.message.kwargs["value"] ?? .null
             let retries = (context.message.args.dropFirst().first ?? context.message.kwargs["retries"])?.intValue ?? 1
             if context.retries < retries {
@@ -56,12 +56,12 @@ public enum DemoTasks {
                 "retries": .int(context.retries),
             ])
         }
-        registry.register("demo.fail") { context in
+        try registry.register("demo.fail") { context in
             let message = context.message.args.first?.stringValue ?? context.message.kwargs["message"]?.stringValue
                 ?? "demo.fail was asked to fail"
             throw TaskFailure(type: "ValueError", message: message)
         }
-        registry.register("demo.flaky") { context in
+        try registry.register("demo.flaky") { context in
             let failTimes = context.message.args.first?.intValue ?? context.message.kwargs["fail_times"]?.intValue ?? 1
             if context.retries < failTimes {
                 throw TaskRetry(

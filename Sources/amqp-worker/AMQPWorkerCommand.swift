@@ -2,7 +2,6 @@
 import AMQPTasks
 import AMQPTasksDemo
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 
@@ -13,7 +12,8 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         abstract: "Run tasks from AMQP queues, one unacknowledged task per consumer (Celery-compatible).",
         discussion: """
             SIGTERM or SIGINT starts a warm shutdown: consumers stop, running tasks get --grace seconds to \
-            finish, then are requeued. Exec handlers get {"id","task","args","kwargs","retries"} on stdin; \
+            finish, then are requeued, and the worker exits 0. A second SIGTERM or SIGINT is a cold shutdown: \
+            running tasks are requeued at once (never acknowledged) and the worker exits 1. Exec handlers get {"id","task","args","kwargs","retries"} on stdin; \
             stdout is the result; exit 0 = SUCCESS, 75 = retry, anything else = FAILURE. A command runs in its own \
             process group with a minimal environment (PATH, HOME, USER, LOGNAME, LANG, LANGUAGE, LC_*, TZ, TMPDIR; \
             not AMQP_URL); [tasks."NAME"] in the configuration file adds env, inherit_env, stdout_limit \
@@ -107,37 +107,29 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         }
         let configuration = try workerConfiguration()
         var registry = TaskRegistry()
-        if demoTasks { DemoTasks.register(in: &registry) }
+        if demoTasks { try DemoTasks.register(in: &registry) }
         for (name, settings) in configuration.tasks {
             if let command = settings.command {
-                registry.register(name, ExecHandler(command: command, options: ExecOptions(settings: settings)))
+                try registry.register(name, ExecHandler(command: command, options: ExecOptions(settings: settings)))
             }
         }
         for spec in execHandlers {
             let (name, parsed) = try ExecHandler.parse(spec)
             // The file's [tasks."NAME"] (env, inherit_env, limits) applies to an --exec handler of that name too.
             let options = configuration.tasks[name].map(ExecOptions.init(settings:)) ?? ExecOptions()
-            registry.register(name, ExecHandler(command: parsed.command, options: options))
+            try registry.register(name, ExecHandler(command: parsed.command, options: options))
         }
         guard !registry.names.isEmpty else {
             throw ValidationError("no tasks to run: give --exec NAME=COMMAND, --demo-tasks, or [tasks.\"NAME\"] command in the file")
         }
         let worker = Worker(configuration: configuration, registry: registry)
-
         let logger = Logger(label: "amqp-worker")
-        var sources: [DispatchSourceSignal] = []
-        for signalNumber in [SIGTERM, SIGINT] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber)
-            source.setEventHandler {
-                logger.notice("signal \(signalNumber): warm shutdown (grace \(configuration.gracePeriod) s)")
-                worker.stop()
-            }
-            source.resume()
-            sources.append(source)
+        do {
+            try await ShutdownSignals.run(worker, logger: logger)
+        } catch WorkerShutdown.cold {
+            logger.warning("cold shutdown: running tasks were requeued for another worker; exiting with status 1")
+            throw ExitCode(1)
         }
-        try await worker.run()
-        withExtendedLifetime(sources) {}
     }
 }
 

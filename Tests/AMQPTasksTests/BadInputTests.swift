@@ -211,7 +211,7 @@ import Testing
         let queue = uniqueQueue("unrecorded")
         let runs = RunLog()
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register("record.me") { context in
+            try registry.register("record.me") { context in
                 await runs.record(context.taskId)
                 return "done"
             }
@@ -248,7 +248,7 @@ import Testing
         let queue = uniqueQueue(prefix)
         let runs = RunLog()
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register("linked") { context in
+            try registry.register("linked") { context in
                 await runs.record(context.taskId)
                 return 1
             }
@@ -285,7 +285,7 @@ import Testing
         let worker = try await RunningWorker.start(
             queues: [queue],
             register: { registry in
-                registry.register("big.result") { _ in .string(String(repeating: "r", count: 5000)) }
+                try registry.register("big.result") { _ in .string(String(repeating: "r", count: 5000)) }
             },
             configure: {
                 $0.maxMessageSize = 4096
@@ -312,7 +312,7 @@ import Testing
     @Test func aHandlerThatIgnoresCancellationCannotHoldItsSlot() async throws {
         let queue = uniqueQueue("stubborn")
         let worker = try await RunningWorker.start(queues: [queue], grace: 0.5) { registry in
-            registry.register("stubborn") { _ in
+            try registry.register("stubborn") { _ in
                 // Never returns and ignores cancellation.
                 await withCheckedContinuation { Stuck.keep($0) }
                 return "unreachable"

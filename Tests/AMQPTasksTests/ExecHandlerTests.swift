@@ -21,7 +21,7 @@ import Testing
 
         // The next worker runs it; the caller's first and only final state is its SUCCESS: no FAILURE was sent.
         let second = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register("slow", ExecHandler(command: ["/bin/echo", "second run"]))
+            try registry.register("slow", ExecHandler(command: ["/bin/echo", "second run"]))
         }
         let states = try await client.states(for: id, timeout: .seconds(30))
         #expect(states.map(\.status) == [.success])
@@ -38,7 +38,7 @@ import Testing
         let worker = try await RunningWorker.start(
             queues: [queue],
             register: { registry in
-                registry.register(
+                try registry.register(
                     "exec.slow", ExecHandler(command: ["/bin/sh", "-c", "echo $$ > \(started.path); sleep 60"]))
             },
             configure: { $0.remoteControl = .all })
@@ -62,7 +62,7 @@ import Testing
             queues: [queue],
             register: { registry in
                 // The leader has no trap: SIGTERM ends it at once; its background member cleans up for a second.
-                registry.register("exec.tidy", ExecHandler(command: ["/bin/sh", "-c", "/bin/sh -c \"\(member)\" & wait"]))
+                try registry.register("exec.tidy", ExecHandler(command: ["/bin/sh", "-c", "/bin/sh -c \"\(member)\" & wait"]))
             },
             configure: { $0.remoteControl = .all })
         let client = try await TaskClient.connect(url: Broker.url)
@@ -80,7 +80,7 @@ import Testing
         let queue = uniqueQueue("exec-limit")
         let pids = TemporaryFile()
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register(
+            try registry.register(
                 "exec.stubborn",
                 ExecHandler(command: [
                     "/bin/sh", "-c", "trap '' TERM; sleep 300 & echo $$ $! > \(pids.path); wait",
@@ -105,7 +105,7 @@ import Testing
         let queue = uniqueQueue("exec-grandchild")
         let leftover = TemporaryFile()
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register(
+            try registry.register(
                 "exec.background",
                 ExecHandler(command: ["/bin/sh", "-c", "sleep 300 & echo $! > \(leftover.path); echo done"]))
         }
@@ -122,7 +122,7 @@ import Testing
     @Test func aChattyChildDoesNotDeadlockOnFullPipes() async throws {
         let queue = uniqueQueue("exec-chatty")
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register(
+            try registry.register(
                 "exec.chatty",
                 ExecHandler(command: ["/bin/sh", "-c", "head -c 300000 /dev/zero >&2; head -c 300000 /dev/zero | tr '\\0' a; echo"]))
         }
@@ -138,7 +138,7 @@ import Testing
     @Test func stdoutPastTheLimitFailsTheTask() async throws {
         let queue = uniqueQueue("exec-output")
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register("exec.big", ExecHandler(command: ["/usr/bin/head", "-c", "2000000", "/dev/zero"]))
+            try registry.register("exec.big", ExecHandler(command: ["/usr/bin/head", "-c", "2000000", "/dev/zero"]))
         }
         let client = try await TaskClient.connect(url: Broker.url)
         let id = try await client.send("exec.big", options: SendOptions(queue: queue))
@@ -154,7 +154,7 @@ import Testing
         let (name, _) = try variableOutsideTheMinimalEnvironment()
         let queue = uniqueQueue("exec-env")
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register("exec.env", ExecHandler(command: ["/usr/bin/env"]))
+            try registry.register("exec.env", ExecHandler(command: ["/usr/bin/env"]))
         }
         let client = try await TaskClient.connect(url: Broker.url)
         let id = try await client.send("exec.env", options: SendOptions(queue: queue))
@@ -183,7 +183,7 @@ import Testing
         let queue = uniqueQueue("exec-env-config")
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
             for (task, settings) in configuration.tasks {
-                registry.register(task, ExecHandler(command: settings.command!, options: ExecOptions(settings: settings)))
+                try registry.register(task, ExecHandler(command: settings.command!, options: ExecOptions(settings: settings)))
             }
         }
         let client = try await TaskClient.connect(url: Broker.url)
@@ -203,7 +203,7 @@ import Testing
         var options = ExecOptions()
         options.stdoutLimit = 100_000
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register("exec.yes", ExecHandler(command: ["/usr/bin/yes"], options: options))
+            try registry.register("exec.yes", ExecHandler(command: ["/usr/bin/yes"], options: options))
         }
         let client = try await TaskClient.connect(url: Broker.url)
         let id = try await client.send("exec.yes", options: SendOptions(queue: queue))
@@ -220,7 +220,7 @@ import Testing
         var options = ExecOptions()
         options.stderrLimit = 1000
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register(
+            try registry.register(
                 "exec.noisy",
                 ExecHandler(
                     command: ["/bin/sh", "-c", "head -c 500000 /dev/zero | tr '\\0' x >&2; echo >&2; echo the real cause >&2; exit 2"],

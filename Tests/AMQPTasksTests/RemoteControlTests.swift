@@ -205,8 +205,8 @@ struct PidboxWorker {
         configuration.hostname = "pidbox-\(UUID().uuidString.prefix(8))@test"
         if let access { configuration.remoteControl = access }
         var registry = TaskRegistry()
-        DemoTasks.register(in: &registry)
-        registry.register("gate.wait") { task in
+        try DemoTasks.register(in: &registry)
+        try registry.register("gate.wait") { task in
             await runs.record(task.message.id)
             await gate.wait()
             return "released"

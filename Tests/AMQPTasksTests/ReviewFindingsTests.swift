@@ -112,7 +112,7 @@ import Testing
         let queue = uniqueQueue("self-cancel")
         let runs = RunLog()
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register("throws.cancellation") { context in
+            try registry.register("throws.cancellation") { context in
                 await runs.record(context.taskId)
                 throw CancellationError()
             }
@@ -244,11 +244,11 @@ import Testing
         let worker = try await RunningWorker.start(
             queues: [queue],
             register: { registry in
-                registry.register("hold") { _ in
+                try registry.register("hold") { _ in
                     await gate.wait()
                     return "held"
                 }
-                registry.register("count.me") { context in
+                try registry.register("count.me") { context in
                     await runs.record(context.taskId)
                     return "counted"
                 }
@@ -331,7 +331,7 @@ import Testing
     @Test func demoSleepWithAHugeNumberDoesNotTrap() async {
         await #expect(processExitsWith: .success) {
             var registry = TaskRegistry()
-            DemoTasks.register(in: &registry)
+            try DemoTasks.register(in: &registry)
             guard let handler = registry.handler(for: "demo.sleep") else { return }
             let context = TaskContext(
                 message: TaskMessage(name: "demo.sleep", args: [.double(1e30)]), redelivered: false, hostname: "review",

@@ -56,12 +56,12 @@ struct RunningWorker {
 
     static func start(
         queues: [String], concurrency: Int = 1, url: String = Broker.url, sendStarted: Bool = false,
-        persistentResults: Bool = true, grace: Double = 5, register: (inout TaskRegistry) -> Void = { _ in },
+        persistentResults: Bool = true, grace: Double = 5, register: (inout TaskRegistry) throws -> Void = { _ in },
         configure: (inout WorkerConfiguration) -> Void = { _ in }
     ) async throws -> RunningWorker {
         var registry = TaskRegistry()
-        DemoTasks.register(in: &registry)
-        register(&registry)
+        try DemoTasks.register(in: &registry)
+        try register(&registry)
         var configuration = WorkerConfiguration(url: url)
         configuration.queues = queues
         configuration.concurrency = concurrency

@@ -42,7 +42,7 @@ import Testing
         let queue = uniqueQueue("heartbeat")
         let runs = RunLog()
         let worker = try await RunningWorker.start(queues: [queue], url: Broker.url + "?heartbeat=5") { registry in
-            registry.register("busy.thirty") { context in
+            try registry.register("busy.thirty") { context in
                 await runs.record(context.taskId)
                 try await Task.sleep(for: .seconds(30))
                 return "done"

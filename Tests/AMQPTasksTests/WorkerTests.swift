@@ -41,7 +41,7 @@ import Testing
         let queue = uniqueQueue()
         let runs = RunLog()
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register("always.retry") { context in
+            try registry.register("always.retry") { context in
                 await runs.record(context.taskId)
                 throw TaskRetry(countdown: 1, maxRetries: 2, reason: TaskFailure(type: "KeyError", message: "again"))
             }
@@ -63,7 +63,7 @@ import Testing
         for _ in 0..<3 {
             workers.append(
                 try await RunningWorker.start(queues: [queue]) { registry in
-                    registry.register("count.me") { context in
+                    try registry.register("count.me") { context in
                         await runs.record(context.taskId)
                         return .string(context.hostname)
                     }
@@ -88,7 +88,7 @@ import Testing
         let queue = uniqueQueue("prefetch")
         let gate = Gate()
         let worker = try await RunningWorker.start(queues: [queue], concurrency: 2) { registry in
-            registry.register("gate.wait") { _ in
+            try registry.register("gate.wait") { _ in
                 await gate.wait()
                 return "released"
             }
@@ -167,7 +167,7 @@ import Testing
         let queue = uniqueQueue("timing")
         let runs = RunLog()
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register("timed") { context in
+            try registry.register("timed") { context in
                 await runs.record(context.taskId)
                 return .double(Date().timeIntervalSince1970)
             }
@@ -211,9 +211,9 @@ import Testing
     @Test func execHandlersSucceedFailAndRetry() async throws {
         let queue = uniqueQueue("exec")
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            registry.register("exec.echo", ExecHandler(command: ["/bin/cat"]))
-            registry.register("exec.fail", ExecHandler(command: ["/bin/sh", "-c", "echo disk full >&2; exit 3"]))
-            registry.register(
+            try registry.register("exec.echo", ExecHandler(command: ["/bin/cat"]))
+            try registry.register("exec.fail", ExecHandler(command: ["/bin/sh", "-c", "echo disk full >&2; exit 3"]))
+            try registry.register(
                 "exec.tempfail",
                 ExecHandler(command: ["/bin/sh", "-c", "grep -q '\"retries\":1' && echo recovered || exit 75"]))
         }

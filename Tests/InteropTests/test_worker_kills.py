@@ -73,3 +73,39 @@ def test_a_task_still_running_when_the_grace_period_ends_is_requeued_and_answere
     assert f"task_id={result.id} [AMQPTasks] failed" not in first_text, first_text
     assert f"task_id={result.id} [AMQPTasks] received (redelivered)" in second_text, second_text
     assert f"task_id={result.id} [AMQPTasks] succeeded" in second_text, second_text
+
+
+def test_a_second_sigterm_is_a_cold_shutdown_whose_running_task_another_worker_answers(processes, queue, tmp_path):
+    """Celery's second Ctrl-C: the first SIGTERM starts a warm shutdown whose grace period (10 minutes here) would
+    let the 30 s task finish; the second ends it at once. The worker exits non-zero while the task still runs (its
+    answer comes later, from the second worker), having requeued it, never acked or answered it."""
+    first, first_log = processes.start("first", [binary("amqp-worker"), "--demo-tasks", "--queue", queue,
+                                                 "--hostname", "first@cold", "--grace", "600"], f"consuming {queue}")
+    result = app.send_task("demo.sleep", args=[30], queue=queue)
+    deadline = time.time() + 30
+    while f"task_id={result.id} [AMQPTasks] received" not in first_log.read_text():
+        assert time.time() < deadline, f"the first worker never took the task:\n{first_log.read_text()}"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)
+    deadline = time.time() + 30
+    while "warm shutdown" not in first_log.read_text():
+        assert time.time() < deadline, f"the first SIGTERM was not taken:\n{first_log.read_text()}"
+        time.sleep(0.05)
+    assert first.poll() is None, "a warm shutdown with 600 s of grace ended while its 30 s task ran"
+    sent = time.monotonic()
+    first.send_signal(signal.SIGTERM)
+    status = first.wait(timeout=25)  # a safety net: the task itself would end after 30 s
+    print(f"the cold shutdown took {time.monotonic() - sent:.2f} s")
+    first_text = first_log.read_text()
+    assert status != 0, first_text
+    assert "cold shutdown" in first_text, first_text
+    assert "interrupted by shutdown; requeueing the task" in first_text, first_text
+    assert f"task_id={result.id} [AMQPTasks] succeeded" not in first_text, first_text
+    assert not result.ready(), "the task was answered by the worker that was shut down"
+    _, second_log = processes.start("second", [binary("amqp-worker"), "--demo-tasks", "--queue", queue,
+                                               "--hostname", "second@cold"], f"consuming {queue}")
+    assert result.get(timeout=120) == 30
+    assert result.state == "SUCCESS"
+    second_text = second_log.read_text()
+    assert f"task_id={result.id} [AMQPTasks] received (redelivered)" in second_text, second_text
+    assert f"task_id={result.id} [AMQPTasks] succeeded" in second_text, second_text

@@ -40,11 +40,11 @@ public enum DeadLetters {
         try await channel.bindQueue(name, to: name)
     }
 
-    /// The copy of `delivery` to publish to the dead-letter exchange.
+    /// The copy of `received` to publish to the dead-letter exchange.
     static func message(
-        for delivery: Delivery, queue: String, reason: String, error: String, worker: String
+        for received: ReceivedMessage, queue: String, reason: String, error: String, worker: String
     ) -> OutgoingMessage {
-        var properties = delivery.properties
+        var properties = received.properties
         var headers = properties.headers ?? [:]
         headers[Header.reason] = .string(reason)
         headers[Header.error] = .string(error)
@@ -62,7 +62,7 @@ public enum DeadLetters {
             properties.userId = nil
         }
         return OutgoingMessage(
-            body: delivery.body, exchange: name(for: queue), routingKey: delivery.routingKey, properties: properties,
+            body: received.body, exchange: name(for: queue), routingKey: received.routingKey, properties: properties,
             mandatory: true)
     }
 }

@@ -1,8 +1,10 @@
 import Foundation
+import Logging
 
-/// What a handler knows about the task it runs.
+/// What a handler (and a middleware) knows about the task it runs.
 public struct TaskContext: Sendable {
-    public let message: TaskMessage
+    /// The task as decoded; the worker fills in the hard time limit and `ignore_result` it applies.
+    public internal(set) var message: TaskMessage
     /// True when the broker delivered this task before to a worker that did not finish it (crash, lost
     /// connection): make handlers idempotent, or check here.
     public let redelivered: Bool
@@ -10,6 +12,23 @@ public struct TaskContext: Sendable {
     public let hostname: String
     /// The queue the task came from.
     public let queue: String
+    /// The worker's logger with `task_id` and `task` in its metadata: what a handler logs is found by task.
+    public let logger: Logger
+
+    /// A context as the worker makes it; tests of handlers and middleware can make their own.
+    public init(
+        message: TaskMessage, redelivered: Bool = false, hostname: String = "test@localhost", queue: String = "celery",
+        logger: Logger = Logger(label: "amqp-tasks.task")
+    ) {
+        self.message = message
+        self.redelivered = redelivered
+        self.hostname = hostname
+        self.queue = queue
+        var logger = logger
+        logger[metadataKey: "task_id"] = "\(message.id)"
+        logger[metadataKey: "task"] = "\(message.name)"
+        self.logger = logger
+    }
 
     public var taskId: String { message.id }
     public var taskName: String { message.name }
@@ -59,22 +78,34 @@ public struct TaskRegistry: Sendable {
 
     public func handler(for name: String) -> (any TaskHandler)? { handlers[name] }
 
-    /// Registers a handler by name.
-    public mutating func register(_ name: String, _ handler: any TaskHandler) {
+    /// Registers a handler by name; a name registered already throws `TaskRegistry.DuplicateName` (a second
+    /// handler never silently replaces the first).
+    public mutating func register(_ name: String, _ handler: any TaskHandler) throws(DuplicateName) {
+        guard handlers[name] == nil else { throw DuplicateName(name: name) }
         handlers[name] = handler
     }
 
     /// Registers a closure taking the raw task context.
-    public mutating func register(_ name: String, _ body: @escaping @Sendable (TaskContext) async throws -> JSONValue) {
-        handlers[name] = ClosureTaskHandler(body)
+    public mutating func register(_ name: String, _ body: @escaping @Sendable (TaskContext) async throws -> JSONValue)
+        throws(DuplicateName)
+    {
+        try register(name, ClosureTaskHandler(body))
+    }
+
+    /// A task name registered twice.
+    public struct DuplicateName: Error, Sendable, CustomStringConvertible {
+        public let name: String
+        public var description: String {
+            "task \(name) is registered already: each task name has one handler (rename one, or register it once)"
+        }
     }
 
     /// Registers a typed handler: arguments decoded from the task's kwargs (and named positional args), the
     /// result encoded to JSON.
     public mutating func register<A: TaskArguments, R: Encodable & Sendable>(
         _ type: A.Type, _ body: @escaping @Sendable (A, TaskContext) async throws -> R
-    ) {
-        handlers[A.taskName] = ClosureTaskHandler { context in
+    ) throws(DuplicateName) {
+        try register(A.taskName, ClosureTaskHandler { context in
             let arguments: A
             do {
                 arguments = try A.decode(from: context.message)
@@ -82,6 +113,6 @@ public struct TaskRegistry: Sendable {
                 throw TaskFailure(type: "TypeError", message: "arguments of \(A.taskName) do not decode: \(error)")
             }
             return try JSONValue(encoding: try await body(arguments, context))
-        }
+        })
     }
 }

@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// Consumes task queues and runs each task exactly once at a time per consumer, as Celery does with
 /// `task_acks_late = True` and `worker_prefetch_multiplier = 1`.
@@ -8,9 +9,14 @@ import Logging
 /// A task is acknowledged only after its outcome is safely recorded: the result message published and confirmed,
 /// the retry republished and confirmed, or the bad message copied to `<queue>.dead` and confirmed. A worker that
 /// dies mid-task therefore loses nothing: the broker redelivers the task, flagged `redelivered`.
-public final class Worker: Sendable {
+///
+/// A worker is a swift-service-lifecycle `Service`: run it in a `ServiceGroup` beside your other services, and a
+/// graceful shutdown of the group is a warm shutdown of the worker (`stop()`); `shutdownNow()` is the cold one.
+public final class Worker: Service, Sendable {
     public let configuration: WorkerConfiguration
     public let registry: TaskRegistry
+    /// The middleware every task goes through, after the worker's own (logging, events, revocation).
+    public let middleware: [any TaskMiddleware]
     let logger: Logger
     private let control = WorkerControl()
     let state = WorkerState()
@@ -18,15 +24,29 @@ public final class Worker: Sendable {
     let recordAttempts = RecordAttempts()
 
     public init(
-        configuration: WorkerConfiguration, registry: TaskRegistry, logger: Logger = Logger(label: "amqp-tasks.worker")
+        configuration: WorkerConfiguration, registry: TaskRegistry, middleware: [any TaskMiddleware] = [],
+        logger: Logger = Logger(label: "amqp-tasks.worker")
     ) {
         self.configuration = configuration
         self.registry = registry
+        self.middleware = middleware
         self.logger = logger
     }
 
-    /// Runs until `stop()`: connects, consumes, and reconnects with backoff when the connection is lost.
+    /// Runs until `stop()`, `shutdownNow()` or a graceful shutdown of its `ServiceGroup`: connects, consumes, and
+    /// reconnects with backoff when the connection is lost. Returns after a warm shutdown; throws
+    /// `WorkerShutdown.cold` after a cold one, whose running tasks were requeued, not finished.
     public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await runUntilStopped()
+        } onGracefulShutdown: {
+            self.logger.notice("graceful shutdown: warm shutdown (grace \(self.configuration.gracePeriod) s)")
+            self.stop()
+        }
+        if await control.isCold { throw WorkerShutdown.cold }
+    }
+
+    private func runUntilStopped() async throws {
         var attempt = 0
         while await !control.isStopping {
             do {
@@ -55,6 +75,13 @@ public final class Worker: Sendable {
     /// then they are interrupted and their messages requeued. `run()` returns when done.
     public func stop() {
         Task { await control.stop() }
+    }
+
+    /// Starts a cold shutdown (Celery's second Ctrl-C): consumers stop and running tasks are interrupted at once;
+    /// their messages are requeued (never acknowledged), so another worker runs them. `run()` then throws
+    /// `WorkerShutdown.cold`. Also ends a warm shutdown that is under way.
+    public func shutdownNow() {
+        Task { await control.stopNow() }
     }
 
     /// Connects to the first broker that answers; with several URLs (a cluster's nodes, comma-separated), each
@@ -182,7 +209,13 @@ public final class Worker: Sendable {
         try await channel.setPrefetch(configuration.prefetch)
         let consumer = try await channel.consume(queue: queue)
         guard await control.register(consumer) else { return true }
-        let processor = TaskProcessor(worker: self, channel: channel, queue: queue, events: events)
+        let pipeline = TaskPipeline(
+            queue: queue, configuration: configuration, registry: registry, state: state,
+            middleware: TaskPipeline.middleware(
+                state: state, events: events, hostname: configuration.hostname, user: middleware),
+            outbox: ChannelOutbox(channel: channel), logger: logger)
+        let processor = TaskProcessor(
+            pipeline: pipeline, attempts: recordAttempts, recordAttempts: configuration.recordAttempts, logger: logger)
         let ended: Result<Void, Error>
         do {
             for try await delivery in consumer {

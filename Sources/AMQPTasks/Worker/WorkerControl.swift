@@ -4,6 +4,8 @@ import Foundation
 /// Shutdown coordination: the consumers to cancel, the grace period, the pause between reconnects.
 actor WorkerControl {
     private(set) var isStopping = false
+    /// True once a cold shutdown began (`Worker.shutdownNow()`).
+    private(set) var isCold = false
     private var consumers: [Consumer] = []
     private var slots: Task<Void, Error>?
     private var gracePeriod: Double = 30
@@ -31,6 +33,13 @@ actor WorkerControl {
     func track(_ slots: Task<Void, Error>, gracePeriod: Double) {
         self.slots = slots
         self.gracePeriod = gracePeriod
+    }
+
+    /// A cold shutdown: a stop whose grace period ends now. Running tasks are interrupted and requeued.
+    func stopNow() async {
+        isCold = true
+        await stop()
+        slots?.cancel()
     }
 
     func stop() async {
@@ -68,5 +77,17 @@ actor WorkerControl {
 
     private func wake(_ id: Int) {
         sleepers.removeValue(forKey: id)?.resume()
+    }
+}
+
+/// How a worker's `run()` ended other than by a warm shutdown.
+public enum WorkerShutdown: Error, Sendable, CustomStringConvertible {
+    /// `shutdownNow()` (a second SIGTERM/SIGINT): running tasks were interrupted and requeued for another worker.
+    case cold
+
+    public var description: String {
+        switch self {
+        case .cold: "cold shutdown: running tasks were interrupted and requeued, not finished"
+        }
     }
 }

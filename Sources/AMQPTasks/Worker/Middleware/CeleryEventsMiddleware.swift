@@ -1,0 +1,56 @@
+import Foundation
+
+/// Celery's task events (`task-received`, `task-started`, `task-succeeded`, `task-failed`, `task-retried`,
+/// `task-revoked`, `task-rejected`) for Flower, `celery events` and `amqp-task events`; on with `-E`.
+struct CeleryEventsMiddleware: TaskMiddleware {
+    let events: EventPublisher
+    let hostname: String
+
+    func received(_ task: TaskContext) async throws {
+        await events.taskReceived(task.message)
+    }
+
+    func willRun(_ task: TaskContext) async throws {
+        await events.send("task-started", ["uuid": .string(task.taskId)])
+    }
+
+    func recorded(_ outcome: TaskOutcome, of task: TaskContext) async {
+        let id = JSONValue.string(task.taskId)
+        switch outcome {
+        case .succeeded(let value, let runtime):
+            await events.send("task-succeeded", [
+                "uuid": id, "result": .string(PythonRepr.repr(value)), "runtime": .double(runtime.seconds),
+            ])
+        case .failed(let failure, _):
+            await events.send("task-failed", [
+                "uuid": id, "exception": .string("\(failure.type)(\(PythonRepr.quote(failure.message)))"),
+                "traceback": .string("amqp-worker \(hostname): \(failure)\n"),
+            ])
+        case .retried(let reason, let delay, _):
+            let seconds = Int(delay.seconds)
+            await events.send("task-retried", [
+                "uuid": id, "exception": .string("Retry(\(reason.type)(\(PythonRepr.quote(reason.message))), \(seconds))"),
+                "traceback": .string("Retry in \(seconds)s: \(reason)\n"),
+            ])
+        case .revoked(let reason):
+            await events.send("task-revoked", [
+                "uuid": id, "terminated": .bool(reason == .terminated), "signum": .null, "expired": .bool(reason == .expired),
+            ])
+        case .rejected(let rejection) where rejection.reason == DeadLetterReason.unknownTask:
+            // Celery reports a task nobody registered as failed with NotRegistered.
+            await events.send("task-failed", [
+                "uuid": id, "exception": .string("NotRegistered('\(task.taskName)')"), "traceback": .null,
+            ])
+        case .rejected:
+            await events.send("task-rejected", ["uuid": id, "requeue": false])
+        case .deferred:
+            break
+        }
+    }
+
+    func rejected(_ message: ReceivedMessage, because rejection: TaskRejection) async {
+        if let id = rejection.taskId {
+            await events.send("task-rejected", ["uuid": .string(id), "requeue": false])
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+import Logging
+
+/// The worker's log line for each step of a task, with `task_id` and `task` in the metadata.
+struct TaskLogMiddleware: TaskMiddleware {
+    func received(_ task: TaskContext) async throws {
+        task.logger.info("received\(task.redelivered ? " (redelivered)" : "")")
+    }
+
+    func recorded(_ outcome: TaskOutcome, of task: TaskContext) async {
+        let log = task.logger
+        switch outcome {
+        case .succeeded(_, let runtime): log.info("succeeded in \(runtime)")
+        case .failed(let failure, _): log.error("failed: \(failure)")
+        case .retried(let reason, let delay, let retries):
+            log.warning("retry \(retries) in \(String(format: "%.1f", delay.seconds)) s: \(reason)")
+        case .revoked(.revoked): log.warning("revoked by remote control; not run")
+        case .revoked(.expired): log.warning("expired at \(task.message.expires ?? "?"); revoked without running")
+        case .revoked(.terminated): log.warning("terminated by remote control (revoke --terminate)")
+        case .rejected(let rejection):
+            log.error("rejected (\(rejection.reason)): \(rejection.message); moved to \(DeadLetters.name(for: task.queue))")
+        case .deferred(let step):
+            log.info("eta \(task.message.eta ?? "?") is ahead; parked for \(step) in a delay queue")
+        }
+    }
+
+    func rejected(_ message: ReceivedMessage, because rejection: TaskRejection) async {}
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,199 @@
+import AMQP
+import Foundation
+import Logging
+
+/// Stage 4: records a verdict so it survives a crash, returning once the broker confirmed every message of it: the
+/// result (SUCCESS, FAILURE, REVOKED) on the caller's `reply_to`, follow-up tasks (links, the next step of a
+/// chain, errbacks), a retry or a parked task in the delay queues, or a dead letter in `<queue>.dead`. Only then
+/// is the task acknowledged (stage 5, `TaskProcessor`).
+struct RecordStage: Sendable {
+    let outbox: any TaskOutbox
+    let queue: String
+    let configuration: WorkerConfiguration
+    let logger: Logger
+
+    private var hostname: String { configuration.hostname }
+
+    /// Records `verdict` for `task`; returns what was recorded.
+    func record(_ verdict: Verdict, of task: TaskContext, received: ReceivedMessage) async throws -> TaskOutcome {
+        let message = task.message
+        switch verdict {
+        case .succeeded(let value, let runtime):
+            try await publishResult(.success(message.id, value, parentId: message.parentId), for: message)
+            try await sendFollowUps(of: message, result: value)
+            return .succeeded(value, runtime: runtime)
+        case .failed(let failure, let runtime):
+            try await recordFailure(failure, traceback: "amqp-worker \(hostname): \(failure)\n", of: message)
+            return .failed(failure, runtime: runtime)
+        case .retry(let request, let runtime):
+            return try await retry(message, request: request, runtime: runtime)
+        case .revoke(let reason):
+            try await publishResult(
+                ResultMessage(
+                    taskId: message.id, status: .revoked,
+                    result: TaskFailure(type: "TaskRevokedError", message: reason.rawValue, module: "celery.exceptions")
+                        .json,
+                    dateDone: CeleryTime.format(Date())),
+                for: message)
+            return .revoked(reason)
+        case .reject(var rejection):
+            rejection.taskId = rejection.taskId ?? message.id
+            rejection.taskName = rejection.taskName ?? message.name
+            try await deadLetter(received, reason: rejection.reason, error: rejection.message)
+            let failure =
+                rejection.callerFailure
+                ?? TaskFailure(type: "TaskRejected", message: rejection.message, module: "amqp_tasks")
+            // The message is safe in <queue>.dead already: telling the caller is best effort.
+            try? await publishResult(.failure(message.id, failure, parentId: message.parentId), for: message)
+            return .rejected(rejection)
+        case .park(let wait):
+            let step = DelayQueues.step(for: wait)
+            // The copy is the worker's own publish: it cannot carry the producer's validated user_id (406).
+            var properties = received.properties
+            properties.userId = nil
+            try await outbox.park(
+                OutgoingMessage(body: received.body, routingKey: queue, properties: properties), for: queue, after: wait)
+            return .deferred(step: .seconds(step))
+        }
+    }
+
+    /// Moves a message that never became a task to `<queue>.dead`, then tells its caller where it can.
+    func reject(_ received: ReceivedMessage, _ rejection: TaskRejection) async throws {
+        try await deadLetter(received, reason: rejection.reason, error: rejection.message)
+        if let id = rejection.taskId, let failure = rejection.callerFailure, let replyTo = received.properties.replyTo {
+            try? await publish(.failure(id, failure), to: replyTo)
+        }
+    }
+
+    /// Best effort: a FAILURE to the caller of a task given up on, where it can be delivered.
+    func tellCallerNotRecorded(_ received: ReceivedMessage, error: String) async {
+        guard let id = received.claimedTaskId, let replyTo = received.properties.replyTo, !replyTo.isEmpty else { return }
+        let failure = TaskFailure(
+            type: "OutcomeNotRecorded",
+            message: "the worker could not record this task's outcome and moved it to \(DeadLetters.name(for: queue)): \(error)",
+            module: "amqp_tasks")
+        try? await publish(.failure(id, failure), to: replyTo)
+    }
+
+    /// STARTED, before the handler runs (Celery's `task_track_started`): transient, like Celery's.
+    func recordStarted(_ message: TaskMessage) async throws {
+        try await publishResult(
+            ResultMessage(
+                taskId: message.id, status: .started,
+                result: ["pid": .int(Int(getpid())), "hostname": .string(hostname)], parentId: message.parentId),
+            for: message, persistent: false)
+    }
+
+    /// Copies the message to `<queue>.dead` with the reason, and returns when the broker confirmed it. The
+    /// dead-letter exchange and queue are declared first (cheap, and rare), so one deleted by hand comes back instead
+    /// of every later dead letter failing.
+    func deadLetter(_ received: ReceivedMessage, reason: String, error: String) async throws {
+        let quorum = configuration.topology?.queue(named: queue)?.kind == .quorum
+        try await outbox.declareDeadLetters(for: queue, quorum: quorum)
+        try await outbox.publish(
+            DeadLetters.message(
+                for: received, queue: queue, reason: reason, error: String(error.prefix(4000)), worker: hostname))
+    }
+
+    private func recordFailure(_ failure: TaskFailure, traceback: String, of message: TaskMessage) async throws {
+        try await publishResult(
+            .failure(message.id, failure, traceback: traceback, parentId: message.parentId), for: message)
+        try await sendErrbacks(of: message)
+    }
+
+    private func retry(_ message: TaskMessage, request: TaskRetry, runtime: Duration?) async throws -> TaskOutcome {
+        let policy = configuration.retryPolicy(for: message.name)
+        let maxRetries = request.maxRetries ?? policy.maxRetries
+        guard message.retries < maxRetries else {
+            logger.error(
+                "retry requested but \(maxRetries) retries are used up: \(request.reason)",
+                metadata: ["task_id": "\(message.id)", "task": "\(message.name)"])
+            try await recordFailure(
+                request.reason, traceback: "MaxRetriesExceededError: \(request.reason)\n", of: message)
+            return .failed(request.reason, runtime: runtime)
+        }
+        let requested = request.countdown.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+        let delay = min(requested ?? policy.delay(afterRetries: message.retries), Self.longestDelay)
+        var next = message
+        next.retries += 1
+        next.parentId = message.id
+        next.eta = CeleryTime.format(Date().addingTimeInterval(delay))
+        let (properties, body) = next.encode()
+        try await publishResult(
+            ResultMessage(
+                taskId: message.id, status: .retry, result: request.reason.json,
+                traceback: "Retry in \(Int(delay))s: \(request.reason)\n",
+                children: [.array([.array([.string(message.id), .null]), .null])], parentId: message.parentId),
+            for: message)
+        try await outbox.park(
+            OutgoingMessage(body: body, routingKey: queue, properties: properties), for: queue, after: delay)
+        return .retried(request.reason, delay: .clampedSeconds(delay), retries: next.retries)
+    }
+
+    /// Publishes a result or state to the task's `reply_to`, unless it has none or asked to ignore results.
+    /// Final states are persistent unless the worker's `persistentResults` is off, so a confirmed result survives a
+    /// broker restart as the task message it answers would have; progress states (STARTED, RETRY) are transient.
+    private func publishResult(_ result: ResultMessage, for message: TaskMessage, persistent: Bool? = nil) async throws {
+        guard let replyTo = message.replyTo, !replyTo.isEmpty, message.ignoreResult != true else { return }
+        let persistent = persistent ?? (result.status.isFinal && configuration.persistentResults)
+        try await publish(result, to: replyTo, persistent: persistent)
+    }
+
+    private func publish(_ result: ResultMessage, to replyTo: String, persistent: Bool = false) async throws {
+        var outgoing = result.outgoing(replyTo: replyTo, persistent: persistent)
+        let limit = configuration.maxResultSize
+        if outgoing.body.count > limit {
+            // Never hand the broker a message it may refuse by closing the channel: say how large it was instead.
+            logger.error("the result of \(result.taskId) is \(outgoing.body.count) bytes, over \(limit); sending a FAILURE instead")
+            let failure = TaskFailure(
+                type: "ResultTooLarge",
+                message: "the result is \(outgoing.body.count) bytes; this worker sends at most \(limit) ([worker] max_result_size)",
+                module: "amqp_tasks")
+            outgoing = ResultMessage.failure(result.taskId, failure, parentId: result.parentId)
+                .outgoing(replyTo: replyTo, persistent: persistent)
+        }
+        outgoing.mandatory = true
+        do {
+            try await outbox.publish(outgoing)
+        } catch let error as AMQPError where error.kind == .unroutable {
+            // The caller's reply queue is gone (client stopped, queue expired): nobody can receive this result.
+            logger.warning("result of \(result.taskId) not delivered: reply queue \(replyTo) does not exist")
+        }
+    }
+
+    /// Callbacks (`link`) and the next task of a chain, each sent with this task's result.
+    private func sendFollowUps(of message: TaskMessage, result: JSONValue) async throws {
+        for callback in (message.embed.callbacks ?? []).compactMap(TaskSignature.init(json:)) {
+            try await send(callback, after: message, prepending: result)
+        }
+        if var chain = message.embed.chain, let nextJSON = chain.popLast(), let next = TaskSignature(json: nextJSON) {
+            try await send(next, after: message, prepending: result, chain: chain)
+        }
+    }
+
+    /// Errbacks (`link_error`), each sent with this task's id, as Celery does for tasks it cannot call in-process.
+    private func sendErrbacks(of message: TaskMessage) async throws {
+        for errback in (message.embed.errbacks ?? []).compactMap(TaskSignature.init(json:)) {
+            try await send(errback, after: message, prepending: .string(message.id))
+        }
+    }
+
+    private func send(
+        _ signature: TaskSignature, after parent: TaskMessage, prepending value: JSONValue, chain: [JSONValue]? = nil
+    ) async throws {
+        let options = signature.options
+        var next = TaskMessage(
+            id: options["task_id"]?.stringValue ?? UUID().uuidString.lowercased(), name: signature.name,
+            args: signature.immutable ? signature.args : [value] + signature.args, kwargs: signature.kwargs,
+            embed: TaskEmbed(chain: chain?.isEmpty == false ? chain : nil))
+        next.rootId = parent.rootId ?? parent.id
+        next.parentId = parent.id
+        next.replyTo = options["reply_to"]?.stringValue ?? parent.replyTo
+        let targetQueue = options["queue"]?.stringValue ?? queue
+        let (properties, body) = next.encode()
+        try await outbox.publish(OutgoingMessage(body: body, routingKey: targetQueue, properties: properties, mandatory: true))
+    }
+
+    /// The longest countdown or ETA wait taken as given: ten years.
+    static let longestDelay: Double = 315_360_000
+}

@@ -1,0 +1,31 @@
+import AMQP
+import Foundation
+
+/// Where the record stage writes a task's outcome: results, retries, follow-up tasks, parked and dead-lettered
+/// copies. Every call returns only once the broker confirmed the message (or, in memory, once it is stored).
+///
+/// `ChannelOutbox` writes to a consumer's confirm-mode channel; `MemoryOutbox` keeps what would have been sent, so
+/// the whole per-task path runs without a broker (`TaskTestRunner`).
+protocol TaskOutbox: Sendable {
+    /// Publishes `message` (mandatory: an unroutable message throws `AMQPError` `.unroutable`).
+    func publish(_ message: OutgoingMessage) async throws
+    /// Makes sure `<queue>.dead` (exchange and queue) exists before a dead letter is published to it.
+    func declareDeadLetters(for queue: String, quorum: Bool) async throws
+    /// Parks `message` in the delay queues so it reaches `queue` after at most `delay` seconds (one step).
+    func park(_ message: OutgoingMessage, for queue: String, after delay: Double) async throws
+}
+
+/// The outbox of one consumer: its channel, in confirm mode.
+struct ChannelOutbox: TaskOutbox {
+    let channel: Channel
+
+    func publish(_ message: OutgoingMessage) async throws { try await channel.publish(message) }
+
+    func declareDeadLetters(for queue: String, quorum: Bool) async throws {
+        try await DeadLetters.declare(for: queue, quorum: quorum, on: channel)
+    }
+
+    func park(_ message: OutgoingMessage, for queue: String, after delay: Double) async throws {
+        try await DelayQueues.publish(message, to: queue, after: delay, on: channel)
+    }
+}

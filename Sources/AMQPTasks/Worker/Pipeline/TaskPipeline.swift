@@ -1,0 +1,97 @@
+import Foundation
+import Logging
+
+/// The per-task path of one consumer, stage by stage:
+///
+/// 1. decode (`DecodeStage`): the message as a `TaskMessage`, or a dead letter with its reason;
+/// 2. admit (`AdmitStage`, after the middleware's `received`): expired → REVOKED, `eta` ahead → parked,
+///    no handler → dead letter;
+/// 3. run (`RunStage`, after the middleware's `willRun`): the handler inside the middleware's `run`;
+/// 4. record (`RecordStage`): the outcome published and confirmed; then the middleware's `recorded`;
+/// 5. acknowledge (`TaskProcessor`, which also bounds how often an outcome that cannot be recorded is tried).
+///
+/// Events, per-task logging and revocation are middleware (`CeleryEventsMiddleware`, `TaskLogMiddleware`,
+/// `RevocationMiddleware`), so a new cross-cutting feature is a new middleware, not a branch here.
+struct TaskPipeline: Sendable {
+    let queue: String
+    let configuration: WorkerConfiguration
+    let middleware: [any TaskMiddleware]
+    let admit: AdmitStage
+    let runner: RunStage
+    let recorder: RecordStage
+    let logger: Logger
+
+    init(
+        queue: String, configuration: WorkerConfiguration, registry: TaskRegistry, state: WorkerState,
+        middleware: [any TaskMiddleware], outbox: any TaskOutbox, logger: Logger
+    ) {
+        self.queue = queue
+        self.configuration = configuration
+        self.middleware = middleware
+        self.logger = logger
+        admit = AdmitStage(registry: registry, tasks: configuration.tasks)
+        runner = RunStage(middleware: middleware, state: state)
+        recorder = RecordStage(outbox: outbox, queue: queue, configuration: configuration, logger: logger)
+    }
+
+    /// The built-in middleware of a worker, outermost first, followed by the user's.
+    static func middleware(
+        state: WorkerState, events: EventPublisher?, hostname: String, user: [any TaskMiddleware]
+    ) -> [any TaskMiddleware] {
+        var all: [any TaskMiddleware] = [TaskLogMiddleware()]
+        if let events { all.append(CeleryEventsMiddleware(events: events, hostname: hostname)) }
+        all.append(RevocationMiddleware(state: state))
+        return all + user
+    }
+
+    /// Takes one message through stages 1 to 4; returns once its outcome is recorded, and returns what was recorded
+    /// (nil for a message that never became a task). Throws when the outcome could not be recorded (the caller
+    /// requeues the task), and `CancellationError` when a stop interrupted it (requeued, never answered).
+    @discardableResult
+    func handle(_ received: ReceivedMessage) async throws -> TaskOutcome? {
+        let message: TaskMessage
+        switch DecodeStage.decode(received, maxMessageSize: configuration.maxMessageSize) {
+        case .failure(let rejection):
+            logger.error("rejected a message from \(queue): \(rejection.reason): \(rejection.message)")
+            try await recorder.reject(received, rejection)
+            for middleware in middleware.reversed() { await middleware.rejected(received, because: rejection) }
+            return nil
+        case .success(let decoded):
+            message = decoded
+        }
+        var task = TaskContext(
+            message: message, redelivered: received.redelivered, hostname: configuration.hostname, queue: queue,
+            logger: logger)
+        let verdict = try await decide(&task)
+        let outcome = try await recorder.record(verdict, of: task, received: received)
+        for middleware in middleware.reversed() { await middleware.recorded(outcome, of: task) }
+        return outcome
+    }
+
+    /// Stages 2 and 3: the verdict on a decoded task.
+    private func decide(_ task: inout TaskContext) async throws -> Verdict {
+        do {
+            for middleware in middleware { try await middleware.received(task) }
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            return Verdict.from(error, runtime: nil)
+        }
+        switch admit.admit(task.message) {
+        case .verdict(let verdict):
+            return verdict
+        case .run(let handler, let timeLimit):
+            task.message.timeLimit.hard = timeLimit
+            if task.message.ignoreResult == nil { task.message.ignoreResult = configuration.tasks[task.taskName]?.ignoreResult }
+            do {
+                for middleware in middleware { try await middleware.willRun(task) }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                return Verdict.from(error, runtime: nil)
+            }
+            if configuration.sendStarted { try await recorder.recordStarted(task.message) }
+            return try await runner.run(task, handler: handler, timeLimit: timeLimit)
+        }
+    }
+}
