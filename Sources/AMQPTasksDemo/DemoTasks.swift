@@ -46,7 +46,7 @@ public enum DemoTasks {
             let retries = (context.message.args.dropFirst().first ?? context.message.kwargs["retries"])?.intValue ?? 1
             if context.retries < retries {
                 throw TaskRetry(
-                    countdown: 1,
+                    countdown: .seconds(1),
                     reason: TaskFailure(
                         type: "KeyError",
                         message: "attempt \(context.retries + 1) of \(value.jsonString) asks for a retry (redelivered: \(context.redelivered))"))
@@ -65,7 +65,7 @@ public enum DemoTasks {
             let failTimes = context.message.args.first?.intValue ?? context.message.kwargs["fail_times"]?.intValue ?? 1
             if context.retries < failTimes {
                 throw TaskRetry(
-                    countdown: 1, reason: TaskFailure(type: "KeyError", message: "attempt \(context.retries + 1) fails"))
+                    countdown: .seconds(1), reason: TaskFailure(type: "KeyError", message: "attempt \(context.retries + 1) fails"))
             }
             return .int(context.retries)
         }

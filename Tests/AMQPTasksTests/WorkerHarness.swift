@@ -57,7 +57,7 @@ struct RunningWorker {
     static func start(
         queues: [String], concurrency: Int = 1, url: String = Broker.url, sendStarted: Bool = false,
         persistentResults: Bool = true, grace: Double = 5, register: (inout TaskRegistry) throws -> Void = { _ in },
-        configure: (inout WorkerConfiguration) -> Void = { _ in }
+        configure: (inout WorkerConfiguration) -> Void = { _ in }, middleware: [any TaskMiddleware] = []
     ) async throws -> RunningWorker {
         var registry = TaskRegistry()
         try DemoTasks.register(in: &registry)
@@ -73,7 +73,7 @@ struct RunningWorker {
         // Per-task info lines from 10,000-task tests would drown the test output.
         var logger = Logger(label: "amqp-tasks.worker")
         logger.logLevel = .warning
-        let worker = Worker(configuration: configuration, registry: registry, logger: logger)
+        let worker = Worker(configuration: configuration, registry: registry, middleware: middleware, logger: logger)
         let task = Task { try await worker.run() }
         // Wait until the queues have their consumers.
         // A queue the worker has not declared yet answers 404, which closes the channel: use a fresh one each time.

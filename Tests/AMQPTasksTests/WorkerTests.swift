@@ -43,7 +43,7 @@ import Testing
         let worker = try await RunningWorker.start(queues: [queue]) { registry in
             try registry.register("always.retry") { context in
                 await runs.record(context.taskId)
-                throw TaskRetry(countdown: 1, maxRetries: 2, reason: TaskFailure(type: "KeyError", message: "again"))
+                throw TaskRetry(countdown: .seconds(1), maxRetries: 2, reason: TaskFailure(type: "KeyError", message: "again"))
             }
         }
         let client = try await TaskClient.connect(url: Broker.url)

@@ -13,7 +13,7 @@ import Foundation
 ///     }
 ///     func run(_ task: TaskContext, next: @Sendable (TaskContext) async throws -> JSONValue) async throws -> JSONValue {
 ///         do { return try await next(task) }
-///         catch let error as URLError { throw TaskRetry(countdown: .seconds(5), reason: TaskFailure(error)) }
+///         catch let error as URLError { throw TaskRetry(countdown: .seconds(5), reason: TaskFailure(type: "URLError", message: "\(error)")) }
 ///     }
 ///     func recorded(_ outcome: TaskOutcome, of task: TaskContext) async {
 ///         task.logger.info("recorded \(outcome)")

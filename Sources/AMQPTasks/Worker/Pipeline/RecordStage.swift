@@ -112,7 +112,7 @@ struct RecordStage: Sendable {
                 request.reason, traceback: "MaxRetriesExceededError: \(request.reason)\n", of: message)
             return .failed(request.reason, runtime: runtime)
         }
-        let requested = request.countdown.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+        let requested = request.countdown.map { max($0.seconds, 0) }
         let delay = min(requested ?? policy.delay(afterRetries: message.retries), Self.longestDelay)
         var next = message
         next.retries += 1

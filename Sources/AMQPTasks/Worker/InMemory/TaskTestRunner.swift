@@ -1,0 +1,117 @@
+import AMQP
+import Foundation
+import Logging
+
+/// Runs tasks through a worker's whole per-task path — decode, middleware, admission, handler, recording — in
+/// memory, without a broker: for fast tests of your handlers and middleware.
+///
+/// ```swift
+/// var registry = TaskRegistry()
+/// try registry.register("mail.send") { task in .string("sent to \(task.message.kwargs["to"]!)") }
+/// let runner = TaskTestRunner(registry: registry, middleware: [Audit()])
+/// let report = try await runner.run("mail.send", kwargs: ["to": "a@example.com"])
+/// #expect(report.result == .string("sent to \"a@example.com\""))
+/// ```
+///
+/// What a worker would publish is kept in the report: the results and states on the task's `reply_to`, the tasks
+/// it sends (links, chain steps, errbacks), the copies it parks in the delay queues (retries, `eta` ahead) and its
+/// dead letters. Time limits, expiry and retries behave as in a worker; a retry is parked, not run again (run
+/// `report.parked` yourself to go on).
+public struct TaskTestRunner: Sendable {
+    public let registry: TaskRegistry
+    public let middleware: [any TaskMiddleware]
+    public let configuration: WorkerConfiguration
+    public let queue: String
+    private let state = WorkerState()
+    private let logger: Logger
+
+    /// The reply queue `run(_:args:kwargs:)` gives its tasks, so their results are recorded.
+    public static let replyQueue = "amqp-tasks.test.reply"
+
+    public init(
+        registry: TaskRegistry, middleware: [any TaskMiddleware] = [],
+        configuration: WorkerConfiguration = WorkerConfiguration(url: "amqp://localhost"), queue: String = "celery",
+        logger: Logger = Logger(label: "amqp-tasks.test")
+    ) {
+        self.registry = registry
+        self.middleware = middleware
+        self.configuration = configuration
+        self.queue = queue
+        self.logger = logger
+    }
+
+    /// Runs a task called `name` with these arguments, as a worker that took it from `queue` would.
+    public func run(_ name: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:]) async throws
+        -> TaskTestReport
+    {
+        var message = TaskMessage(name: name, args: args, kwargs: kwargs)
+        message.replyTo = Self.replyQueue
+        return try await run(message)
+    }
+
+    /// Runs a task message as a worker that took it from `queue` would.
+    public func run(_ message: TaskMessage, redelivered: Bool = false) async throws -> TaskTestReport {
+        let (properties, body) = message.encode()
+        return try await run(ReceivedMessage(body: body, properties: properties, queue: queue, redelivered: redelivered))
+    }
+
+    /// Runs any message, malformed ones too, as a worker that took it from its queue would. Throws what the worker
+    /// would requeue the message for: `CancellationError`, or an error of the outbox (never, in memory).
+    public func run(_ received: ReceivedMessage) async throws -> TaskTestReport {
+        let outbox = MemoryOutbox()
+        let pipeline = TaskPipeline(
+            queue: received.queue, configuration: configuration, registry: registry, state: state,
+            middleware: TaskPipeline.middleware(
+                state: state, events: nil, hostname: configuration.hostname, user: middleware),
+            outbox: outbox, logger: logger)
+        let outcome = try await pipeline.handle(received)
+        return TaskTestReport(outcome: outcome, outbox: outbox)
+    }
+
+    /// Marks task ids as revoked, as `celery control revoke` would.
+    public func revoke(_ ids: [String]) { _ = state.revoke(ids, terminate: false) }
+}
+
+/// What one task did in a `TaskTestRunner`.
+public struct TaskTestReport: Sendable {
+    /// What became of the task; nil when the message never became a task (it did not decode: see `deadLetters`).
+    public let outcome: TaskOutcome?
+    /// The results and states sent to the task's `reply_to`, in order (STARTED, RETRY, SUCCESS…).
+    public let results: [ResultMessage]
+    /// Tasks sent on the task's behalf: links, the next step of a chain, errbacks.
+    public let sentTasks: [TaskMessage]
+    /// Tasks parked in the delay queues (a retry, an `eta` still ahead), with the delay they wait.
+    public let parked: [(task: TaskMessage, delay: Duration)]
+    /// Messages moved to `<queue>.dead`, with the reason and the error text of their headers.
+    public let deadLetters: [(reason: String, error: String)]
+
+    /// The value of a SUCCESS, if the task succeeded.
+    public var result: JSONValue? {
+        if case .succeeded(let value, _) = outcome { return value }
+        return nil
+    }
+
+    init(outcome: TaskOutcome?, outbox: MemoryOutbox) {
+        self.outcome = outcome
+        var results: [ResultMessage] = []
+        var sent: [TaskMessage] = []
+        var dead: [(String, String)] = []
+        for message in outbox.published {
+            if let reason = message.properties.headers?[DeadLetters.Header.reason]?.stringValue {
+                dead.append((reason, message.properties.headers?[DeadLetters.Header.error]?.stringValue ?? ""))
+            } else if let result = try? ResultMessage.decode(body: message.body), message.properties.headers?["task"] == nil {
+                results.append(result)
+            } else if let task = try? TaskMessage.decode(properties: message.properties, body: message.body) {
+                sent.append(task)
+            }
+        }
+        self.results = results
+        sentTasks = sent
+        deadLetters = dead
+        parked = outbox.parked.compactMap { parked in
+            guard let task = try? TaskMessage.decode(properties: parked.message.properties, body: parked.message.body)
+            else { return nil }
+            return (task, .clampedSeconds(parked.delay))
+        }
+    }
+}
