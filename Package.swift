@@ -57,6 +57,13 @@ let package = Package(
         ),
         .executableTarget(name: "amqp-tasks-bench", dependencies: ["AMQP", "AMQPTasks"], path: "Benchmarks/Swift"),
         .executableTarget(name: "amqp-tasks-example", dependencies: ["AMQPTasks", "AMQPTasksDemo"]),
+        // The README's worker run as a service with one middleware (Tests/InteropTests/test_examples.py runs it).
+        .executableTarget(
+            name: "amqp-tasks-example-worker",
+            dependencies: [
+                "AMQPTasks", "AMQPTasksDemo", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // The client of the fault tests (Tests/InteropTests): sends tasks while the test breaks things.
         .executableTarget(
             name: "amqp-tasks-fault-client", dependencies: ["AMQP", "AMQPTasks", .product(name: "Logging", package: "swift-log")],
