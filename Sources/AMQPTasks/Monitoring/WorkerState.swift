@@ -1,9 +1,10 @@
 import Foundation
+import Synchronization
 
 /// What a worker is doing, shared by its consumers, its events and its remote-control answers.
 ///
 /// A lock rather than an actor: every task touches it three times, and an actor call may hop executors each time.
-final class WorkerState: @unchecked Sendable {
+final class WorkerState: Sendable {
     /// A task being run, as `inspect active` reports it.
     struct ActiveTask: Sendable {
         let message: TaskMessage
@@ -13,11 +14,14 @@ final class WorkerState: @unchecked Sendable {
         let cancel: @Sendable () -> Void
     }
 
-    private let lock = NSLock()
-    private var activeTasks: [String: ActiveTask] = [:]
-    private var processedCounts: [String: Int] = [:]
-    private var revoked: ExpiringIDSet
-    private var clock = 0
+    private struct Contents {
+        var activeTasks: [String: ActiveTask] = [:]
+        var processedCounts: [String: Int] = [:]
+        var revoked: ExpiringIDSet
+        var clock = 0
+    }
+
+    private let contents: Mutex<Contents>
 
     /// How many revoked ids a worker remembers: Celery's `REVOKES_MAX`. The oldest revocation is forgotten first.
     static let revokedCapacity = 50_000
@@ -26,55 +30,53 @@ final class WorkerState: @unchecked Sendable {
     static let revokedLifetime: Double = 3 * 3600
 
     init(revokedCapacity: Int = revokedCapacity) {
-        revoked = ExpiringIDSet(capacity: revokedCapacity, lifetime: Self.revokedLifetime)
+        contents = Mutex(Contents(revoked: ExpiringIDSet(capacity: revokedCapacity, lifetime: Self.revokedLifetime)))
     }
 
-    private func locked<T>(_ body: () -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body()
+    private func locked<T>(_ body: (inout Contents) -> T) -> T {
+        contents.withLock { body(&$0) }
     }
 
     /// The next value of the worker's Lamport clock (Celery's `clock` field). It stops at `Int.max` rather than
     /// overflow: any user of the vhost can send a message with `clock` 2^63-1, and the next tick must not trap.
     func tick() -> Int {
         locked {
-            clock = clock == Int.max ? clock : clock + 1
-            return clock
+            $0.clock = $0.clock == Int.max ? $0.clock : $0.clock + 1
+            return $0.clock
         }
     }
 
     /// Merges a clock seen on an incoming message (negative ones are ignored).
-    func observe(clock other: Int) { locked { clock = max(clock, other) } }
+    func observe(clock other: Int) { locked { $0.clock = max($0.clock, other) } }
 
-    var active: [String: ActiveTask] { locked { activeTasks } }
-    var processed: [String: Int] { locked { processedCounts } }
-    var totalProcessed: Int { locked { processedCounts.values.reduce(0, +) } }
+    var active: [String: ActiveTask] { locked { $0.activeTasks } }
+    var processed: [String: Int] { locked { $0.processedCounts } }
+    var totalProcessed: Int { locked { $0.processedCounts.values.reduce(0, +) } }
 
-    func started(_ task: ActiveTask) { locked { activeTasks[task.message.id] = task } }
+    func started(_ task: ActiveTask) { locked { $0.activeTasks[task.message.id] = task } }
 
     func finished(_ id: String, name: String) {
         locked {
-            activeTasks.removeValue(forKey: id)
-            processedCounts[name, default: 0] += 1
+            $0.activeTasks.removeValue(forKey: id)
+            $0.processedCounts[name, default: 0] += 1
         }
     }
 
     /// Marks tasks as revoked; with `terminate`, running ones are interrupted. Returns the ids that were running.
     func revoke(_ ids: [String], terminate: Bool) -> [String] {
-        let running: [ActiveTask] = locked {
-            revoked.insert(ids)
-            return ids.compactMap { activeTasks[$0] }
+        let running: [ActiveTask] = locked { contents in
+            contents.revoked.insert(ids)
+            return ids.compactMap { contents.activeTasks[$0] }
         }
         if terminate { for task in running { task.cancel() } }
         return running.map(\.message.id)
     }
 
-    func isRevoked(_ id: String) -> Bool { locked { revoked.contains(id) } }
+    func isRevoked(_ id: String) -> Bool { locked { $0.revoked.contains(id) } }
 
     /// The revoked ids still remembered, sorted (at most `revokedCapacity`, none older than 3 hours).
-    var revokedIDs: [String] { locked { revoked.ids() } }
+    var revokedIDs: [String] { locked { $0.revoked.ids() } }
 
     /// How many revoked ids the worker remembers.
-    var revokedCount: Int { locked { revoked.count } }
+    var revokedCount: Int { locked { $0.revoked.count } }
 }

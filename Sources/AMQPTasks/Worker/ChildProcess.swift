@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A process started as the leader of its own process group, so it and everything it starts are signalled together.
 ///
@@ -9,7 +10,7 @@ import Foundation
 /// Waiting (`waitForExit`) blocks a thread: call it on a thread of its own, never on the cooperative pool. The
 /// process stays a zombie until `reap()`, which keeps its process-group id reserved, so signalling the group never
 /// reaches an unrelated process that got the same id.
-final class ChildProcess: @unchecked Sendable {
+final class ChildProcess: Sendable {
     /// How a process ended.
     enum Status: Equatable, Sendable {
         case exited(Int32)
@@ -26,8 +27,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     let pid: pid_t
-    private let lock = NSLock()
-    private var reaped = false
+    private let reaped = Mutex(false)
 
     /// Starts `path` with `arguments` (its argv, `arguments[0]` included) and exactly `environment`, with the given
     /// descriptors as its stdin, stdout and stderr.
@@ -65,7 +65,7 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Sends `signal` to the process's whole group; does nothing once the process is reaped.
     func signalGroup(_ signal: Int32) {
-        lock.withLock {
+        reaped.withLock { reaped in
             if !reaped { _ = kill(-pid, signal) }
         }
     }
@@ -84,7 +84,7 @@ final class ChildProcess: @unchecked Sendable {
     /// Collects the ended process; after this the group is never signalled again. Only the first call waits: a
     /// later one could otherwise collect another child that got the same process id.
     func reap() {
-        lock.withLock {
+        reaped.withLock { reaped in
             guard !reaped else { return }
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

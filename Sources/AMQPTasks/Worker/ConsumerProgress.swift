@@ -1,4 +1,10 @@
-/// How many deliveries one consumer slot processed on its current channel (one task reads and writes it).
-final class ConsumerProgress: @unchecked Sendable {
-    var processed = 0
+import Synchronization
+
+/// How many deliveries one consumer slot processed on its current channel.
+final class ConsumerProgress: Sendable {
+    private let count = Mutex(0)
+
+    var processed: Int { count.withLock { $0 } }
+
+    func processedOne() { count.withLock { $0 += 1 } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One run of a command: started in its own process group with a minimal environment, fed its input, its output
 /// captured within limits. It ends when the command exits (not when its stdout closes). Waiting and pumping happen
@@ -85,19 +86,19 @@ struct ExecProcess {
 }
 
 /// The capture, handed from the pump's thread to the waiting thread.
-private final class CaptureBox: @unchecked Sendable {
+private final class CaptureBox: Sendable {
     private let ready = DispatchSemaphore(value: 0)
-    private var capture = OutputPump.Capture()
+    private let capture = Mutex(OutputPump.Capture())
 
     func set(_ capture: OutputPump.Capture) {
-        self.capture = capture
+        self.capture.withLock { $0 = capture }
         ready.signal()
     }
 
-    /// Blocks until `set`; the semaphore orders the write before the read.
+    /// Blocks until `set`.
     func wait() -> OutputPump.Capture {
         ready.wait()
-        return capture
+        return capture.withLock { $0 }
     }
 }
 

@@ -7,13 +7,15 @@ import Synchronization
 /// time to clean up, even when the leader dies first. When the leader exits without a stop, what it left running
 /// in its group is killed at once: a task's processes end with the task (`setsid` starts one that must outlive it).
 /// The leader is reaped only after the last signal, so its zombie keeps the group id from naming another group.
-final class GroupEnding: @unchecked Sendable {
+final class GroupEnding: Sendable {
     private let child: ChildProcess
     private let killTimeout: Double
-    private let lock = NSLock()
-    private var stops: Set<ExecProcess.Stop> = []
-    private var deadlinePassed = false
-    private var leaderHasEnded = false
+    private struct Progress {
+        var stops: Set<ExecProcess.Stop> = []
+        var deadlinePassed = false
+        var leaderHasEnded = false
+    }
+    private let progress = Mutex(Progress())
 
     init(child: ChildProcess, killTimeout: Double) {
         self.child = child
@@ -21,13 +23,13 @@ final class GroupEnding: @unchecked Sendable {
     }
 
     /// Why the worker stopped the command, if it did.
-    var reasons: Set<ExecProcess.Stop> { lock.withLock { stops } }
+    var reasons: Set<ExecProcess.Stop> { progress.withLock { $0.stops } }
 
     /// SIGTERM to the group now (on the first stop only), SIGKILL at the deadline.
     func stop(_ reason: ExecProcess.Stop) {
-        let first = lock.withLock {
-            defer { stops.insert(reason) }
-            return stops.isEmpty
+        let first = progress.withLock { progress in
+            defer { progress.stops.insert(reason) }
+            return progress.stops.isEmpty
         }
         guard first else { return }
         child.signalGroup(SIGTERM)
@@ -53,18 +55,18 @@ final class GroupEnding: @unchecked Sendable {
     /// The leader has exited (and is a zombie). Kills what is left of the group now, unless a stop's deadline is
     /// pending, which then kills it and reaps the leader. Returns whether the caller reaps the leader now.
     func leaderEnded() -> Bool {
-        let deferred = lock.withLock {
-            leaderHasEnded = true
-            return !stops.isEmpty && !deadlinePassed
+        let deferred = progress.withLock {
+            $0.leaderHasEnded = true
+            return !$0.stops.isEmpty && !$0.deadlinePassed
         }
         if !deferred { child.signalGroup(SIGKILL) }
         return !deferred
     }
 
     private func deadline() {
-        let reap = lock.withLock {
-            deadlinePassed = true
-            return leaderHasEnded
+        let reap = progress.withLock {
+            $0.deadlinePassed = true
+            return $0.leaderHasEnded
         }
         child.signalGroup(SIGKILL)
         if reap { child.reap() }

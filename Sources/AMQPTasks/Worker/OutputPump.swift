@@ -7,6 +7,7 @@ import Foundation
 /// is read and dropped), stderr as its last `stderrLimit` bytes. `run()` returns when the `exited` descriptor becomes
 /// readable (the command ended), after taking what is already in the pipes, not when the pipes reach end of file:
 /// a background process the command started may hold them open for much longer.
+// Unchecked: its state is only touched by the one thread that runs `run()`; it is Sendable only to be handed there.
 final class OutputPump: @unchecked Sendable {
     /// What was captured.
     struct Capture {

@@ -223,7 +223,7 @@ public final class Worker: Service, Sendable {
                 // them would run them twice.
                 guard consumer.channelIsOpen else { continue }
                 await processor.process(delivery)
-                progress.processed += 1
+                progress.processedOne()
             }
             ended = .success(())
         } catch {
