@@ -8,6 +8,10 @@ Scenarios (counts shrink with --smoke):
   roundtrip   20,000 tasks sent at once, every result awaited on the reply queue    (tasks/s, client CPU s/10k)
   latency     2,000 tasks one at a time                                             (p50/p90/p99 ms)
   memory      worker RSS idle, while and after running 200,000 tasks                (MB; one round)
+
+With --baseline DIR (the release folder Benchmarks/build-baseline REV prints), an earlier build of ours runs as a
+fourth implementation, "base", interleaved with the others, and the table adds ours/base: a change measured against
+the commit before it on the same machine, in the same run.
 """
 import argparse
 import json
@@ -29,6 +33,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
 HOST, PORT = urlparse(URL).hostname, str(urlparse(URL).port or 5672)
 IMPLS = ["raw", "ours", "celery"]
+# Where each of our builds lives: this tree's release build, and with --baseline an earlier commit's.
+BUILDS = {"ours": RELEASE}
 
 
 def run_json(command, **kwargs):
@@ -95,9 +101,9 @@ def start_worker(impl, queue, concurrency, count):
         each = count // concurrency
         return [subprocess.Popen([str(RAW), "consume", HOST, PORT, queue, str(each)], stdout=subprocess.DEVNULL)
                 for _ in range(concurrency)]
-    if impl == "ours":
+    if impl in BUILDS:
         transient = ["--transient-results"] if os.environ.get("BENCH_TRANSIENT_RESULTS") else []
-        return [subprocess.Popen([str(RELEASE / "amqp-worker"), "--url", URL, "--demo-tasks", "--queue", queue,
+        return [subprocess.Popen([str(BUILDS[impl] / "amqp-worker"), "--url", URL, "--demo-tasks", "--queue", queue,
                                   "--concurrency", str(concurrency), "--log-level", "warning", *transient],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     return [subprocess.Popen([sys.executable, "-m", "celery", "-A", "benchapp", "worker", "-Q", queue, "-P", "prefork",
@@ -173,8 +179,8 @@ def drain(broker, impl, concurrency, count, sample_memory=False):
 def client_command(impl, mode, queue, count):
     if impl == "raw":
         return [str(RAW), mode, HOST, PORT, queue, str(count)]
-    if impl == "ours":
-        return [str(RELEASE / "amqp-tasks-bench"), mode, URL, queue, str(count)]
+    if impl in BUILDS:
+        return [str(BUILDS[impl] / "amqp-tasks-bench"), mode, URL, queue, str(count)]
     return [sys.executable, str(HERE / "celery_bench.py"), mode, queue, str(count)]
 
 
@@ -208,7 +214,12 @@ def main():
                         help="results and replies transient in all three (Celery's default), not persistent (ours)")
     parser.add_argument("--only", help="comma-separated scenarios to run (publish, drain-c1, drain-c2, roundtrip, "
                                        "latency, memory); default all")
+    parser.add_argument("--baseline", help="release folder of an earlier build of ours (Benchmarks/build-baseline "
+                                           "REV prints it), run as a fourth implementation, 'base'")
     args = parser.parse_args()
+    if args.baseline:
+        BUILDS["base"] = pathlib.Path(args.baseline)
+        IMPLS.append("base")
     if args.transient_results:
         os.environ["BENCH_TRANSIENT_RESULTS"] = os.environ["RAW_BENCH_TRANSIENT"] = "1"
     n = 300 if args.smoke else 20_000
@@ -261,18 +272,25 @@ def print_table(medians, memory, n, latency_n, memory_n, rounds):
     kind = "transient" if os.environ.get("BENCH_TRANSIENT_RESULTS") else "persistent"
     print(f"\n{n} tasks per scenario, latency over {latency_n}, medians of {rounds} interleaved rounds, "
           f"{kind} results\n")
-    print(f"| {'scenario':42} | {'raw C':>9} | {'ours':>9} | {'Celery':>9} | ours/raw | ours/Celery |")
-    print(f"|{'-' * 44}|{'-' * 11}|{'-' * 11}|{'-' * 11}|{'-' * 10}|{'-' * 13}|")
+    base = "base" in IMPLS
+    print(f"| {'scenario':42} | {'raw C':>9} | {'ours':>9} | {'Celery':>9} | ours/raw | ours/Celery |"
+          + (f" {'base':>9} | ours/base |" if base else ""))
+    print(f"|{'-' * 44}|{'-' * 11}|{'-' * 11}|{'-' * 11}|{'-' * 10}|{'-' * 13}|"
+          + (f"{'-' * 11}|{'-' * 11}|" if base else ""))
     for label, scenario, key, _ in rows:
         if scenario not in medians:
             continue
         values = [medians[scenario][impl].get(key) for impl in IMPLS]
         cells = [f"{v:9.2f}" if isinstance(v, float) and v < 100 else (f"{v:9.0f}" if v is not None else f"{'-':>9}")
                  for v in values]
-        raw, ours, celery = values
+        raw, ours, celery = values[:3]
         ratio_raw = f"{ours / raw:8.2f}" if raw and ours else f"{'-':>8}"
         ratio_celery = f"{ours / celery:11.2f}" if celery and ours else f"{'-':>11}"
-        print(f"| {label:42} | {cells[0]} | {cells[1]} | {cells[2]} | {ratio_raw} | {ratio_celery} |")
+        extra = ""
+        if base:
+            baseline = values[3]
+            extra = f" {cells[3]} | {ours / baseline:9.2f} |" if baseline and ours else f" {cells[3]} | {'-':>9} |"
+        print(f"| {label:42} | {cells[0]} | {cells[1]} | {cells[2]} | {ratio_raw} | {ratio_celery} |{extra}")
     for impl in memory:
         m = memory[impl]
         print(f"\nworker RSS ({impl}, {memory_n} tasks): idle {m['rss_idle_mb']:.1f} MB, once all were sent "

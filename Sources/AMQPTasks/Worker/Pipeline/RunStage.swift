@@ -46,7 +46,3 @@ struct RunStage: Sendable {
         return try outcome.get()
     }
 }
-
-/// The worker stopped waiting for a handler (shutdown past its grace period, or `revoke --terminate`), as opposed
-/// to a `CancellationError` the handler threw by itself, which is a failure like any other.
-struct HandlerAbandoned: Error {}

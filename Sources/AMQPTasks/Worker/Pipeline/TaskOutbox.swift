@@ -14,18 +14,3 @@ protocol TaskOutbox: Sendable {
     /// Parks `message` in the delay queues so it reaches `queue` after at most `delay` seconds (one step).
     func park(_ message: OutgoingMessage, for queue: String, after delay: Double) async throws
 }
-
-/// The outbox of one consumer: its channel, in confirm mode.
-struct ChannelOutbox: TaskOutbox {
-    let channel: Channel
-
-    func publish(_ message: OutgoingMessage) async throws { try await channel.publish(message) }
-
-    func declareDeadLetters(for queue: String, quorum: Bool) async throws {
-        try await DeadLetters.declare(for: queue, quorum: quorum, on: channel)
-    }
-
-    func park(_ message: OutgoingMessage, for queue: String, after delay: Double) async throws {
-        try await DelayQueues.publish(message, to: queue, after: delay, on: channel)
-    }
-}

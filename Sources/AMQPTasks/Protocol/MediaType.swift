@@ -1,0 +1,18 @@
+import AMQP
+import Foundation
+
+/// `application/json`, with or without parameters (`application/json; charset=utf-8`): only UTF-8 is taken.
+enum MediaType {
+    static func isJSON(_ contentType: String) -> Bool {
+        let parts = contentType.split(separator: ";", omittingEmptySubsequences: false)
+        guard parts[0].trimmingCharacters(in: .whitespaces).lowercased() == "application/json" else { return false }
+        for parameter in parts.dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2 else { return false }
+            let name = pair[0].trimmingCharacters(in: .whitespaces).lowercased()
+            let value = pair[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"")).lowercased()
+            if name == "charset", !["utf-8", "utf8"].contains(value) { return false }
+        }
+        return true
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import Logging
+
+/// What a handler (and a middleware) knows about the task it runs.
+public struct TaskContext: Sendable {
+    /// The task as decoded; the worker fills in the hard time limit and `ignore_result` it applies.
+    public internal(set) var message: TaskMessage
+    /// True when the broker delivered this task before to a worker that did not finish it (crash, lost
+    /// connection): make handlers idempotent, or check here.
+    public let redelivered: Bool
+    /// The worker's node name, e.g. `amqp-worker@host`.
+    public let hostname: String
+    /// The queue the task came from.
+    public let queue: String
+    /// The worker's logger with `task_id` and `task` in its metadata: what a handler logs is found by task.
+    public let logger: Logger
+
+    /// A context as the worker makes it; tests of handlers and middleware can make their own.
+    public init(
+        message: TaskMessage, redelivered: Bool = false, hostname: String = "test@localhost", queue: String = "celery",
+        logger: Logger = Logger(label: "amqp-tasks.task")
+    ) {
+        self.message = message
+        self.redelivered = redelivered
+        self.hostname = hostname
+        self.queue = queue
+        var logger = logger
+        logger[metadataKey: "task_id"] = "\(message.id)"
+        logger[metadataKey: "task"] = "\(message.name)"
+        self.logger = logger
+    }
+
+    public var taskId: String { message.id }
+    public var taskName: String { message.name }
+    public var retries: Int { message.retries }
+}
