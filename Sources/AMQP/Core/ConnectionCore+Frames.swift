@@ -97,7 +97,7 @@ extension ConnectionCore {
         guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
             let status = reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
                 ? reply.library_error : AMQP_STATUS_UNEXPECTED_STATE.rawValue
-            connectionFailed(.library(status, operation: "read the content of \(operation)"))
+            connectionFailed(.libraryFailure(status, operation: "read the content of \(operation)"))
             return nil
         }
         defer { amqp_destroy_message(&message) }

@@ -48,7 +48,11 @@ extension ConnectionCore {
         amqp_exchange_declare(
             state, channel, arena.bytes(name), arena.bytes(type), passive.c, durable.c, autoDelete.c, isInternal.c,
             arena.table(arguments))
-        try check(amqp_get_rpc_reply(state), operation: "exchange.declare '\(name)'", channel: channel)
+        do {
+            try check(amqp_get_rpc_reply(state), operation: "exchange.declare '\(name)'", channel: channel)
+        } catch let error as AMQPError where passive {
+            throw error.with(requestWasPassive: true)
+        }
     }
 
     func exchangeDelete(channel: UInt16, name: String, ifUnused: Bool) throws {
@@ -65,7 +69,11 @@ extension ConnectionCore {
         let ok = amqp_queue_declare(
             state, channel, arena.bytes(name), passive.c, durable.c, exclusive.c, autoDelete.c,
             arena.table(arguments))
-        try check(amqp_get_rpc_reply(state), operation: "queue.declare '\(name)'", channel: channel)
+        do {
+            try check(amqp_get_rpc_reply(state), operation: "queue.declare '\(name)'", channel: channel)
+        } catch let error as AMQPError where passive {
+            throw error.with(requestWasPassive: true)
+        }
         let result = ok!.pointee
         return QueueState(
             name: CDecode.string(result.queue), messageCount: result.message_count,
@@ -147,7 +155,7 @@ extension ConnectionCore {
                 0, &properties, amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
         }
         guard status == AMQP_STATUS_OK.rawValue else {
-            let error = AMQPError.library(status, operation: "basic.publish")
+            let error = AMQPError.libraryFailure(status, operation: "basic.publish")
             connectionFailed(error)
             completion(.failure(error))
             return
@@ -223,7 +231,7 @@ extension ConnectionCore {
         case .reject(let requeue): status = amqp_basic_reject(state, channel, deliveryTag, requeue.c)
         }
         guard status == AMQP_STATUS_OK.rawValue else {
-            let error = AMQPError.library(status, operation: operation)
+            let error = AMQPError.libraryFailure(status, operation: operation)
             connectionFailed(error)
             throw error
         }

@@ -105,13 +105,13 @@ final class ConnectionCore: @unchecked Sendable {
             if let ca = tls.caFile {
                 let status = amqp_ssl_socket_set_cacert(socket, ca)
                 guard status == AMQP_STATUS_OK.rawValue else {
-                    throw AMQPError.library(status, operation: "TLS setup", hint: "could not read the CA file \(ca)")
+                    throw AMQPError.libraryFailure(status, operation: "TLS setup", hint: "could not read the CA file \(ca)")
                 }
             }
             if let cert = tls.certificateFile, let key = tls.keyFile {
                 let status = amqp_ssl_socket_set_key(socket, cert, key)
                 guard status == AMQP_STATUS_OK.rawValue else {
-                    throw AMQPError.library(
+                    throw AMQPError.libraryFailure(
                         status, operation: "TLS setup", hint: "could not read the client certificate \(cert) or key \(key)")
                 }
             }
@@ -126,7 +126,7 @@ final class ConnectionCore: @unchecked Sendable {
         var connectTimeout = timeval(seconds: config.connectionTimeout)
         let openStatus = amqp_socket_open_noblock(socket, config.host, Int32(config.port), &connectTimeout)
         guard openStatus == AMQP_STATUS_OK.rawValue else {
-            throw AMQPError.library(
+            throw AMQPError.libraryFailure(
                 openStatus, operation: "connect to \(config.host):\(config.port)",
                 hint: Self.connectHint(openStatus, config))
         }
@@ -254,7 +254,7 @@ final class ConnectionCore: @unchecked Sendable {
                 let status = amqp_simple_wait_frame_noblock(state, &frame, &zero)
                 if status == AMQP_STATUS_TIMEOUT.rawValue { break }
                 guard status == AMQP_STATUS_OK.rawValue else {
-                    connectionFailed(.library(status, operation: "read from the broker"))
+                    connectionFailed(.libraryFailure(status, operation: "read from the broker"))
                     break
                 }
                 handle(frame)
@@ -301,7 +301,7 @@ final class ConnectionCore: @unchecked Sendable {
             handle(frame)
         } else if status != AMQP_STATUS_TIMEOUT.rawValue {
             connectionFailed(
-                .library(
+                .libraryFailure(
                     status, operation: "heartbeat",
                     hint: status == AMQP_STATUS_HEARTBEAT_TIMEOUT.rawValue
                         ? "the broker sent nothing for two heartbeat intervals" : nil))
@@ -431,7 +431,7 @@ final class ConnectionCore: @unchecked Sendable {
         default:
             let status = reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
                 ? reply.library_error : AMQP_STATUS_UNEXPECTED_STATE.rawValue
-            let error = AMQPError.library(
+            let error = AMQPError.libraryFailure(
                 status, operation: operation,
                 hint: status == AMQP_STATUS_TIMEOUT.rawValue
                     ? "the broker did not answer within \(configuration.operationTimeout) s" : nil)
@@ -445,11 +445,11 @@ final class ConnectionCore: @unchecked Sendable {
     func serverClosedChannel(_ id: UInt16, _ close: amqp_channel_close_t, operation: String?) -> AMQPError {
         var ok = amqp_channel_close_ok_t()
         _ = amqp_send_method(state, id, MethodID.channelCloseOk, &ok)
+        let method = AMQPMethod(classID: close.class_id, methodID: close.method_id)
         let error = AMQPError(
-            .channelClosedByServer, operation: MethodID.name(classID: close.class_id, methodID: close.method_id)
-                ?? operation ?? "channel \(id)",
+            .channelClosedByServer, operation: method.name ?? operation ?? "channel \(id)",
             message: CDecode.string(close.reply_text), replyCode: ReplyCode(rawValue: close.reply_code),
-            hint: Self.hint(for: ReplyCode(rawValue: close.reply_code)))
+            failedMethod: method, hint: Self.hint(for: ReplyCode(rawValue: close.reply_code)))
         logger.debug("channel \(id) closed by the broker: \(error)")
         channels[id]?.fail(with: error)
         releaseChannel(id, error: error)
@@ -461,11 +461,11 @@ final class ConnectionCore: @unchecked Sendable {
     func serverClosedConnection(_ close: amqp_connection_close_t, operation: String?) -> AMQPError {
         var ok = amqp_connection_close_ok_t()
         _ = amqp_send_method(state, 0, MethodID.connectionCloseOk, &ok)
+        let method = AMQPMethod(classID: close.class_id, methodID: close.method_id)
         let error = AMQPError(
-            .connectionClosedByServer,
-            operation: MethodID.name(classID: close.class_id, methodID: close.method_id) ?? operation ?? "connection",
+            .connectionClosedByServer, operation: method.name ?? operation ?? "connection",
             message: CDecode.string(close.reply_text), replyCode: ReplyCode(rawValue: close.reply_code),
-            hint: Self.hint(for: ReplyCode(rawValue: close.reply_code)))
+            failedMethod: method, hint: Self.hint(for: ReplyCode(rawValue: close.reply_code)))
         connectionFailed(error)
         return error
     }
@@ -494,10 +494,8 @@ extension AMQPError {
     /// The same error, naming the operation that was waiting when the connection closed.
     func forOperation(_ operation: String) -> AMQPError {
         guard kind == .closed || kind == .library || kind == .connectionClosedByServer else { return self }
-        var copy = self
-        if copy.operation != operation { copy.message = "\(copy.operation): \(copy.message)" }
-        copy.operation = operation
-        return copy
+        let message = self.operation == operation ? message : "\(self.operation): \(message)"
+        return with(operation: operation, message: message)
     }
 }
 
