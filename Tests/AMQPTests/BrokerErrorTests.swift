@@ -34,7 +34,7 @@ import Testing
             _ = try await channel.inspectQueue(uniqueName("missing"))
             Issue.record("a passive declare of a missing queue succeeded")
         } catch AMQPError.notFound {
-            caught = await expectAMQPError { try await channel.inspectQueue("x") }  // the channel is closed now
+            caught = await expectAMQPError { _ = try await channel.inspectQueue("x") }  // the channel is closed now
         }
         #expect(caught?.kind == .closed, "catch AMQPError.notFound caught the 404; the channel then says closed")
         let error = await expectAMQPError { _ = try await connection.openChannel().inspectQueue(uniqueName("missing")) }

@@ -222,7 +222,7 @@ public final class Channel: Sendable {
 }
 
 /// Collects the confirms of one batch and reports them together. I/O thread only.
-private final class BatchCollector: @unchecked Sendable {
+private final class BatchCollector {
     private var results: [Result<Void, AMQPError>]
     private var remaining: Int
     private let done: @Sendable (Result<[Result<Void, AMQPError>], AMQPError>) -> Void
