@@ -22,9 +22,10 @@ struct PendingConfirms {
     mutating func resolve(upTo tag: UInt64, multiple: Bool, nack: AMQPError?) {
         guard tag >= firstSequence else { return }
         let last = Int(tag - firstSequence)
-        guard last < entries.count else { return }
+        // Below `head` everything is resolved already: a repeated or overlapping confirm changes nothing.
+        guard last < entries.count, last >= head else { return }
         let range = multiple ? head...last : last...last
-        for index in range where index >= head {
+        for index in range {
             guard let entry = entries[index] else { continue }
             entries[index] = nil
             if let returned = entry.returned {
