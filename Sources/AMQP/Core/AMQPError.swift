@@ -97,6 +97,13 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible {
             libraryStatus: libraryStatus, hint: hint)
     }
 
+    /// The same error, naming the operation that was waiting when the connection closed.
+    func forOperation(_ operation: String) -> AMQPError {
+        guard kind == .closed || kind == .library || kind == .connectionClosedByServer else { return self }
+        let message = self.operation == operation ? message : "\(self.operation): \(message)"
+        return with(operation: operation, message: message)
+    }
+
     /// True when only the channel is lost: the connection still works and a new channel can be opened.
     public var isChannelLevel: Bool { kind == .channelClosedByServer }
 

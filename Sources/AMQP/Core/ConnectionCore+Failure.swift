@@ -46,12 +46,3 @@ extension ConnectionCore {
         for operation in pending { operation.fail(error) }
     }
 }
-
-extension AMQPError {
-    /// The same error, naming the operation that was waiting when the connection closed.
-    func forOperation(_ operation: String) -> AMQPError {
-        guard kind == .closed || kind == .library || kind == .connectionClosedByServer else { return self }
-        let message = self.operation == operation ? message : "\(self.operation): \(message)"
-        return with(operation: operation, message: message)
-    }
-}

@@ -200,23 +200,3 @@ extension ConnectionCore {
         }
     }
 }
-
-/// How a delivery is settled.
-enum Settlement: Sendable {
-    case ack(multiple: Bool)
-    case nack(multiple: Bool, requeue: Bool)
-    case reject(requeue: Bool)
-
-    var methodName: String {
-        switch self {
-        case .ack: "basic.ack"
-        case .nack: "basic.nack"
-        case .reject: "basic.reject"
-        }
-    }
-}
-
-extension Bool {
-    /// As rabbitmq-c's `amqp_boolean_t`.
-    var c: amqp_boolean_t { self ? 1 : 0 }
-}
