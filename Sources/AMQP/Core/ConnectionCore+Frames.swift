@@ -91,7 +91,8 @@ extension ConnectionCore {
 
     /// Reads the content header and body frames that follow `basic.deliver`, `basic.return` or `basic.get-ok`.
     /// The properties are copied out of rabbitmq-c's pool; the body's buffer (which rabbitmq-c allocated for this
-    /// message alone) is handed to the `Data` as it is, so a large body is never copied. I/O thread only (checked through `io`).
+    /// message alone) is handed to the `Data` as it is, so a large body is never copied. I/O thread only (checked
+    /// through `io`).
     func readContent(channel: UInt16, operation: String) -> (BasicProperties, Data, String?)? {
         var message = amqp_message_t()
         let reply = amqp_read_message(state, channel, &message, 0)
