@@ -26,6 +26,24 @@ import Testing
         await connection.close()
     }
 
+    @Test func aMissingQueueIsCaughtAsNotFoundWithTheRefusedMethodAndIsNotNodeDown() async throws {
+        let connection = try await TestBroker.connect()
+        let channel = try await connection.openChannel()
+        var caught: AMQPError?
+        do {
+            _ = try await channel.inspectQueue(uniqueName("missing"))
+            Issue.record("a passive declare of a missing queue succeeded")
+        } catch AMQPError.notFound {
+            caught = await expectAMQPError { _ = try await channel.inspectQueue("x") }  // the channel is closed now
+        }
+        #expect(caught?.kind == .closed, "catch AMQPError.notFound caught the 404; the channel then says closed")
+        let error = await expectAMQPError { _ = try await connection.openChannel().inspectQueue(uniqueName("missing")) }
+        #expect(error?.failedMethod == .queueDeclare, "the broker's channel.close names class 50 method 10")
+        #expect(error?.requestWasPassive == true)
+        #expect(error?.isNodeDown == false, "a passive 404 is a missing queue as far as anyone can tell")
+        await connection.close()
+    }
+
     @Test func publishToMissingExchangeFailsTheConfirm() async throws {
         let connection = try await TestBroker.connect()
         let channel = try await connection.openChannel()

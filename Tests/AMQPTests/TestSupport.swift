@@ -66,3 +66,31 @@ func expectAMQPError(
         return nil
     }
 }
+
+extension TestBroker {
+    /// Runs `Deploy/broker ctl ARGUMENTS` (rabbitmqctl against the test node) and returns its output; throws when
+    /// it fails, so a test that needs it fails too.
+    @discardableResult
+    static func ctl(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = repoRoot.appendingPathComponent("Deploy/broker")
+        process.arguments = ["ctl"] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw BrokerControlFailed(arguments: arguments, output: text)
+        }
+        return text
+    }
+}
+
+/// `Deploy/broker ctl` failed; what it printed says why.
+struct BrokerControlFailed: Error, CustomStringConvertible {
+    let arguments: [String]
+    let output: String
+    var description: String { "Deploy/broker ctl \(arguments.joined(separator: " ")) failed: \(output)" }
+}

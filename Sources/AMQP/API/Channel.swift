@@ -220,22 +220,3 @@ public final class Channel: Sendable {
         try await core.perform("channel.close") { try $0.closeChannel(id) }
     }
 }
-
-/// Collects the confirms of one batch and reports them together. I/O thread only.
-private final class BatchCollector: @unchecked Sendable {
-    private var results: [Result<Void, AMQPError>]
-    private var remaining: Int
-    private let done: @Sendable (Result<[Result<Void, AMQPError>], AMQPError>) -> Void
-
-    init(count: Int, done: @escaping @Sendable (Result<[Result<Void, AMQPError>], AMQPError>) -> Void) {
-        results = Array(repeating: .success(()), count: count)
-        remaining = count
-        self.done = done
-    }
-
-    func record(_ result: Result<Void, AMQPError>, at index: Int) {
-        results[index] = result
-        remaining -= 1
-        if remaining == 0 { done(.success(results)) }
-    }
-}

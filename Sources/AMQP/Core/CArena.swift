@@ -6,6 +6,8 @@ import Foundation
 /// rabbitmq-c takes `amqp_bytes_t` and `amqp_table_t` by pointer and only reads them during the call, so the I/O
 /// thread builds them here, makes the call, then `reset()`s. One arena is reused for the connection's lifetime,
 /// so the per-message path allocates only what the message itself needs.
+///
+/// I/O thread only: reachable only through `ConnectionCore.io`, which checks the thread, and not `Sendable`.
 final class CArena {
     private var blocks: [UnsafeMutableRawPointer] = []
 

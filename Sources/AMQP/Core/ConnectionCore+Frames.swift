@@ -3,8 +3,9 @@ import Foundation
 
 /// Frames the broker sends on its own initiative: deliveries, confirms, returns, cancels and closes.
 extension ConnectionCore {
-    /// Dispatches one frame read by the loop. I/O thread only.
+    /// Dispatches one frame read by the loop. I/O thread only (checked).
     func handle(_ frame: amqp_frame_t) {
+        thread.assertCurrent("handle(frame)")
         guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else {
             logger.warning("ignored a content frame outside a message on channel \(frame.channel)")
             return
@@ -17,14 +18,14 @@ extension ConnectionCore {
             deliverMessage(deliver, channel: channel)
         case MethodID.basicAck:
             let ack = decoded!.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
-            channels[channel]?.pendingConfirms.resolve(upTo: ack.delivery_tag, multiple: ack.multiple != 0, nack: nil)
+            io.channels[channel]?.pendingConfirms.resolve(upTo: ack.delivery_tag, multiple: ack.multiple != 0, nack: nil)
         case MethodID.basicNack:
             let nack = decoded!.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
             let error = AMQPError(
                 .nacked, operation: "basic.publish",
                 message: "the broker refused the message (basic.nack); it was not stored",
                 hint: "publish it again; a queue may be full (x-overflow=reject-publish) or unavailable")
-            channels[channel]?.pendingConfirms.resolve(
+            io.channels[channel]?.pendingConfirms.resolve(
                 upTo: nack.delivery_tag, multiple: nack.multiple != 0, nack: error)
         case MethodID.basicReturn:
             let returned = decoded!.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
@@ -32,9 +33,9 @@ extension ConnectionCore {
         case MethodID.basicCancel:
             let cancel = decoded!.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
             let tag = CDecode.string(cancel.consumer_tag)
-            channels[channel]?.consumerTags.remove(tag)
+            io.channels[channel]?.consumerTags.remove(tag)
             logger.warning("the broker cancelled consumer \(tag) on channel \(channel) (was its queue deleted?)")
-            consumers.removeValue(forKey: tag)?.finish(
+            io.consumers.removeValue(forKey: tag)?.finish(
                 AMQPError(
                     .consumerCancelledByServer, operation: "basic.consume",
                     message: "the broker cancelled consumer \(tag), e.g. because its queue was deleted",
@@ -62,8 +63,8 @@ extension ConnectionCore {
         let delivery = Delivery(
             body: body, properties: properties, deliveryTag: deliver.delivery_tag,
             redelivered: deliver.redelivered != 0, exchange: exchange, routingKey: routingKey, consumerTag: tag,
-            contentProblem: problem, core: self, channelID: channel, channelGeneration: channels[channel]?.generation ?? 0)
-        if let sink = consumers[tag] {
+            contentProblem: problem, core: self, channelID: channel, channelGeneration: io.channels[channel]?.generation ?? 0)
+        if let sink = io.consumers[tag] {
             sink.yield(delivery)
         } else {
             // The consumer was cancelled while this delivery was in flight: give it back so it is not lost.
@@ -81,7 +82,7 @@ extension ConnectionCore {
             .unroutable, operation: "basic.publish",
             message: "\(text): no queue is bound to exchange '\(exchange)' with routing key '\(routingKey)'",
             replyCode: code, hint: "declare the queue and its binding, or check the routing key")
-        let matched = channels[channel]?.pendingConfirms.markReturned(
+        let matched = io.channels[channel]?.pendingConfirms.markReturned(
             exchange: exchange, routingKey: routingKey, error: error) ?? false
         if !matched {
             logger.warning("message returned by the broker: \(error)")
@@ -90,14 +91,15 @@ extension ConnectionCore {
 
     /// Reads the content header and body frames that follow `basic.deliver`, `basic.return` or `basic.get-ok`.
     /// The properties are copied out of rabbitmq-c's pool; the body's buffer (which rabbitmq-c allocated for this
-    /// message alone) is handed to the `Data` as it is, so a large body is never copied. I/O thread only.
+    /// message alone) is handed to the `Data` as it is, so a large body is never copied. I/O thread only (checked
+    /// through `io`).
     func readContent(channel: UInt16, operation: String) -> (BasicProperties, Data, String?)? {
         var message = amqp_message_t()
         let reply = amqp_read_message(state, channel, &message, 0)
         guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
             let status = reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
                 ? reply.library_error : AMQP_STATUS_UNEXPECTED_STATE.rawValue
-            connectionFailed(.library(status, operation: "read the content of \(operation)"))
+            connectionFailed(.libraryFailure(status, operation: "read the content of \(operation)"))
             return nil
         }
         defer { amqp_destroy_message(&message) }

@@ -1,45 +1,8 @@
 import CRabbitMQ
 import Foundation
 
-/// The AMQP methods a client sends, as calls into rabbitmq-c. All of these run on the I/O thread.
+/// The AMQP methods a client sends, as calls into rabbitmq-c. All I/O thread only (checked through `io`).
 extension ConnectionCore {
-    /// The open channel `id`, or the error saying it is closed.
-    func openChannelState(_ id: UInt16, operation: String) throws -> ChannelState {
-        guard let channel = channels[id] else {
-            throw AMQPError(
-                .closed, operation: operation, message: "channel \(id) is closed",
-                hint: "the broker closes a channel on an error (404, 406, 403…); open a new channel to go on")
-        }
-        return channel
-    }
-
-    func openChannel() throws -> UInt16 {
-        let id = try allocateChannelID()
-        amqp_channel_open(state, id)
-        do {
-            try check(amqp_get_rpc_reply(state), operation: "channel.open", channel: id)
-        } catch {
-            freeChannelIDAfterFailedOpen(id)
-            throw error
-        }
-        channelGenerations += 1
-        channels[id] = ChannelState(id: id, generation: channelGenerations)
-        return id
-    }
-
-    private func freeChannelIDAfterFailedOpen(_ id: UInt16) {
-        if channels[id] == nil { releaseChannel(id) }
-    }
-
-    func closeChannel(_ id: UInt16) throws {
-        guard channels[id] != nil else { return }
-        let reply = amqp_channel_close(state, id, Int32(AMQP_REPLY_SUCCESS))
-        channels[id]?.fail(
-            with: AMQPError(.closed, operation: "basic.publish", message: "channel \(id) was closed before the confirm"))
-        releaseChannel(id)
-        try check(reply, operation: "channel.close", channel: id)
-    }
-
     func exchangeDeclare(
         channel: UInt16, name: String, type: String, passive: Bool, durable: Bool, autoDelete: Bool,
         isInternal: Bool, arguments: FieldTable
@@ -48,7 +11,11 @@ extension ConnectionCore {
         amqp_exchange_declare(
             state, channel, arena.bytes(name), arena.bytes(type), passive.c, durable.c, autoDelete.c, isInternal.c,
             arena.table(arguments))
-        try check(amqp_get_rpc_reply(state), operation: "exchange.declare '\(name)'", channel: channel)
+        do {
+            try check(amqp_get_rpc_reply(state), operation: "exchange.declare '\(name)'", channel: channel)
+        } catch let error as AMQPError where passive {
+            throw error.with(requestWasPassive: true)
+        }
     }
 
     func exchangeDelete(channel: UInt16, name: String, ifUnused: Bool) throws {
@@ -65,7 +32,11 @@ extension ConnectionCore {
         let ok = amqp_queue_declare(
             state, channel, arena.bytes(name), passive.c, durable.c, exclusive.c, autoDelete.c,
             arena.table(arguments))
-        try check(amqp_get_rpc_reply(state), operation: "queue.declare '\(name)'", channel: channel)
+        do {
+            try check(amqp_get_rpc_reply(state), operation: "queue.declare '\(name)'", channel: channel)
+        } catch let error as AMQPError where passive {
+            throw error.with(requestWasPassive: true)
+        }
         let result = ok!.pointee
         return QueueState(
             name: CDecode.string(result.queue), messageCount: result.message_count,
@@ -147,7 +118,7 @@ extension ConnectionCore {
                 0, &properties, amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
         }
         guard status == AMQP_STATUS_OK.rawValue else {
-            let error = AMQPError.library(status, operation: "basic.publish")
+            let error = AMQPError.libraryFailure(status, operation: "basic.publish")
             connectionFailed(error)
             completion(.failure(error))
             return
@@ -175,16 +146,16 @@ extension ConnectionCore {
         try check(amqp_get_rpc_reply(state), operation: "basic.consume '\(queue)'", channel: channel)
         let consumerTag = CDecode.string(ok!.pointee.consumer_tag)
         channelState.consumerTags.insert(consumerTag)
-        consumers[consumerTag] = ConsumerSink(continuation: continuation, channelOpen: channelOpen)
+        io.consumers[consumerTag] = ConsumerSink(continuation: continuation, channelOpen: channelOpen)
         return consumerTag
     }
 
     func basicCancel(channel: UInt16, tag: String) throws {
-        guard let channelState = channels[channel], channelState.consumerTags.contains(tag) else { return }
+        guard let channelState = io.channels[channel], channelState.consumerTags.contains(tag) else { return }
         amqp_basic_cancel(state, channel, arena.bytes(tag))
         try check(amqp_get_rpc_reply(state), operation: "basic.cancel '\(tag)'", channel: channel)
         channelState.consumerTags.remove(tag)
-        consumers.removeValue(forKey: tag)?.finish(nil)
+        io.consumers.removeValue(forKey: tag)?.finish(nil)
     }
 
     func basicGet(channel: UInt16, queue: String, autoAck: Bool) throws -> Delivery? {
@@ -201,7 +172,7 @@ extension ConnectionCore {
         return Delivery(
             body: body, properties: properties, deliveryTag: ok.delivery_tag, redelivered: ok.redelivered != 0,
             exchange: exchange, routingKey: routingKey, consumerTag: nil, messageCount: ok.message_count,
-            contentProblem: problem, core: self, channelID: channel, channelGeneration: channels[channel]?.generation ?? 0)
+            contentProblem: problem, core: self, channelID: channel, channelGeneration: io.channels[channel]?.generation ?? 0)
     }
 
     /// `basic.ack`, `basic.nack` or `basic.reject` for a delivery on `channel`.
@@ -223,29 +194,9 @@ extension ConnectionCore {
         case .reject(let requeue): status = amqp_basic_reject(state, channel, deliveryTag, requeue.c)
         }
         guard status == AMQP_STATUS_OK.rawValue else {
-            let error = AMQPError.library(status, operation: operation)
+            let error = AMQPError.libraryFailure(status, operation: operation)
             connectionFailed(error)
             throw error
         }
     }
-}
-
-/// How a delivery is settled.
-enum Settlement: Sendable {
-    case ack(multiple: Bool)
-    case nack(multiple: Bool, requeue: Bool)
-    case reject(requeue: Bool)
-
-    var methodName: String {
-        switch self {
-        case .ack: "basic.ack"
-        case .nack: "basic.nack"
-        case .reject: "basic.reject"
-        }
-    }
-}
-
-extension Bool {
-    /// As rabbitmq-c's `amqp_boolean_t`.
-    var c: amqp_boolean_t { self ? 1 : 0 }
 }

@@ -1,14 +1,6 @@
 import AMQP
 import Foundation
 
-extension AMQPError {
-    /// RabbitMQ's 404 for a durable classic queue whose node is down ("home node … is down or inaccessible"): the
-    /// queue exists and comes back with its node, so this is worth retrying, unlike a queue that does not exist.
-    public var isNodeDown: Bool {
-        replyCode == .notFound && message.contains("is down or inaccessible")
-    }
-}
-
 /// Where a worker puts messages it cannot run: the durable exchange and queue `<queue>.dead` (fanout).
 ///
 /// The worker publishes a copy with the reason in headers, waits for the confirm, and only then acks the

@@ -74,8 +74,9 @@ public enum Topology {
         do {
             _ = try await probe.inspectQueue(queue)
             try? await probe.close()
-        } catch let error as AMQPError where error.replyCode == .notFound && !error.isNodeDown {
-            // The 404 closed the probe channel.
+        } catch let error as AMQPError where error.replyCode == .notFound {
+            // The 404 closed the probe channel. It may also mean "its node is down": then the declare throws
+            // a 404 that says so (`isNodeDown`).
             let channel = try await connection.openChannel()
             try await channel.declareQueue(queue, durable: true, arguments: arguments)
             try await channel.close()

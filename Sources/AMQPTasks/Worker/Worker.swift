@@ -183,15 +183,20 @@ public final class Worker: Service, Sendable {
                 "the consumer of \(queue) stopped: \(lost.map { "\($0)" } ?? "its channel was closed"); starting it again in \(String(format: "%.1f", pause)) s (restart \(restarts))"
             )
             try? await control.sleep(seconds: pause)
-            let queueGone = lost?.kind == .consumerCancelledByServer
-                || (lost?.replyCode == .notFound && lost?.isNodeDown == false)
+            let queueGone = lost?.kind == .consumerCancelledByServer || lost?.replyCode == .notFound
             if queueGone {
                 // Its queue was deleted: declare it again as the configuration says (type, arguments, bindings),
-                // or as Celery declares it.
-                if let topology = configuration.topology, topology.queue(named: queue) != nil {
-                    try await Topology.declare(topology, on: connection)
-                } else {
-                    try await Topology.declareQueueIfMissing(queue, on: connection)
+                // or as Celery declares it. A 404 on basic.consume cannot tell a deleted queue from one whose node
+                // is down; the declare does (`isNodeDown`), and then the consumer just starts again later.
+                do {
+                    if let topology = configuration.topology, topology.queue(named: queue) != nil {
+                        try await Topology.declare(topology, on: connection)
+                    } else {
+                        try await Topology.declareQueueIfMissing(queue, on: connection)
+                    }
+                } catch let error as AMQPError where error.isNodeDown {
+                    logger.warning("the queue \(queue) exists but its node is down: \(error)")
+                    continue
                 }
                 let setup = try await connection.openChannel()
                 try await DelayQueues.bindTarget(queue, on: setup)
