@@ -150,7 +150,7 @@ struct TaskProcessor {
         }
         let settings = worker.configuration.tasks[message.name]
         let timeLimit: Double?
-        switch message.admission(now: Date(), configuredTimeLimit: settings?.timeLimit) {
+        switch message.admission(now: Date(), configuredTimeLimit: settings?.timeLimit?.secondsValue) {
         case .expired:
             log.warning("expired at \(message.expires ?? "?"); revoked without running")
             try await revoke(message, reason: "expired")
