@@ -55,10 +55,14 @@ struct CommonOptions: ParsableArguments {
         }
     }
 
-    /// The configuration and a connection to the first of its brokers that answers.
+    /// The configuration and a connection to the first of its brokers that answers, named `amqp-task PID` in the
+    /// broker's connection list.
     func connect() async throws -> (TasksConfiguration, Connection) {
         let configuration = try loadReportingErrors()
-        return (configuration, try await Connection.open(anyOf: configuration.broker.connections))
+        let connection = try await Connection.open(
+            anyOf: configuration.broker.connections,
+            connectionName: "amqp-task \(ProcessInfo.processInfo.processIdentifier)")
+        return (configuration, connection)
     }
 }
 
