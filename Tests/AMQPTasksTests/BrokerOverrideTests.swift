@@ -84,3 +84,20 @@ import Testing
         #expect(c.broker.connections.map(\.heartbeat) == [9, 3], "a URL's own option wins over the section's")
     }
 }
+
+extension BrokerOverrideTests {
+    @Test func aPlainReplacementURLWithTheFilesTLSFilesIsAnError() throws {
+        // The file asks for TLS; a plain amqp:// URL would silently drop it.
+        var broker = try TasksConfiguration.parse(Self.file, file: "t.toml", environment: [:]).broker
+        let error = #expect(throws: AMQPError.self) { try broker.replaceAddresses(withURLs: "amqp://u:secret@h") }
+        #expect(error?.message == "amqp://u:***@h: ca_file, cert_file and key_file need an amqps:// URL")
+        #expect(broker.connections.map(\.host) == ["file-host"])
+    }
+
+    @Test func durationsOutOfRangeInSwiftAreRefused() {
+        #expect(throws: AMQPError.self) { try BrokerSettings(heartbeat: .seconds(70000)) }
+        #expect(throws: AMQPError.self) { try BrokerSettings(heartbeat: .seconds(-1)) }
+        #expect(throws: AMQPError.self) { try BrokerSettings(connectionTimeout: .zero) }
+        #expect((try? BrokerSettings(heartbeat: .seconds(7)))?.connections.map(\.heartbeat) == [7])
+    }
+}

@@ -46,17 +46,37 @@ public struct BrokerSettings: Sendable, Hashable {
         self.certFile = certFile
         self.keyFile = keyFile
         connections = []
+        try Self.check(heartbeat: heartbeat, connectionTimeout: connectionTimeout)
         connections = try ConnectionConfiguration.list(url, over: options)
         try checkTLSFilesHaveTLS()
     }
 
+    /// The same ranges as the file's keys and the URL options: heartbeat 0 to 65535 s, connection timeout 1 ms to
+    /// a day.
+    private static func check(heartbeat: Duration?, connectionTimeout: Duration?) throws {
+        let limits = ConnectionConfiguration.OptionLimits.self
+        if let heartbeat, !limits.heartbeat.contains(heartbeat.secondsValue.rounded()) {
+            throw AMQPError(
+                .invalidArgument, operation: "configure",
+                message: "heartbeat must be from 0 to 65535 seconds (0 turns heartbeats off), got \(heartbeat)")
+        }
+        if let connectionTimeout, !limits.connectionTimeout.contains(connectionTimeout.secondsValue * 1000) {
+            throw AMQPError(
+                .invalidArgument, operation: "configure",
+                message: "connectionTimeout must be from 1 ms to 86400 seconds, got \(connectionTimeout)")
+        }
+    }
+
     /// Points at other brokers: addresses and credentials (and the URL's own query options) come from `urls`,
     /// heartbeat, connection timeout and TLS files stay this section's. This is what `AMQP_URL` and `--url` do.
-    /// Throws `AMQPError` (`.invalidArgument`) naming the bad URL; nothing changes then.
+    /// Throws `AMQPError` (`.invalidArgument`) naming the bad URL, or saying that this section's TLS files need
+    /// `amqps://` URLs; nothing changes then.
     public mutating func replaceAddresses(withURLs urls: String) throws {
-        let replaced = try ConnectionConfiguration.list(urls, over: options)
-        url = urls
-        connections = replaced
+        var replaced = self
+        replaced.url = urls
+        replaced.connections = try ConnectionConfiguration.list(urls, over: options)
+        try replaced.checkTLSFilesHaveTLS()
+        self = replaced
     }
 
     /// The URL(s) with passwords masked, for output.
