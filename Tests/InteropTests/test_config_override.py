@@ -1,7 +1,8 @@
 """`--url` and `AMQP_URL` replace where the broker is and who logs in, never the configuration file's heartbeat,
 connection timeout or TLS files: for amqp-worker, for amqp-task's own connection and for its task client. The broker's
-own connection list (`rabbitmqctl list_connections name timeout ssl`) is the witness: `timeout` is the heartbeat the
-connection negotiated, in seconds."""
+own connection list (`rabbitmqctl list_connections client_properties timeout ssl`) is the witness: `timeout` is the
+heartbeat the connection negotiated, in seconds; the connection's name is its client property `connection_name`."""
+import json
 import os
 import pathlib
 import subprocess
@@ -24,13 +25,14 @@ NO_AMQP_URL = {"AMQP_URL": ""}
 
 
 def connections():
-    """{connection name: (heartbeat timeout in seconds, over TLS)} as the broker lists them."""
-    out = broker("ctl", "list_connections", "name", "timeout", "ssl", "--quiet", "--no-table-headers")
+    """{connection name: (heartbeat timeout in seconds, over TLS)} as the broker lists them. The name a client gives
+    (`connection_name`) is among its client properties; rabbitmqctl's `name` column is the peer address."""
+    out = broker("ctl", "list_connections", "client_properties", "timeout", "ssl", "--formatter", "json", "--quiet")
     listed = {}
-    for line in out.splitlines():
-        parts = line.split("\t")
-        if len(parts) == 3:
-            listed[parts[0]] = (int(parts[1]), parts[2].strip() == "true")
+    for connection in json.loads(out or "[]"):
+        names = [value for key, _, value in connection["client_properties"] if key == "connection_name"]
+        if names:
+            listed[names[0]] = (connection["timeout"], connection["ssl"])
     return listed
 
 
