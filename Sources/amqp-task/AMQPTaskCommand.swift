@@ -18,7 +18,7 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Configuration file (default: $AMQP_TASKS_CONFIG, else ./amqp-tasks.toml if present).")
     var config: String?
 
-    @Option(help: "Broker URL; overrides the file and $AMQP_URL.")
+    @Option(help: "Broker URL, or several comma-separated; replaces where the broker is and who logs in (over the file's and $AMQP_URL's), keeping the file's heartbeat, connection_timeout and TLS files.")
     var url: String?
 
     /// The configuration: the file's, or built-in defaults. `--url` wins over `AMQP_URL`, which wins over the

@@ -24,7 +24,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Option(help: "Configuration file (default: $AMQP_TASKS_CONFIG, else ./amqp-tasks.toml if present).")
     var config: String?
 
-    @Option(help: "Broker URL (several comma-separated); replaces the addresses and credentials of the file's and $AMQP_URL's, keeps the file's heartbeat, connection_timeout and TLS files.")
+    @Option(help: "Broker URL, or several comma-separated; replaces where the broker is and who logs in (over the file's and $AMQP_URL's), keeping the file's heartbeat, connection_timeout and TLS files.")
     var url: String?
 
     @Option(name: .customLong("queue"), help: "A queue to consume (repeatable; default: the file's [worker] queues, else celery).")
