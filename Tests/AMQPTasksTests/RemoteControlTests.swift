@@ -360,7 +360,7 @@ enum ManagementAPIProbe {
         throw TestFailure("the management API on port \(port) never listed a consumer on \(queue)")
     }
 
-    private static func run(_ arguments: [String]) throws -> String {
+    static func run(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
