@@ -18,18 +18,30 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Configuration file (default: $AMQP_TASKS_CONFIG, else ./amqp-tasks.toml if present).")
     var config: String?
 
-    @Option(help: "Broker URL; overrides the file and $AMQP_URL.")
+    @Option(help: "Broker URL, or several comma-separated; replaces where the broker is and who logs in (over the file's and $AMQP_URL's), keeping the file's heartbeat, connection_timeout and TLS files.")
     var url: String?
 
-    /// The configuration: the file's, or built-in defaults; `--url` wins over `AMQP_URL`, which wins over the file.
+    /// The configuration: the file's, or built-in defaults. `--url` wins over `AMQP_URL`, which wins over the
+    /// file's `[broker] url`; both replace only the addresses and credentials, never the file's heartbeat, connection
+    /// timeout or TLS files.
     func load() throws -> TasksConfiguration {
         var configuration = TasksConfiguration()
         if let path = TasksConfiguration.locate(explicit: config) {
             configuration = try TasksConfiguration.load(path: path)
         } else if let fromEnvironment = ProcessInfo.processInfo.environment["AMQP_URL"], !fromEnvironment.isEmpty {
-            configuration.broker.url = fromEnvironment
+            do {
+                try configuration.broker.replaceAddresses(withURLs: fromEnvironment)
+            } catch let error as AMQPError {
+                throw ValidationError("AMQP_URL: \(error.message)")
+            }
         }
-        if let url { configuration.broker.url = url }
+        if let url {
+            do {
+                try configuration.broker.replaceAddresses(withURLs: url)
+            } catch let error as AMQPError {
+                throw ValidationError("--url: \(error.message)")
+            }
+        }
         return configuration
     }
 
@@ -43,10 +55,14 @@ struct CommonOptions: ParsableArguments {
         }
     }
 
-    /// The configuration and a connection to the first of its brokers that answers.
+    /// The configuration and a connection to the first of its brokers that answers, named `amqp-task PID` in the
+    /// broker's connection list.
     func connect() async throws -> (TasksConfiguration, Connection) {
         let configuration = try loadReportingErrors()
-        return (configuration, try await Connection.open(anyOf: [configuration.broker.connectionURL]))
+        let connection = try await Connection.open(
+            anyOf: configuration.broker.connections,
+            connectionName: "amqp-task \(ProcessInfo.processInfo.processIdentifier)")
+        return (configuration, connection)
     }
 }
 
@@ -169,9 +185,9 @@ struct Queues: AsyncParsableCommand {
         let configuration = try common.loadReportingErrors()
         let queues = names.isEmpty ? configuration.queues.map(\.name) : names
         guard !queues.isEmpty else { throw ValidationError("no queues: name some, or declare [[queues]] in the file") }
-        let broker = try ConnectionConfiguration(url: String(configuration.broker.url.split(separator: ",")[0]))
+        let broker = configuration.broker.connections[0]
         let management = ManagementAPI(url: managementURL, broker: broker, allowPlainHTTP: managementAllowHttp)
-        let connection = try await Connection.open(anyOf: [configuration.broker.connectionURL])
+        let connection = try await Connection.open(anyOf: configuration.broker.connections)
         var rows: [[String]] = [["queue", "ready", "unacked", "consumers"]]
         var unackedKnown = true
         for queue in queues {

@@ -7,7 +7,7 @@ struct ConfigSummary {
 
     init(_ c: TasksConfiguration) {
         var lines: [String] = ["\(c.file.isEmpty ? "built-in defaults" : c.file): OK"]
-        lines.append("broker: \(c.broker.maskedURL)" + (c.broker.heartbeat.map { ", heartbeat \($0) s" } ?? ""))
+        lines.append("broker: \(c.broker.maskedURL)" + (c.broker.heartbeat.map { ", heartbeat \(Self.seconds($0)) s" } ?? ""))
         for e in c.exchanges {
             lines.append("exchange \(e.name): \(e.type.rawValue)\(e.durable ? ", durable" : "")\(Self.arguments(e.arguments))")
         }
@@ -24,18 +24,24 @@ struct ConfigSummary {
         lines.append("route (default) → queue celery")
         let w = c.worker
         lines.append(
-            "worker: queues \(w.queues.isEmpty ? "celery" : w.queues.joined(separator: ", ")), concurrency \(w.concurrency), prefetch \(w.prefetch), grace \(w.gracePeriod) s")
+            "worker: queues \(w.queues.isEmpty ? "celery" : w.queues.joined(separator: ", ")), concurrency \(w.concurrency), prefetch \(w.prefetch), grace \(Self.seconds(w.gracePeriod)) s")
         for name in c.tasks.keys.sorted() {
             let t = c.tasks[name]!
             var parts: [String] = []
             if let command = t.command { parts.append("command \(command.joined(separator: " "))") }
             if let queue = t.queue { parts.append("queue \(queue)") }
             if let m = t.maxRetries { parts.append("max_retries \(m)") }
-            if let l = t.timeLimit { parts.append("time_limit \(l) s") }
+            if let l = t.timeLimit { parts.append("time_limit \(Self.seconds(l)) s") }
             if let i = t.ignoreResult { parts.append("ignore_result \(i)") }
             lines.append("task \(name): \(parts.joined(separator: ", "))")
         }
         text = lines.joined(separator: "\n")
+    }
+
+    /// A duration as a number of seconds, as the file writes it.
+    private static func seconds(_ duration: Duration) -> String {
+        let seconds = duration.secondsValue
+        return seconds == seconds.rounded() && abs(seconds) < 1e15 ? String(Int(seconds)) : "\(seconds)"
     }
 
     private static func arguments(_ table: FieldTable) -> String {

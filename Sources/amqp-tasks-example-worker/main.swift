@@ -24,10 +24,10 @@ struct Guard: TaskMiddleware {
 LoggingSystem.bootstrap(StreamLogHandler.standardError)
 let logger = Logger(label: "amqp-tasks-example-worker")
 let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
-var configuration = WorkerConfiguration(url: url)
-configuration.queues = [CommandLine.arguments.dropFirst().first ?? "celery"]
 
 do {
+    var configuration = try WorkerConfiguration(url: url)
+    configuration.queues = [CommandLine.arguments.dropFirst().first ?? "celery"]
     var registry = TaskRegistry()
     try DemoTasks.register(in: &registry)
     try registry.register("admin.wipe") { task in .string("wiped by \(task.hostname)") }

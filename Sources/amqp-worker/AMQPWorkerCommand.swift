@@ -1,4 +1,5 @@
 // amqp-worker: consumes task queues and runs tasks with Swift or exec handlers. See `amqp-worker --help`.
+import AMQP
 import AMQPTasks
 import AMQPTasksDemo
 import ArgumentParser
@@ -23,7 +24,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Option(help: "Configuration file (default: $AMQP_TASKS_CONFIG, else ./amqp-tasks.toml if present).")
     var config: String?
 
-    @Option(help: "Broker URL; overrides the file and $AMQP_URL.")
+    @Option(help: "Broker URL, or several comma-separated; replaces where the broker is and who logs in (over the file's and $AMQP_URL's), keeping the file's heartbeat, connection_timeout and TLS files.")
     var url: String?
 
     @Option(name: .customLong("queue"), help: "A queue to consume (repeatable; default: the file's [worker] queues, else celery).")
@@ -68,6 +69,9 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if let prefetch, prefetch < 1 { throw ValidationError("--prefetch must be at least 1") }
+        if let grace, !(grace.isFinite && grace >= 0 && grace <= 3_153_600_000) {
+            throw ValidationError("--grace must be a number of seconds from 0 to 3153600000, got \(grace)")
+        }
     }
 
     /// The file's settings (or defaults), with the command line's options on top.
@@ -81,21 +85,32 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         } else {
-            configuration = WorkerConfiguration(
-                url: ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f")
+            configuration = WorkerConfiguration()
+            if let fromEnvironment = ProcessInfo.processInfo.environment["AMQP_URL"], !fromEnvironment.isEmpty {
+                try replaceAddresses(of: &configuration, with: fromEnvironment, from: "AMQP_URL")
+            }
         }
-        if let url { configuration.url = url }
+        // Only where the broker is and who logs in: the file's heartbeat, timeout and TLS files stay.
+        if let url { try replaceAddresses(of: &configuration, with: url, from: "--url") }
         if !queues.isEmpty { configuration.queues = queues }
         if let concurrency { configuration.concurrency = concurrency }
         if let prefetch { configuration.prefetch = prefetch }
         if let hostname { configuration.hostname = hostname }
-        if let grace { configuration.gracePeriod = grace }
+        if let grace { configuration.gracePeriod = .seconds(grace) }
         if sendStarted { configuration.sendStarted = true }
         if events { configuration.sendEvents = true }
         if transientResults { configuration.persistentResults = false }
         if let maxRetries { configuration.retryPolicy.maxRetries = maxRetries }
         if let remoteControl { configuration.remoteControl = remoteControl }
         return configuration
+    }
+
+    private func replaceAddresses(of configuration: inout WorkerConfiguration, with urls: String, from source: String) throws {
+        do {
+            try configuration.broker.replaceAddresses(withURLs: urls)
+        } catch let error as AMQPError {
+            throw ValidationError("\(source): \(error.message)")
+        }
     }
 
     func run() async throws {

@@ -20,7 +20,7 @@ enum ShutdownSignals {
                 received += 1
                 if received == 1 {
                     logger.notice(
-                        "\(signal): warm shutdown (grace \(worker.configuration.gracePeriod) s); send it again for a cold shutdown")
+                        "\(signal): warm shutdown (grace \(worker.configuration.gracePeriod)); send it again for a cold shutdown")
                     await group.triggerGracefulShutdown()
                 } else {
                     logger.notice("\(signal) again: cold shutdown; running tasks are requeued now")

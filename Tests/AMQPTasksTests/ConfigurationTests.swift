@@ -22,9 +22,9 @@ import Testing
     @Test func theExampleFileReadsIntoEverySection() throws {
         let c = try TasksConfiguration.load(path: Self.example, environment: [:])
         #expect(c.broker.url == "amqp://guest:guest@127.0.0.1:5672/%2f")
-        #expect(c.broker.heartbeat == 30)
-        #expect(c.broker.connectionTimeout == 10)
-        #expect(c.broker.connectionURL.contains("heartbeat=30"))
+        #expect(c.broker.heartbeat == .seconds(30))
+        #expect(c.broker.connectionTimeout == .seconds(10))
+        #expect(c.broker.connections.map(\.heartbeat) == [30])
         #expect(c.exchanges == [ExchangeDefinition(name: "tasks", type: .topic)])
         #expect(c.queues.map(\.name) == ["celery", "reports"])
         let reports = try #require(c.queue(named: "reports"))
@@ -38,11 +38,11 @@ import Testing
         #expect(c.worker.concurrency == 2)
         #expect(c.worker.prefetch == 1)
         #expect(c.worker.sendStarted)
-        #expect(c.worker.resultPersistent)
+        #expect(c.worker.persistentResults)
         #expect(WorkerConfiguration(configuration: c).persistentResults)
         #expect(c.tasks["reports.wordcount"]?.command == ["/usr/bin/wc", "-w"])
         #expect(c.tasks["reports.wordcount"]?.maxRetries == 2)
-        #expect(c.tasks["reports.wordcount"]?.timeLimit == 60)
+        #expect(c.tasks["reports.wordcount"]?.timeLimit == .seconds(60))
     }
 
     @Test func amqpURLInTheEnvironmentOverridesTheFile() throws {

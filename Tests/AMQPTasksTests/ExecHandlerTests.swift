@@ -255,7 +255,7 @@ import Testing
         #expect(options.inheritedEnvironment == ["AWS_*", "AMQP_URL"])
         #expect(options.stdoutLimit == 4096)
         #expect(options.stderrLimit == 0)
-        #expect(options.killTimeout == 0.5)
+        #expect(options.killTimeout == .milliseconds(500))
         let plain = try TasksConfiguration.parse("[tasks.t]\nmax_retries = 1\n", file: "exec.toml", environment: [:])
         #expect(ExecOptions(settings: try #require(plain.tasks["t"])) == ExecOptions(), "defaults without the keys")
     }

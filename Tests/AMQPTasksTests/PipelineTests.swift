@@ -69,7 +69,7 @@ import Testing
     @Test func messagesThatAreNotTasksGoToTheDeadLetterQueueWithTheirReason() async throws {
         let runner = TaskTestRunner(
             registry: try Self.registry(),
-            configuration: { var c = WorkerConfiguration(url: "amqp://localhost"); c.maxMessageSize = 100; return c }())
+            configuration: { var c = WorkerConfiguration(); c.maxMessageSize = 100; return c }())
         func received(_ body: String, contentType: String = "application/json", problem: String? = nil)
             -> ReceivedMessage
         {
@@ -173,7 +173,7 @@ import Testing
     @Test func anOutcomeThatCannotBeRecordedIsAnErrorNotAnAck() async throws {
         let outbox = MemoryOutbox()
         outbox.failNextCall(with: AMQPError(.closed, operation: "basic.publish", message: "the channel closed"))
-        let configuration = WorkerConfiguration(url: "amqp://localhost")
+        let configuration = WorkerConfiguration()
         let pipeline = TaskPipeline(
             queue: "celery", configuration: configuration, registry: try Self.registry(), state: WorkerState(),
             middleware: [], outbox: outbox, logger: .init(label: "test"))

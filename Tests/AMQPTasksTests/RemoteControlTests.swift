@@ -199,9 +199,9 @@ struct PidboxWorker {
 
     static func start(access: RemoteControlAccess?, gate: Gate = Gate(), runs: RunLog = RunLog()) async throws -> PidboxWorker {
         let queue = uniqueQueue("pidbox")
-        var configuration = WorkerConfiguration(url: Broker.url)
+        var configuration = try WorkerConfiguration(url: Broker.url)
         configuration.queues = [queue]
-        configuration.gracePeriod = 5
+        configuration.gracePeriod = .seconds(5)
         configuration.hostname = "pidbox-\(UUID().uuidString.prefix(8))@test"
         if let access { configuration.remoteControl = access }
         var registry = TaskRegistry()
@@ -360,7 +360,7 @@ enum ManagementAPIProbe {
         throw TestFailure("the management API on port \(port) never listed a consumer on \(queue)")
     }
 
-    private static func run(_ arguments: [String]) throws -> String {
+    static func run(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments

@@ -62,12 +62,12 @@ struct RunningWorker {
         var registry = TaskRegistry()
         try DemoTasks.register(in: &registry)
         try register(&registry)
-        var configuration = WorkerConfiguration(url: url)
+        var configuration = try WorkerConfiguration(url: url)
         configuration.queues = queues
         configuration.concurrency = concurrency
         configuration.sendStarted = sendStarted
         configuration.persistentResults = persistentResults
-        configuration.gracePeriod = grace
+        configuration.gracePeriod = .seconds(grace)
         configuration.hostname = "test-\(UUID().uuidString.prefix(8))@harness"
         configure(&configuration)
         // Per-task info lines from 10,000-task tests would drown the test output.

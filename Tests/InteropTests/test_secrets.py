@@ -33,12 +33,25 @@ def test_config_check_never_prints_a_password(url):
 
 
 def test_a_retrying_worker_never_logs_the_password(processes, queue):
-    # Unparseable (a bad port) and unreachable alike: the worker retries and logs why, with the password masked.
-    url = f"amqp://guest:{SECRET}%zz@127.0.0.1:notaport/,amqp://guest:{SECRET}/x@127.0.0.1:1/"
+    # Unreachable: the worker retries and logs why, with the password masked.
+    url = f"amqp://guest:{SECRET}@127.0.0.1:1/,amqp://guest:{SECRET}@127.0.0.1:2/"
     process, log = processes.start(
         "amqp-worker", [str(REPO / ".build/debug/amqp-worker"), "--demo-tasks", "--queue", queue, "--url", url],
         "reconnecting in")
     assert SECRET not in log.read_text(), log.read_text()
+
+
+def test_a_worker_refuses_an_unparseable_url_without_printing_the_password(queue):
+    # Unparseable (a bad port; a password Foundation misreads): refused at start, naming the URL with the password
+    # masked, instead of retrying a URL that can never work.
+    for url in (f"amqp://guest:{SECRET}%zz@127.0.0.1:notaport/,amqp://guest:{SECRET}/x@127.0.0.1:1/",
+                f"amqp://guest:{SECRET}@127.0.0.1:1/,amqp://guest:{SECRET}@127.0.0.1:notaport/"):
+        result = subprocess.run(
+            [str(REPO / ".build/debug/amqp-worker"), "--demo-tasks", "--queue", queue, "--url", url],
+            capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0
+        assert "--url: amqp://guest:***@" in result.stderr, result.stderr
+        assert SECRET not in result.stdout + result.stderr, result.stdout + result.stderr
 
 
 class HeaderRecorder(http.server.BaseHTTPRequestHandler):

@@ -45,21 +45,30 @@ public final class Connection: Sendable {
         anyOf urls: [String], startingAt start: Int = 0, connectionName: String? = nil,
         logger: Logger = Logger(label: "amqp.connection")
     ) async throws -> Connection {
-        let list = urls.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
-            .filter { !$0.isEmpty }
-        guard !list.isEmpty else {
-            throw AMQPError(.invalidArgument, operation: "connect", message: "no broker URL given")
+        let configurations = try ConnectionConfiguration.list(urls.joined(separator: ","))
+        return try await open(anyOf: configurations, startingAt: start, connectionName: connectionName, logger: logger)
+    }
+
+    /// Connects to the first of several brokers that answers (the nodes of a cluster), trying them in order
+    /// starting at `start` (wrapping around), so each reconnection can begin at the next node.
+    /// - Parameter connectionName: replaces each configuration's `connectionName` when given.
+    public static func open(
+        anyOf configurations: [ConnectionConfiguration], startingAt start: Int = 0, connectionName: String? = nil,
+        logger: Logger = Logger(label: "amqp.connection")
+    ) async throws -> Connection {
+        guard !configurations.isEmpty else {
+            throw AMQPError(.invalidArgument, operation: "connect", message: "no broker configuration given")
         }
         var failures: [String] = []
-        for offset in 0..<list.count {
-            let url = list[(start + offset) % list.count]
-            var configuration = try ConnectionConfiguration(url: url)
+        let first = ((start % configurations.count) + configurations.count) % configurations.count
+        for offset in 0..<configurations.count {
+            var configuration = configurations[(first + offset) % configurations.count]
             if let connectionName { configuration.connectionName = connectionName }
             do {
                 return try await open(configuration, logger: logger)
             } catch let error as AMQPError where error.kind != .invalidArgument {
-                failures.append("\(ConnectionConfiguration.masked(url)): \(error)")
-                if offset < list.count - 1 { logger.warning("\(failures.last!); trying the next broker") }
+                failures.append("\(configuration.redactedDescription): \(error)")
+                if offset < configurations.count - 1 { logger.warning("\(failures.last!); trying the next broker") }
             }
         }
         throw AMQPError(

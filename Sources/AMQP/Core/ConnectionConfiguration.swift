@@ -41,6 +41,23 @@ public struct ConnectionConfiguration: Sendable, Hashable {
 
     /// Parses an `amqp://` or `amqps://` URL; throws `AMQPError` (`.invalidArgument`) saying which part is wrong.
     public init(url: String) throws {
+        try self.init(url: url, over: ConnectionConfiguration())
+    }
+
+    /// Parses a URL over `base`: the URL gives the address and credentials (scheme, host, port, vhost, user and
+    /// password, with their defaults for parts it leaves out) and any query options it has; everything else
+    /// (heartbeat, timeouts, frame and channel limits, TLS files, auth mechanism, connection name) stays `base`'s.
+    ///
+    /// This is how `--url` or `AMQP_URL` replaces where a configuration file points without losing the file's
+    /// heartbeat, timeouts or TLS files. An `amqp://` URL means a plain connection: `base`'s TLS settings do not
+    /// apply to it. Throws `AMQPError` (`.invalidArgument`) naming the URL (password masked) and the wrong part.
+    public init(url: String, over base: ConnectionConfiguration) throws {
+        self = base
+        host = "localhost"
+        vhost = "/"
+        user = "guest"
+        password = "guest"
+        tls = nil
         func invalid(_ why: String) -> AMQPError {
             AMQPError(
                 .invalidArgument, operation: "parse URL", message: "\(Self.masked(url)): \(why)",
@@ -51,7 +68,7 @@ public struct ConnectionConfiguration: Sendable, Hashable {
         case "amqp": port = 5672
         case "amqps":
             port = 5671
-            tls = TLSConfiguration()
+            tls = base.tls ?? TLSConfiguration()
         default: throw invalid("the scheme must be amqp or amqps")
         }
         if let host = components.host, !host.isEmpty { self.host = host }
@@ -111,6 +128,26 @@ public struct ConnectionConfiguration: Sendable, Hashable {
         if tls != nil, components.scheme?.lowercased() == "amqp" {
             throw invalid("TLS options need an amqps:// URL")
         }
+    }
+
+    /// The URLs in a comma-separated list (the nodes of a cluster, as `AMQP_URL` and `[broker] url` allow), trimmed,
+    /// empty entries dropped. The one place such a list is split.
+    public static func urls(in list: String) -> [String] {
+        list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// Each URL of a comma-separated list parsed over `base` (see `init(url:over:)`), in order.
+    /// Throws `AMQPError` (`.invalidArgument`) naming the first URL that is wrong, or saying the list is empty.
+    public static func list(
+        _ urls: String, over base: ConnectionConfiguration = ConnectionConfiguration()
+    ) throws -> [ConnectionConfiguration] {
+        let each = Self.urls(in: urls)
+        guard !each.isEmpty else {
+            throw AMQPError(
+                .invalidArgument, operation: "parse URL", message: "no broker URL given",
+                hint: "expected amqp://user:password@host:port/vhost, several separated by commas")
+        }
+        return try each.map { try ConnectionConfiguration(url: $0, over: base) }
     }
 
     /// The allowed ranges of the numeric URL options.

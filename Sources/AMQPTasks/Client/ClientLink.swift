@@ -55,7 +55,7 @@ struct ClientSession: Sendable {
 /// Owns the client's current session and makes a new one when it is lost: at most one connection attempt at a
 /// time, shared by every caller that needs the link.
 actor ClientLink {
-    private let urls: String
+    private let brokers: [ConnectionConfiguration]
     private let replyQueue: String
     private let replyQueueArguments: FieldTable
     private let logger: Logger
@@ -68,8 +68,8 @@ actor ClientLink {
     private var onSession: (@Sendable (ClientSession) async throws -> Void)?
     private(set) var isClosed = false
 
-    init(urls: String, replyQueue: String, replyQueueArguments: FieldTable, logger: Logger) {
-        self.urls = urls
+    init(brokers: [ConnectionConfiguration], replyQueue: String, replyQueueArguments: FieldTable, logger: Logger) {
+        self.brokers = brokers
         self.replyQueue = replyQueue
         self.replyQueueArguments = replyQueueArguments
         self.logger = logger
@@ -128,7 +128,7 @@ actor ClientLink {
         var opened: Connection?
         do {
             let connection = try await Connection.open(
-                anyOf: [urls], startingAt: generation + failedAttempts, connectionName: "amqp-tasks client \(replyQueue)",
+                anyOf: brokers, startingAt: generation + failedAttempts, connectionName: "amqp-tasks client \(replyQueue)",
                 logger: logger)
             opened = connection
             let publisher = try await connection.openChannel()

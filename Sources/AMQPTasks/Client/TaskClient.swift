@@ -49,7 +49,7 @@ public final class TaskClient: Sendable {
         logger: Logger = Logger(label: "amqp-tasks.client")
     ) async throws -> TaskClient {
         try await connect(
-            url: configuration.broker.connectionURL, replyQueue: replyQueue, replicatedReplies: replicatedReplies,
+            brokers: configuration.broker.connections, replyQueue: replyQueue, replicatedReplies: replicatedReplies,
             routes: TaskRouter(configuration: configuration), reconnect: reconnect, resultCache: resultCache,
             logger: logger)
     }
@@ -67,11 +67,21 @@ public final class TaskClient: Sendable {
         reconnect: ReconnectPolicy = ReconnectPolicy(), resultCache: ResultCacheLimits = ResultCacheLimits(),
         logger: Logger = Logger(label: "amqp-tasks.client")
     ) async throws -> TaskClient {
+        try await connect(
+            brokers: ConnectionConfiguration.list(url), replyQueue: replyQueue, replicatedReplies: replicatedReplies,
+            routes: routes, reconnect: reconnect, resultCache: resultCache, logger: logger)
+    }
+
+    /// Connects to the first of `brokers` that answers (see `connect(url:…)` for the other parameters).
+    public static func connect(
+        brokers: [ConnectionConfiguration], replyQueue: String? = nil, replicatedReplies: Bool? = nil,
+        routes: TaskRouter = TaskRouter(), reconnect: ReconnectPolicy = ReconnectPolicy(),
+        resultCache: ResultCacheLimits = ResultCacheLimits(), logger: Logger = Logger(label: "amqp-tasks.client")
+    ) async throws -> TaskClient {
         let queue = replyQueue ?? "amqp-tasks.reply.\(UUID().uuidString.lowercased())"
-        let brokers = url.split(separator: ",").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.count
         var arguments: FieldTable = ["x-expires": .int32(86_400_000)]
-        if replicatedReplies ?? (brokers > 1) { arguments["x-queue-type"] = "quorum" }
-        let link = ClientLink(urls: url, replyQueue: queue, replyQueueArguments: arguments, logger: logger)
+        if replicatedReplies ?? (brokers.count > 1) { arguments["x-queue-type"] = "quorum" }
+        let link = ClientLink(brokers: brokers, replyQueue: queue, replyQueueArguments: arguments, logger: logger)
         let router = ResultRouter(limits: resultCache, logger: logger)
         let client = TaskClient(
             replyQueue: queue, link: link, router: router, routes: routes, reconnect: reconnect, logger: logger)

@@ -82,8 +82,8 @@ public struct ExecOptions: Sendable, Hashable {
     public var stdoutLimit = 1 << 20
     /// Bytes of stderr kept, the last ones: a failure's message is this tail.
     public var stderrLimit = 64 << 10
-    /// Seconds between SIGTERM and SIGKILL when the command is stopped.
-    public var killTimeout: Double = 5
+    /// Time between SIGTERM and SIGKILL when the command is stopped.
+    public var killTimeout: Duration = .seconds(5)
 
     public init() {}
 

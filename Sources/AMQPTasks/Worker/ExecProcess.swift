@@ -43,7 +43,7 @@ struct ExecProcess {
             throw TaskFailure(type: "OSError", message: "\(error)")
         }
         pipes.closeChildEnds()
-        let ending = GroupEnding(child: child, killTimeout: options.killTimeout)
+        let ending = GroupEnding(child: child, killTimeout: options.killTimeout.secondsValue)
         let pump = OutputPump(
             input: input, stdin: pipes.stdin.write, stdout: pipes.stdout.read, stderr: pipes.stderr.read,
             exited: pipes.exited.read, stdoutLimit: options.stdoutLimit, stderrLimit: options.stderrLimit,

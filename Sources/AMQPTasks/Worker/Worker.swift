@@ -40,7 +40,7 @@ public final class Worker: Service, Sendable {
         try await withGracefulShutdownHandler {
             try await runUntilStopped()
         } onGracefulShutdown: {
-            self.logger.notice("graceful shutdown: warm shutdown (grace \(self.configuration.gracePeriod) s)")
+            self.logger.notice("graceful shutdown: warm shutdown (grace \(self.configuration.gracePeriod))")
             self.stop()
         }
         if await control.isCold { throw WorkerShutdown.cold }
@@ -60,7 +60,7 @@ public final class Worker: Service, Sendable {
             } catch {
                 if await control.isStopping { break }
                 attempt += 1
-                let pause = ReconnectPolicy(initialDelay: 1, maxDelay: configuration.maxReconnectDelay)
+                let pause = ReconnectPolicy(initialDelay: 1, maxDelay: configuration.maxReconnectDelay.secondsValue)
                     .delay(beforeAttempt: attempt)
                 logger.error("\(error); reconnecting in \(String(format: "%.1f", pause)) s (attempt \(attempt))")
                 try? await control.sleep(seconds: pause)
@@ -88,7 +88,7 @@ public final class Worker: Service, Sendable {
     /// reconnection starts at the next one, so a worker moves off a node that went down.
     private func connect(attempt: Int) async throws -> Connection {
         let connection = try await Connection.open(
-            anyOf: [configuration.url], startingAt: attempt,
+            anyOf: configuration.broker.connections, startingAt: attempt,
             connectionName: "amqp-worker \(configuration.hostname)", logger: logger)
         if let topology = self.configuration.topology {
             try await Topology.declare(topology, on: connection)
@@ -127,7 +127,7 @@ public final class Worker: Service, Sendable {
                 while try await group.next() != nil {}
             }
         }
-        await control.track(slots, gracePeriod: configuration.gracePeriod)
+        await control.track(slots, gracePeriod: configuration.gracePeriod.secondsValue)
         try await slots.value
         await events?.workerEvent("worker-offline")
     }
@@ -138,15 +138,15 @@ public final class Worker: Service, Sendable {
         let channel = try await connection.openChannel()
         try await EventPublisher.declare(on: channel)
         let events = EventPublisher(channel: channel, hostname: configuration.hostname, state: state)
-        await events.workerEvent("worker-online", freq: configuration.eventHeartbeat)
+        await events.workerEvent("worker-online", freq: configuration.eventHeartbeat.secondsValue)
         return events
     }
 
     private func sendHeartbeats(_ events: EventPublisher) async {
         while await !control.isStopping, !Task.isCancelled {
-            try? await control.sleep(seconds: configuration.eventHeartbeat)
+            try? await control.sleep(seconds: configuration.eventHeartbeat.secondsValue)
             if await control.isStopping || Task.isCancelled { break }
-            await events.workerEvent("worker-heartbeat", freq: configuration.eventHeartbeat)
+            await events.workerEvent("worker-heartbeat", freq: configuration.eventHeartbeat.secondsValue)
         }
     }
 
@@ -177,7 +177,7 @@ public final class Worker: Service, Sendable {
             // A consumer that served tasks since its last restart starts its pauses anew.
             if progress.processed > 0 { restarts = 0 }
             restarts += 1
-            let pause = ReconnectPolicy(initialDelay: 1, maxDelay: configuration.maxReconnectDelay)
+            let pause = ReconnectPolicy(initialDelay: 1, maxDelay: configuration.maxReconnectDelay.secondsValue)
                 .delay(beforeAttempt: restarts)
             logger.error(
                 "the consumer of \(queue) stopped: \(lost.map { "\($0)" } ?? "its channel was closed"); starting it again in \(String(format: "%.1f", pause)) s (restart \(restarts))"

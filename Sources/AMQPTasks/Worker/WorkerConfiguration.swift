@@ -1,9 +1,17 @@
+import AMQP
 import Foundation
 
-/// Settings of a `Worker`, with defaults at each property.
-public struct WorkerConfiguration: Sendable {
-    /// The broker, as an `amqp://` or `amqps://` URL.
-    public var url: String
+/// Settings of a `Worker`, with defaults at each property: the one type for them, whether they come from Swift, from
+/// the configuration file's `[worker]` (`TasksConfiguration.worker` is one) or from `amqp-worker`'s options.
+///
+/// `[worker]` sets `queues`, `concurrency`, `prefetch`, `gracePeriod` (`grace_period`), `hostname`, `sendStarted`,
+/// `retryPolicy.maxRetries` (`max_retries`), `persistentResults` (`result_persistent`), `maxMessageSize`,
+/// `maxResultSize`, `recordAttempts` and `remoteControl`. `broker`, `tasks` and `topology` come from the file's other
+/// sections (`init(configuration:)`); `sendEvents`, `eventHeartbeat` and `maxReconnectDelay` only from Swift or the
+/// command line.
+public struct WorkerConfiguration: Sendable, Equatable {
+    /// The brokers to connect to, as typed connection configurations (from `[broker]`; see `BrokerSettings`).
+    public var broker = BrokerSettings()
     /// Queues to consume. Each is declared (durable, classic, no arguments, as Celery declares `celery`) unless it
     /// exists already, in which case it is used as it is.
     public var queues: [String] = ["celery"]
@@ -15,7 +23,8 @@ public struct WorkerConfiguration: Sendable {
     public var prefetch: UInt16 = 1
     /// The worker's node name (Celery's `-n`). The default, `amqp-worker-<pid>@<host>`, is unique per process, so
     /// remote control and Flower tell workers on one host apart.
-    public var hostname: String = "amqp-worker-\(getpid())@\(ProcessInfo.processInfo.hostName)"
+    public var hostname: String = Self.defaultHostname
+    public static var defaultHostname: String { "amqp-worker-\(getpid())@\(ProcessInfo.processInfo.hostName)" }
     /// Retry policy for handlers that throw `TaskRetry` without their own countdown.
     public var retryPolicy = RetryPolicy()
     /// Publish final results (SUCCESS, FAILURE, REVOKED) as persistent messages (Celery's `result_persistent`). On
@@ -41,38 +50,68 @@ public struct WorkerConfiguration: Sendable {
     public var sendStarted = false
     /// Publish Celery events to `celeryev` (Celery's `-E`): worker online/heartbeat/offline and task events.
     public var sendEvents = false
-    /// Seconds between `worker-heartbeat` events (Celery's 2 s).
-    public var eventHeartbeat: Double = 2
-    /// Seconds a warm shutdown lets running tasks finish before they are interrupted and requeued.
-    public var gracePeriod: Double = 30
-    /// Longest pause between reconnection attempts, in seconds (backoff starts at 1 s and doubles, half of it random).
-    public var maxReconnectDelay: Double = 30
+    /// Time between `worker-heartbeat` events (Celery's 2 s).
+    public var eventHeartbeat: Duration = .seconds(2)
+    /// How long a warm shutdown lets running tasks finish before they are interrupted and requeued.
+    public var gracePeriod: Duration = .seconds(30)
+    /// Longest pause between reconnection attempts (backoff starts at 1 s and doubles, half of it random).
+    public var maxReconnectDelay: Duration = .seconds(30)
     /// Per-task settings: retries, backoff, time limit, ignore_result (from `[tasks."NAME"]`).
     public var tasks: [String: TaskSettings] = [:]
     /// Exchanges, queues and bindings to declare at start (from the configuration file).
-    public var topology: TasksConfiguration?
+    public var topology: TasksConfiguration? {
+        get { topologyBox?.configuration }
+        set { topologyBox = newValue.map(TopologyBox.init) }
+    }
     /// Which remote-control commands (`celery inspect`, `celery control`, Flower) the worker obeys: by default only
     /// the read-only ones; see `RemoteControlAccess`.
     public var remoteControl: RemoteControlAccess = .readOnly
 
-    public init(url: String) { self.url = url }
+    /// Held by reference: a `TasksConfiguration` holds a `WorkerConfiguration`, which cannot hold one inline.
+    private var topologyBox: TopologyBox?
 
-    /// The settings of a configuration file's `[broker]`, `[worker]` and `[tasks]`; its topology is declared at start.
+    /// Every setting, by name; defaults for those not given.
+    public init(
+        broker: BrokerSettings = BrokerSettings(), queues: [String] = ["celery"], concurrency: Int = 1,
+        prefetch: UInt16 = 1, hostname: String = Self.defaultHostname, retryPolicy: RetryPolicy = RetryPolicy(),
+        persistentResults: Bool = true, maxMessageSize: Int = Self.defaultMaxMessageSize,
+        maxResultSize: Int = Self.defaultMaxResultSize, recordAttempts: Int = Self.defaultRecordAttempts,
+        sendStarted: Bool = false, sendEvents: Bool = false, eventHeartbeat: Duration = .seconds(2),
+        gracePeriod: Duration = .seconds(30), maxReconnectDelay: Duration = .seconds(30),
+        tasks: [String: TaskSettings] = [:], topology: TasksConfiguration? = nil,
+        remoteControl: RemoteControlAccess = .readOnly
+    ) {
+        self.broker = broker
+        self.queues = queues
+        self.concurrency = concurrency
+        self.prefetch = prefetch
+        self.hostname = hostname
+        self.retryPolicy = retryPolicy
+        self.persistentResults = persistentResults
+        self.maxMessageSize = maxMessageSize
+        self.maxResultSize = maxResultSize
+        self.recordAttempts = recordAttempts
+        self.sendStarted = sendStarted
+        self.sendEvents = sendEvents
+        self.eventHeartbeat = eventHeartbeat
+        self.gracePeriod = gracePeriod
+        self.maxReconnectDelay = maxReconnectDelay
+        self.tasks = tasks
+        self.topology = topology
+        self.remoteControl = remoteControl
+    }
+
+    /// Defaults, with the broker at `url` (one `amqp://` or `amqps://` URL, or several comma-separated).
+    /// Throws `AMQPError` (`.invalidArgument`) naming a bad URL.
+    public init(url: String) throws {
+        self.init(broker: try BrokerSettings(url: url))
+    }
+
+    /// A configuration file's worker: its `[worker]`, with the brokers of `[broker]` and the settings of `[tasks]`;
+    /// its topology is declared at start.
     public init(configuration: TasksConfiguration) {
-        url = configuration.broker.connectionURL
-        let settings = configuration.worker
-        queues = settings.queues.isEmpty ? ["celery"] : settings.queues
-        concurrency = settings.concurrency
-        prefetch = UInt16(clamping: settings.prefetch)
-        gracePeriod = settings.gracePeriod
-        if let hostname = settings.hostname { self.hostname = hostname }
-        sendStarted = settings.sendStarted
-        persistentResults = settings.resultPersistent
-        maxMessageSize = settings.maxMessageSize
-        maxResultSize = settings.maxResultSize
-        recordAttempts = settings.recordAttempts
-        remoteControl = settings.remoteControl
-        if let maxRetries = settings.maxRetries { retryPolicy.maxRetries = maxRetries }
+        self = configuration.worker
+        broker = configuration.broker
         tasks = configuration.tasks
         topology = configuration
     }
@@ -83,9 +122,18 @@ public struct WorkerConfiguration: Sendable {
         guard let settings = tasks[task] else { return policy }
         if let maxRetries = settings.maxRetries { policy.maxRetries = maxRetries }
         if let backoff = settings.retryBackoff {
-            policy.backoff = backoff > 0
-            if backoff > 0 { policy.baseDelay = backoff }
+            policy.backoff = backoff > .zero
+            if backoff > .zero { policy.baseDelay = backoff }
         }
         return policy
     }
+}
+
+/// A configuration held by reference, compared by value.
+private final class TopologyBox: Sendable, Equatable {
+    let configuration: TasksConfiguration
+
+    init(_ configuration: TasksConfiguration) { self.configuration = configuration }
+
+    static func == (lhs: TopologyBox, rhs: TopologyBox) -> Bool { lhs.configuration == rhs.configuration }
 }

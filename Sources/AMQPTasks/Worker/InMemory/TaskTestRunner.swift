@@ -30,7 +30,7 @@ public struct TaskTestRunner: Sendable {
 
     public init(
         registry: TaskRegistry, middleware: [any TaskMiddleware] = [],
-        configuration: WorkerConfiguration = WorkerConfiguration(url: "amqp://localhost"), queue: String = "celery",
+        configuration: WorkerConfiguration = WorkerConfiguration(), queue: String = "celery",
         logger: Logger = Logger(label: "amqp-tasks.test")
     ) {
         self.registry = registry

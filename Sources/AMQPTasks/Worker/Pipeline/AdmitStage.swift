@@ -12,7 +12,7 @@ struct AdmitStage: Sendable {
     }
 
     func admit(_ message: TaskMessage, now: Date = Date()) -> Decision {
-        switch message.admission(now: now, configuredTimeLimit: tasks[message.name]?.timeLimit) {
+        switch message.admission(now: now, configuredTimeLimit: tasks[message.name]?.timeLimit?.secondsValue) {
         case .expired:
             return .verdict(.revoke(.expired))
         case .wait(let wait, _):

@@ -1,0 +1,38 @@
+import Foundation
+
+/// Reads one `[[queues]]` table, with its bindings, into a `QueueDefinition`.
+enum QueueSection {
+    static func read(_ r: TableReader) -> QueueDefinition? {
+        r.allowOnly([
+            "name", "durable", "type", "dead_letter_exchange", "max_priority", "delivery_limit", "message_ttl",
+            "arguments", "bindings",
+        ])
+        guard let name = r.required("name") else { return nil }
+        var queue = QueueDefinition(name: name)
+        queue.durable = r.bool("durable") ?? true
+        if let type = r.string("type") {
+            if let kind = QueueDefinition.Kind(rawValue: type) {
+                queue.kind = kind
+            } else {
+                r.context.error(r.key("type"), "expected \"classic\" or \"quorum\", got \"\(type)\"")
+            }
+        }
+        queue.deadLetterExchange = r.string("dead_letter_exchange")
+        if let priority = r.int("max_priority") {
+            if (1...255).contains(priority) {
+                queue.maxPriority = priority
+            } else {
+                r.context.error(r.key("max_priority"), "expected 1 to 255 (RabbitMQ recommends at most 10), got \(priority)")
+            }
+        }
+        queue.deliveryLimit = r.positive("delivery_limit", r.int("delivery_limit").map(Double.init)).map { Int($0) }
+        queue.messageTTL = r.nonNegativeInt("message_ttl")
+        queue.arguments = r.arguments("arguments")
+        for binding in r.tables("bindings") {
+            binding.allowOnly(["exchange", "routing_key"])
+            guard let exchange = binding.required("exchange") else { continue }
+            queue.bindings.append(.init(exchange: exchange, routingKey: binding.string("routing_key") ?? ""))
+        }
+        return queue
+    }
+}

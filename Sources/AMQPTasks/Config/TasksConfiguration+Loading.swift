@@ -1,0 +1,64 @@
+import AMQP
+import Foundation
+import TOMLKit
+
+extension TasksConfiguration {
+    /// Where the configuration file is: `--config PATH`, else `AMQP_TASKS_CONFIG`, else `./amqp-tasks.toml` if it
+    /// exists; nil means built-in defaults.
+    public static func locate(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> String?
+    {
+        if let explicit { return explicit }
+        if let fromEnvironment = environment["AMQP_TASKS_CONFIG"], !fromEnvironment.isEmpty { return fromEnvironment }
+        return FileManager.default.fileExists(atPath: "amqp-tasks.toml") ? "amqp-tasks.toml" : nil
+    }
+
+    /// Reads and validates a configuration file; `AMQP_URL` in `environment` replaces the addresses and credentials
+    /// of `[broker] url` (not its heartbeat, timeout or TLS files: see `BrokerSettings.replaceAddresses(withURLs:)`).
+    /// Throws `ConfigErrors` listing every problem with file, line and key.
+    public static func load(
+        path: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> TasksConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigErrors(errors: [ConfigError(file: path, line: nil, key: "", message: "cannot read the file")])
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path, environment: environment)
+    }
+
+    /// Parses configuration text; `file` names it in errors.
+    public static func parse(
+        _ text: String, file: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> TasksConfiguration {
+        if let problem = TOMLPreflight.check(text) {
+            throw ConfigErrors(errors: [
+                ConfigError(
+                    file: file, line: problem.line, key: "",
+                    message: "TOML syntax: \(problem.message) (column \(problem.column))")
+            ])
+        }
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigErrors(errors: [
+                ConfigError(
+                    file: file, line: error.source.begin.line, key: "",
+                    message: "TOML syntax: \(error.description) (column \(error.source.begin.column))")
+            ])
+        }
+        let context = ConfigContext(file: file, locator: SourceLocator(text: text))
+        var config = ConfigLoader(context: context).read(root)
+        config.file = file
+        if let url = environment["AMQP_URL"], !url.isEmpty {
+            do {
+                try config.broker.replaceAddresses(withURLs: url)
+            } catch let error as AMQPError {
+                // Not the file's mistake: name the variable, not a line of the file.
+                context.add(ConfigError(file: "environment", line: nil, key: "AMQP_URL", message: error.message))
+            }
+        }
+        ConfigValidator(context: context, config: config).validate()
+        if !context.errors.isEmpty { throw ConfigErrors(errors: context.errors) }
+        return config
+    }
+}

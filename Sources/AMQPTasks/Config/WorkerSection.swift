@@ -1,0 +1,53 @@
+import Foundation
+
+/// Reads `[worker]` straight into a `WorkerConfiguration` (defaults for the keys it leaves out).
+enum WorkerSection {
+    static func read(_ r: TableReader) -> WorkerConfiguration {
+        let context = r.context
+        r.allowOnly([
+            "queues", "concurrency", "prefetch", "grace_period", "hostname", "send_started", "max_retries",
+            "result_persistent", "max_message_size", "max_result_size", "record_attempts", "remote_control",
+        ])
+        var worker = WorkerConfiguration()
+        if let queues = r.stringArray("queues") {
+            context.workerQueuesInFile = queues
+            if !queues.isEmpty { worker.queues = queues }
+        }
+        if let concurrency = r.int("concurrency") {
+            if concurrency >= 1 {
+                worker.concurrency = concurrency
+            } else {
+                context.error(r.key("concurrency"), "expected a whole number of consumers, at least 1, got \(concurrency)")
+            }
+        }
+        if let prefetch = r.int("prefetch") {
+            if let valid = UInt16(exactly: prefetch), valid >= 1 {
+                worker.prefetch = valid
+            } else {
+                context.error(r.key("prefetch"), "expected 1 to 65535 unacknowledged tasks per consumer, got \(prefetch)")
+            }
+        }
+        if let grace = r.nonNegativeSeconds("grace_period") { worker.gracePeriod = grace }
+        if let hostname = r.string("hostname") { worker.hostname = hostname }
+        if let sendStarted = r.bool("send_started") { worker.sendStarted = sendStarted }
+        if let persistent = r.bool("result_persistent") { worker.persistentResults = persistent }
+        if let maxRetries = r.nonNegativeInt("max_retries") { worker.retryPolicy.maxRetries = maxRetries }
+        if let size = r.byteCount("max_message_size") { worker.maxMessageSize = size }
+        if let size = r.byteCount("max_result_size") { worker.maxResultSize = size }
+        if let attempts = r.int("record_attempts") {
+            if (1...100).contains(attempts) {
+                worker.recordAttempts = attempts
+            } else {
+                context.error(r.key("record_attempts"), "expected 1 to 100 attempts, got \(attempts)")
+            }
+        }
+        if let access = r.string("remote_control") {
+            if let parsed = RemoteControlAccess(rawValue: access) {
+                worker.remoteControl = parsed
+            } else {
+                context.error(r.key("remote_control"), "expected one of \(RemoteControlAccess.spellings), got \"\(access)\"")
+            }
+        }
+        return worker
+    }
+}

@@ -1,0 +1,7 @@
+extension Duration {
+    /// The duration as a number of seconds, fractions included: for the places that compute with `Double` inside.
+    public var secondsValue: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
