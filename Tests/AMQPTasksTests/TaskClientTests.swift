@@ -30,10 +30,11 @@ import Testing
         try await Task.sleep(for: .milliseconds(200))
         await client.close()
         let started = ContinuousClock.now
-        await #expect(throws: AMQPError.self) { _ = try await waiting.value }
+        let waitError = await #expect(throws: TaskClientError.self) { _ = try await waiting.value }
+        #expect(waitError?.code == .closed)
         #expect(ContinuousClock.now - started < .seconds(10), "close ends the wait, not the timeout")
-        let error = await #expect(throws: AMQPError.self) { try await client.send("demo.add") }
-        #expect(error?.kind == .closed)
+        let error = await #expect(throws: TaskClientError.self) { try await client.send("demo.add") }
+        #expect(error?.code == .closed)
     }
 
     @Test func theReplyQueueIsQuorumWhenTheClientIsGivenSeveralBrokers() async throws {

@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// Sends tasks and receives their states and results.
 ///
@@ -16,8 +17,11 @@ import Logging
 ///
 /// The client survives a lost connection (see `ReconnectPolicy`): it reconnects with backoff, trying each broker
 /// URL in turn, resumes consuming its reply queue, and publishes again every send the broker had not confirmed.
-/// A send therefore delivers its task at least once; it fails with `SendFailure` only when the broker stayed out
-/// of reach for the whole `sendRetryWindow`.
+/// A send therefore delivers its task at least once; it fails with `TaskClientError.timedOut` only when the broker
+/// stayed out of reach for the whole `sendRetryWindow`. Every failure of the client is a `TaskClientError`.
+///
+/// A client is a swift-service-lifecycle `Service`: in a `ServiceGroup`, `run()` keeps it open until graceful
+/// shutdown, then closes it (see `TaskClient+Service.swift`).
 public final class TaskClient: Sendable {
     /// The queue results are delivered to.
     public let replyQueue: String
@@ -29,6 +33,8 @@ public final class TaskClient: Sendable {
     public let reconnect: ReconnectPolicy
     private let logger: Logger
     private let republished = ManagedCounter()
+    /// The tasks consuming the reply queue; `close()` waits for them.
+    let receivers = ResultReceivers()
 
     private init(
         replyQueue: String, link: ClientLink, router: ResultRouter, routes: TaskRouter, reconnect: ReconnectPolicy,
@@ -80,7 +86,7 @@ public final class TaskClient: Sendable {
             let replies = try await session.connection.openChannel()
             try await replies.setPrefetch(256)
             let consumer = try await replies.consume(queue: queue, exclusive: true)
-            Task { await client.receiveResults(consumer, session: session) }
+            client.receivers.start { [weak client] in await client?.receiveResults(consumer, session: session) }
         }
         _ = try await link.session()
         return client
@@ -103,13 +109,13 @@ public final class TaskClient: Sendable {
                 delivery.sendAck()
             }
             if await link.isClosed {
-                await router.failAll(AMQPError(.closed, operation: "result", message: "the task client was closed"))
+                await router.failAll(TaskClientError.clientClosed("result"))
                 return
             }
             await link.lost(session, because: AMQPError(.closed, operation: "basic.consume", message: "the connection closed"))
         } catch {
             if await link.isClosed {
-                await router.failAll(error)
+                await router.failAll(TaskClientError.clientClosed("result"))
                 return
             }
             if (error as? AMQPError)?.kind == .consumerCancelledByServer {
@@ -122,14 +128,14 @@ public final class TaskClient: Sendable {
 
     /// Keeps trying to connect until a session (whose handler starts a new receiver) exists or the client closes.
     private func reconnectForResults() async {
-        while await !link.isClosed {
+        while await !link.isClosed, !Task.isCancelled {
             do {
                 _ = try await link.session()
                 return
             } catch {
                 let pause = await link.backoff(reconnect)
-                logger.warning("cannot reach the broker to receive results: \(error); retrying in \(String(format: "%.1f", pause)) s")
-                try? await Task.sleep(for: .seconds(pause))
+                logger.warning("cannot reach the broker to receive results: \(error); retrying in \(String(format: "%.1f", pause.inSeconds)) s")
+                try? await Task.sleep(for: pause)
             }
         }
     }
@@ -158,13 +164,13 @@ public final class TaskClient: Sendable {
         message.parentId = options.parentId
         let now = Date()
         if let countdown = options.countdown {
-            message.eta = CeleryTime.format(now.addingTimeInterval(countdown))
+            message.eta = CeleryTime.format(now.addingTimeInterval(countdown.inSeconds))
         } else if let eta = options.eta {
             message.eta = CeleryTime.format(eta)
         }
         if let expiresIn = options.expiresIn {
-            message.expires = CeleryTime.format(now.addingTimeInterval(expiresIn))
-            message.expiration = String(Int(max(0, expiresIn) * 1000))
+            message.expires = CeleryTime.format(now.addingTimeInterval(expiresIn.inSeconds))
+            message.expiration = String(Int(min(max(0, expiresIn.inSeconds * 1000), 1e15)))
         }
         message.priority = options.priority ?? 0
         message.ignoreResult = options.ignoreResult
@@ -189,32 +195,44 @@ public final class TaskClient: Sendable {
     /// Sends typed arguments as the kwargs of task `A.taskName`.
     @discardableResult
     public func send<A: TaskArguments>(_ arguments: A, options: SendOptions = SendOptions()) async throws -> String {
-        guard case .object(let kwargs) = try JSONValue(encoding: arguments) else {
-            throw AMQPError(.invalidArgument, operation: "send \(A.taskName)", message: "arguments must encode to a JSON object")
+        let encoded: JSONValue
+        do {
+            encoded = try JSONValue(encoding: arguments)
+        } catch {
+            throw TaskClientError(
+                .badArguments, operation: "send \(A.taskName)",
+                message: "the arguments do not encode to JSON (\(error)); nothing was sent")
+        }
+        guard case .object(let kwargs) = encoded else {
+            throw TaskClientError(
+                .badArguments, operation: "send \(A.taskName)",
+                message: "the arguments encode to \(encoded.jsonString), not a JSON object of kwargs; make \(A.self) a struct with named fields")
         }
         return try await send(A.taskName, kwargs: kwargs, options: options)
     }
 
     /// Sends a prepared message (its `replyTo` decides where results go); returns once the broker confirmed it.
-    /// Throws `AMQPError` for refusals (`.unroutable`, 404 for a missing exchange) and `SendFailure` when the broker
-    /// stayed out of reach, or kept refusing the message with `basic.nack` (a quorum queue electing a leader, a full
-    /// queue with `x-overflow = reject-publish`), for the reconnect policy's whole `sendRetryWindow`.
+    /// Throws `TaskClientError`: `.notConfirmed` for refusals (unroutable, 404 for a missing exchange; `cause` says
+    /// which), `.badArguments` for a message the protocol cannot carry, `.closed` once the client is closed, and
+    /// `.timedOut` when the broker stayed out of reach, or kept refusing the message with `basic.nack` (a quorum
+    /// queue electing a leader, a full queue with `x-overflow = reject-publish`), for the whole `sendRetryWindow`.
     public func send(_ message: TaskMessage, options: SendOptions = SendOptions()) async throws {
         // One retry loop for both: a batch of one is published and confirmed as a single publish is.
         _ = try await sendBatch([message], options: options)[0].get()
     }
 
-    /// Sends many tasks with pipelined confirms; one result per message (the id, or why it was not sent). Messages
-    /// whose connection was lost before their confirm are published again on the next connection, as `send` does.
+    /// Sends many tasks with pipelined confirms; one result per message (the id, or why the broker did not take
+    /// it). Messages whose connection was lost before their confirm are published again on the next connection, as
+    /// `send` does. Throws `TaskClientError` (`.closed`, `.timedOut`) when the batch as a whole cannot go on.
     public func sendBatch(_ messages: [TaskMessage], options: SendOptions = SendOptions()) async throws
-        -> [Result<String, AMQPError>]
+        -> [Result<String, TaskClientError>]
     {
         let outgoing = messages.map { self.outgoing($0, options: options) }
         // Before publishing: a result can arrive before the confirm does.
         await router.expect(messages.filter { $0.replyTo == replyQueue && $0.ignoreResult != true }.map(\.id))
-        var results = messages.map { Result<String, AMQPError>.success($0.id) }
+        var results = messages.map { Result<String, TaskClientError>.success($0.id) }
         var pending = Array(messages.indices)
-        let deadline = ContinuousClock.now + .seconds(reconnect.sendRetryWindow)
+        let deadline = ContinuousClock.now + reconnect.sendRetryWindow
         var attempts = 0
         while !pending.isEmpty {
             attempts += 1
@@ -231,7 +249,7 @@ public final class TaskClient: Sendable {
                         stillPending.append(index)
                         lostError = error
                     case .failure(let error):
-                        results[index] = .failure(error)
+                        results[index] = .failure(.refused(messages[index].id, attempts: attempts, cause: error))
                         if error.isChannelLevel, let session { await link.channelLost(session) }
                     }
                 }
@@ -240,16 +258,29 @@ public final class TaskClient: Sendable {
                 lostError = error
             } catch let error as AMQPError where error.isChannelLevel {
                 if let session { await link.channelLost(session) }
-                for index in pending { results[index] = .failure(error) }
+                for index in pending {
+                    results[index] = .failure(.refused(messages[index].id, attempts: attempts, cause: error))
+                }
+                pending = []
+            } catch let error as AMQPError where error.kind == .invalidArgument {
+                for index in pending {
+                    results[index] = .failure(.refused(messages[index].id, attempts: attempts, cause: error))
+                }
                 pending = []
             }
             guard let lostError, !pending.isEmpty else { continue }
-            guard await !link.isClosed else { throw lostError }
+            guard await !link.isClosed else {
+                throw TaskClientError(
+                    .closed, operation: "send", taskId: messages[pending[0]].id,
+                    message: "the task client was closed before the broker confirmed the task; it may or may not have arrived",
+                    attempts: attempts, cause: lostError as? AMQPError)
+            }
             if let session, lostError.isConnectionLoss { await link.lost(session, because: lostError) }
             guard ContinuousClock.now < deadline else {
-                throw SendFailure(taskId: messages[pending[0]].id, attempts: attempts, lastError: lostError)
+                throw TaskClientError.sendWindowExhausted(
+                    messages[pending[0]].id, attempts: attempts, window: reconnect.sendRetryWindow, lastError: lostError)
             }
-            try await Task.sleep(for: .seconds(await link.backoff(reconnect)))
+            try await Task.sleep(for: await link.backoff(reconnect))
         }
         return results
     }
@@ -289,41 +320,16 @@ public final class TaskClient: Sendable {
         }
     }
 
-    /// Closes the connection; waiting `result` calls fail with `.closed`.
+    /// Closes the connection and returns once the reply queue's receiver has ended; waiting `result` calls fail
+    /// with `TaskClientError.closed`, and so does every later call. Closing again does nothing more.
     public func close() async {
         await link.close()
-        await router.failAll(AMQPError(.closed, operation: "result", message: "the task client was closed"))
+        await receivers.stopAll()
+        await router.failAll(TaskClientError.clientClosed("result"))
     }
-}
 
-/// A thread-safe counter.
-final class ManagedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    var value: Int { lock.withLock { count } }
-    func add(_ n: Int) { lock.withLock { count += n } }
-}
-
-/// No final result arrived in time. The task may still run; ask again later.
-public struct ResultTimeout: Error, Sendable, CustomStringConvertible {
-    public let taskId: String
-    public let timeout: Duration
-    public var description: String {
-        "no result for task \(taskId) within \(timeout): is a worker consuming its queue? (amqp-task queues shows consumers)"
-    }
-}
-
-extension FieldValue {
-    /// A JSON value as the header type Celery (py-amqp) would send it.
-    public init(json: JSONValue) {
-        switch json {
-        case .null: self = .void
-        case .bool(let b): self = .bool(b)
-        case .int(let i): self = Int32(exactly: i).map(FieldValue.int32) ?? .int64(Int64(i))
-        case .double(let d): self = .double(d)
-        case .string(let s): self = .string(s)
-        case .array(let a): self = .array(a.map(FieldValue.init(json:)))
-        case .object(let o): self = .table(FieldTable(o.sorted { $0.key < $1.key }.map { (key: $0.key, value: FieldValue(json: $0.value)) }))
-        }
+    /// Returns once `close()` was called (or the calling task is cancelled).
+    func waitUntilClosed() async {
+        await link.waitUntilClosed()
     }
 }

@@ -262,7 +262,7 @@ struct TaskProcessor {
             return
         }
         let requested = request.countdown.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
-        let delay = min(requested ?? policy.delay(afterRetries: message.retries), Self.longestDelay)
+        let delay = min(requested ?? policy.delay(afterRetries: message.retries).inSeconds, Self.longestDelay)
         var next = message
         next.retries += 1
         next.parentId = message.id

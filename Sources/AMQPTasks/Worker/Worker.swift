@@ -41,7 +41,7 @@ public final class Worker: Sendable {
                 if await control.isStopping { break }
                 attempt += 1
                 let pause = ReconnectPolicy(initialDelay: 1, maxDelay: configuration.maxReconnectDelay)
-                    .delay(beforeAttempt: attempt)
+                    .delay(beforeAttempt: attempt).inSeconds
                 logger.error("\(error); reconnecting in \(String(format: "%.1f", pause)) s (attempt \(attempt))")
                 try? await control.sleep(seconds: pause)
             }
@@ -151,7 +151,7 @@ public final class Worker: Sendable {
             if progress.processed > 0 { restarts = 0 }
             restarts += 1
             let pause = ReconnectPolicy(initialDelay: 1, maxDelay: configuration.maxReconnectDelay)
-                .delay(beforeAttempt: restarts)
+                .delay(beforeAttempt: restarts).inSeconds
             logger.error(
                 "the consumer of \(queue) stopped: \(lost.map { "\($0)" } ?? "its channel was closed"); starting it again in \(String(format: "%.1f", pause)) s (restart \(restarts))"
             )

@@ -84,7 +84,7 @@ public struct WorkerConfiguration: Sendable {
         if let maxRetries = settings.maxRetries { policy.maxRetries = maxRetries }
         if let backoff = settings.retryBackoff {
             policy.backoff = backoff > 0
-            if backoff > 0 { policy.baseDelay = backoff }
+            if backoff > 0 { policy.baseDelay = .clampedSeconds(backoff) }
         }
         return policy
     }
