@@ -20,6 +20,7 @@ actor ClientLink {
     /// Callers of `waitUntilClosed()`, by a token that lets a cancelled one leave.
     private var closeWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
     private var nextCloseWaiter = 0
+    var closeWaiterCount: Int { closeWaiters.count }
 
     init(urls: String, replyQueue: String, replyQueueArguments: FieldTable, logger: Logger) {
         self.urls = urls

@@ -332,4 +332,10 @@ public final class TaskClient: Sendable {
     func waitUntilClosed() async {
         await link.waitUntilClosed()
     }
+
+    /// Callers waiting in `result`, `states` or `value` (for tests).
+    var waitingResultCount: Int { get async { await router.waitingCount } }
+
+    /// True while a caller waits in `waitUntilClosed()`, as `run()` does (for tests).
+    var isWaitingForClose: Bool { get async { await link.closeWaiterCount > 0 } }
 }
