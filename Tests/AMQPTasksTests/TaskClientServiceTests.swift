@@ -36,6 +36,9 @@ import Testing
     @Test func closeReturnsOnlyOnceTheResultReceiverHasEndedAndEndsRun() async throws {
         let client = try await TaskClient.connect(url: Broker.url)
         #expect(client.receivers.runningCount == 1)
+        // A receiver that lost its connection waits out a reconnect backoff (up to `maxDelay`) before it tries
+        // again: close() must end that wait too, not return while it sleeps.
+        client.receivers.start { try? await Task.sleep(for: .seconds(600)) }
         let running = Task { try await client.run() }
         let waiting = Task { try await client.result(for: "never-sent", timeout: .seconds(120)) }
         try await waitUntil("the result wait is registered") { await client.waitingResultCount == 1 }
@@ -64,5 +67,28 @@ import Testing
             guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting until \(what)") }
             try await Task.sleep(for: .milliseconds(5))
         }
+    }
+}
+
+/// The client's receiver tasks without a broker: `stopAll()` cancels them and returns once each has ended.
+@Suite struct ResultReceiversTests {
+    @Test func stopAllCancelsAndAwaitsEveryReceiver() async {
+        let receivers = ResultReceivers()
+        let ended = EndCounter()
+        for _ in 0..<3 {
+            receivers.start {
+                try? await Task.sleep(for: .seconds(600))
+                await ended.add()
+            }
+        }
+        #expect(receivers.runningCount == 3)
+        await receivers.stopAll()
+        #expect(receivers.runningCount == 0)
+        #expect(await ended.count == 3, "each body ran to its end before stopAll returned")
+    }
+
+    actor EndCounter {
+        private(set) var count = 0
+        func add() { count += 1 }
     }
 }
