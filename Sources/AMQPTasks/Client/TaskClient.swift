@@ -272,7 +272,7 @@ public final class TaskClient: Sendable {
             guard await !link.isClosed else {
                 throw TaskClientError(
                     .closed, operation: "send", taskId: messages[pending[0]].id,
-                    message: "the task client was closed before the broker confirmed the task; it may or may not have arrived",
+                    message: "the task client was closed before the broker confirmed task \(messages[pending[0]].id); it may or may not have arrived",
                     attempts: attempts, cause: lostError as? AMQPError)
             }
             if let session, lostError.isConnectionLoss { await link.lost(session, because: lostError) }

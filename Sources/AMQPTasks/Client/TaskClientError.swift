@@ -77,9 +77,7 @@ public struct TaskClientError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        var text = "\(operation)"
-        if let taskId { text += " \(taskId)" }
-        text += ": \(message)"
+        var text = "\(operation): \(message)"
         if let cause { text += " (\(cause))" }
         return text
     }
@@ -95,7 +93,7 @@ public struct TaskClientError: Error, Sendable, CustomStringConvertible {
     static func noResult(_ taskId: String, within timeout: Duration) -> TaskClientError {
         TaskClientError(
             .timedOut, operation: "result", taskId: taskId,
-            message: "no result within \(timeout): is a worker consuming its queue? (amqp-task queues shows consumers) The task may still run: ask again later",
+            message: "no result for task \(taskId) within \(timeout): is a worker consuming its queue? (amqp-task queues shows consumers) The task may still run: ask again later",
             timeout: timeout)
     }
 
@@ -105,7 +103,7 @@ public struct TaskClientError: Error, Sendable, CustomStringConvertible {
     {
         TaskClientError(
             .timedOut, operation: "send", taskId: taskId,
-            message: "not confirmed by the broker after \(attempts) attempt(s) within the send window of \(window): the broker may still have it (sending it again with the same id is safe for idempotent tasks)",
+            message: "task \(taskId) was not confirmed by the broker after \(attempts) attempt(s) within the send window of \(window) (ReconnectPolicy.sendRetryWindow): the broker may still have it (sending it again with the same id is safe for idempotent tasks)",
             attempts: attempts, cause: lastError as? AMQPError)
     }
 
@@ -114,16 +112,16 @@ public struct TaskClientError: Error, Sendable, CustomStringConvertible {
         if cause.kind == .invalidArgument {
             return TaskClientError(
                 .badArguments, operation: "send", taskId: taskId,
-                message: "the task cannot be sent as given; nothing was published", attempts: attempts, cause: cause)
+                message: "task \(taskId) cannot be sent as given; nothing was published", attempts: attempts, cause: cause)
         }
         if cause.kind == .unroutable {
             return TaskClientError(
                 .notConfirmed, operation: "send", taskId: taskId,
-                message: "no queue is bound for the task, so the broker returned it; declare the queue (amqp-task declare) or fix the route",
+                message: "task \(taskId) was returned by the broker: no queue is bound for it; declare the queue (amqp-task declare) or fix the route",
                 attempts: attempts, cause: cause)
         }
         return TaskClientError(
-            .notConfirmed, operation: "send", taskId: taskId, message: "the broker did not take the task",
+            .notConfirmed, operation: "send", taskId: taskId, message: "task \(taskId) was not taken by the broker",
             attempts: attempts, cause: cause)
     }
 }
