@@ -92,3 +92,12 @@ import Testing
         func add() { count += 1 }
     }
 }
+
+extension ResultReceiversTests {
+    @Test func nothingStartsAfterStopAll() async {
+        let receivers = ResultReceivers()
+        await receivers.stopAll()
+        receivers.start { try? await Task.sleep(for: .seconds(600)) }
+        #expect(receivers.runningCount == 0, "a receiver of a connection opened while closing is not started")
+    }
+}

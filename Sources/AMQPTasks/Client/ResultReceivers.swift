@@ -6,12 +6,15 @@ final class ResultReceivers: Sendable {
     private struct State {
         var running: [Int: Task<Void, Never>] = [:]
         var next = 0
+        var stopped = false
     }
     private let state = Mutex(State())
 
-    /// Starts `body` as a receiver; it is forgotten when it ends.
+    /// Starts `body` as a receiver; it is forgotten when it ends. After `stopAll()` nothing starts: a connection
+    /// that was being opened while the client closed is closed by its opener, without a receiver.
     func start(_ body: @escaping @Sendable () async -> Void) {
         state.withLock { state in
+            guard !state.stopped else { return }
             let token = state.next
             state.next += 1
             state.running[token] = Task {
@@ -24,10 +27,13 @@ final class ResultReceivers: Sendable {
     /// How many receivers have not ended yet.
     var runningCount: Int { state.withLock { $0.running.count } }
 
-    /// Cancels every receiver and waits until each has ended, including any that one of them started meanwhile.
+    /// Cancels every receiver and waits until each has ended; no receiver starts after it was called.
     func stopAll() async {
         while true {
-            let running = state.withLock { Array($0.running.values) }
+            let running = state.withLock { state in
+                state.stopped = true
+                return Array(state.running.values)
+            }
             if running.isEmpty { return }
             for task in running { task.cancel() }
             for task in running { await task.value }

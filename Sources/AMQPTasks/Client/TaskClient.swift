@@ -300,7 +300,8 @@ public final class TaskClient: Sendable {
             body: body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
     }
 
-    /// Waits for the final state (SUCCESS, FAILURE or REVOKED) of a task this client sent.
+    /// Waits for the final state (SUCCESS, FAILURE or REVOKED) of a task this client sent. Throws
+    /// `TaskClientError.timedOut` when none came within `timeout`, `.closed` when the client closes meanwhile.
     public func result(for taskId: String, timeout: Duration = .seconds(60)) async throws -> ResultMessage {
         try await router.final(for: taskId, timeout: timeout).final
     }
@@ -310,7 +311,8 @@ public final class TaskClient: Sendable {
         try await router.final(for: taskId, timeout: timeout, keep: true).history
     }
 
-    /// The result value of a task; throws its `TaskFailure` if it failed.
+    /// The result value of a task; throws its `TaskFailure` if it failed (or was revoked), and `TaskClientError` as
+    /// `result(for:timeout:)` does.
     public func value(for taskId: String, timeout: Duration = .seconds(60)) async throws -> JSONValue {
         let result = try await result(for: taskId, timeout: timeout)
         switch result.status {

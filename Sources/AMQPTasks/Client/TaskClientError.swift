@@ -43,9 +43,13 @@ public struct TaskClientError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The codes again, so a `catch` reads `catch TaskClientError.closed`.
     public static let closed = Code.closed
+    /// See `Code.notConfirmed`.
     public static let notConfirmed = Code.notConfirmed
+    /// See `Code.timedOut`.
     public static let timedOut = Code.timedOut
+    /// See `Code.badArguments`.
     public static let badArguments = Code.badArguments
 
     /// What kind of failure this is.
@@ -130,6 +134,7 @@ public struct TaskClientError: Error, Sendable, CustomStringConvertible {
 @available(*, deprecated, renamed: "TaskClientError")
 public typealias SendFailure = TaskClientError
 
-/// The old name of a result wait that ran out; it is a `TaskClientError` with code `.timedOut` now.
+/// The old name of a result wait that ran out; it is a `TaskClientError` with code `.timedOut` now (a `catch` of
+/// this name catches every client error: match `TaskClientError.timedOut` instead).
 @available(*, deprecated, renamed: "TaskClientError")
 public typealias ResultTimeout = TaskClientError
