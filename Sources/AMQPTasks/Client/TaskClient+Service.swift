@@ -7,6 +7,8 @@ import ServiceLifecycle
 /// let group = ServiceGroup(services: [client, api], gracefulShutdownSignals: [.sigterm], logger: logger)
 /// try await group.run()  // on SIGTERM: the client is closed, its result receiver ended
 /// ```
+/// A group shuts its services down in reverse order: list the client before the services that send with it, so
+/// it closes after them.
 extension TaskClient: Service {
     /// Keeps the client open until graceful shutdown, cancellation or `close()`, then closes it: waiting `result`
     /// calls fail with `TaskClientError.closed`, and `run()` returns once the result receiver has ended.
