@@ -107,8 +107,8 @@ struct Send: AsyncParsableCommand {
         let configuration = try common.loadReportingErrors()
         let client = try await TaskClient.connect(configuration: configuration)
         var options = SendOptions(queue: queue)
-        options.countdown = countdown
-        options.expiresIn = expires
+        options.countdown = countdown.map(Duration.clampedSeconds)
+        options.expiresIn = expires.map(Duration.clampedSeconds)
         options.ignoreResult = wait ? nil : true
         let id = try await client.send(name, args: argsList, kwargs: kwargsObject, options: options)
         guard wait else {
@@ -117,12 +117,12 @@ struct Send: AsyncParsableCommand {
             return
         }
         do {
-            let result = try await client.result(for: id, timeout: .seconds(timeout))
+            let result = try await client.result(for: id, timeout: .clampedSeconds(timeout))
             let line = JSONValue.object(["id": .string(id), "status": .string(result.status.rawValue), "result": result.result])
             print(line.jsonString)
             await client.close()
             if result.status != .success { throw ExitCode(1) }
-        } catch let timeout as ResultTimeout {
+        } catch let timeout as TaskClientError where timeout.code == .timedOut {
             FileHandle.standardError.write(Data("amqp-task: \(timeout)\n".utf8))
             await client.close()
             throw ExitCode(2)

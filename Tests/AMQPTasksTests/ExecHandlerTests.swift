@@ -6,6 +6,21 @@ import Testing
 /// Exec handlers against the real broker: cancellation (shutdown, `revoke --terminate`), hard time limits,
 /// process groups, output limits and the environment a command gets.
 @Suite struct ExecHandlerTests {
+    /// A bad `--exec` option is a configuration error naming the option, not a task failure (`TaskFailure`).
+    @Test(arguments: ["no-equals-sign", "=python3 x.py", "name=", "name=   "])
+    func aBadExecSpecIsAConfigurationError(spec: String) {
+        let error = #expect(throws: ConfigError.self) { try ExecHandler.parse(spec) }
+        #expect(error?.file == "--exec")
+        #expect(error?.description.contains("expected NAME=COMMAND") == true)
+        #expect(error?.description.contains(spec) == true)
+    }
+
+    @Test func aGoodExecSpecSplitsTheCommandOnSpaces() throws {
+        let (name, handler) = try ExecHandler.parse("images.resize=python3  resize.py --fast")
+        #expect(name == "images.resize")
+        #expect(handler.command == ["python3", "resize.py", "--fast"])
+    }
+
     /// Item 9: past the grace period the exec child is stopped and the task requeued, never acked as FAILURE.
     @Test func sigtermPastTheGracePeriodStopsTheChildAndRequeuesTheTask() async throws {
         let queue = uniqueQueue("exec-grace")

@@ -52,7 +52,7 @@ import Testing
         #expect(await client.unclaimedResultCount == 4, "the 4 newest still wait for their callers")
         #expect(await client.droppedResultCount == 15)
         #expect(try await client.value(for: ids[15], timeout: .seconds(5)) == 15)
-        await #expect(throws: ResultTimeout.self, "dropped: it never comes") {
+        await #expect(throws: TaskClientError.self, "dropped: it never comes") {
             try await client.result(for: ids[0], timeout: .milliseconds(300))
         }
         await client.close()
@@ -79,7 +79,7 @@ import Testing
     }
 
     @Test func entriesOlderThanMaxAgeAreDropped() {
-        var cache = ResultCache(limits: ResultCacheLimits(maxResults: 10, maxUnexpectedResults: 10, maxAge: 60))
+        var cache = ResultCache(limits: ResultCacheLimits(maxResults: 10, maxUnexpectedResults: 10, maxAge: .seconds(60)))
         let start = Date(timeIntervalSince1970: 1_000_000)
         cache.record(.success("old", 1), expected: true, at: start)
         cache.record(ResultMessage(taskId: "running", status: .started), expected: false, at: start.addingTimeInterval(30))

@@ -12,9 +12,10 @@ import Testing
         try await client.openChannel().declareQueue(queue, durable: false, autoDelete: false)
         var missing = SendOptions()
         missing.exchange = "no-such-exchange-\(UUID().uuidString)"
-        let error = await #expect(throws: AMQPError.self) { try await client.send("demo.add", options: missing) }
-        #expect(error?.replyCode == .notFound)
-        #expect(error?.kind == .channelClosedByServer)
+        let error = await #expect(throws: TaskClientError.self) { try await client.send("demo.add", options: missing) }
+        #expect(error?.code == .notConfirmed)
+        #expect(error?.cause?.replyCode == .notFound)
+        #expect(error?.cause?.kind == .channelClosedByServer)
         // The broker closed the publishing channel; the client opens a new one for the next send.
         let id = try await client.send("demo.add", args: [1, 2], options: SendOptions(queue: queue))
         let channel = try await client.openChannel()
@@ -30,10 +31,34 @@ import Testing
         try await Task.sleep(for: .milliseconds(200))
         await client.close()
         let started = ContinuousClock.now
-        await #expect(throws: AMQPError.self) { _ = try await waiting.value }
+        let waitError = await #expect(throws: TaskClientError.self) { _ = try await waiting.value }
+        #expect(waitError?.code == .closed)
         #expect(ContinuousClock.now - started < .seconds(10), "close ends the wait, not the timeout")
-        let error = await #expect(throws: AMQPError.self) { try await client.send("demo.add") }
-        #expect(error?.kind == .closed)
+        let error = await #expect(throws: TaskClientError.self) { try await client.send("demo.add") }
+        #expect(error?.code == .closed)
+    }
+
+    /// Arguments that cannot be sent fail as `.badArguments` before anything reaches a queue, and the client goes on.
+    @Test func argumentsThatCannotBeSentFailAsBadArguments() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let queue = uniqueQueue("badargs")
+        try await client.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        var overlong = SendOptions(queue: queue)
+        overlong.headers[String(repeating: "k", count: 256)] = 1
+        let header = await #expect(throws: TaskClientError.self) { try await client.send("demo.add", options: overlong) }
+        #expect(header?.code == .badArguments)
+        #expect(header?.cause?.kind == .invalidArgument)
+        let scalar = await #expect(throws: TaskClientError.self) {
+            try await client.send(ScalarArguments(value: 3), options: SendOptions(queue: queue))
+        }
+        #expect(scalar?.code == .badArguments)
+        #expect(scalar?.description.contains("not a JSON object") == true)
+        let channel = try await client.openChannel()
+        #expect(try await channel.inspectQueue(queue).messageCount == 0, "nothing was sent")
+        try await client.send("demo.add", args: [1, 2], options: SendOptions(queue: queue))
+        #expect(try await channel.inspectQueue(queue).messageCount == 1, "the client goes on")
+        try await channel.deleteQueue(queue)
+        await client.close()
     }
 
     @Test func theReplyQueueIsQuorumWhenTheClientIsGivenSeveralBrokers() async throws {
@@ -62,5 +87,16 @@ import Testing
         let cleanup = try await Connection.open(url: Broker.url)
         try await cleanup.openChannel().deleteQueue(queue)
         await cleanup.close()
+    }
+}
+
+/// Typed arguments that encode to a bare number instead of an object of kwargs.
+struct ScalarArguments: TaskArguments {
+    static let taskName = "demo.add"
+    var value: Int
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(value)
     }
 }

@@ -6,7 +6,7 @@
 //   amqp-tasks-fault-client URLS QUEUE COUNT [BATCH] [TIMEOUT_S] [SEND_WINDOW_S]
 //
 // QUEUE is declared (durable, classic) unless it exists. TIMEOUT_S bounds the wait for the results; SEND_WINDOW_S
-// (default TIMEOUT_S) is how long a send keeps reconnecting before it fails with SendFailure (exit status 1).
+// (default TIMEOUT_S) is how long a send keeps reconnecting before it fails with TaskClientError.timedOut (exit status 1).
 //
 // Environment (all optional):
 //   FAULT_CLIENT_KINDS        comma-separated task kinds, task n gets kind n mod the count (default "trace"):
@@ -80,7 +80,7 @@ enum Kind: String, CaseIterable {
         switch self {
         case .trace: return client.message("demo.trace", args: [.int(n)], options: options)
         case .countdown:
-            options.countdown = Double(1 + n % 4)
+            options.countdown = .seconds(1 + n % 4)
             return client.message("demo.trace", args: [.int(n)], options: options)
         case .retry: return client.message("demo.trace_retry", args: [.int(n), 1], options: options)
         case .exec: return client.message("fault.exec", args: [.int(n)], options: options)
@@ -132,7 +132,9 @@ struct Sent {
 let started = ContinuousClock.now
 do {
     let client = try await TaskClient.connect(
-        url: urls, reconnect: ReconnectPolicy(sendRetryWindow: sendWindow, initialDelay: 0.2, maxDelay: 2))
+        url: urls,
+        reconnect: ReconnectPolicy(
+            sendRetryWindow: .clampedSeconds(sendWindow), initialDelay: .milliseconds(200), maxDelay: .seconds(2)))
     try await Topology.declareQueueIfMissing(queue, on: client.openChannel().connection)
     say("reply queue \(client.replyQueue)")
     var sent: [Sent] = []

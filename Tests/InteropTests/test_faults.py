@@ -96,7 +96,7 @@ def worker_logs(paths):
 def test_broker_restart_in_the_middle_of_ten_thousand_tasks(running_broker, processes, queue, tmp_path):
     logs = start_workers(processes, queue, 3, tmp_path)
     main = FaultClient(processes, tmp_path, "main", queue, 10000, batch=200, pause_after=[20])
-    # A second client that may not wait: it must fail with a clear SendFailure, never report an unconfirmed send.
+    # A second client that may not wait: it must fail with a clear TaskClientError.timedOut, never report an unconfirmed send.
     impatient = FaultClient(processes, tmp_path, "impatient", f"{queue}.impatient", 1_000_000, batch=50, timeout=5,
                             window=1, pause_after=[1], kinds="trace", await_drain=False)
     main.wait_paused(20)  # 4,000 of 10,000 tasks confirmed: the restart comes in the middle of the run

@@ -32,7 +32,7 @@ struct ResultCache {
     var count: Int { entries.count }
 
     func entry(_ id: String, at now: Date = Date()) -> Entry? {
-        guard let entry = entries[id], now.timeIntervalSince(entry.stored) < limits.maxAge else { return nil }
+        guard let entry = entries[id], now.timeIntervalSince(entry.stored) < limits.maxAge.secondsValue else { return nil }
         return entry
     }
 
@@ -66,7 +66,7 @@ struct ResultCache {
         while head < order.count {
             let oldest = order[head]
             if let entry = entries[oldest.id], entry.sequence == oldest.sequence {
-                guard (counts[expected] ?? 0) > limit || now.timeIntervalSince(entry.stored) >= limits.maxAge else { break }
+                guard (counts[expected] ?? 0) > limit || now.timeIntervalSince(entry.stored) >= limits.maxAge.secondsValue else { break }
                 entries.removeValue(forKey: oldest.id)
                 counts[expected, default: 0] -= 1
                 dropped += 1

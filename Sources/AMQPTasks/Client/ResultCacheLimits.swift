@@ -11,11 +11,11 @@ public struct ResultCacheLimits: Sendable, Hashable {
     public var maxResults: Int
     /// Unclaimed results of tasks this client did not send in this run.
     public var maxUnexpectedResults: Int
-    /// Seconds an unclaimed result is kept; also how long a sent task is remembered as this client's. A day, as
+    /// How long an unclaimed result is kept; also how long a sent task is remembered as this client's. A day, as
     /// long as the reply queue outlives a client that stopped using it.
-    public var maxAge: Double
+    public var maxAge: Duration
 
-    public init(maxResults: Int = 100_000, maxUnexpectedResults: Int = 1_000, maxAge: Double = 86_400) {
+    public init(maxResults: Int = 100_000, maxUnexpectedResults: Int = 1_000, maxAge: Duration = .seconds(86_400)) {
         self.maxResults = max(1, maxResults)
         self.maxUnexpectedResults = max(1, maxUnexpectedResults)
         self.maxAge = maxAge

@@ -17,46 +17,59 @@ actor ResultRouter {
     /// a lost connection, or the answer of a task run twice) is dropped instead of being kept for nobody.
     private var taken = ExpiringIDSet(capacity: 100_000, lifetime: .infinity)
     private let logger: Logger
+    /// The time results are stored at and aged by; tests give their own clock.
+    private let now: @Sendable () -> Date
 
-    init(limits: ResultCacheLimits = ResultCacheLimits(), logger: Logger = Logger(label: "amqp-tasks.client")) {
+    init(
+        limits: ResultCacheLimits = ResultCacheLimits(), logger: Logger = Logger(label: "amqp-tasks.client"),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
         cache = ResultCache(limits: limits)
         // Sent tasks whose results nobody took are remembered ten times as many as results are kept.
-        expected = ExpiringIDSet(capacity: limits.maxResults.multipliedReportingOverflow(by: 10).partialValue, lifetime: limits.maxAge)
+        expected = ExpiringIDSet(
+            capacity: limits.maxResults.multipliedReportingOverflow(by: 10).partialValue,
+            lifetime: limits.maxAge.secondsValue)
         self.logger = logger
+        self.now = now
     }
 
     /// Results stored for nobody yet (or kept for `states(for:)`).
     var unclaimedCount: Int { cache.count }
     /// Results dropped to stay within the limits.
     var droppedCount: Int { cache.dropped }
+    /// Callers waiting for a final result, across tasks.
+    var waitingCount: Int { waiters.values.reduce(0) { $0 + $1.count } }
 
     /// Notes tasks this client is about to send, so their results are expected.
     func expect(_ ids: [String]) {
-        expected.insert(ids)
+        expected.insert(ids, at: now())
     }
 
     /// Records a result message. `redelivered` (the broker's flag) marks a copy this client may have seen before
     /// its acknowledgement was lost; a copy of a final result already recorded is dropped.
     func deliver(_ result: ResultMessage, redelivered: Bool = false) {
         let id = result.taskId
+        let now = now()
         if result.status.isFinal {
-            if taken.contains(id) { return }
-            if redelivered, cache.entry(id)?.history.contains(where: { $0.status == result.status }) == true { return }
+            if taken.contains(id, at: now) { return }
+            if redelivered, cache.entry(id, at: now)?.history.contains(where: { $0.status == result.status }) == true {
+                return
+            }
         }
-        let dropped = cache.record(result, expected: expected.contains(id))
+        let dropped = cache.record(result, expected: expected.contains(id, at: now), at: now)
         if dropped > 0 { reportDropped(dropped) }
         guard result.status.isFinal, let continuations = waiters.removeValue(forKey: id) else { return }
-        let outcome = (result, cache.entry(id)?.history ?? [result])
+        let outcome = (result, cache.entry(id, at: now)?.history ?? [result])
         for continuation in continuations { continuation.resume(returning: outcome) }
     }
 
     func history(of id: String) -> [ResultMessage] {
-        cache.entry(id)?.history ?? []
+        cache.entry(id, at: now())?.history ?? []
     }
 
     /// Waits for the final result of `id`; unless `keep`, it is then taken (forgotten, and later copies dropped).
     func final(for id: String, timeout: Duration, keep: Bool = false) async throws -> Outcome {
-        if let entry = cache.entry(id), let final = entry.final {
+        if let entry = cache.entry(id, at: now()), let final = entry.final {
             if !keep { take(id) }
             return (final, entry.history)
         }
@@ -76,7 +89,7 @@ actor ResultRouter {
     private func take(_ id: String) {
         cache.remove(id)
         expected.remove(id)
-        taken.insert([id])
+        taken.insert([id], at: now())
     }
 
     /// Logs the first dropped result and every thousandth after it, so a flood cannot flood the log too.
@@ -84,14 +97,14 @@ actor ResultRouter {
         let total = cache.dropped
         guard total - count == 0 || (total - count) / 1000 != total / 1000 else { return }
         logger.warning(
-            "dropped \(total) unclaimed result(s) so far to stay within \(cache.limits.maxResults) results of sent tasks, \(cache.limits.maxUnexpectedResults) of others, \(Int(cache.limits.maxAge)) s (ResultCacheLimits); ask for results sooner or raise the limits"
+            "dropped \(total) unclaimed result(s) so far to stay within \(cache.limits.maxResults) results of sent tasks, \(cache.limits.maxUnexpectedResults) of others, \(cache.limits.maxAge) (ResultCacheLimits); ask for results sooner or raise the limits"
         )
     }
 
     private func timeOut(_ id: String, after timeout: Duration) {
         guard let continuations = waiters.removeValue(forKey: id) else { return }
         for continuation in continuations {
-            continuation.resume(throwing: ResultTimeout(taskId: id, timeout: timeout))
+            continuation.resume(throwing: TaskClientError.noResult(id, within: timeout))
         }
     }
 

@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// Sends tasks and receives their states and results.
 ///
@@ -16,19 +17,28 @@ import Logging
 ///
 /// The client survives a lost connection (see `ReconnectPolicy`): it reconnects with backoff, trying each broker
 /// URL in turn, resumes consuming its reply queue, and publishes again every send the broker had not confirmed.
-/// A send therefore delivers its task at least once; it fails with `SendFailure` only when the broker stayed out
-/// of reach for the whole `sendRetryWindow`.
+/// A send therefore delivers its task at least once; it fails with `TaskClientError.timedOut` only when the broker
+/// stayed out of reach for the whole `sendRetryWindow`. Every failure of the client is a `TaskClientError`.
+///
+/// A client is a swift-service-lifecycle `Service`: in a `ServiceGroup`, `run()` keeps it open until graceful
+/// shutdown, then closes it.
+///
+/// Files: connecting and closing here; `TaskClient+Sending.swift` (messages, `send`, `sendBatch`),
+/// `TaskClient+Results.swift` (`result`, `states`, `value`), `TaskClient+Receiving.swift` (the reply queue's
+/// receivers), `TaskClient+Service.swift` (`run()`).
 public final class TaskClient: Sendable {
     /// The queue results are delivered to.
     public let replyQueue: String
-    private let link: ClientLink
-    private let router: ResultRouter
+    let link: ClientLink
+    let router: ResultRouter
     /// Where tasks go when `SendOptions` names no queue or exchange.
     public let routes: TaskRouter
     /// How the client reconnects and how long a send keeps trying.
     public let reconnect: ReconnectPolicy
-    private let logger: Logger
-    private let republished = ManagedCounter()
+    let logger: Logger
+    let republished = ManagedCounter()
+    /// The tasks consuming the reply queue; `close()` waits for them.
+    let receivers = ResultReceivers()
 
     private init(
         replyQueue: String, link: ClientLink, router: ResultRouter, routes: TaskRouter, reconnect: ReconnectPolicy,
@@ -90,58 +100,10 @@ public final class TaskClient: Sendable {
             let replies = try await session.connection.openChannel()
             try await replies.setPrefetch(256)
             let consumer = try await replies.consume(queue: queue, exclusive: true)
-            Task { await client.receiveResults(consumer, session: session) }
+            client.receivers.start { [weak client] in await client?.receiveResults(consumer, session: session) }
         }
         _ = try await link.session()
         return client
-    }
-
-    /// Routes results to their waiters until the session's connection is lost, then makes a new session (which
-    /// starts its own receiver); ends when the client is closed.
-    private func receiveResults(_ consumer: Consumer, session: ClientSession) async {
-        do {
-            for try await delivery in consumer {
-                do {
-                    let result = try ResultMessage.decode(body: delivery.body)
-                    await router.deliver(result, redelivered: delivery.redelivered)
-                } catch {
-                    logger.warning("ignored a message on the reply queue that is not a result: \(error)")
-                }
-                // Without waiting for the write: the broker confirms a persistent result to its worker as soon as
-                // it is acked, instead of after its disk write, so the sooner the ack leaves, the sooner the worker
-                // takes its next task. A lost ack only means the result comes again (and is dropped as a copy).
-                delivery.sendAck()
-            }
-            if await link.isClosed {
-                await router.failAll(AMQPError(.closed, operation: "result", message: "the task client was closed"))
-                return
-            }
-            await link.lost(session, because: AMQPError(.closed, operation: "basic.consume", message: "the connection closed"))
-        } catch {
-            if await link.isClosed {
-                await router.failAll(error)
-                return
-            }
-            if (error as? AMQPError)?.kind == .consumerCancelledByServer {
-                logger.error("the broker cancelled the result consumer on \(replyQueue): \(error); consuming again")
-            }
-            await link.lost(session, because: error)
-        }
-        await reconnectForResults()
-    }
-
-    /// Keeps trying to connect until a session (whose handler starts a new receiver) exists or the client closes.
-    private func reconnectForResults() async {
-        while await !link.isClosed {
-            do {
-                _ = try await link.session()
-                return
-            } catch {
-                let pause = await link.backoff(reconnect)
-                logger.warning("cannot reach the broker to receive results: \(error); retrying in \(String(format: "%.1f", pause)) s")
-                try? await Task.sleep(for: .seconds(pause))
-            }
-        }
     }
 
     /// A channel on the client's current connection, for your own declarations or inspections.
@@ -159,181 +121,22 @@ public final class TaskClient: Sendable {
     /// Results dropped, oldest first, to stay within `ResultCacheLimits`.
     public var droppedResultCount: Int { get async { await router.droppedCount } }
 
-    /// Builds the task message for `name` with `options`, as Celery's `apply_async` does.
-    public func message(
-        _ name: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], options: SendOptions = SendOptions()
-    ) -> TaskMessage {
-        var message = TaskMessage(id: options.taskId ?? UUID().uuidString.lowercased(), name: name, args: args, kwargs: kwargs)
-        message.rootId = options.rootId ?? message.id
-        message.parentId = options.parentId
-        let now = Date()
-        if let countdown = options.countdown {
-            message.eta = CeleryTime.format(now.addingTimeInterval(countdown))
-        } else if let eta = options.eta {
-            message.eta = CeleryTime.format(eta)
-        }
-        if let expiresIn = options.expiresIn {
-            message.expires = CeleryTime.format(now.addingTimeInterval(expiresIn))
-            message.expiration = String(Int(max(0, expiresIn) * 1000))
-        }
-        message.priority = options.priority ?? 0
-        message.ignoreResult = options.ignoreResult
-        message.timeLimit = options.timeLimit
-        if !options.link.isEmpty { message.embed.callbacks = options.link.map(\.json) }
-        if !options.linkError.isEmpty { message.embed.errbacks = options.linkError.map(\.json) }
-        for (key, value) in options.headers { message.extraHeaders[key] = FieldValue(json: value) }
-        message.replyTo = replyQueue
-        return message
-    }
-
-    /// Sends a task by name; returns its id once the broker confirmed it.
-    @discardableResult
-    public func send(
-        _ name: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], options: SendOptions = SendOptions()
-    ) async throws -> String {
-        let message = message(name, args: args, kwargs: kwargs, options: options)
-        try await send(message, options: options)
-        return message.id
-    }
-
-    /// Sends typed arguments as the kwargs of task `A.taskName`.
-    @discardableResult
-    public func send<A: TaskArguments>(_ arguments: A, options: SendOptions = SendOptions()) async throws -> String {
-        guard case .object(let kwargs) = try JSONValue(encoding: arguments) else {
-            throw AMQPError(.invalidArgument, operation: "send \(A.taskName)", message: "arguments must encode to a JSON object")
-        }
-        return try await send(A.taskName, kwargs: kwargs, options: options)
-    }
-
-    /// Sends a prepared message (its `replyTo` decides where results go); returns once the broker confirmed it.
-    /// Throws `AMQPError` for refusals (`.unroutable`, 404 for a missing exchange) and `SendFailure` when the broker
-    /// stayed out of reach, or kept refusing the message with `basic.nack` (a quorum queue electing a leader, a full
-    /// queue with `x-overflow = reject-publish`), for the reconnect policy's whole `sendRetryWindow`.
-    public func send(_ message: TaskMessage, options: SendOptions = SendOptions()) async throws {
-        // One retry loop for both: a batch of one is published and confirmed as a single publish is.
-        _ = try await sendBatch([message], options: options)[0].get()
-    }
-
-    /// Sends many tasks with pipelined confirms; one result per message (the id, or why it was not sent). Messages
-    /// whose connection was lost before their confirm are published again on the next connection, as `send` does.
-    public func sendBatch(_ messages: [TaskMessage], options: SendOptions = SendOptions()) async throws
-        -> [Result<String, AMQPError>]
-    {
-        let outgoing = messages.map { self.outgoing($0, options: options) }
-        // Before publishing: a result can arrive before the confirm does.
-        await router.expect(messages.filter { $0.replyTo == replyQueue && $0.ignoreResult != true }.map(\.id))
-        var results = messages.map { Result<String, AMQPError>.success($0.id) }
-        var pending = Array(messages.indices)
-        let deadline = ContinuousClock.now + .seconds(reconnect.sendRetryWindow)
-        var attempts = 0
-        while !pending.isEmpty {
-            attempts += 1
-            var session: ClientSession?
-            var lostError: Error?
-            do {
-                session = try await link.session()
-                let confirms = try await session!.publisher.publish(batch: pending.map { outgoing[$0] })
-                var stillPending: [Int] = []
-                for (index, confirm) in zip(pending, confirms) {
-                    switch confirm {
-                    case .success: if attempts > 1 { republished.add(1) }
-                    case .failure(let error) where error.isConnectionLoss || error.isRefusalWorthRetrying:
-                        stillPending.append(index)
-                        lostError = error
-                    case .failure(let error):
-                        results[index] = .failure(error)
-                        if error.isChannelLevel, let session { await link.channelLost(session) }
-                    }
-                }
-                pending = stillPending
-            } catch let error where error.isConnectionLoss {
-                lostError = error
-            } catch let error as AMQPError where error.isChannelLevel {
-                if let session { await link.channelLost(session) }
-                for index in pending { results[index] = .failure(error) }
-                pending = []
-            }
-            guard let lostError, !pending.isEmpty else { continue }
-            guard await !link.isClosed else { throw lostError }
-            if let session, lostError.isConnectionLoss { await link.lost(session, because: lostError) }
-            guard ContinuousClock.now < deadline else {
-                throw SendFailure(taskId: messages[pending[0]].id, attempts: attempts, lastError: lostError)
-            }
-            try await Task.sleep(for: .seconds(await link.backoff(reconnect)))
-        }
-        return results
-    }
-
-    /// The message to publish: to `options`' exchange or queue if given, else where the routes send it.
-    func outgoing(_ message: TaskMessage, options: SendOptions) -> OutgoingMessage {
-        let (properties, body) = message.encode()
-        let (exchange, routingKey): (String, String)
-        if let explicit = options.exchange {
-            (exchange, routingKey) = (explicit, options.routingKey ?? options.queue ?? message.name)
-        } else if let queue = options.queue {
-            (exchange, routingKey) = ("", queue)
-        } else {
-            (exchange, routingKey) = routes.target(for: message.name).exchangeAndRoutingKey
-        }
-        return OutgoingMessage(
-            body: body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
-    }
-
-    /// Waits for the final state (SUCCESS, FAILURE or REVOKED) of a task this client sent.
-    public func result(for taskId: String, timeout: Duration = .seconds(60)) async throws -> ResultMessage {
-        try await router.final(for: taskId, timeout: timeout).final
-    }
-
-    /// Every state message of a task so far and until it is final (STARTED, RETRY, …, SUCCESS).
-    public func states(for taskId: String, timeout: Duration = .seconds(60)) async throws -> [ResultMessage] {
-        try await router.final(for: taskId, timeout: timeout, keep: true).history
-    }
-
-    /// The result value of a task; throws its `TaskFailure` if it failed.
-    public func value(for taskId: String, timeout: Duration = .seconds(60)) async throws -> JSONValue {
-        let result = try await result(for: taskId, timeout: timeout)
-        switch result.status {
-        case .success: return result.result
-        case .revoked: throw TaskFailure(type: "TaskRevokedError", message: "task \(taskId) was revoked", module: "celery.exceptions")
-        default: throw result.failure ?? TaskFailure(type: "Exception", message: result.result.jsonString)
-        }
-    }
-
-    /// Closes the connection; waiting `result` calls fail with `.closed`.
+    /// Closes the connection and returns once the reply queue's receiver has ended; waiting `result` calls fail
+    /// with `TaskClientError.closed`, and so does every later call. Closing again does nothing more.
     public func close() async {
         await link.close()
-        await router.failAll(AMQPError(.closed, operation: "result", message: "the task client was closed"))
+        await receivers.stopAll()
+        await router.failAll(TaskClientError.clientClosed("result"))
     }
-}
 
-/// A thread-safe counter.
-final class ManagedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    var value: Int { lock.withLock { count } }
-    func add(_ n: Int) { lock.withLock { count += n } }
-}
-
-/// No final result arrived in time. The task may still run; ask again later.
-public struct ResultTimeout: Error, Sendable, CustomStringConvertible {
-    public let taskId: String
-    public let timeout: Duration
-    public var description: String {
-        "no result for task \(taskId) within \(timeout): is a worker consuming its queue? (amqp-task queues shows consumers)"
+    /// Returns once `close()` was called (or the calling task is cancelled).
+    func waitUntilClosed() async {
+        await link.waitUntilClosed()
     }
-}
 
-extension FieldValue {
-    /// A JSON value as the header type Celery (py-amqp) would send it.
-    public init(json: JSONValue) {
-        switch json {
-        case .null: self = .void
-        case .bool(let b): self = .bool(b)
-        case .int(let i): self = Int32(exactly: i).map(FieldValue.int32) ?? .int64(Int64(i))
-        case .double(let d): self = .double(d)
-        case .string(let s): self = .string(s)
-        case .array(let a): self = .array(a.map(FieldValue.init(json:)))
-        case .object(let o): self = .table(FieldTable(o.sorted { $0.key < $1.key }.map { (key: $0.key, value: FieldValue(json: $0.value)) }))
-        }
-    }
+    /// Callers waiting in `result`, `states` or `value` (for tests).
+    var waitingResultCount: Int { get async { await router.waitingCount } }
+
+    /// True while a caller waits in `waitUntilClosed()`, as `run()` does (for tests).
+    var isWaitingForClose: Bool { get async { await link.closeWaiterCount > 0 } }
 }

@@ -22,16 +22,16 @@ public struct ExecHandler: TaskHandler {
         self.options = options
     }
 
-    /// Parses `NAME=COMMAND LINE` as given to `amqp-worker --exec`, splitting the command on spaces.
+    /// Parses `NAME=COMMAND LINE` as given to `amqp-worker --exec`, splitting the command on spaces. A spec
+    /// without a name or a command throws a `ConfigError` for `--exec` (a bad option, not a task that failed).
     public static func parse(_ spec: String) throws -> (name: String, handler: ExecHandler) {
-        guard let equals = spec.firstIndex(of: "=") else {
-            throw TaskFailure(type: "ValueError", message: "--exec wants NAME=COMMAND, got '\(spec)'")
-        }
+        let invalid = ConfigError(
+            file: "--exec", line: nil, key: "",
+            message: "expected NAME=COMMAND (a task name, '=', the command line, e.g. resize=python3 resize.py), got '\(spec)'")
+        guard let equals = spec.firstIndex(of: "=") else { throw invalid }
         let name = String(spec[..<equals])
         let command = spec[spec.index(after: equals)...].split(separator: " ").map(String.init)
-        guard !name.isEmpty, !command.isEmpty else {
-            throw TaskFailure(type: "ValueError", message: "--exec wants NAME=COMMAND, got '\(spec)'")
-        }
+        guard !name.isEmpty, !command.isEmpty else { throw invalid }
         return (name, ExecHandler(command: command))
     }
 

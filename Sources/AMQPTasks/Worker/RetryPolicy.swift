@@ -25,11 +25,25 @@ public struct RetryPolicy: Sendable, Hashable {
         self.jitter = jitter
     }
 
-    /// Seconds to wait before retry number `retries + 1`.
-    public func delay(afterRetries retries: Int) -> Double {
-        let base = baseDelay.secondsValue
-        let longest = maxDelay.secondsValue
-        let computed = backoff ? min(longest, base * pow(2, Double(retries))) : min(longest, base)
-        return jitter ? Double.random(in: 0...computed) : computed
+    /// The delay before retry number `retries + 1` before jitter: `baseDelay`, doubled per earlier retry with
+    /// backoff, at most `maxDelay`.
+    public func computedDelay(afterRetries retries: Int) -> Duration {
+        guard backoff else { return min(maxDelay, baseDelay) }
+        // Doubling stops at 2^32 × baseDelay, and the bound is checked by division: no overflow.
+        let factor = 1 << min(max(retries, 0), 32)
+        guard baseDelay <= maxDelay / factor else { return maxDelay }  // no overflow for any baseDelay
+        return baseDelay * factor
+    }
+
+    /// The wait before retry number `retries + 1`, with jitter drawn from `random`.
+    public func delay(afterRetries retries: Int, using random: inout some RandomNumberGenerator) -> Duration {
+        let computed = computedDelay(afterRetries: retries)
+        return jitter ? computed * Double.random(in: 0...1, using: &random) : computed
+    }
+
+    /// The wait before retry number `retries + 1`, with the system's random numbers.
+    public func delay(afterRetries retries: Int) -> Duration {
+        var random = SystemRandomNumberGenerator()
+        return delay(afterRetries: retries, using: &random)
     }
 }

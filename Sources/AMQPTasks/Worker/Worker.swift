@@ -60,8 +60,8 @@ public final class Worker: Service, Sendable {
             } catch {
                 if await control.isStopping { break }
                 attempt += 1
-                let pause = ReconnectPolicy(initialDelay: 1, maxDelay: configuration.maxReconnectDelay.secondsValue)
-                    .delay(beforeAttempt: attempt)
+                let pause = ReconnectPolicy(initialDelay: .seconds(1), maxDelay: configuration.maxReconnectDelay)
+                    .delay(beforeAttempt: attempt).secondsValue
                 logger.error("\(error); reconnecting in \(String(format: "%.1f", pause)) s (attempt \(attempt))")
                 try? await control.sleep(seconds: pause)
             }
@@ -177,8 +177,8 @@ public final class Worker: Service, Sendable {
             // A consumer that served tasks since its last restart starts its pauses anew.
             if progress.processed > 0 { restarts = 0 }
             restarts += 1
-            let pause = ReconnectPolicy(initialDelay: 1, maxDelay: configuration.maxReconnectDelay.secondsValue)
-                .delay(beforeAttempt: restarts)
+            let pause = ReconnectPolicy(initialDelay: .seconds(1), maxDelay: configuration.maxReconnectDelay)
+                .delay(beforeAttempt: restarts).secondsValue
             logger.error(
                 "the consumer of \(queue) stopped: \(lost.map { "\($0)" } ?? "its channel was closed"); starting it again in \(String(format: "%.1f", pause)) s (restart \(restarts))"
             )

@@ -19,7 +19,7 @@ struct CeleryEventsMiddleware: TaskMiddleware {
         switch outcome {
         case .succeeded(let value, let runtime):
             await events.send("task-succeeded", [
-                "uuid": id, "result": .string(PythonRepr.repr(value)), "runtime": .double(runtime.seconds),
+                "uuid": id, "result": .string(PythonRepr.repr(value)), "runtime": .double(runtime.secondsValue),
             ])
         case .failed(let failure, _):
             await events.send("task-failed", [
@@ -27,7 +27,7 @@ struct CeleryEventsMiddleware: TaskMiddleware {
                 "traceback": .string("amqp-worker \(hostname): \(failure)\n"),
             ])
         case .retried(let reason, let delay, _):
-            let seconds = Int(delay.seconds)
+            let seconds = Int(delay.secondsValue)
             await events.send("task-retried", [
                 "uuid": id, "exception": .string("Retry(\(reason.type)(\(PythonRepr.quote(reason.message))), \(seconds))"),
                 "traceback": .string("Retry in \(seconds)s: \(reason)\n"),

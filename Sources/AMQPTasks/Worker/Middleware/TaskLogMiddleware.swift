@@ -13,7 +13,7 @@ struct TaskLogMiddleware: TaskMiddleware {
         case .succeeded(_, let runtime): log.info("succeeded in \(runtime)")
         case .failed(let failure, _): log.error("failed: \(failure)")
         case .retried(let reason, let delay, let retries):
-            log.warning("retry \(retries) in \(String(format: "%.1f", delay.seconds)) s: \(reason)")
+            log.warning("retry \(retries) in \(String(format: "%.1f", delay.secondsValue)) s: \(reason)")
         case .revoked(.revoked): log.warning("revoked by remote control; not run")
         case .revoked(.expired): log.warning("expired at \(task.message.expires ?? "?"); revoked without running")
         case .revoked(.terminated): log.warning("terminated by remote control (revoke --terminate)")
@@ -25,9 +25,4 @@ struct TaskLogMiddleware: TaskMiddleware {
     }
 
     func rejected(_ message: ReceivedMessage, because rejection: TaskRejection) async {}
-}
-
-extension Duration {
-    /// The duration in seconds, as a `Double`.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

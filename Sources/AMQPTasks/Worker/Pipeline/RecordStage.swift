@@ -112,8 +112,8 @@ struct RecordStage: Sendable {
                 request.reason, traceback: "MaxRetriesExceededError: \(request.reason)\n", of: message)
             return .failed(request.reason, runtime: runtime)
         }
-        let requested = request.countdown.map { max($0.seconds, 0) }
-        let delay = min(requested ?? policy.delay(afterRetries: message.retries), Self.longestDelay)
+        let requested = request.countdown.map { max($0.secondsValue, 0) }
+        let delay = min(requested ?? policy.delay(afterRetries: message.retries).secondsValue, Self.longestDelay)
         var next = message
         next.retries += 1
         next.parentId = message.id

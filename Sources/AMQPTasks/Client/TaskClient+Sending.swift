@@ -1,0 +1,151 @@
+import AMQP
+import Foundation
+
+/// Sending: building Celery task messages, publishing them with confirms, and publishing again what a lost
+/// connection left unconfirmed.
+extension TaskClient {
+    /// Builds the task message for `name` with `options`, as Celery's `apply_async` does.
+    public func message(
+        _ name: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], options: SendOptions = SendOptions()
+    ) -> TaskMessage {
+        var message = TaskMessage(id: options.taskId ?? UUID().uuidString.lowercased(), name: name, args: args, kwargs: kwargs)
+        message.rootId = options.rootId ?? message.id
+        message.parentId = options.parentId
+        let now = Date()
+        if let countdown = options.countdown {
+            message.eta = CeleryTime.format(now.addingTimeInterval(countdown.secondsValue))
+        } else if let eta = options.eta {
+            message.eta = CeleryTime.format(eta)
+        }
+        if let expiresIn = options.expiresIn {
+            message.expires = CeleryTime.format(now.addingTimeInterval(expiresIn.secondsValue))
+            message.expiration = String(Int(min(max(0, expiresIn.secondsValue * 1000), 1e15)))
+        }
+        message.priority = options.priority ?? 0
+        message.ignoreResult = options.ignoreResult
+        message.timeLimit = options.timeLimit
+        if !options.link.isEmpty { message.embed.callbacks = options.link.map(\.json) }
+        if !options.linkError.isEmpty { message.embed.errbacks = options.linkError.map(\.json) }
+        for (key, value) in options.headers { message.extraHeaders[key] = FieldValue(json: value) }
+        message.replyTo = replyQueue
+        return message
+    }
+
+    /// Sends a task by name; returns its id once the broker confirmed it.
+    @discardableResult
+    public func send(
+        _ name: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], options: SendOptions = SendOptions()
+    ) async throws -> String {
+        let message = message(name, args: args, kwargs: kwargs, options: options)
+        try await send(message, options: options)
+        return message.id
+    }
+
+    /// Sends typed arguments as the kwargs of task `A.taskName`.
+    @discardableResult
+    public func send<A: TaskArguments>(_ arguments: A, options: SendOptions = SendOptions()) async throws -> String {
+        let encoded: JSONValue
+        do {
+            encoded = try JSONValue(encoding: arguments)
+        } catch {
+            throw TaskClientError(
+                .badArguments, operation: "send \(A.taskName)",
+                message: "the arguments do not encode to JSON (\(error)); nothing was sent")
+        }
+        guard case .object(let kwargs) = encoded else {
+            throw TaskClientError(
+                .badArguments, operation: "send \(A.taskName)",
+                message: "the arguments encode to \(encoded.jsonString), not a JSON object of kwargs; make \(A.self) a struct with named fields")
+        }
+        return try await send(A.taskName, kwargs: kwargs, options: options)
+    }
+
+    /// Sends a prepared message (its `replyTo` decides where results go); returns once the broker confirmed it.
+    /// Throws `TaskClientError`: `.notConfirmed` for refusals (unroutable, 404 for a missing exchange; `cause` says
+    /// which), `.badArguments` for a message the protocol cannot carry, `.closed` once the client is closed, and
+    /// `.timedOut` when the broker stayed out of reach, or kept refusing the message with `basic.nack` (a quorum
+    /// queue electing a leader, a full queue with `x-overflow = reject-publish`), for the whole `sendRetryWindow`.
+    public func send(_ message: TaskMessage, options: SendOptions = SendOptions()) async throws {
+        // One retry loop for both: a batch of one is published and confirmed as a single publish is.
+        _ = try await sendBatch([message], options: options)[0].get()
+    }
+
+    /// Sends many tasks with pipelined confirms; one result per message (the id, or why the broker did not take
+    /// it). Messages whose connection was lost before their confirm are published again on the next connection, as
+    /// `send` does. Throws `TaskClientError` (`.closed`, `.timedOut`) when the batch as a whole cannot go on.
+    public func sendBatch(_ messages: [TaskMessage], options: SendOptions = SendOptions()) async throws
+        -> [Result<String, TaskClientError>]
+    {
+        let outgoing = messages.map { self.outgoing($0, options: options) }
+        // Before publishing: a result can arrive before the confirm does.
+        await router.expect(messages.filter { $0.replyTo == replyQueue && $0.ignoreResult != true }.map(\.id))
+        var results = messages.map { Result<String, TaskClientError>.success($0.id) }
+        var pending = Array(messages.indices)
+        let deadline = ContinuousClock.now + reconnect.sendRetryWindow
+        var attempts = 0
+        while !pending.isEmpty {
+            attempts += 1
+            var session: ClientSession?
+            var lostError: Error?
+            do {
+                session = try await link.session()
+                let confirms = try await session!.publisher.publish(batch: pending.map { outgoing[$0] })
+                var stillPending: [Int] = []
+                for (index, confirm) in zip(pending, confirms) {
+                    switch confirm {
+                    case .success: if attempts > 1 { republished.add(1) }
+                    case .failure(let error) where error.isConnectionLoss || error.isRefusalWorthRetrying:
+                        stillPending.append(index)
+                        lostError = error
+                    case .failure(let error):
+                        results[index] = .failure(.refused(messages[index].id, attempts: attempts, cause: error))
+                        if error.isChannelLevel, let session { await link.channelLost(session) }
+                    }
+                }
+                pending = stillPending
+            } catch let error where error.isConnectionLoss {
+                lostError = error
+            } catch let error as AMQPError where error.isChannelLevel {
+                if let session { await link.channelLost(session) }
+                for index in pending {
+                    results[index] = .failure(.refused(messages[index].id, attempts: attempts, cause: error))
+                }
+                pending = []
+            } catch let error as AMQPError where error.kind == .invalidArgument {
+                for index in pending {
+                    results[index] = .failure(.refused(messages[index].id, attempts: attempts, cause: error))
+                }
+                pending = []
+            }
+            guard let lostError, !pending.isEmpty else { continue }
+            guard await !link.isClosed else {
+                throw TaskClientError(
+                    .closed, operation: "send", taskId: messages[pending[0]].id,
+                    message: "the task client was closed before the broker confirmed task \(messages[pending[0]].id); it may or may not have arrived",
+                    attempts: attempts, cause: lostError as? AMQPError)
+            }
+            if let session, lostError.isConnectionLoss { await link.lost(session, because: lostError) }
+            guard ContinuousClock.now < deadline else {
+                throw TaskClientError.sendWindowExhausted(
+                    messages[pending[0]].id, attempts: attempts, window: reconnect.sendRetryWindow, lastError: lostError)
+            }
+            try await Task.sleep(for: await link.backoff(reconnect))
+        }
+        return results
+    }
+
+    /// The message to publish: to `options`' exchange or queue if given, else where the routes send it.
+    func outgoing(_ message: TaskMessage, options: SendOptions) -> OutgoingMessage {
+        let (properties, body) = message.encode()
+        let (exchange, routingKey): (String, String)
+        if let explicit = options.exchange {
+            (exchange, routingKey) = (explicit, options.routingKey ?? options.queue ?? message.name)
+        } else if let queue = options.queue {
+            (exchange, routingKey) = ("", queue)
+        } else {
+            (exchange, routingKey) = routes.target(for: message.name).exchangeAndRoutingKey
+        }
+        return OutgoingMessage(
+            body: body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
+    }
+}
