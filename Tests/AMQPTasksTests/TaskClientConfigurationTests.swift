@@ -30,7 +30,7 @@ import Testing
         try configuration.broker.replaceAddresses(withURLs: Broker.url)
         let replyQueue = "amqp-tasks.reply.test.\(UUID().uuidString.prefix(8).lowercased())"
         let client = try await TaskClient.connect(configuration: configuration, replyQueue: replyQueue)
-        let heartbeat = try await Self.heartbeat(ofConnectionNamed: "amqp-tasks client \(replyQueue)")
+        let heartbeat = try await Self.heartbeat(ofConnectionNamed: "amqp-tasks client \(getpid()) \(replyQueue)")
         await client.close()
         #expect(heartbeat == 7)
         let cleanup = try await Connection.open(url: Broker.url)

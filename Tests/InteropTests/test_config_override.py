@@ -144,7 +144,7 @@ def test_the_task_client_of_amqp_task_send_keeps_the_files_heartbeat(tmp_path, q
         ["send", "demo.add", "--args", "[1, 2]", "--queue", queue, "--wait", "--timeout", "300", "--config", config,
          "--url", URL])
     try:
-        name, value = wait_for_connection(lambda name: name.startswith("amqp-tasks client "), process, log.read_text)
+        name, value = wait_for_connection(lambda name: name.startswith(f"amqp-tasks client {process.pid} "), process, log.read_text)
         assert value == (7, False), name
     finally:
         stop(process, handle)

@@ -44,7 +44,7 @@ def connections(name_part):
 
 
 def client_connections():
-    """Connections our TaskClients opened (named "amqp-tasks client <reply queue>")."""
+    """Connections our TaskClients opened (named "amqp-tasks client <pid> <reply queue>")."""
     return connections("amqp-tasks client")
 
 
