@@ -10,6 +10,14 @@ from conftest import assert_nothing_lost, assert_nothing_loops, binary
 from faultclient import FaultClient, exec_handler_option
 
 
+def wait_for_log(log, text, failure, seconds=30):
+    """Waits until `text` is in the log (a safety-net deadline, not a measurement)."""
+    deadline = time.time() + seconds
+    while text not in log.read_text():
+        assert time.time() < deadline, f"{failure}:\n{log.read_text()}"
+        time.sleep(0.05)
+
+
 def test_ten_thousand_tasks_survive_workers_killed_with_sigkill(processes, queue, tmp_path):
     logs = []
 
@@ -56,10 +64,7 @@ def test_a_task_still_running_when_the_grace_period_ends_is_requeued_and_answere
     first, first_log = processes.start("first", [binary("amqp-worker"), "--demo-tasks", "--queue", queue,
                                                  "--hostname", "first@grace", "--grace", "0.5"], f"consuming {queue}")
     result = app.send_task("demo.sleep", args=[10], queue=queue)
-    deadline = time.time() + 30
-    while f"task_id={result.id} [AMQPTasks] received" not in first_log.read_text():
-        assert time.time() < deadline, f"the first worker never took the task:\n{first_log.read_text()}"
-        time.sleep(0.05)
+    wait_for_log(first_log, f"task_id={result.id} [AMQPTasks] received", "the first worker never took the task")
     # SIGTERM while the 10 s task runs: its 0.5 s grace period ends long before the task would.
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=30) == 0, first_log.read_text()
@@ -82,15 +87,9 @@ def test_a_second_sigterm_is_a_cold_shutdown_whose_running_task_another_worker_a
     first, first_log = processes.start("first", [binary("amqp-worker"), "--demo-tasks", "--queue", queue,
                                                  "--hostname", "first@cold", "--grace", "600"], f"consuming {queue}")
     result = app.send_task("demo.sleep", args=[30], queue=queue)
-    deadline = time.time() + 30
-    while f"task_id={result.id} [AMQPTasks] received" not in first_log.read_text():
-        assert time.time() < deadline, f"the first worker never took the task:\n{first_log.read_text()}"
-        time.sleep(0.05)
+    wait_for_log(first_log, f"task_id={result.id} [AMQPTasks] received", "the first worker never took the task")
     first.send_signal(signal.SIGTERM)
-    deadline = time.time() + 30
-    while "warm shutdown" not in first_log.read_text():
-        assert time.time() < deadline, f"the first SIGTERM was not taken:\n{first_log.read_text()}"
-        time.sleep(0.05)
+    wait_for_log(first_log, "warm shutdown", "the first SIGTERM was not taken")
     assert first.poll() is None, "a warm shutdown with 600 s of grace ended while its 30 s task ran"
     sent = time.monotonic()
     first.send_signal(signal.SIGTERM)

@@ -70,28 +70,31 @@ struct TaskPipeline: Sendable {
 
     /// Stages 2 and 3: the verdict on a decoded task.
     private func decide(_ task: inout TaskContext) async throws -> Verdict {
-        do {
-            for middleware in middleware { try await middleware.received(task) }
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            return Verdict.from(error, runtime: nil)
-        }
+        if let verdict = try await hooks(task, { try await $0.received($1) }) { return verdict }
         switch admit.admit(task.message) {
         case .verdict(let verdict):
             return verdict
         case .run(let handler, let timeLimit):
             task.message.timeLimit.hard = timeLimit
             if task.message.ignoreResult == nil { task.message.ignoreResult = configuration.tasks[task.taskName]?.ignoreResult }
-            do {
-                for middleware in middleware { try await middleware.willRun(task) }
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                return Verdict.from(error, runtime: nil)
-            }
+            if let verdict = try await hooks(task, { try await $0.willRun($1) }) { return verdict }
             if configuration.sendStarted { try await recorder.recordStarted(task.message) }
             return try await runner.run(task, handler: handler, timeLimit: timeLimit)
+        }
+    }
+
+    /// Calls one hook of every middleware in order; the verdict of the first that throws, nil when none did.
+    /// `CancellationError` is no verdict: the worker is stopping, and the task is requeued.
+    private func hooks(
+        _ task: TaskContext, _ hook: (any TaskMiddleware, TaskContext) async throws -> Void
+    ) async throws -> Verdict? {
+        do {
+            for middleware in middleware { try await hook(middleware, task) }
+            return nil
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            return Verdict.from(error, runtime: nil)
         }
     }
 }
