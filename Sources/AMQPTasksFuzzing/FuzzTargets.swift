@@ -64,18 +64,19 @@ public enum FuzzTargets {
     /// What the worker decides from the headers before running a task: it must never trap, and its times must hold.
     static func admit(_ message: TaskMessage) {
         let now = Date()
-        switch message.admission(now: now, configuredTimeLimit: 30) {
+        switch message.admission(now: now, configuredTimeLimit: .seconds(30)) {
         case .expired:
             guard let expires = message.expiresDate, expires < now else { fatalError("expired without a past expires") }
-        case .wait(let seconds, let step):
-            guard seconds > TaskMessage.etaSlack, step >= 1, step <= DelayQueues.longestStep, Double(step) <= max(seconds, 1)
-            else { fatalError("a wait of \(seconds) s got the step \(step) s") }
+        case .wait(let remaining, let step):
+            guard remaining > TaskMessage.etaSlack, step >= .seconds(1), step <= .seconds(DelayQueues.longestStep),
+                step <= max(remaining, .seconds(1)), step.components.attoseconds == 0
+            else { fatalError("a wait of \(remaining) got the step \(step)") }
             // The eta written back (as a retry writes it) reads again.
             guard let eta = message.etaDate, CeleryTime.parse(CeleryTime.format(eta)) != nil else {
                 fatalError("an eta did not survive formatting: \(message.eta ?? "")")
             }
         case .run(let limit):
-            if let limit, !(limit.isFinite && limit > 0) { fatalError("a time limit of \(limit) would reach the handler") }
+            if let limit, limit <= .zero { fatalError("a time limit of \(limit) would reach the handler") }
         }
         for signature in (message.embed.callbacks ?? []) + (message.embed.errbacks ?? []) + (message.embed.chain ?? []) {
             _ = TaskSignature(json: signature)

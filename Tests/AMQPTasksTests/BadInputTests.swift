@@ -44,7 +44,7 @@ import Testing
     @Test func timeLimitsThatCannotBeADurationAreRefusedOrIgnored() throws {
         // 1e30 (as Celery encodes large floats) trapped in Duration.seconds: now it means "no limit".
         #expect(try Self.decode(["timelimit": [.double(1e30), .void]]).timeLimit.hard == nil)
-        #expect(try Self.decode(["timelimit": [.double(30), .double(20)]]).timeLimit == .init(hard: 30, soft: 20))
+        #expect(try Self.decode(["timelimit": [.double(30), .double(20)]]).timeLimit == .init(hard: .seconds(30), soft: .seconds(20)))
         #expect(Self.refusal(["timelimit": [.double(.infinity), .void]]) == .invalidHeader)
         #expect(Self.refusal(["timelimit": [.double(.nan), .void]]) == .invalidHeader)
         #expect(Self.refusal(["timelimit": [.double(-1), .void]]) == .invalidHeader)
@@ -111,13 +111,15 @@ import Testing
     }
 
     @Test func farETAsAndCountdownsWaitInBoundedSteps() {
-        #expect(DelayQueues.step(for: 0.2) == 1)
-        #expect(DelayQueues.step(for: 1.9) == 1)
-        #expect(DelayQueues.step(for: 3) == 2)
-        #expect(DelayQueues.step(for: 1000) == 512)
-        #expect(DelayQueues.step(for: 30 * 86_400) == DelayQueues.longestStep, "30 days: the longest step, then again")
-        #expect(DelayQueues.step(for: .infinity) == DelayQueues.longestStep)
-        #expect(DelayQueues.step(for: .nan) == 1)
+        #expect(DelayQueues.step(for: .milliseconds(200)) == .seconds(1))
+        #expect(DelayQueues.step(for: .milliseconds(1900)) == .seconds(1))
+        #expect(DelayQueues.step(for: .seconds(3)) == .seconds(2))
+        #expect(DelayQueues.step(for: .seconds(1000)) == .seconds(512))
+        #expect(
+            DelayQueues.step(for: .seconds(30 * 86_400)) == .seconds(DelayQueues.longestStep),
+            "30 days: the longest step, then again")
+        #expect(DelayQueues.step(for: .seconds(Int64.max)) == .seconds(DelayQueues.longestStep))
+        #expect(DelayQueues.step(for: .seconds(-5)) == .seconds(1), "a delay already past waits the shortest step")
         // RabbitMQ caps x-message-ttl at 2^32-1 ms.
         #expect(Int64(DelayQueues.longestStep) * 1000 < Int64(UInt32.max))
         #expect(CeleryTime.format(Date(timeIntervalSince1970: 1e300)).hasPrefix("9999-12-31"))
@@ -320,7 +322,7 @@ import Testing
         }
         let client = try await TaskClient.connect(url: Broker.url)
         var limited = SendOptions(queue: queue)
-        limited.timeLimit = .init(hard: 1)
+        limited.timeLimit = .init(hard: .seconds(1))
         let timedOut = try await client.result(for: try await client.send("stubborn", options: limited), timeout: .seconds(20))
         #expect(timedOut.status == .failure)
         #expect(timedOut.failure?.type == "TimeLimitExceeded")
@@ -392,7 +394,7 @@ import Testing
         try await channel.publish(Data("filler".utf8), routingKey: queue)
         try await DelayQueues.publish(
             OutgoingMessage(body: Data("delayed".utf8), routingKey: queue, properties: BasicProperties(deliveryMode: 2)),
-            to: queue, after: 1, on: channel)
+            to: queue, after: .seconds(1), on: channel)
         // Let its second pass and the queue refuse it (a classic delay queue would drop it now, at most once).
         try await Task.sleep(for: .seconds(2.5))
         let filler = try #require(try await channel.get(queue: queue, autoAck: true))

@@ -21,7 +21,7 @@ import Testing
     @Test func brokerNumbersAtTheirLimitsMakeAValidConnection() throws {
         let c = try TasksConfiguration.parse(
             "[broker]\nheartbeat = 65535\nconnection_timeout = 86400\n", file: "t.toml", environment: [:])
-        #expect(c.broker.connections.map(\.heartbeat) == [65535])
-        #expect(c.broker.connections.map(\.connectionTimeout) == [86400])
+        #expect(c.broker.connections.map(\.heartbeat) == [.seconds(65535)])
+        #expect(c.broker.connections.map(\.connectionTimeout) == [.seconds(86400)])
     }
 }

@@ -22,7 +22,7 @@ import Testing
         let connection = try #require(c.broker.connections.first)
         #expect(c.broker.connections.count == 1)
         #expect(connection.host == "file-host" && connection.port == 1 && connection.user == "file")
-        #expect(connection.heartbeat == 7 && connection.connectionTimeout == 2.5 && connection.tls == Self.tls)
+        #expect(connection.heartbeat == .seconds(7) && connection.connectionTimeout == .milliseconds(2500) && connection.tls == Self.tls)
     }
 
     @Test func replacingTheAddressesKeepsHeartbeatTimeoutAndTLSFiles() throws {
@@ -33,7 +33,7 @@ import Testing
         #expect(broker.connections.map(\.vhost) == ["v1", "/"])
         #expect(broker.connections.map(\.user) == ["u", "guest"])
         #expect(broker.connections.map(\.password) == ["p", "guest"])
-        #expect(broker.connections.allSatisfy { $0.heartbeat == 7 && $0.connectionTimeout == 2.5 && $0.tls == Self.tls })
+        #expect(broker.connections.allSatisfy { $0.heartbeat == .seconds(7) && $0.connectionTimeout == .milliseconds(2500) && $0.tls == Self.tls })
         #expect(broker.heartbeat == .seconds(7) && broker.caFile == "/tls/ca.pem", "the section's own settings stay")
         #expect(broker.maskedURL == "amqps://u:***@h1:5001/v1,amqps://h2")
     }
@@ -41,14 +41,14 @@ import Testing
     @Test func amqpURLInTheEnvironmentKeepsTheFilesSettingsToo() throws {
         let c = try TasksConfiguration.parse(Self.file, file: "t.toml", environment: ["AMQP_URL": "amqps://e:e@env-host"])
         #expect(c.broker.connections.map(\.host) == ["env-host"])
-        #expect(c.broker.connections.allSatisfy { $0.heartbeat == 7 && $0.tls == Self.tls })
+        #expect(c.broker.connections.allSatisfy { $0.heartbeat == .seconds(7) && $0.tls == Self.tls })
     }
 
     @Test func theWorkerOfAFileReplacesOnlyTheAddresses() throws {
         // What `amqp-worker --config F --url URL` does.
         var worker = WorkerConfiguration(configuration: try TasksConfiguration.parse(Self.file, file: "t.toml", environment: [:]))
         try worker.broker.replaceAddresses(withURLs: "amqps://guest:guest@localhost:5671/%2f")
-        #expect(worker.broker.connections.map(\.heartbeat) == [7])
+        #expect(worker.broker.connections.map(\.heartbeat) == [.seconds(7)])
         #expect(worker.broker.connections.map(\.tls) == [Self.tls])
     }
 
@@ -81,7 +81,7 @@ import Testing
             "[broker]\nurls = [\"amqp://a:1@h1:5001\", \"amqp://h2?heartbeat=3\"]\nheartbeat = 9\n", file: "t.toml",
             environment: [:])
         #expect(c.broker.connections.map(\.host) == ["h1", "h2"])
-        #expect(c.broker.connections.map(\.heartbeat) == [9, 3], "a URL's own option wins over the section's")
+        #expect(c.broker.connections.map(\.heartbeat) == [.seconds(9), .seconds(3)], "a URL's own option wins over the section's")
     }
 }
 
@@ -98,6 +98,6 @@ extension BrokerOverrideTests {
         #expect(throws: AMQPError.self) { try BrokerSettings(heartbeat: .seconds(70000)) }
         #expect(throws: AMQPError.self) { try BrokerSettings(heartbeat: .seconds(-1)) }
         #expect(throws: AMQPError.self) { try BrokerSettings(connectionTimeout: .zero) }
-        #expect((try? BrokerSettings(heartbeat: .seconds(7)))?.connections.map(\.heartbeat) == [7])
+        #expect((try? BrokerSettings(heartbeat: .seconds(7)))?.connections.map(\.heartbeat) == [.seconds(7)])
     }
 }

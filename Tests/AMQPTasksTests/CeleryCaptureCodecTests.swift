@@ -96,7 +96,7 @@ import Testing
         #expect(countdown.priority == 5)
         #expect(countdown.expiration == "60000")
         let limited = try #require(decoded.first { $0.timeLimit.hard != nil })
-        #expect(limited.timeLimit == .init(hard: 30, soft: 20))
+        #expect(limited.timeLimit == .init(hard: .seconds(30), soft: .seconds(20)))
         #expect(limited.retries == 2)
         #expect(limited.ignoreResult == true)
         #expect(limited.extraHeaders["x-custom"] == "hello")

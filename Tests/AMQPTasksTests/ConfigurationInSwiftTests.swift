@@ -135,7 +135,7 @@ import Testing
         #expect(c.tasks["reports.wordcount"]?.killTimeout == .milliseconds(250))
         #expect(c.tasks["mail.send"]?.retryBackoff == .zero)
         let worker = WorkerConfiguration(configuration: c)
-        #expect(worker.broker.connections.map(\.connectionTimeout) == [2.5, 2.5])
+        #expect(worker.broker.connections.map(\.connectionTimeout) == [.milliseconds(2500), .milliseconds(2500)])
         #expect(worker.retryPolicy.maxRetries == 4)
     }
 

@@ -24,7 +24,7 @@ import Testing
         #expect(c.broker.url == "amqp://guest:guest@127.0.0.1:5672/%2f")
         #expect(c.broker.heartbeat == .seconds(30))
         #expect(c.broker.connectionTimeout == .seconds(10))
-        #expect(c.broker.connections.map(\.heartbeat) == [30])
+        #expect(c.broker.connections.map(\.heartbeat) == [.seconds(30)])
         #expect(c.exchanges == [ExchangeDefinition(name: "tasks", type: .topic)])
         #expect(c.queues.map(\.name) == ["celery", "reports"])
         let reports = try #require(c.queue(named: "reports"))

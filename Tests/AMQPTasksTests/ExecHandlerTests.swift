@@ -103,7 +103,7 @@ import Testing
         }
         let client = try await TaskClient.connect(url: Broker.url)
         var options = SendOptions(queue: queue)
-        options.timeLimit = .init(hard: 1)
+        options.timeLimit = .init(hard: .seconds(1))
         let id = try await client.send("exec.stubborn", options: options)
         let result = try await client.result(for: id, timeout: .seconds(60))
         #expect(result.status == .failure)

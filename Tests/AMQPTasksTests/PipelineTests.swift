@@ -132,13 +132,14 @@ import Testing
     @Test func aHardTimeLimitFailsAHandlerThatRunsTooLong() async throws {
         var message = TaskMessage(name: "hang")
         message.replyTo = TaskTestRunner.replyQueue
-        message.timeLimit.hard = 0.2
+        message.timeLimit.hard = .milliseconds(200)
         let report = try await TaskTestRunner(registry: try Self.registry()).run(message)
         guard case .failed(let failure, _) = report.outcome else {
             Issue.record("expected a failure, got \(String(describing: report.outcome))")
             return
         }
         #expect(failure.type == "TimeLimitExceeded")
+        #expect(failure.message == "0.2", "the limit in seconds, as Celery's TimeLimitExceeded says it")
     }
 
     /// Writes its name at each hook.

@@ -152,8 +152,8 @@ import Testing
         // As a worker consuming it would: the live queue takes the delayed tasks parked for it.
         try await DelayQueues.bindTarget(live, on: channel)
         // 8 s: a step no other test parks in, so the messages this test leaves stuck cannot slow another test.
-        let delay = 8.5
-        #expect(DelayQueues.step(for: delay) == 8)
+        let delay = Duration.milliseconds(8500)
+        #expect(DelayQueues.step(for: delay) == .seconds(8))
         do {
             for n in 0..<64 {
                 try await DelayQueues.publish(

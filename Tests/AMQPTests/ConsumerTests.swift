@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func deliveryHeldForThreeHeartbeatIntervalsIsAckedOnTheSameConnection() async throws {
-        let connection = try await TestBroker.connect(heartbeat: 2)
+        let connection = try await TestBroker.connect(heartbeat: .seconds(2))
         let channel = try await connection.openChannel()
         let queue = try await channel.declareQueue("", durable: false, exclusive: true).name
         try await channel.confirmSelect()

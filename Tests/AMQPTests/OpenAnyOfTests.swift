@@ -3,7 +3,7 @@ import Testing
 
 /// `Connection.open(anyOf:)` with typed configurations, against the local broker.
 @Suite struct OpenAnyOfTests {
-    static func reachable(heartbeat: Int = 60) throws -> ConnectionConfiguration {
+    static func reachable(heartbeat: Duration = .seconds(60)) throws -> ConnectionConfiguration {
         var configuration = try ConnectionConfiguration(url: TestBroker.url)
         configuration.heartbeat = heartbeat
         return configuration
@@ -11,15 +11,15 @@ import Testing
 
     static func unreachable() throws -> ConnectionConfiguration {
         var configuration = try ConnectionConfiguration(url: "amqp://guest:guest@127.0.0.1:1/%2f")
-        configuration.connectionTimeout = 2
+        configuration.connectionTimeout = .seconds(2)
         return configuration
     }
 
     @Test func triesEachInTurnAndKeepsEachConfigurationsSettings() async throws {
         let connection = try await Connection.open(
-            anyOf: [Self.unreachable(), Self.reachable(heartbeat: 9)], connectionName: "test: anyOf")
+            anyOf: [Self.unreachable(), Self.reachable(heartbeat: .seconds(9))], connectionName: "test: anyOf")
         #expect(connection.configuration.port == TestBroker.port)
-        #expect(connection.configuration.heartbeat == 9)
+        #expect(connection.configuration.heartbeat == .seconds(9))
         #expect(connection.configuration.connectionName == "test: anyOf")
         await connection.close()
     }

@@ -16,7 +16,7 @@ enum TestBroker {
         directory.appendingPathComponent("tls").appendingPathComponent(name).path
     }
 
-    static func connect(heartbeat: Int? = nil, name: String = #function) async throws -> Connection {
+    static func connect(heartbeat: Duration? = nil, name: String = #function) async throws -> Connection {
         var configuration = try ConnectionConfiguration(url: url)
         if let heartbeat { configuration.heartbeat = heartbeat }
         configuration.connectionName = "test: \(name)"

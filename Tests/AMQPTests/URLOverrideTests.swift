@@ -12,9 +12,9 @@ import Testing
         base.vhost = "file-vhost"
         base.user = "file-user"
         base.password = "file-password"
-        base.heartbeat = 7
-        base.connectionTimeout = 2.5
-        base.operationTimeout = 9
+        base.heartbeat = .seconds(7)
+        base.connectionTimeout = .milliseconds(2500)
+        base.operationTimeout = .seconds(9)
         base.channelMax = 12
         base.frameMax = 8192
         base.tls = TLSConfiguration(caFile: "/ca.pem", certificateFile: "/client.pem", keyFile: "/client.key")
@@ -25,7 +25,7 @@ import Testing
     @Test func theURLReplacesAddressAndCredentialsAndKeepsTheRest() throws {
         let c = try ConnectionConfiguration(url: "amqps://u:p@other:5999/v", over: Self.base)
         #expect(c.host == "other" && c.port == 5999 && c.vhost == "v" && c.user == "u" && c.password == "p")
-        #expect(c.heartbeat == 7 && c.connectionTimeout == 2.5 && c.operationTimeout == 9)
+        #expect(c.heartbeat == .seconds(7) && c.connectionTimeout == .milliseconds(2500) && c.operationTimeout == .seconds(9))
         #expect(c.channelMax == 12 && c.frameMax == 8192 && c.connectionName == "named")
         #expect(c.tls == Self.base.tls, "the TLS files stay")
     }
@@ -33,19 +33,19 @@ import Testing
     @Test func partsTheURLLeavesOutTakeTheirDefaultsNotTheBases() throws {
         let c = try ConnectionConfiguration(url: "amqps://other", over: Self.base)
         #expect(c.port == 5671 && c.vhost == "/" && c.user == "guest" && c.password == "guest")
-        #expect(c.heartbeat == 7)
+        #expect(c.heartbeat == .seconds(7))
     }
 
     @Test func theURLsOwnQueryOptionsWin() throws {
         let c = try ConnectionConfiguration(url: "amqps://other?heartbeat=3&cacertfile=/mine.pem", over: Self.base)
-        #expect(c.heartbeat == 3)
+        #expect(c.heartbeat == .seconds(3))
         #expect(c.tls?.caFile == "/mine.pem")
         #expect(c.tls?.certificateFile == "/client.pem", "options the URL does not give stay the base's")
     }
 
     @Test func aPlainURLIsAPlainConnection() throws {
         let c = try ConnectionConfiguration(url: "amqp://other", over: Self.base)
-        #expect(c.tls == nil && c.port == 5672 && c.heartbeat == 7)
+        #expect(c.tls == nil && c.port == 5672 && c.heartbeat == .seconds(7))
     }
 
     @Test func withoutABaseItIsTheURLAlone() throws {
@@ -58,7 +58,7 @@ import Testing
         #expect(list.map(\.host) == ["h1", "h2"])
         #expect(list.map(\.port) == [5001, 5002])
         #expect(list.map(\.user) == ["a", "b"])
-        #expect(list.allSatisfy { $0.heartbeat == 7 && $0.tls == Self.base.tls })
+        #expect(list.allSatisfy { $0.heartbeat == .seconds(7) && $0.tls == Self.base.tls })
         #expect(ConnectionConfiguration.urls(in: "amqp://a, amqp://b,") == ["amqp://a", "amqp://b"])
     }
 

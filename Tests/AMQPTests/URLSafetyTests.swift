@@ -91,9 +91,9 @@ import Testing
     @Test func numericOptionsAtTheirLimitsAreAccepted() throws {
         let c = try ConnectionConfiguration(
             url: "amqp://h/?heartbeat=65535&channel_max=65535&frame_max=2147483647&connection_timeout=86400000")
-        #expect(c.heartbeat == 65535 && c.channelMax == 65535 && c.frameMax == 2_147_483_647)
-        #expect(c.connectionTimeout == 86400)
+        #expect(c.heartbeat == .seconds(65535) && c.channelMax == 65535 && c.frameMax == 2_147_483_647)
+        #expect(c.connectionTimeout == .seconds(86400))
         let low = try ConnectionConfiguration(url: "amqp://h/?heartbeat=0&channel_max=0&frame_max=4096&connection_timeout=1")
-        #expect(low.heartbeat == 0 && low.channelMax == 0 && low.frameMax == 4096 && low.connectionTimeout == 0.001)
+        #expect(low.heartbeat == .zero && low.channelMax == 0 && low.frameMax == 4096 && low.connectionTimeout == .milliseconds(1))
     }
 }

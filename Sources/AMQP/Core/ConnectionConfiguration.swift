@@ -12,14 +12,16 @@ public struct ConnectionConfiguration: Sendable, Hashable {
     public var vhost: String = "/"
     public var user: String = "guest"
     public var password: String = "guest"
-    /// Seconds between heartbeats; 0 turns them off. 60 by default, RabbitMQ's own default. The I/O thread sends
-    /// them even while handlers run for minutes; a peer silent for two intervals is taken as gone.
-    public var heartbeat: Int = 60
-    /// How long the TCP (and TLS) connect and the AMQP handshake may take, in seconds (`connection_timeout`
+    /// Time between heartbeats; zero turns them off. 60 s by default, RabbitMQ's own default. AMQP carries it as
+    /// whole seconds (rounded to the nearest, from 0 to 65535: opening a connection with any other value fails with
+    /// `.invalidArgument`; `heartbeat` in the URL is in seconds). The I/O thread sends heartbeats even while
+    /// handlers run for minutes; a peer silent for two intervals is taken as gone.
+    public var heartbeat: Duration = .seconds(60)
+    /// How long the TCP (and TLS) connect and the AMQP handshake may take; 30 s by default (`connection_timeout`
     /// in the URL is in milliseconds, as in RabbitMQ's URI spec).
-    public var connectionTimeout: Double = 30
-    /// How long a synchronous AMQP method (declare, bind, qos, consume…) may wait for its answer, in seconds.
-    public var operationTimeout: Double = 60
+    public var connectionTimeout: Duration = .seconds(30)
+    /// How long a synchronous AMQP method (declare, bind, qos, consume…) may wait for its answer; 60 s by default.
+    public var operationTimeout: Duration = .seconds(60)
     /// 0 lets the server choose (RabbitMQ: 2047).
     public var channelMax: Int = 0
     /// 131072 bytes, rabbitmq-c's and RabbitMQ's default.
@@ -96,9 +98,11 @@ public struct ConnectionConfiguration: Sendable, Hashable {
                 return n
             }
             switch item.name {
-            case "heartbeat": heartbeat = Int(try number(OptionLimits.heartbeat, unit: " (seconds; 0 turns heartbeats off)"))
+            case "heartbeat":
+                heartbeat = .seconds(Int(try number(OptionLimits.heartbeat, unit: " (seconds; 0 turns heartbeats off)")))
             case "connection_timeout":
-                connectionTimeout = try number(OptionLimits.connectionTimeout, unit: " (milliseconds)", whole: false) / 1000
+                connectionTimeout = .milliseconds(
+                    try number(OptionLimits.connectionTimeout, unit: " (milliseconds)", whole: false))
             case "channel_max": channelMax = Int(try number(OptionLimits.channelMax, unit: " (0 lets the broker choose)"))
             case "frame_max": frameMax = Int(try number(OptionLimits.frameMax, unit: " (bytes)"))
             case "auth_mechanism":

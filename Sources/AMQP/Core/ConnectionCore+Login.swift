@@ -11,6 +11,7 @@ extension ConnectionCore {
     func connect() throws {
         thread.assertCurrent("connect")
         let config = configuration
+        let heartbeat = try config.checkedHeartbeat()
         guard let state = amqp_new_connection() else {
             throw AMQPError(.library, operation: "connect", message: "amqp_new_connection returned NULL (out of memory)")
         }
@@ -44,7 +45,7 @@ extension ConnectionCore {
                 throw AMQPError(.library, operation: "connect", message: "could not create a TCP socket")
             }
         }
-        var connectTimeout = timeval(seconds: config.connectionTimeout)
+        var connectTimeout = timeval(seconds: config.connectionTimeout.secondsAsDouble)
         let openStatus = amqp_socket_open_noblock(socket, config.host, Int32(config.port), &connectTimeout)
         guard openStatus == AMQP_STATUS_OK.rawValue else {
             throw AMQPError.libraryFailure(
@@ -57,16 +58,16 @@ extension ConnectionCore {
         switch config.authMechanism {
         case .plain:
             reply = amqp_tasks_login_plain(
-                state, config.vhost, Int32(config.channelMax), Int32(config.frameMax), Int32(config.heartbeat),
+                state, config.vhost, Int32(config.channelMax), Int32(config.frameMax), heartbeat,
                 &properties, config.user, config.password)
         case .external:
             reply = amqp_tasks_login_external(
-                state, config.vhost, Int32(config.channelMax), Int32(config.frameMax), Int32(config.heartbeat),
+                state, config.vhost, Int32(config.channelMax), Int32(config.frameMax), heartbeat,
                 &properties, config.user)
         }
         arena.reset()
         try check(reply, operation: "connection.open (login as \(config.user) to vhost \(config.vhost))", channel: 0)
-        var rpcTimeout = timeval(seconds: config.operationTimeout)
+        var rpcTimeout = timeval(seconds: config.operationTimeout.secondsAsDouble)
         _ = amqp_set_rpc_timeout(state, &rpcTimeout)
         let negotiated = amqp_get_channel_max(state)
         if negotiated > 0 { io.channelIDs.negotiated(negotiated) }

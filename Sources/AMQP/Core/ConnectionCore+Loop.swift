@@ -12,7 +12,8 @@ extension ConnectionCore {
         thread.assertCurrent("runLoop")
         var zero = timeval(tv_sec: 0, tv_usec: 0)
         var frame = amqp_frame_t()
-        let pollMilliseconds = configuration.heartbeat > 0 ? Int32(configuration.heartbeat * 500) : 1000
+        let heartbeatSeconds = configuration.heartbeatOnTheWire ?? 0
+        let pollMilliseconds = heartbeatSeconds > 0 ? heartbeatSeconds * 500 : 1000
         let io = io
         while !io.isDead {
             runSubmittedOperations()

@@ -29,7 +29,7 @@ extension ConnectionCore {
             let error = AMQPError.libraryFailure(
                 status, operation: operation,
                 hint: status == AMQP_STATUS_TIMEOUT.rawValue
-                    ? "the broker did not answer within \(configuration.operationTimeout) s" : nil)
+                    ? "the broker did not answer within \(configuration.operationTimeout)" : nil)
             connectionFailed(error)
             throw error
         }

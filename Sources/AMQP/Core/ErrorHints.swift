@@ -25,7 +25,7 @@ enum ErrorHints {
         case AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue, AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue,
             AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue:
             "the TLS handshake failed: does the CA file sign the server's certificate, and does it name \(configuration.host)?"
-        case AMQP_STATUS_TIMEOUT.rawValue: "no answer within \(configuration.connectionTimeout) s"
+        case AMQP_STATUS_TIMEOUT.rawValue: "no answer within \(configuration.connectionTimeout)"
         default: "while connecting to \(configuration.redactedDescription)"
         }
     }

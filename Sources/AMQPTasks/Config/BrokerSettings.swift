@@ -88,8 +88,8 @@ public struct BrokerSettings: Sendable, Hashable {
     /// The section's options as a connection configuration that URLs are parsed over.
     public var options: ConnectionConfiguration {
         var base = ConnectionConfiguration()
-        if let heartbeat { base.heartbeat = Int(heartbeat.secondsValue.rounded()) }
-        if let connectionTimeout { base.connectionTimeout = connectionTimeout.secondsValue }
+        if let heartbeat { base.heartbeat = .seconds(heartbeat.secondsValue.rounded()) }
+        if let connectionTimeout { base.connectionTimeout = connectionTimeout }
         if caFile != nil || certFile != nil || keyFile != nil {
             base.tls = TLSConfiguration(caFile: caFile, certificateFile: certFile, keyFile: keyFile)
         }

@@ -235,7 +235,7 @@ struct RemoteControl: Sendable {
                 "processes": .array([.int(Int(getpid()))]),
             ],
             "prefetch_count": .int(Int(configuration.prefetch) * configuration.concurrency * configuration.queues.count),
-            "broker": ["transport": "amqp", "heartbeat": .int(configuration.broker.connections.first?.heartbeat ?? 60)],
+            "broker": ["transport": "amqp", "heartbeat": .int(Int((configuration.broker.connections.first?.heartbeat ?? .seconds(60)).secondsValue.rounded()))],
             "rusage": [
                 "maxrss": .int(Int(usage.ru_maxrss)),
                 "utime": .double(Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6),

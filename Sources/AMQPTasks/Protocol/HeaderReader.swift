@@ -35,12 +35,12 @@ struct HeaderReader {
         guard let limits = value.arrayValue, limits.count == 2 else {
             throw invalid("'timelimit' must be [hard, soft] in seconds, got \(String(describing: value).prefix(80))")
         }
-        func seconds(_ limit: FieldValue) throws -> Double? {
+        func seconds(_ limit: FieldValue) throws -> Duration? {
             if limit.isVoid { return nil }
             guard let seconds = limit.doubleValue, seconds.isFinite, seconds >= 0 else {
                 throw invalid("'timelimit' values must be null or seconds, finite and not negative, got \(limit)")
             }
-            return seconds > Self.longestTimeLimit ? nil : seconds
+            return seconds > Self.longestTimeLimit ? nil : .clampedSeconds(seconds)
         }
         return .init(hard: try seconds(limits[0]), soft: try seconds(limits[1]))
     }

@@ -24,7 +24,7 @@ public struct TaskMessage: Sendable, Hashable {
     public var eta: String?
     /// Not after this time (ISO 8601); an expired task is revoked without running.
     public var expires: String?
-    /// Hard and soft time limits in seconds (Celery's `timelimit` header).
+    /// Hard and soft time limits (Celery's `timelimit` header, in seconds).
     public var timeLimit: TimeLimit
     public var rootId: String?
     public var parentId: String?
@@ -47,11 +47,13 @@ public struct TaskMessage: Sendable, Hashable {
     /// Per-message TTL in milliseconds (Celery sets it from `expires`).
     public var expiration: String?
 
-    /// Hard and soft time limits in seconds; nil means none.
+    /// Hard and soft time limits; nil means none. On the wire (`timelimit`) they are numbers of seconds.
     public struct TimeLimit: Sendable, Hashable {
-        public var hard: Double?
-        public var soft: Double?
-        public init(hard: Double? = nil, soft: Double? = nil) {
+        /// The handler is stopped (its task fails with `TimeLimitExceeded`) when this has passed.
+        public var hard: Duration?
+        /// Carried for Celery workers and handlers that look at it; this worker does not act on it.
+        public var soft: Duration?
+        public init(hard: Duration? = nil, soft: Duration? = nil) {
             self.hard = hard
             self.soft = soft
         }
@@ -113,8 +115,8 @@ extension TaskMessage {
     /// `gen<pid>@<hostname>`, as Celery clients identify themselves.
     static let defaultOrigin = "gen\(ProcessInfo.processInfo.processIdentifier)@\(ProcessInfo.processInfo.hostName)"
 
-    private static func limitValue(_ seconds: Double?) -> FieldValue {
-        guard let seconds else { return .void }
+    private static func limitValue(_ limit: Duration?) -> FieldValue {
+        guard let seconds = limit?.secondsValue else { return .void }
         if let whole = Int32(exactly: seconds) { return .int32(whole) }
         return .double(seconds)
     }

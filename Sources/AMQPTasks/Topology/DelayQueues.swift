@@ -47,9 +47,14 @@ public enum DelayQueues {
     /// The longest single wait, 2^21 s (about 24 days).
     public static let longestStep = 1 << 21
 
-    /// The step to wait for a delay of `delay` seconds: the longest power of two seconds that fits, at least 1 s
-    /// and at most `longestStep`. Not-a-number or negative delays wait 1 s.
-    public static func step(for delay: Double) -> Int {
+    /// The step to wait for `delay`: the longest power of two seconds that fits, at least 1 s and at most
+    /// `longestStep` seconds. Negative delays wait 1 s.
+    public static func step(for delay: Duration) -> Duration {
+        .seconds(stepSeconds(for: delay.secondsValue))
+    }
+
+    /// `step(for:)` in whole seconds; not-a-number waits 1 s.
+    private static func stepSeconds(for delay: Double) -> Int {
         guard delay.isFinite else { return delay > 0 ? longestStep : 1 }
         guard delay >= 2 else { return 1 }
         guard delay < Double(longestStep) else { return longestStep }
@@ -78,12 +83,12 @@ public enum DelayQueues {
         return name
     }
 
-    /// Publishes `message` so it reaches `queue` after at most `delay` seconds (one step, see `step(for:)`);
-    /// returns when confirmed. A message that must wait longer carries its `eta` and is parked again on arrival.
-    public static func publish(_ message: OutgoingMessage, to queue: String, after delay: Double, on channel: Channel)
+    /// Publishes `message` so it reaches `queue` after at most `delay` (one step, see `step(for:)`); returns when
+    /// confirmed. A message that must wait longer carries its `eta` and is parked again on arrival.
+    public static func publish(_ message: OutgoingMessage, to queue: String, after delay: Duration, on channel: Channel)
         async throws
     {
-        let exchange = try await declare(seconds: step(for: delay), on: channel)
+        let exchange = try await declare(seconds: stepSeconds(for: delay.secondsValue), on: channel)
         var delayed = message
         delayed.exchange = exchange
         delayed.routingKey = queue

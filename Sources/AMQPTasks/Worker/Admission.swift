@@ -5,25 +5,29 @@ import Foundation
 public enum Admission: Sendable, Equatable {
     /// Its `expires` has passed: answered REVOKED without running.
     case expired
-    /// Its `eta` is still ahead: parked for one step of `DelayQueues` (`step` seconds) and looked at again then.
-    case wait(seconds: Double, step: Int)
+    /// Its `eta` is `remaining` ahead: parked for one step of `DelayQueues` (`step`, whole seconds) and looked at
+    /// again then.
+    case wait(remaining: Duration, step: Duration)
     /// Run it now, with this hard time limit (nil: none).
-    case run(timeLimit: Double?)
+    case run(timeLimit: Duration?)
 }
 
 extension TaskMessage {
     /// An `eta` less than this far ahead runs at once: the delay queues count whole seconds.
-    public static let etaSlack: Double = 0.5
+    public static let etaSlack: Duration = .milliseconds(500)
 
     /// How to treat this task at `now`: expired, waiting, or to run with the time limit it asked for (else
     /// `configuredTimeLimit`, the task's `[tasks."NAME"] time_limit`).
-    public func admission(now: Date, configuredTimeLimit: Double? = nil) -> Admission {
+    public func admission(now: Date, configuredTimeLimit: Duration? = nil) -> Admission {
         if let expires = expiresDate, expires < now { return .expired }
         if let eta = etaDate {
-            let wait = eta.timeIntervalSince(now)
-            if wait > Self.etaSlack { return .wait(seconds: wait, step: DelayQueues.step(for: wait)) }
+            let seconds = eta.timeIntervalSince(now)
+            if seconds > Self.etaSlack.secondsValue {
+                let wait = Duration.clampedSeconds(seconds)
+                return .wait(remaining: wait, step: DelayQueues.step(for: wait))
+            }
         }
         let limit = timeLimit.hard ?? configuredTimeLimit
-        return .run(timeLimit: limit.flatMap { $0.isFinite && $0 > 0 ? $0 : nil })
+        return .run(timeLimit: limit.flatMap { $0 > .zero ? $0 : nil })
     }
 }

@@ -21,8 +21,9 @@ final class HandlerRun: Sendable {
 
     private init() {}
 
-    /// Starts `body` at once; with `timeLimit` (seconds), it fails with `TimeLimitExceeded` when the limit passes.
-    static func start(timeLimit: Double?, _ body: @escaping @Sendable () async throws -> JSONValue) -> HandlerRun {
+    /// Starts `body` at once; with `timeLimit`, it fails with `TimeLimitExceeded` (saying the limit in seconds, as
+    /// Celery's does) when the limit passes.
+    static func start(timeLimit: Duration?, _ body: @escaping @Sendable () async throws -> JSONValue) -> HandlerRun {
         let run = HandlerRun()
         let handler = Task {
             let result: Result<JSONValue, Error>
@@ -30,12 +31,12 @@ final class HandlerRun: Sendable {
             run.finish(result)
         }
         var timer: Task<Void, Never>?
-        if let timeLimit, timeLimit > 0 {
+        if let timeLimit, timeLimit > .zero {
             timer = Task {
-                guard (try? await Task.sleep(for: .clampedSeconds(timeLimit))) != nil else { return }
+                guard (try? await Task.sleep(for: timeLimit)) != nil else { return }
                 run.finish(
                     .failure(
-                        TaskFailure(type: "TimeLimitExceeded", message: "\(timeLimit)", module: "billiard.exceptions")))
+                        TaskFailure(type: "TimeLimitExceeded", message: "\(timeLimit.secondsValue)", module: "billiard.exceptions")))
             }
         }
         let outcome = run.state.withLock { state in

@@ -9,7 +9,7 @@ final class MemoryOutbox: TaskOutbox {
     struct Parked: Sendable {
         let message: OutgoingMessage
         let queue: String
-        let delay: Double
+        let delay: Duration
     }
 
     private struct Contents {
@@ -44,7 +44,7 @@ final class MemoryOutbox: TaskOutbox {
         contents.withLock { _ = $0.deadLetterQueues.insert(DeadLetters.name(for: queue)) }
     }
 
-    func park(_ message: OutgoingMessage, for queue: String, after delay: Double) async throws {
+    func park(_ message: OutgoingMessage, for queue: String, after delay: Duration) async throws {
         try takeFailure()
         contents.withLock { $0.parked.append(Parked(message: message, queue: queue, delay: delay)) }
     }

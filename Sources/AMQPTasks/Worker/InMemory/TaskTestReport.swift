@@ -41,7 +41,7 @@ public struct TaskTestReport: Sendable {
         parked = outbox.parked.compactMap { parked in
             guard let task = try? TaskMessage.decode(properties: parked.message.properties, body: parked.message.body)
             else { return nil }
-            return (task, .clampedSeconds(parked.delay))
+            return (task, parked.delay)
         }
     }
 }

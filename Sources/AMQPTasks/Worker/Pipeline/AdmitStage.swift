@@ -7,12 +7,12 @@ struct AdmitStage: Sendable {
     let tasks: [String: TaskSettings]
 
     enum Decision {
-        case run(any TaskHandler, timeLimit: Double?)
+        case run(any TaskHandler, timeLimit: Duration?)
         case verdict(Verdict)
     }
 
     func admit(_ message: TaskMessage, now: Date = Date()) -> Decision {
-        switch message.admission(now: now, configuredTimeLimit: tasks[message.name]?.timeLimit?.secondsValue) {
+        switch message.admission(now: now, configuredTimeLimit: tasks[message.name]?.timeLimit) {
         case .expired:
             return .verdict(.revoke(.expired))
         case .wait(let wait, _):

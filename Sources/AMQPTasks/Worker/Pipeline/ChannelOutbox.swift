@@ -11,7 +11,7 @@ struct ChannelOutbox: TaskOutbox {
         try await DeadLetters.declare(for: queue, quorum: quorum, on: channel)
     }
 
-    func park(_ message: OutgoingMessage, for queue: String, after delay: Double) async throws {
+    func park(_ message: OutgoingMessage, for queue: String, after delay: Duration) async throws {
         try await DelayQueues.publish(message, to: queue, after: delay, on: channel)
     }
 }

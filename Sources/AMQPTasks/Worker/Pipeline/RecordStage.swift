@@ -53,7 +53,7 @@ struct RecordStage: Sendable {
             properties.userId = nil
             try await outbox.park(
                 OutgoingMessage(body: received.body, routingKey: queue, properties: properties), for: queue, after: wait)
-            return .deferred(step: .seconds(step))
+            return .deferred(step: step)
         }
     }
 
@@ -126,7 +126,7 @@ struct RecordStage: Sendable {
                 children: [.array([.array([.string(message.id), .null]), .null])], parentId: message.parentId),
             for: message)
         try await outbox.park(
-            OutgoingMessage(body: body, routingKey: queue, properties: properties), for: queue, after: delay)
+            OutgoingMessage(body: body, routingKey: queue, properties: properties), for: queue, after: .clampedSeconds(delay))
         return .retried(request.reason, delay: .clampedSeconds(delay), retries: next.retries)
     }
 

@@ -11,7 +11,7 @@ struct RunStage: Sendable {
 
     /// The verdict of running `handler`; throws `CancellationError` when the worker stopped waiting for it
     /// (shutdown), so the task is requeued and never answered.
-    func run(_ task: TaskContext, handler: any TaskHandler, timeLimit: Double?) async throws -> Verdict {
+    func run(_ task: TaskContext, handler: any TaskHandler, timeLimit: Duration?) async throws -> Verdict {
         let started = ContinuousClock.now
         let innermost: @Sendable (TaskContext) async throws -> JSONValue = { task in
             try await runTracked(handler, task, timeLimit: timeLimit)
@@ -32,7 +32,7 @@ struct RunStage: Sendable {
         }
     }
 
-    private func runTracked(_ handler: any TaskHandler, _ task: TaskContext, timeLimit: Double?) async throws
+    private func runTracked(_ handler: any TaskHandler, _ task: TaskContext, timeLimit: Duration?) async throws
         -> JSONValue
     {
         let run = HandlerRun.start(timeLimit: timeLimit) { try await handler.run(task) }

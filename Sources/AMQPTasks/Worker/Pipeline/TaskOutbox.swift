@@ -11,6 +11,6 @@ protocol TaskOutbox: Sendable {
     func publish(_ message: OutgoingMessage) async throws
     /// Makes sure `<queue>.dead` (exchange and queue) exists before a dead letter is published to it.
     func declareDeadLetters(for queue: String, quorum: Bool) async throws
-    /// Parks `message` in the delay queues so it reaches `queue` after at most `delay` seconds (one step).
-    func park(_ message: OutgoingMessage, for queue: String, after delay: Double) async throws
+    /// Parks `message` in the delay queues so it reaches `queue` after at most `delay` (one step).
+    func park(_ message: OutgoingMessage, for queue: String, after delay: Duration) async throws
 }

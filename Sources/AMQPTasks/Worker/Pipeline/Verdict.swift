@@ -8,7 +8,7 @@ enum Verdict: Sendable {
     case retry(TaskRetry, runtime: Duration?)
     case revoke(TaskRevoked.Reason)
     case reject(TaskRejection)
-    case park(wait: Double)
+    case park(wait: Duration)
 
     /// The verdict an error thrown by a middleware or a handler stands for. `CancellationError` is not a verdict:
     /// it means the worker is stopping, and the task is requeued.
