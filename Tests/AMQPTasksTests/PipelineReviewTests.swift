@@ -202,7 +202,7 @@ import Testing
         let queue = uniqueQueue("svccancel")
         var registry = TaskRegistry()
         try DemoTasks.register(in: &registry)
-        var configuration = WorkerConfiguration(url: Broker.url)
+        var configuration = try WorkerConfiguration(url: Broker.url)
         configuration.queues = [queue]
         configuration.hostname = "review-\(UUID().uuidString.prefix(8))@harness"
         var logger = Logger(label: "amqp-tasks.worker")
@@ -243,7 +243,7 @@ import Testing
         func declareDeadLetters(for queue: String, quorum: Bool) async throws {
             try await inner.declareDeadLetters(for: queue, quorum: quorum)
         }
-        func park(_ message: OutgoingMessage, for queue: String, after delay: Double) async throws {
+        func park(_ message: OutgoingMessage, for queue: String, after delay: Duration) async throws {
             try await inner.park(message, for: queue, after: delay)
         }
     }
@@ -255,7 +255,7 @@ import Testing
     @Test func anUnknownTaskIsNotAckedBeforeItsCallerIsToldItIsNotRegistered() async throws {
         let outbox = RefusingOutbox(refusing: "caller")
         let pipeline = TaskPipeline(
-            queue: "celery", configuration: WorkerConfiguration(url: "amqp://localhost"), registry: TaskRegistry(),
+            queue: "celery", configuration: WorkerConfiguration(), registry: TaskRegistry(),
             state: WorkerState(), middleware: [], outbox: outbox, logger: Logger(label: "test"))
         var message = TaskMessage(name: "no.such.task")
         message.replyTo = "caller"
@@ -322,10 +322,10 @@ import Testing
     @Test func aNegativeCountdownFallsBackToTheRetryPolicyAsBefore() async throws {
         var registry = TaskRegistry()
         try registry.register("again") { _ in throw TaskRetry(countdown: .seconds(-5)) }
-        var configuration = WorkerConfiguration(url: "amqp://localhost")
-        configuration.retryPolicy = RetryPolicy(maxRetries: 3, baseDelay: 7, backoff: false, jitter: false)
+        var configuration = WorkerConfiguration()
+        configuration.retryPolicy = RetryPolicy(maxRetries: 3, baseDelay: .seconds(7), backoff: false, jitter: false)
         let report = try await TaskTestRunner(registry: registry, configuration: configuration).run("again")
-        guard case .retried(_, let delay, _) = report.outcome else {
+        guard case .retried(_, let delay, _, _) = report.outcome else {
             Issue.record("expected a retry, got \(String(describing: report.outcome))")
             return
         }

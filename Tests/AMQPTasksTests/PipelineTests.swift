@@ -47,7 +47,7 @@ import Testing
     @Test func aRetryIsParkedWithItsCountdownUntilNoneAreLeft() async throws {
         let runner = TaskTestRunner(registry: try Self.registry())
         let first = try await runner.run("retry")
-        guard case .retried(_, let delay, let retries) = first.outcome else {
+        guard case .retried(_, let delay, let retries, _) = first.outcome else {
             Issue.record("expected a retry, got \(String(describing: first.outcome))")
             return
         }

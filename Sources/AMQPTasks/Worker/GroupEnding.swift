@@ -33,21 +33,34 @@ final class GroupEnding: Sendable {
         }
         guard first else { return }
         child.signalGroup(SIGTERM)
-        Self.pending.withLock { $0[ObjectIdentifier(self)] = ContinuousClock.now + .clampedSeconds(killTimeout) }
+        if Self.killAtOnce.withLock({ $0 }) {
+            deadline()
+            return
+        }
+        Self.pending.withLock { $0[ObjectIdentifier(self)] = (self, ContinuousClock.now + .clampedSeconds(killTimeout)) }
         DispatchQueue.global().asyncAfter(deadline: .now() + killTimeout) { self.deadline() }
     }
 
     /// Stops whose SIGKILL is still to come, with when it comes.
-    private static let pending = Mutex<[ObjectIdentifier: ContinuousClock.Instant]>([:])
+    private static let pending = Mutex<[ObjectIdentifier: (ending: GroupEnding, at: ContinuousClock.Instant)]>([:])
+    /// Set by a cold shutdown: every stop, pending or to come, kills its group at once.
+    private static let killAtOnce = Mutex(false)
+
+    /// A cold shutdown: the groups of stopped commands get their SIGKILL now instead of after their
+    /// `kill_timeout`, and so does every command stopped from now on.
+    static func killPendingNow() {
+        killAtOnce.withLock { $0 = true }
+        for (ending, _) in pending.withLock({ Array($0.values) }) { ending.deadline() }
+    }
 
     /// Waits until every pending stop has sent its SIGKILL, so a worker that exits after a shutdown does not leave
     /// behind a group member that ignores SIGTERM.
     static func waitForPendingKills() async {
-        while let last = pending.withLock({ $0.values.max() }) {
+        while let last = pending.withLock({ $0.values.map(\.at).max() }) {
             try? await Task.sleep(until: max(last + .milliseconds(20), .now + .milliseconds(50)), clock: .continuous)
             if ContinuousClock.now > last + .seconds(1) {
                 // A deadline that has not run a second late will not run (the dispatch queue is gone): stop waiting.
-                pending.withLock { $0 = $0.filter { $0.value > last } }
+                pending.withLock { $0 = $0.filter { $0.value.at > last } }
             }
         }
     }

@@ -36,13 +36,21 @@ public final class Worker: Service, Sendable {
     /// Runs until `stop()`, `shutdownNow()` or a graceful shutdown of its `ServiceGroup`: connects, consumes, and
     /// reconnects with backoff when the connection is lost. Returns after a warm shutdown; throws
     /// `WorkerShutdown.cold` after a cold one, whose running tasks were requeued, not finished.
+    ///
+    /// Cancelling the task that runs it (as a `ServiceGroup` does when another service fails) is a cold shutdown;
+    /// `run()` then throws `CancellationError`.
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await runUntilStopped()
-        } onGracefulShutdown: {
-            self.logger.notice("graceful shutdown: warm shutdown (grace \(self.configuration.gracePeriod))")
-            self.stop()
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await runUntilStopped()
+            } onGracefulShutdown: {
+                self.logger.notice("graceful shutdown: warm shutdown (grace \(self.configuration.gracePeriod))")
+                self.stop()
+            }
+        } onCancel: {
+            self.shutdownNow()
         }
+        if Task.isCancelled { throw CancellationError() }
         if await control.isCold { throw WorkerShutdown.cold }
     }
 
@@ -66,7 +74,9 @@ public final class Worker: Service, Sendable {
                 try? await control.sleep(seconds: pause)
             }
         }
-        // Exec tasks stopped by the shutdown get their kill_timeout; their groups' last SIGKILL comes before we exit.
+        // Exec tasks stopped by a warm shutdown get their kill_timeout; a cold one kills them now. Either way their
+        // groups' last SIGKILL comes before we exit.
+        if await control.isCold { GroupEnding.killPendingNow() }
         await GroupEnding.waitForPendingKills()
         logger.info("worker \(configuration.hostname) stopped")
     }
@@ -128,6 +138,16 @@ public final class Worker: Service, Sendable {
             }
         }
         await control.track(slots, gracePeriod: configuration.gracePeriod.secondsValue)
+        Task {
+            _ = await slots.result
+            await control.slotsEnded()
+        }
+        guard await control.waitForSlots() else {
+            // A cold shutdown, and something still runs (a middleware hook that hangs, a handler that ignores
+            // cancellation): closing the connection makes the broker requeue every task not yet acknowledged.
+            await connection.close()
+            return
+        }
         try await slots.value
         await events?.workerEvent("worker-offline")
     }

@@ -8,6 +8,8 @@ actor WorkerControl {
     private(set) var isCold = false
     private var consumers: [Consumer] = []
     private var slots: Task<Void, Error>?
+    private var slotsHaveEnded = false
+    private var slotsWaiter: CheckedContinuation<Void, Never>?
     private var gracePeriod: Double = 30
     private var sleepers: [Int: CheckedContinuation<Void, Never>] = [:]
     private var nextSleeper = 0
@@ -30,9 +32,34 @@ actor WorkerControl {
     /// Forgets the consumers of a lost connection, before a new one starts its own.
     func reset() { consumers.removeAll() }
 
+    /// Remembers the consumers' slots so a stop can interrupt them after the grace period. A stop that began
+    /// before (while they were being set up) applies to them at once.
     func track(_ slots: Task<Void, Error>, gracePeriod: Double) {
         self.slots = slots
         self.gracePeriod = gracePeriod
+        slotsHaveEnded = false
+        if isCold {
+            slots.cancel()
+        } else if isStopping {
+            endGrace(of: slots, after: gracePeriod)
+        }
+    }
+
+    /// Returns once the tracked slots have ended, or at once when a cold shutdown begins: a cold shutdown does not
+    /// wait for what does not stop (a middleware hook that hangs, a handler that ignores cancellation). True when
+    /// the slots ended.
+    func waitForSlots() async -> Bool {
+        if !slotsHaveEnded && !isCold {
+            await withCheckedContinuation { slotsWaiter = $0 }
+        }
+        return slotsHaveEnded
+    }
+
+    /// The tracked slots have ended.
+    func slotsEnded() {
+        slotsHaveEnded = true
+        slotsWaiter?.resume()
+        slotsWaiter = nil
     }
 
     /// A cold shutdown: a stop whose grace period ends now. Running tasks are interrupted and requeued.
@@ -40,6 +67,8 @@ actor WorkerControl {
         isCold = true
         await stop()
         slots?.cancel()
+        slotsWaiter?.resume()
+        slotsWaiter = nil
     }
 
     func stop() async {
@@ -48,8 +77,10 @@ actor WorkerControl {
         for sleeper in sleepers.values { sleeper.resume() }
         sleepers.removeAll()
         for consumer in consumers { try? await consumer.cancel() }
-        guard let slots else { return }
-        let grace = gracePeriod
+        if let slots { endGrace(of: slots, after: gracePeriod) }
+    }
+
+    private nonisolated func endGrace(of slots: Task<Void, Error>, after grace: Double) {
         Task {
             try? await Task.sleep(for: .clampedSeconds(grace))
             slots.cancel()

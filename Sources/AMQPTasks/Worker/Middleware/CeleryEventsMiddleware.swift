@@ -10,8 +10,10 @@ struct CeleryEventsMiddleware: TaskMiddleware {
         await events.taskReceived(task.message)
     }
 
-    func willRun(_ task: TaskContext) async throws {
+    /// Sent from `run`, after every middleware's `willRun`: a task one of them refuses never started.
+    func run(_ task: TaskContext, next: @Sendable (TaskContext) async throws -> JSONValue) async throws -> JSONValue {
         await events.send("task-started", ["uuid": .string(task.taskId)])
+        return try await next(task)
     }
 
     func recorded(_ outcome: TaskOutcome, of task: TaskContext) async {
@@ -26,7 +28,7 @@ struct CeleryEventsMiddleware: TaskMiddleware {
                 "uuid": id, "exception": .string("\(failure.type)(\(PythonRepr.quote(failure.message)))"),
                 "traceback": .string("amqp-worker \(hostname): \(failure)\n"),
             ])
-        case .retried(let reason, let delay, _):
+        case .retried(let reason, let delay, _, _):
             let seconds = Int(delay.secondsValue)
             await events.send("task-retried", [
                 "uuid": id, "exception": .string("Retry(\(reason.type)(\(PythonRepr.quote(reason.message))), \(seconds))"),

@@ -12,8 +12,8 @@ struct TaskLogMiddleware: TaskMiddleware {
         switch outcome {
         case .succeeded(_, let runtime): log.info("succeeded in \(runtime)")
         case .failed(let failure, _): log.error("failed: \(failure)")
-        case .retried(let reason, let delay, let retries):
-            log.warning("retry \(retries) in \(String(format: "%.1f", delay.secondsValue)) s: \(reason)")
+        case .retried(let reason, let delay, let retries, let maxRetries):
+            log.warning("retry \(retries)/\(maxRetries) in \(String(format: "%.1f", delay.secondsValue)) s: \(reason)")
         case .revoked(.revoked): log.warning("revoked by remote control; not run")
         case .revoked(.expired): log.warning("expired at \(task.message.expires ?? "?"); revoked without running")
         case .revoked(.terminated): log.warning("terminated by remote control (revoke --terminate)")

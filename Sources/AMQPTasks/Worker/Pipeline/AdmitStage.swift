@@ -24,6 +24,7 @@ struct AdmitStage: Sendable {
                     callerFailure: .notRegistered(message.name))
                 rejection.taskId = message.id
                 rejection.taskName = message.name
+                rejection.callerMustBeTold = true
                 return .verdict(.reject(rejection))
             }
             return .run(handler, timeLimit: timeLimit)

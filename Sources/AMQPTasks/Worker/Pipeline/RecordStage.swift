@@ -39,12 +39,18 @@ struct RecordStage: Sendable {
         case .reject(var rejection):
             rejection.taskId = rejection.taskId ?? message.id
             rejection.taskName = rejection.taskName ?? message.name
-            try await deadLetter(received, reason: rejection.reason, error: rejection.message)
             let failure =
                 rejection.callerFailure
                 ?? TaskFailure(type: "TaskRejected", message: rejection.message, module: "amqp_tasks")
-            // The message is safe in <queue>.dead already: telling the caller is best effort.
-            try? await publishResult(.failure(message.id, failure, parentId: message.parentId), for: message)
+            let answer = ResultMessage.failure(message.id, failure, parentId: message.parentId)
+            if rejection.callerMustBeTold {
+                try await publishResult(answer, for: message)
+                try await deadLetter(received, reason: rejection.reason, error: rejection.message)
+            } else {
+                try await deadLetter(received, reason: rejection.reason, error: rejection.message)
+                // The message is safe in <queue>.dead already: telling the caller is best effort.
+                try? await publishResult(answer, for: message)
+            }
             return .rejected(rejection)
         case .park(let wait):
             let step = DelayQueues.step(for: wait)
@@ -112,7 +118,8 @@ struct RecordStage: Sendable {
                 request.reason, traceback: "MaxRetriesExceededError: \(request.reason)\n", of: message)
             return .failed(request.reason, runtime: runtime)
         }
-        let requested = request.countdown.map { max($0.secondsValue, 0) }
+        // A negative countdown is no countdown: the retry policy chooses the delay.
+        let requested = request.countdown.flatMap { $0 >= .zero ? $0.secondsValue : nil }
         let delay = min(requested ?? policy.delay(afterRetries: message.retries).secondsValue, Self.longestDelay)
         var next = message
         next.retries += 1
@@ -127,7 +134,7 @@ struct RecordStage: Sendable {
             for: message)
         try await outbox.park(
             OutgoingMessage(body: body, routingKey: queue, properties: properties), for: queue, after: .clampedSeconds(delay))
-        return .retried(request.reason, delay: .clampedSeconds(delay), retries: next.retries)
+        return .retried(request.reason, delay: .clampedSeconds(delay), retries: next.retries, maxRetries: maxRetries)
     }
 
     /// Publishes a result or state to the task's `reply_to`, unless it has none or asked to ignore results.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Stage 3: runs the handler inside the middleware, as its own task listed in `inspect active` and stoppable by
 /// `revoke --terminate`, with its hard time limit; the result or error becomes a `Verdict`.
@@ -11,25 +12,41 @@ struct RunStage: Sendable {
 
     /// The verdict of running `handler`; throws `CancellationError` when the worker stopped waiting for it
     /// (shutdown), so the task is requeued and never answered.
+    ///
+    /// Whether the worker abandoned the handler is decided here, after the middleware, whatever a middleware made
+    /// of the interruption (a middleware that maps every error to a FAILURE or a retry, or answers a value of its
+    /// own): an abandoned run is requeued (shutdown) or REVOKED (`revoke --terminate`), never recorded as the
+    /// middleware's outcome.
     func run(_ task: TaskContext, handler: any TaskHandler, timeLimit: Duration?) async throws -> Verdict {
         let started = ContinuousClock.now
+        let abandoned = Mutex(false)
         let innermost: @Sendable (TaskContext) async throws -> JSONValue = { task in
-            try await runTracked(handler, task, timeLimit: timeLimit)
+            do {
+                return try await runTracked(handler, task, timeLimit: timeLimit)
+            } catch let error as HandlerAbandoned {
+                abandoned.withLock { $0 = true }
+                throw error
+            }
         }
         // The first middleware wraps all the others.
         let chain = middleware.reversed().reduce(innermost) { next, middleware in
             { task in try await middleware.run(task, next: next) }
         }
+        let verdict: Verdict
         do {
             let value = try await chain(task)
-            return .succeeded(value, runtime: ContinuousClock.now - started)
-        } catch is HandlerAbandoned {
-            throw CancellationError()
+            verdict = .succeeded(value, runtime: ContinuousClock.now - started)
         } catch is CancellationError where Task.isCancelled {
             throw CancellationError()
         } catch {
-            return Verdict.from(error, runtime: ContinuousClock.now - started)
+            verdict = Verdict.from(error, runtime: ContinuousClock.now - started)
         }
+        if abandoned.withLock({ $0 }) {
+            // Stopped by `revoke --terminate`: REVOKED. Stopped by a shutdown: requeued, never answered.
+            guard state.isRevoked(task.taskId), !Task.isCancelled else { throw CancellationError() }
+            return .revoke(.terminated)
+        }
+        return verdict
     }
 
     private func runTracked(_ handler: any TaskHandler, _ task: TaskContext, timeLimit: Duration?) async throws

@@ -8,8 +8,8 @@ public enum TaskOutcome: Sendable {
     /// FAILURE: the handler threw, exceeded its time limit, or asked for a retry when none was left (`runtime` is nil
     /// when it failed before running).
     case failed(TaskFailure, runtime: Duration?)
-    /// RETRY: the task was sent again to run after `delay`, as retry number `retries`.
-    case retried(TaskFailure, delay: Duration, retries: Int)
+    /// RETRY: the task was sent again to run after `delay`, as retry number `retries` of at most `maxRetries`.
+    case retried(TaskFailure, delay: Duration, retries: Int, maxRetries: Int)
     /// REVOKED: revoked by remote control, expired, or terminated while it ran.
     case revoked(TaskRevoked.Reason)
     /// Moved to `<queue>.dead` with its reason; never run.

@@ -84,14 +84,15 @@ struct TaskPipeline: Sendable {
     }
 
     /// Calls one hook of every middleware in order; the verdict of the first that throws, nil when none did.
-    /// `CancellationError` is no verdict: the worker is stopping, and the task is requeued.
+    /// `CancellationError` while the worker is stopping is no verdict: the task is requeued. Thrown while nothing
+    /// stops, it is a FAILURE like any other error, or the task would come straight back, again and again.
     private func hooks(
         _ task: TaskContext, _ hook: (any TaskMiddleware, TaskContext) async throws -> Void
     ) async throws -> Verdict? {
         do {
             for middleware in middleware { try await hook(middleware, task) }
             return nil
-        } catch is CancellationError {
+        } catch is CancellationError where Task.isCancelled {
             throw CancellationError()
         } catch {
             return Verdict.from(error, runtime: nil)

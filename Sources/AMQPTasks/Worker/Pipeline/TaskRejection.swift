@@ -14,6 +14,9 @@ public struct TaskRejection: Error, Sendable, CustomStringConvertible {
     /// The task's id and name when the message said them (a message that does not decode may not).
     public var taskId: String?
     public var taskName: String?
+    /// The caller's FAILURE is part of the recorded outcome (published and confirmed before the dead letter, so the
+    /// task is requeued when it cannot be), not best effort: for tasks nobody registered, whose callers wait.
+    var callerMustBeTold = false
 
     public init(reason: String, message: String, callerFailure: TaskFailure? = nil) {
         self.reason = reason
