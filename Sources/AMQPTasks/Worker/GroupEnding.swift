@@ -17,9 +17,14 @@ final class GroupEnding: Sendable {
     }
     private let progress = Mutex(Progress())
 
+    /// The worker's exec groups this one belongs to (`ExecGroups.current` when it was made), if any.
+    private let groups: ExecGroups?
+
     init(child: ChildProcess, killTimeout: Double) {
         self.child = child
         self.killTimeout = killTimeout
+        groups = ExecGroups.current
+        groups?.add(self)
     }
 
     /// Why the worker stopped the command, if it did.
@@ -33,7 +38,7 @@ final class GroupEnding: Sendable {
         }
         guard first else { return }
         child.signalGroup(SIGTERM)
-        if Self.killAtOnce.withLock({ $0 }) {
+        if groups?.killsAtOnce == true {
             deadline()
             return
         }
@@ -43,14 +48,11 @@ final class GroupEnding: Sendable {
 
     /// Stops whose SIGKILL is still to come, with when it comes.
     private static let pending = Mutex<[ObjectIdentifier: (ending: GroupEnding, at: ContinuousClock.Instant)]>([:])
-    /// Set by a cold shutdown: every stop, pending or to come, kills its group at once.
-    private static let killAtOnce = Mutex(false)
-
-    /// A cold shutdown: the groups of stopped commands get their SIGKILL now instead of after their
-    /// `kill_timeout`, and so does every command stopped from now on.
-    static func killPendingNow() {
-        killAtOnce.withLock { $0 = true }
-        for (ending, _) in pending.withLock({ Array($0.values) }) { ending.deadline() }
+    /// A cold shutdown of its worker: if the command was stopped, its group gets SIGKILL now instead of at the
+    /// end of its `kill_timeout`.
+    func killNowIfStopped() {
+        let stopped = progress.withLock { !$0.stops.isEmpty && !$0.deadlinePassed }
+        if stopped { deadline() }
     }
 
     /// Waits until every pending stop has sent its SIGKILL, so a worker that exits after a shutdown does not leave
@@ -72,7 +74,10 @@ final class GroupEnding: Sendable {
             $0.leaderHasEnded = true
             return !$0.stops.isEmpty && !$0.deadlinePassed
         }
-        if !deferred { child.signalGroup(SIGKILL) }
+        if !deferred {
+            child.signalGroup(SIGKILL)
+            groups?.remove(self)
+        }
         return !deferred
     }
 
@@ -84,5 +89,6 @@ final class GroupEnding: Sendable {
         child.signalGroup(SIGKILL)
         if reap { child.reap() }
         _ = Self.pending.withLock { $0.removeValue(forKey: ObjectIdentifier(self)) }
+        groups?.remove(self)
     }
 }

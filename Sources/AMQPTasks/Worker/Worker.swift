@@ -22,6 +22,8 @@ public final class Worker: Service, Sendable {
     let state = WorkerState()
     /// Failed attempts to record outcomes, per task (see `WorkerConfiguration.recordAttempts`).
     let recordAttempts = RecordAttempts()
+    /// The process groups of the exec commands this worker runs (a cold shutdown kills them at once).
+    let execGroups = ExecGroups()
 
     public init(
         configuration: WorkerConfiguration, registry: TaskRegistry, middleware: [any TaskMiddleware] = [],
@@ -42,7 +44,7 @@ public final class Worker: Service, Sendable {
     public func run() async throws {
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
-                try await runUntilStopped()
+                try await ExecGroups.$current.withValue(execGroups) { try await runUntilStopped() }
             } onGracefulShutdown: {
                 self.logger.notice("graceful shutdown: warm shutdown (grace \(self.configuration.gracePeriod))")
                 self.stop()
@@ -76,7 +78,7 @@ public final class Worker: Service, Sendable {
         }
         // Exec tasks stopped by a warm shutdown get their kill_timeout; a cold one kills them now. Either way their
         // groups' last SIGKILL comes before we exit.
-        if await control.isCold { GroupEnding.killPendingNow() }
+        if await control.isCold { execGroups.killAllNow() }
         await GroupEnding.waitForPendingKills()
         logger.info("worker \(configuration.hostname) stopped")
     }
