@@ -60,14 +60,19 @@ def tls_broker_section(url):
             f'cert_file = "{TLS_DIR / "client.pem"}"\nkey_file = "{TLS_DIR / "client.key"}"\n')
 
 
-def test_worker_url_keeps_the_files_heartbeat(processes, queue, tmp_path):
-    config = write_config(tmp_path, f'[broker]\nurl = "{NOWHERE}"\nheartbeat = 7\n')
-    hostname = f"override-{queue}@interop"
+def start_worker_over(processes, queue, config, url, hostname):
+    """An amqp-worker with `--config config --url url`, started once it consumes `queue`."""
     processes.start(
         "amqp-worker",
         [binary("amqp-worker"), "--demo-tasks", "--queue", queue, "--hostname", hostname, "--config", config,
-         "--url", URL],
+         "--url", url],
         f"consuming {queue}", env=NO_AMQP_URL)
+
+
+def test_worker_url_keeps_the_files_heartbeat(processes, queue, tmp_path):
+    config = write_config(tmp_path, f'[broker]\nurl = "{NOWHERE}"\nheartbeat = 7\n')
+    hostname = f"override-{queue}@interop"
+    start_worker_over(processes, queue, config, URL, hostname)
     listed = connections()
     assert f"amqp-worker {hostname}" in listed, listed
     assert listed[f"amqp-worker {hostname}"] == (7, False)
@@ -78,11 +83,7 @@ def test_worker_url_over_amqps_keeps_the_files_tls_files_and_heartbeat(processes
     # without the file's CA the broker's certificate cannot be verified and the worker would never connect.
     config = write_config(tmp_path, tls_broker_section(f"amqps://nobody:wrong@localhost:1/%2f"))
     hostname = f"override-tls-{queue}@interop"
-    processes.start(
-        "amqp-worker",
-        [binary("amqp-worker"), "--demo-tasks", "--queue", queue, "--hostname", hostname, "--config", config,
-         "--url", TLS_URL],
-        f"consuming {queue}", env=NO_AMQP_URL)
+    start_worker_over(processes, queue, config, TLS_URL, hostname)
     listed = connections()
     assert listed.get(f"amqp-worker {hostname}") == (7, True), listed
 

@@ -23,6 +23,4 @@ struct TaskLogMiddleware: TaskMiddleware {
             log.info("eta \(task.message.eta ?? "?") is ahead; parked for \(step) in a delay queue")
         }
     }
-
-    func rejected(_ message: ReceivedMessage, because rejection: TaskRejection) async {}
 }

@@ -52,7 +52,7 @@ struct TaskPipeline: Sendable {
         let message: TaskMessage
         switch DecodeStage.decode(received, maxMessageSize: configuration.maxMessageSize) {
         case .failure(let rejection):
-            logger.error("rejected a message from \(queue): \(rejection.reason): \(rejection.message)")
+            logger.error("rejected a message from \(queue): \(rejection)")
             try await recorder.reject(received, rejection)
             for middleware in middleware.reversed() { await middleware.rejected(received, because: rejection) }
             return nil
