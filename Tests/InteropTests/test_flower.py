@@ -1,4 +1,7 @@
-"""Flower 2 shows Swift workers and their tasks, and revokes them; checked in headless Chromium."""
+"""Flower 2 shows Swift workers and their tasks, and revokes them; checked in headless Chromium.
+
+Screenshots go to .build/screenshots/ so a test run leaves the work tree clean; `Deploy/refresh-screenshots`
+runs this test with AMQP_TASKS_SCREENSHOTS=Deploy/docs to refresh the README's pictures."""
 import os
 import pathlib
 import shutil
@@ -6,13 +9,15 @@ import socket
 import subprocess
 import sys
 import time
+import json
 import urllib.request
 
 import pytest
 
 from celeryapp import app
 
-DOCS = pathlib.Path(__file__).resolve().parents[2] / "Deploy" / "docs"
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / os.environ.get("AMQP_TASKS_SCREENSHOTS", ".build/screenshots")
 
 
 def free_port():
@@ -28,6 +33,25 @@ def chromium(*args):
     result = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args],
                             capture_output=True, text=True, timeout=120)
     return result.stdout
+
+
+def flower_api(flower, path):
+    with urllib.request.urlopen(f"{flower}/api/{path}", timeout=10) as response:
+        return json.load(response)
+
+
+def wait_for(what, probe, seconds=60):
+    """Polls `probe` until it returns something true; fails the test naming `what` after `seconds` (a safety net)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            found = probe()
+        except Exception:  # Flower not answering yet, or the page not rendered
+            found = None
+        if found:
+            return found
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -46,7 +70,9 @@ def test_flower_lists_swift_workers_and_tasks_and_revokes(flower, swift_worker, 
     swift_worker("--events", "--remote-control", "all", hostname="swift-in-flower@interop")
     result = app.send_task("demo.add", args=[20, 22], queue=queue)
     assert result.get(timeout=20) == 42
-    time.sleep(3)  # a worker heartbeat or two
+    # Flower knows the task once the worker's events reached it: wait for that, then look at its pages.
+    wait_for("Flower to record demo.add as succeeded",
+             lambda: flower_api(flower, f"task/info/{result.id}").get("state") == "SUCCESS")
 
     workers = chromium("--virtual-time-budget=8000", "--dump-dom", f"{flower}/workers")
     assert "swift-in-flower@interop" in workers
@@ -54,14 +80,15 @@ def test_flower_lists_swift_workers_and_tasks_and_revokes(flower, swift_worker, 
     tasks = chromium("--virtual-time-budget=8000", "--dump-dom", f"{flower}/tasks")
     assert result.id[:18] in tasks and "demo.add" in tasks
 
-    DOCS.mkdir(parents=True, exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for page in ("workers", "tasks"):
-        shot = DOCS / f"flower-{page}.png"
+        shot = SCREENSHOTS / f"flower-{page}.png"
         chromium("--virtual-time-budget=8000", "--window-size=1400,700", f"--screenshot={shot}", f"{flower}/{page}")
         assert shot.exists() and shot.stat().st_size > 10_000
 
     running = app.send_task("demo.sleep", args=[30], queue=queue)
-    time.sleep(1.5)
+    wait_for("Flower to see demo.sleep started",
+             lambda: flower_api(flower, f"task/info/{running.id}").get("state") == "STARTED")
     request = urllib.request.Request(
         f"{flower}/api/task/revoke/{running.id}", method="POST", data=b"terminate=true",
         headers={"Content-Type": "application/x-www-form-urlencoded"})
