@@ -96,6 +96,8 @@ struct Events: AsyncParsableCommand {
         ).name
         try await channel.bindQueue(queue, to: "celeryev", routingKey: "#")
         let consumer = try await channel.consume(queue: queue, exclusive: true)
+        // Said once the view is bound and consuming, so a script (or a test) knows no later event can be missed.
+        FileHandle.standardError.write(Data("amqp-task events: listening on exchange celeryev (Ctrl-C to stop)\n".utf8))
         var seen = 0
         var board = EventBoard()
         for try await delivery in consumer {

@@ -1,9 +1,11 @@
 """Swift workers seen by Celery's tools: events (-E) and remote control (celery inspect / control)."""
 import json
+import select
 import subprocess
 import sys
 import threading
 import time
+import uuid
 
 from celeryapp import app
 from conftest import REPO, amqp_task
@@ -26,7 +28,15 @@ class EventLog:
         self.receiver = app.events.Receiver(self.connection, handlers={"*": self.events.append})
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-        time.sleep(1)
+        # Ready once it receives an event of ours: until then the receiver's queue may not be bound yet.
+        probe = f"probe-{uuid.uuid4().hex[:8]}"
+        with app.events.default_dispatcher() as dispatcher:
+            deadline = time.time() + 20
+            while not any(e.get("type") == probe for e in list(self.events)):
+                if time.time() > deadline:
+                    raise AssertionError("Celery's event receiver never received our probe event")
+                dispatcher.send(probe)
+                time.sleep(0.2)
 
     def _run(self):
         try:
@@ -95,9 +105,7 @@ def test_celery_inspect_reaches_swift_workers(swift_worker, queue):
     status, out = celery_cli("inspect", "registered", "-d", "inspected@interop", "--json")
     assert "demo.add" in json.loads(out.strip().splitlines()[-1])["inspected@interop"]
     running = app.send_task("demo.sleep", args=[3], queue=queue)
-    time.sleep(1)
-    status, out = celery_cli("inspect", "active", "-d", "inspected@interop", "--json")
-    active = json.loads(out.strip().splitlines()[-1])["inspected@interop"]
+    active = wait_until_active("inspected@interop", running.id)
     assert [task["id"] for task in active] == [running.id]
     status, out = celery_cli("inspect", "stats", "-d", "inspected@interop", "--json")
     assert json.loads(out.strip().splitlines()[-1])["inspected@interop"]["pid"] > 0
@@ -106,18 +114,20 @@ def test_celery_inspect_reaches_swift_workers(swift_worker, queue):
 
 def test_celery_control_revoke_stops_a_swift_task(swift_worker, queue):
     swift_worker("--remote-control", "all", hostname="revoker@interop")
-    blocker = app.send_task("demo.sleep", args=[2], queue=queue)
+    blocker = app.send_task("demo.sleep", args=[5], queue=queue)
     waiting = app.send_task("demo.add", args=[1, 1], queue=queue)
-    time.sleep(0.5)
-    app.control.revoke(waiting.id, destination=["revoker@interop"])
-    assert blocker.get(timeout=20) == 2.0
+    wait_until_active("revoker@interop", blocker.id)
+    # reply=True returns once the worker has taken the revoke in, while the blocker still holds its one slot.
+    replies = app.control.revoke(waiting.id, destination=["revoker@interop"], reply=True, timeout=5)
+    assert replies and "revoker@interop" in replies[0], replies
+    assert blocker.get(timeout=20) == 5.0
     try:
         waiting.get(timeout=20)
         raise AssertionError("a revoked task must not run")
     except Exception as error:
         assert type(error).__name__ == "TaskRevokedError"
     running = app.send_task("demo.sleep", args=[30], queue=queue)
-    time.sleep(1)
+    wait_until_active("revoker@interop", running.id)
     app.control.revoke(running.id, terminate=True, destination=["revoker@interop"])
     try:
         running.get(timeout=20)
@@ -137,10 +147,33 @@ def test_amqp_task_inspect_reaches_swift_and_celery_workers(swift_worker, celery
     assert {"celery-pinged@interop": {"ok": "pong"}} in replies
 
 
-def test_amqp_task_events_shows_task_events(swift_worker, queue):
-    viewer = subprocess.Popen([__import__("conftest").binary("amqp-task"), "events", "--count", "50"],
+def wait_until_active(hostname, task_id, seconds=20):
+    """`celery inspect active` on `hostname` until it lists `task_id` (the task has started there); returns the list."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        status, out = celery_cli("inspect", "active", "-d", hostname, "--json")
+        if status == 0:
+            active = json.loads(out.strip().splitlines()[-1]).get(hostname, [])
+            if any(task["id"] == task_id for task in active):
+                return active
+        time.sleep(0.2)
+    raise AssertionError(f"{task_id} never became active on {hostname}")
+
+
+def start_event_viewer(*extra):
+    """`amqp-task events`, returned once it says it is consuming (no later event can be missed)."""
+    viewer = subprocess.Popen([__import__("conftest").binary("amqp-task"), "events", *extra],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1)
+    ready, _, _ = select.select([viewer.stderr], [], [], 30)
+    line = viewer.stderr.readline() if ready else ""
+    if "listening" not in line:
+        viewer.kill()
+        raise AssertionError(f"amqp-task events did not start: {line!r}")
+    return viewer
+
+
+def test_amqp_task_events_shows_task_events(swift_worker, queue):
+    viewer = start_event_viewer("--count", "50")
     swift_worker("--events", hostname="viewed@interop")
     result = app.send_task("demo.add", args=[4, 5], queue=queue)
     assert result.get(timeout=20) == 9
@@ -155,9 +188,7 @@ def test_amqp_task_events_shows_task_events(swift_worker, queue):
 
 
 def test_amqp_task_events_top_shows_a_table_of_workers_and_tasks(swift_worker, queue):
-    viewer = subprocess.Popen([__import__("conftest").binary("amqp-task"), "events", "--top", "--count", "4"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1)
+    viewer = start_event_viewer("--top", "--count", "4")
     swift_worker("--events", hostname="topped@interop")
     result = app.send_task("demo.add", args=[1, 2], queue=queue)
     assert result.get(timeout=20) == 3
