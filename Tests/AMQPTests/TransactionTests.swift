@@ -52,6 +52,7 @@ import Testing
         let connection = try await TestBroker.connect()
         let admin = try await connection.openChannel()
         let state = try await quorumQueue(admin, "tx.state")
+        try await admin.confirmSelect()  // "old" is in the queue before the transaction looks
         try await admin.publish(Data("old".utf8), routingKey: state)
 
         let tx = try await connection.openChannel()

@@ -1,0 +1,156 @@
+import AMQP
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The periodic scheduler (`amqp-worker --beat`): sends each tick of `[schedules."NAME"]` once, however many
+/// instances run it.
+///
+/// Every instance keeps its own connection (short heartbeat, so a silent host loses it within seconds) and tries
+/// every second to take the lock `BeatQueues.leader`, an exclusive queue; the one that holds it (the leader) writes
+/// its name to `BeatQueues.leaderInfo`, reads the last tick sent of each schedule from its state queue, and then
+/// sends ticks. Each tick's task and the schedule's new state record are published in one AMQP transaction, on
+/// the connection that holds the lock: a leader that dies before the commit sent neither, and once its connection
+/// is gone it can send nothing more. A missed tick (every instance down, or the leader late) is sent once, the
+/// latest one only (`TickPlanner`).
+///
+/// A swift-service-lifecycle `Service`: it runs until its group shuts down (closing its connection hands the lock
+/// to another instance at once) and never returns early; broker errors are logged and retried.
+public final class BeatService: Service, Sendable {
+    public let configuration: TasksConfiguration
+    /// This instance's name, as `amqp-task schedules` shows the leader.
+    public let identity: String
+    /// Heartbeat of the scheduler's connection: a leader whose host goes silent loses the lock after about twice
+    /// this.
+    public let heartbeat: Duration
+    /// How often an instance that does not lead tries to take over.
+    public let retryInterval: Duration
+    private let logger: Logger
+
+    public init(
+        configuration: TasksConfiguration, identity: String, heartbeat: Duration = .seconds(5),
+        retryInterval: Duration = .seconds(1), logger: Logger = Logger(label: "amqp-tasks.beat")
+    ) {
+        self.configuration = configuration
+        self.identity = identity
+        self.heartbeat = heartbeat
+        self.retryInterval = retryInterval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        guard !configuration.schedules.isEmpty else {
+            logger.warning("beat: no [schedules.\"NAME\"] in the configuration; nothing to send")
+            try? await gracefulShutdown()
+            return
+        }
+        logger.info("beat: \(identity) schedules \(configuration.schedules.keys.sorted().joined(separator: ", "))")
+        await cancelWhenGracefulShutdown {
+            await self.runUntilCancelled()
+        }
+    }
+
+    private func runUntilCancelled() async {
+        var attempt = 0
+        while !Task.isCancelled {
+            var connection: Connection?
+            do {
+                var connections = configuration.broker.connections
+                for index in connections.indices { connections[index].heartbeat = heartbeat }
+                connection = try await Connection.open(
+                    anyOf: connections, startingAt: attempt, connectionName: "amqp-tasks beat \(identity)",
+                    logger: logger)
+                try await takeLock(on: connection!)
+                try await lead(on: connection!)
+            } catch is CancellationError {
+            } catch {
+                if !Task.isCancelled { logger.warning("beat: \(error); trying again in \(retryInterval)") }
+            }
+            if let connection { await connection.close() }
+            attempt += 1
+            try? await Task.sleep(for: retryInterval)
+        }
+    }
+
+    /// Returns once this instance holds the lock; retries every `retryInterval` while another one does.
+    private func takeLock(on connection: Connection) async throws {
+        var waiting = false
+        while true {
+            let channel = try await connection.openChannel()
+            do {
+                try await channel.declareQueue(BeatQueues.leader, durable: false, exclusive: true, autoDelete: false)
+                try? await channel.close()
+                return
+            } catch let error as AMQPError where error.replyCode == .resourceLocked {
+                if !waiting { logger.info("beat: another instance leads; standing by") }
+                waiting = true
+            }
+            try await Task.sleep(for: retryInterval)
+        }
+    }
+
+    private func lead(on connection: Connection) async throws {
+        let schedules = configuration.schedules.values.sorted { $0.name < $1.name }
+        let setup = try await connection.openChannel()
+        try await BeatQueues.declareLastValue(BeatQueues.leaderInfo, on: setup)
+        for schedule in schedules { try await BeatQueues.declareLastValue(BeatQueues.state(schedule.name), on: setup) }
+        let lastSent = try await BeatStatus.lastTicks(of: schedules.map(\.name), on: connection)
+        let transaction = try await connection.openChannel()
+        try await transaction.selectTransactions()
+        try await transaction.publish(BeatRecord(writer: identity).outgoing(to: BeatQueues.leaderInfo))
+        try await transaction.commit()
+
+        let now = Date()
+        var planners = schedules.map { TickPlanner(timing: $0.timing, lastSent: lastSent[$0.name]?.tick, now: now) }
+        logger.notice("beat: \(identity) leads; sending \(schedules.count) schedule(s)")
+        for (schedule, planner) in zip(schedules, planners) {
+            let last = planner.lastSent.map(TickID.timestamp) ?? "never"
+            let next = planner.due(at: now).map { "now (catching up \(TickID.timestamp($0)))" }
+                ?? planner.nextTick(after: now).map(TickID.timestamp) ?? "never"
+            logger.info("beat: \(schedule.name): \(schedule.timing), last sent \(last), next \(next)")
+        }
+        let router = TaskRouter(configuration: configuration)
+        var checks = try await connection.openChannel()
+        while true {
+            if let error = connection.closedError { throw error }
+            for index in schedules.indices {
+                guard let tick = planners[index].due(at: Date()) else { continue }
+                let beatTick = BeatTick(schedule: schedules[index], tick: tick, router: router)
+                guard try await destinationExists(beatTick, checks: &checks, on: connection) else { continue }
+                try await transaction.publish(beatTick.message(origin: identity, now: Date()))
+                try await transaction.publish(
+                    BeatRecord(schedule: schedules[index].name, tick: tick, taskId: beatTick.taskId, writer: identity)
+                        .outgoing(to: BeatQueues.state(schedules[index].name)))
+                try await transaction.commit()
+                planners[index].sent(tick)
+                logger.info(
+                    "beat: sent \(schedules[index].name) tick \(TickID.timestamp(tick)): \(schedules[index].task)[\(beatTick.taskId)]")
+            }
+            let now = Date()
+            let next = planners.compactMap { $0.nextTick(after: now) }.min()
+            // At most a second: a clock that jumps, or a lost connection, is noticed within a second.
+            let wait = min(max(next.map { $0.timeIntervalSince(Date()) } ?? 1, 0.005), 1)
+            try await Task.sleep(for: .seconds(wait))
+        }
+    }
+
+    /// True when the tick's queue or exchange exists; otherwise logs why the tick is not sent (it is not recorded
+    /// either: once the destination exists, the latest due tick goes).
+    private func destinationExists(_ tick: BeatTick, checks: inout Channel, on connection: Connection) async throws -> Bool {
+        let (exchange, routingKey) = tick.destination
+        do {
+            if exchange.isEmpty {
+                _ = try await checks.inspectQueue(routingKey)
+            } else {
+                try await checks.checkExchange(exchange)
+            }
+            return true
+        } catch let error as AMQPError where error.replyCode == .notFound {
+            let what = exchange.isEmpty ? "queue \(routingKey)" : "exchange \(exchange)"
+            logger.error(
+                "beat: \(tick.schedule.name) tick \(TickID.timestamp(tick.tick)) not sent: \(what) does not exist; declare it (amqp-task declare, or start a worker that consumes it)")
+            checks = try await connection.openChannel()
+            return false
+        }
+    }
+}
