@@ -43,6 +43,8 @@ import Testing
         #expect(c.tasks["reports.wordcount"]?.command == ["/usr/bin/wc", "-w"])
         #expect(c.tasks["reports.wordcount"]?.maxRetries == 2)
         #expect(c.tasks["reports.wordcount"]?.timeLimit == .seconds(60))
+        #expect(c.schedules["demo.heartbeat"]?.timing == .every(seconds: 10), "the schedule Deploy/quickstart shows")
+        #expect(c.schedules["demo.heartbeat"]?.task == "demo.add")
     }
 
     @Test func amqpURLInTheEnvironmentOverridesTheFile() throws {
