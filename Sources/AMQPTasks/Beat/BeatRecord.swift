@@ -22,7 +22,7 @@ public struct BeatRecord: Sendable, Hashable {
     }
 
     /// The message to publish into `queue`: persistent JSON.
-    func outgoing(to queue: String) -> OutgoingMessage {
+    public func outgoing(to queue: String) -> OutgoingMessage {
         var object: [String: JSONValue] = ["writer": .string(writer), "written": .string(TickID.timestamp(written))]
         if let schedule { object["schedule"] = .string(schedule) }
         if let tick { object["tick"] = .string(TickID.timestamp(tick)) }
@@ -34,7 +34,7 @@ public struct BeatRecord: Sendable, Hashable {
     }
 
     /// Reads a record; nil for a body that is not one (it is then ignored: a newer record replaces it).
-    init?(body: Data) {
+    public init?(body: Data) {
         guard case .object(let object)? = try? JSONValue.parse(body), let writer = object["writer"]?.stringValue,
             let written = object["written"]?.stringValue.flatMap(CeleryTime.parse)
         else { return nil }

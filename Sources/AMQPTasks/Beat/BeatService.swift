@@ -52,6 +52,7 @@ public final class BeatService: Service, Sendable {
 
     private func runUntilCancelled() async {
         var attempt = 0
+        var failuresToConnect = 0
         while !Task.isCancelled {
             var connection: Connection?
             do {
@@ -60,15 +61,19 @@ public final class BeatService: Service, Sendable {
                 connection = try await Connection.open(
                     anyOf: connections, startingAt: attempt, connectionName: "amqp-tasks beat \(identity)",
                     logger: logger)
+                failuresToConnect = 0
                 try await takeLock(on: connection!)
                 try await lead(on: connection!)
             } catch is CancellationError {
             } catch {
-                if !Task.isCancelled { logger.warning("beat: \(error); trying again in \(retryInterval)") }
+                if connection == nil { failuresToConnect += 1 }
+                if !Task.isCancelled { logger.warning("beat: \(error); trying again") }
             }
             if let connection { await connection.close() }
             attempt += 1
-            try? await Task.sleep(for: retryInterval)
+            // Reconnect at once-a-second pace after losing a connection; back off to 30 s while the broker is away.
+            let backoff = retryInterval * (1 << min(failuresToConnect, 5))
+            try? await Task.sleep(for: min(backoff, max(retryInterval, .seconds(30))))
         }
     }
 
