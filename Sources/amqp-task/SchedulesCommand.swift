@@ -27,7 +27,8 @@ struct Schedules: AsyncParsableCommand {
         }
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max()! }
         for row in rows {
-            print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  "))
+            let cells = zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
+            print(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
         }
         if schedules.isEmpty { print("(no [schedules.\"NAME\"] in the configuration)") }
         if let leader = status.leader {
