@@ -19,7 +19,7 @@ struct Schedules: AsyncParsableCommand {
         let now = Date()
         var rows: [[String]] = [["schedule", "task", "timing", "next run", "last sent"]]
         for schedule in schedules {
-            let last = status.lastSent[schedule.name]?.tick
+            let last = status.lastSent[schedule.name]
             let planner = TickPlanner(timing: schedule.timing, lastSent: last, now: now)
             // A tick due but not yet sent (every sender down) goes as soon as a leader runs: "now".
             let next = planner.due(at: now) != nil ? "now (missed tick)" : planner.nextTick(after: now).map(TickID.timestamp) ?? "never"

@@ -1,11 +1,12 @@
 import AMQP
 import AMQPTasks
 import Foundation
+import Logging
 import Testing
 
-/// What the periodic scheduler keeps in the broker, on the real broker: a state queue holds only the newest record
-/// (the design publishes a tick and its record in one transaction and acknowledges nothing), reading it takes
-/// nothing away, and the leader is whoever holds the exclusive lock queue.
+/// What the periodic scheduler keeps in the broker, on the real broker: records of ticks sent (the latest wins,
+/// in whatever order they come back), the leader's note, the lock; and a scheduler handing over while a reader
+/// keeps reading its state.
 @Suite(.serialized) struct BeatStateTests {
     func connect() async throws -> Connection {
         try await Connection.open(url: Broker.url)
@@ -13,53 +14,48 @@ import Testing
 
     func tick(_ seconds: Double) -> Date { Date(timeIntervalSince1970: seconds.rounded(.down)) }
 
-    @Test func aStateQueueKeepsOnlyTheNewestRecordEvenWhileAReaderHoldsAnOlderOne() async throws {
+    func uniqueSchedule() -> String { "test.beat.\(UUID().uuidString.prefix(8).lowercased())" }
+
+    @Test func theLatestRecordWinsAndTheLeadersNoteShowsWhatItHolds() async throws {
         let connection = try await connect()
-        let schedule = "test.beat.\(UUID().uuidString.prefix(8).lowercased())"
+        let schedule = uniqueSchedule()
         let queue = BeatQueues.state(schedule)
         let setup = try await connection.openChannel()
-        try await setup.declareQueue(queue, durable: true, arguments: BeatQueues.lastValueArguments)
-        let writer = try await connection.openChannel()
-        try await writer.selectTransactions()
+        try await setup.declareQueue(queue, durable: true, arguments: BeatQueues.stateArguments)
+        try await setup.confirmSelect()
         let now = Date().timeIntervalSince1970
-        for offset in [0.0, 1, 2] {
-            try await writer.publish(BeatRecord(schedule: schedule, tick: tick(now + offset), writer: "t").outgoing(to: queue))
-            try await writer.commit()
+        // Records come back from a dead leader in any order: the latest tick wins.
+        for offset in [0.0, 2, 1] {
+            try await setup.publish(BeatRecord(schedule: schedule, tick: tick(now + offset), writer: "t").outgoing(to: queue))
         }
-        var status = try await BeatStatus.read(schedules: [schedule], on: connection)
-        #expect(status.lastSent[schedule]?.tick == tick(now + 2))
-        #expect(try await setup.inspectQueue(queue).messageCount == 1, "older records were dropped")
+        #expect(try await BeatStatus.read(schedules: [schedule], on: connection).lastSent[schedule] == tick(now + 2))
 
-        // A reader (amqp-task schedules, a new leader) holds the record while the leader writes the next one.
-        let reader = try await connection.openChannel()
-        let held = try #require(try await reader.get(queue: queue))
-        #expect(BeatRecord(body: held.body)?.tick == tick(now + 2))
-        try await writer.publish(BeatRecord(schedule: schedule, tick: tick(now + 3), writer: "t").outgoing(to: queue))
-        try await writer.commit()
-        try await reader.close()  // returns what it held
-        status = try await BeatStatus.read(schedules: [schedule], on: connection)
-        #expect(status.lastSent[schedule]?.tick == tick(now + 3))
-        #expect(try await setup.inspectQueue(queue).messageCount == 1, "the held record did not come back beside the new one")
-
-        // Reading twice leaves the record in place.
-        status = try await BeatStatus.read(schedules: [schedule, "no.such.schedule"], on: connection)
-        #expect(status.lastSent[schedule]?.tick == tick(now + 3))
+        // A leader holds its records; its note (leader-info) says what it sent.
+        let other = uniqueSchedule()
+        try await setup.declareQueue(BeatQueues.leaderInfo, durable: true, arguments: BeatQueues.leaderInfoArguments)
+        try await setup.publish(
+            BeatRecord(writer: "note@test", lastTicks: [other: tick(now + 7)]).outgoing(to: BeatQueues.leaderInfo))
+        let status = try await BeatStatus.read(schedules: [schedule, other, "no.such.schedule"], on: connection)
+        #expect(status.lastSent[other] == tick(now + 7))
         #expect(status.lastSent["no.such.schedule"] == nil)
         try await setup.deleteQueue(queue)
         await connection.close()
     }
 
-    @Test func theLeaderIsTheHolderOfTheLockNamedInLeaderInfo() async throws {
+    @Test func theLeaderIsTheHolderOfTheLockNamedInItsNote() async throws {
         let observer = try await connect()
         #expect(try await BeatStatus.read(schedules: [], on: observer).leader == nil, "no instance holds the lock")
 
         let holder = try await connect()
         let channel = try await holder.openChannel()
         try await channel.declareQueue(BeatQueues.leader, durable: false, exclusive: true, autoDelete: false)
-        try await channel.declareQueue(BeatQueues.leaderInfo, durable: true, arguments: BeatQueues.lastValueArguments)
+        try await channel.declareQueue(BeatQueues.leaderInfo, durable: true, arguments: BeatQueues.leaderInfoArguments)
         try await channel.confirmSelect()
-        try await channel.publish(BeatRecord(writer: "holder@test").outgoing(to: BeatQueues.leaderInfo))
-        #expect(try await BeatStatus.read(schedules: [], on: observer).leader == "holder@test")
+        let since = tick(Date().timeIntervalSince1970)
+        try await channel.publish(BeatRecord(writer: "holder@test", since: since).outgoing(to: BeatQueues.leaderInfo))
+        let status = try await BeatStatus.read(schedules: [], on: observer)
+        #expect(status.leader == "holder@test")
+        #expect(status.leaderSince == since)
 
         // Another connection cannot take the lock while it is held.
         let rival = try await connect()
@@ -76,5 +72,60 @@ import Testing
         try await retry.declareQueue(BeatQueues.leader, durable: false, exclusive: true, autoDelete: false)
         await rival.close()
         await observer.close()
+    }
+
+    /// Two schedulers in turn, every second, while a reader reads their state without pause (what `amqp-task
+    /// schedules` does): every tick id arrives once, and the second scheduler goes on after the first one's ticks.
+    @Test func aHandOverWhileAReaderKeepsReadingSendsNoTickTwice() async throws {
+        let schedule = uniqueSchedule()
+        let queue = "test.beat.ticks.\(UUID().uuidString.prefix(8).lowercased())"
+        let configuration = TasksConfiguration(
+            broker: try BrokerSettings(url: Broker.url), queues: [QueueDefinition(name: queue)],
+            schedules: [schedule: ScheduleSettings(name: schedule, task: "demo.add", timing: .every(seconds: 1), queue: queue)])
+        let connection = try await connect()
+        let channel = try await connection.openChannel()
+        try await channel.declareQueue(queue, durable: true)
+        let start = Int(Date().timeIntervalSince1970)
+        var tickOf: [String: Int] = [:]
+        for second in start - 5..<start + 600 { tickOf[TickID.id(schedule: schedule, tick: Date(timeIntervalSince1970: Double(second)))] = second }
+
+        let reader = Task {
+            let readerConnection = try await connect()
+            while !Task.isCancelled { _ = try await BeatStatus.read(schedules: [schedule], on: readerConnection) }
+            await readerConnection.close()
+        }
+        var logger = Logger(label: "test.beat")
+        logger.logLevel = .warning
+        var received: [Int] = []
+        func receive(until count: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)  // a safety net only
+            while received.count < count {
+                guard ContinuousClock.now < deadline else {
+                    Issue.record("no tick for 30 s; received \(received)")
+                    return
+                }
+                guard let delivery = try await channel.get(queue: queue, autoAck: true) else {
+                    try await Task.sleep(for: .milliseconds(20))
+                    continue
+                }
+                let id = delivery.properties.headers?["id"]?.stringValue
+                received.append(try #require(id.flatMap { tickOf[$0] }, "a tick of this schedule"))
+            }
+        }
+        for identity in ["first@test", "second@test"] {
+            let beat = BeatService(configuration: configuration, identity: identity, logger: logger)
+            let running = Task { try await beat.run() }
+            try await receive(until: received.count + 3)
+            running.cancel()
+            try? await running.value
+        }
+        reader.cancel()
+        try? await reader.value
+        #expect(received.count == 6)
+        #expect(Set(received).count == received.count, "a tick was sent twice: \(received)")
+        #expect(received == received.sorted(), "the second scheduler went on after the first one's ticks: \(received)")
+        try await channel.deleteQueue(queue)
+        try await channel.deleteQueue(BeatQueues.state(schedule))
+        await connection.close()
     }
 }

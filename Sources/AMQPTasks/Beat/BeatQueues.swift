@@ -6,12 +6,13 @@ import AMQP
 ///   get 405 RESOURCE_LOCKED when they declare it, and try again every second; when the leader's connection
 ///   ends (it stops, is killed, or its host goes silent past the heartbeat) the broker deletes the queue and the
 ///   next instance to declare it leads.
-/// - `amqp-tasks.beat.leader-info`: the leader's name, written when it takes over (for `amqp-task schedules`).
-/// - `amqp-tasks.beat.state.<schedule>`: the last tick sent of each schedule.
-///
-/// The last two are replicated quorum queues holding one message each (`x-max-length` 1, `x-overflow`
-/// `drop-head`): publishing a new record drops the old one, so a tick's task and its record can be published in
-/// one transaction without acknowledging anything.
+/// - `amqp-tasks.beat.state.<schedule>`: records of the ticks sent of one schedule (a replicated quorum queue). The
+///   leader holds them unacknowledged; each tick's transaction adds the new record and acknowledges the older
+///   ones. When the leader's connection ends they return to the queue, and the next leader reads them: the latest
+///   tick wins, whatever order they come back in.
+/// - `amqp-tasks.beat.leader-info`: the leader's name and the last ticks it sent, for `amqp-task schedules` (which
+///   cannot see records a leader holds). One message (`x-max-length` 1, `x-overflow` `drop-head`); only for
+///   display: a reader returning an older copy at the wrong moment makes it stale until the leader's next write.
 public enum BeatQueues {
     public static let leader = "amqp-tasks.beat.leader"
     public static let leaderInfo = "amqp-tasks.beat.leader-info"
@@ -19,21 +20,24 @@ public enum BeatQueues {
     /// The state queue of `schedule`.
     public static func state(_ schedule: String) -> String { "amqp-tasks.beat.state.\(schedule)" }
 
-    /// The arguments of the one-message queues (`leader-info`, `state.*`); every instance declares them alike.
-    public static let lastValueArguments: FieldTable = [
+    /// The arguments of the state queues; every instance declares them alike.
+    public static let stateArguments: FieldTable = ["x-queue-type": .string("quorum")]
+
+    /// The arguments of `leader-info`: one message, the newest.
+    public static let leaderInfoArguments: FieldTable = [
         "x-queue-type": .string("quorum"), "x-max-length": .int32(1), "x-overflow": .string("drop-head"),
     ]
 
-    /// Declares a one-message queue.
-    static func declareLastValue(_ name: String, on channel: Channel) async throws {
-        try await channel.declareQueue(name, durable: true, arguments: lastValueArguments)
-    }
+    /// At most this many records are read from a queue at once (a state queue holds one or two).
+    static let readLimit = 1000
 
-    /// The messages of a one-message queue without taking them: got unacknowledged on `channel`, which the caller
-    /// then closes so they return. Usually one; more only around a concurrent write.
-    static func peek(_ name: String, on channel: Channel) async throws -> [Delivery] {
+    /// The messages ready in `name`, got unacknowledged on `channel` (the caller acknowledges them, or closes the
+    /// channel to return them).
+    static func getAll(_ name: String, on channel: Channel) async throws -> [Delivery] {
         var deliveries: [Delivery] = []
-        while deliveries.count < 16, let delivery = try await channel.get(queue: name) { deliveries.append(delivery) }
+        while deliveries.count < readLimit, let delivery = try await channel.get(queue: name) {
+            deliveries.append(delivery)
+        }
         return deliveries
     }
 }

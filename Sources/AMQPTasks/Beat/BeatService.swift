@@ -7,11 +7,12 @@ import ServiceLifecycle
 /// instances run it.
 ///
 /// Every instance keeps its own connection (short heartbeat, so a silent host loses it within seconds) and tries
-/// every second to take the lock `BeatQueues.leader`, an exclusive queue; the one that holds it (the leader) writes
-/// its name to `BeatQueues.leaderInfo`, reads the last tick sent of each schedule from its state queue, and then
-/// sends ticks. Each tick's task and the schedule's new state record are published in one AMQP transaction, on
-/// the connection that holds the lock: a leader that dies before the commit sent neither, and once its connection
-/// is gone it can send nothing more. A missed tick (every instance down, or the leader late) is sent once, the
+/// every second to take the lock `BeatQueues.leader`, an exclusive queue; the one that holds it (the leader) takes
+/// the records of ticks sent from each schedule's state queue (holding them unacknowledged), writes its name to
+/// `BeatQueues.leaderInfo`, and then sends ticks. Each tick's task, the schedule's new record and the
+/// acknowledgement of the records it supersedes are one AMQP transaction, on the connection that holds the lock:
+/// a leader that dies before the commit did none of it (its records return to their queues for the next leader),
+/// and once its connection is gone it can send nothing more. A missed tick (every instance down, or the leader late) is sent once, the
 /// latest one only (`TickPlanner`).
 ///
 /// A swift-service-lifecycle `Service`: it runs until its group shuts down (closing its connection hands the lock
@@ -96,17 +97,34 @@ public final class BeatService: Service, Sendable {
 
     private func lead(on connection: Connection) async throws {
         let schedules = configuration.schedules.values.sorted { $0.name < $1.name }
+        let since = Date()
         let setup = try await connection.openChannel()
-        try await BeatQueues.declareLastValue(BeatQueues.leaderInfo, on: setup)
-        for schedule in schedules { try await BeatQueues.declareLastValue(BeatQueues.state(schedule.name), on: setup) }
-        let lastSent = try await BeatStatus.lastTicks(of: schedules.map(\.name), on: connection)
+        try await setup.declareQueue(BeatQueues.leaderInfo, durable: true, arguments: BeatQueues.leaderInfoArguments)
+        for schedule in schedules {
+            try await setup.declareQueue(BeatQueues.state(schedule.name), durable: true, arguments: BeatQueues.stateArguments)
+        }
         let transaction = try await connection.openChannel()
         try await transaction.selectTransactions()
-        try await transaction.publish(BeatRecord(writer: identity).outgoing(to: BeatQueues.leaderInfo))
-        try await transaction.commit()
+        var held = HeldRecords()
+        for schedule in schedules { try await held.take(schedule.name, on: transaction) }
+        let unrecorded = schedules.filter { held.lastTick($0.name) == nil }
+        if !unrecorded.isEmpty {
+            // A reader (amqp-task schedules) may hold a record for a moment: look once more before taking a schedule
+            // for new (which would skip its catch-up tick, never repeat one).
+            try await Task.sleep(for: retryInterval)
+            for schedule in unrecorded { try await held.take(schedule.name, on: transaction) }
+        }
 
         let now = Date()
-        var planners = schedules.map { TickPlanner(timing: $0.timing, lastSent: lastSent[$0.name]?.tick, now: now) }
+        var planners = schedules.map { TickPlanner(timing: $0.timing, lastSent: held.lastTick($0.name), now: now) }
+        func leaderInfo() -> OutgoingMessage {
+            var lastTicks: [String: Date] = [:]
+            for (schedule, planner) in zip(schedules, planners) { lastTicks[schedule.name] = planner.lastSent }
+            return BeatRecord(writer: identity, since: since, lastTicks: lastTicks).outgoing(to: BeatQueues.leaderInfo)
+        }
+        try await transaction.publish(leaderInfo())
+        try await transaction.commit()
+        var infoWritten = ContinuousClock.now
         logger.notice("beat: \(identity) leads; sending \(schedules.count) schedule(s)")
         for (schedule, planner) in zip(schedules, planners) {
             let last = planner.lastSent.map(TickID.timestamp) ?? "never"
@@ -120,16 +138,28 @@ public final class BeatService: Service, Sendable {
             if let error = connection.closedError { throw error }
             for index in schedules.indices {
                 guard let tick = planners[index].due(at: Date()) else { continue }
-                let beatTick = BeatTick(schedule: schedules[index], tick: tick, router: router)
+                let schedule = schedules[index]
+                let beatTick = BeatTick(schedule: schedule, tick: tick, router: router)
                 guard try await destinationExists(beatTick, checks: &checks, on: connection) else { continue }
+                // One transaction: the task, its record, the older records acknowledged, the leader's note.
                 try await transaction.publish(beatTick.message(origin: identity, now: Date()))
                 try await transaction.publish(
-                    BeatRecord(schedule: schedules[index].name, tick: tick, taskId: beatTick.taskId, writer: identity)
-                        .outgoing(to: BeatQueues.state(schedules[index].name)))
-                try await transaction.commit()
+                    BeatRecord(schedule: schedule.name, tick: tick, taskId: beatTick.taskId, writer: identity)
+                        .outgoing(to: BeatQueues.state(schedule.name)))
+                try await held.acknowledgeOlder(schedule.name, than: tick, on: transaction)
                 planners[index].sent(tick)
-                logger.info(
-                    "beat: sent \(schedules[index].name) tick \(TickID.timestamp(tick)): \(schedules[index].task)[\(beatTick.taskId)]")
+                try await transaction.publish(leaderInfo())
+                try await transaction.commit()
+                infoWritten = ContinuousClock.now
+                held.superseded(schedule.name, before: tick)
+                try await held.take(schedule.name, on: transaction)
+                logger.info("beat: sent \(schedule.name) tick \(TickID.timestamp(tick)): \(schedule.task)[\(beatTick.taskId)]")
+            }
+            if ContinuousClock.now - infoWritten > .seconds(30) {
+                // Heals a note a reader returned late (see BeatQueues.leaderInfo) when no tick rewrote it.
+                try await transaction.publish(leaderInfo())
+                try await transaction.commit()
+                infoWritten = ContinuousClock.now
             }
             let now = Date()
             let next = planners.compactMap { $0.nextTick(after: now) }.min()
