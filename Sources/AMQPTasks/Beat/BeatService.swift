@@ -27,6 +27,8 @@ public final class BeatService: Service, Sendable {
     /// How often an instance that does not lead tries to take over.
     public let retryInterval: Duration
     private let logger: Logger
+    /// How often a leader with no tick to send rewrites its note and renews the records it holds.
+    static let refreshInterval: Duration = .seconds(30)
 
     public init(
         configuration: TasksConfiguration, identity: String, heartbeat: Duration = .seconds(5),
@@ -155,11 +157,24 @@ public final class BeatService: Service, Sendable {
                 try await held.take(schedule.name, on: transaction)
                 logger.info("beat: sent \(schedule.name) tick \(TickID.timestamp(tick)): \(schedule.task)[\(beatTick.taskId)]")
             }
-            if ContinuousClock.now - infoWritten > .seconds(30) {
-                // Heals a note a reader returned late (see BeatQueues.leaderInfo) when no tick rewrote it.
+            if ContinuousClock.now - infoWritten > Self.refreshInterval {
+                // No tick for a while: rewrite the note (a reader may have returned an older copy over it) and renew
+                // the held records, so that none stays unacknowledged past the broker's consumer_timeout (which
+                // counts basic.get deliveries too, and would close the transaction channel).
+                for (schedule, planner) in zip(schedules, planners) {
+                    guard let last = planner.lastSent else { continue }
+                    try await transaction.publish(
+                        BeatRecord(schedule: schedule.name, tick: last, taskId: TickID.id(schedule: schedule.name, tick: last), writer: identity)
+                            .outgoing(to: BeatQueues.state(schedule.name)))
+                    try await held.acknowledgeOlder(schedule.name, than: .distantFuture, on: transaction)
+                }
                 try await transaction.publish(leaderInfo())
                 try await transaction.commit()
                 infoWritten = ContinuousClock.now
+                for (schedule, planner) in zip(schedules, planners) where planner.lastSent != nil {
+                    held.superseded(schedule.name, before: .distantFuture)
+                    try await held.take(schedule.name, on: transaction)
+                }
             }
             let now = Date()
             let next = planners.compactMap { $0.nextTick(after: now) }.min()
