@@ -91,9 +91,3 @@ struct CronField: Sendable, Hashable {
 extension CronField.Kind: Equatable {
     static func == (a: Self, b: Self) -> Bool { a.name == b.name }
 }
-
-/// Why a cron expression was refused.
-public struct CronError: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    init(_ description: String) { self.description = description }
-}

@@ -12,7 +12,7 @@ enum ScheduleSection {
         var args: [JSONValue] = []
         if let value = r.table["args"] {
             if let array = value.array {
-                args = array.enumerated().map { JSONValue(toml: $1, at: "\(r.key("args"))[\($0)]", context: context) }
+                args = array.map { JSONValue(toml: $0) }
             } else {
                 context.error(r.key("args"), "expected a list, e.g. args = [2, 3], got \(value.type)")
             }
@@ -20,8 +20,7 @@ enum ScheduleSection {
         var kwargs: [String: JSONValue] = [:]
         if let value = r.table["kwargs"] {
             if let table = value.table {
-                let reader = TableReader(table: table, path: r.key("kwargs"), context: context)
-                for key in table.keys { kwargs[key] = JSONValue(toml: table[key]!, at: reader.key(key), context: context) }
+                for key in table.keys { kwargs[key] = JSONValue(toml: table[key]!) }
             } else {
                 context.error(r.key("kwargs"), "expected a table, e.g. kwargs = { to = \"ops\" }, got \(value.type)")
             }
@@ -87,28 +86,5 @@ enum ScheduleSection {
             seconds = r.number(name)
         }
         return r.positive(name, seconds).map { .seconds($0) }
-    }
-}
-
-extension JSONValue {
-    /// A TOML value as JSON; dates and times become their TOML text. Reports nothing: every TOML value has a form.
-    init(toml value: TOMLValueConvertible, at path: String, context: ConfigContext) {
-        if let bool = value.bool {
-            self = .bool(bool)
-        } else if let int = value.int {
-            self = .int(int)
-        } else if let double = value.double {
-            self = .double(double)
-        } else if let string = value.string {
-            self = .string(string)
-        } else if let array = value.array {
-            self = .array(array.enumerated().map { JSONValue(toml: $1, at: "\(path)[\($0)]", context: context) })
-        } else if let table = value.table {
-            var object: [String: JSONValue] = [:]
-            for key in table.keys { object[key] = JSONValue(toml: table[key]!, at: "\(path).\(key)", context: context) }
-            self = .object(object)
-        } else {
-            self = .string(value.debugDescription)
-        }
     }
 }
