@@ -82,11 +82,25 @@ import Testing
         let admin = try await observer.openChannel()
         let queue = try await quorumQueue(admin, "tx.dropped")
 
-        let doomed = try await TestBroker.connect()
-        let tx = try await doomed.openChannel()
+        // Closed by the client, and cut by the broker (as when the network or the node goes away).
+        let closed = try await TestBroker.connect(name: "tx closed \(queue)")
+        let tx = try await closed.openChannel()
         try await tx.selectTransactions()
         for i in 0..<10 { try await tx.publish(Data("lost \(i)".utf8), routingKey: queue) }
-        await doomed.close()
+        await closed.close()
+
+        let cutName = "tx cut \(queue)"
+        let cut = try await TestBroker.connect(name: cutName)
+        let cutChannel = try await cut.openChannel()
+        try await cutChannel.selectTransactions()
+        for i in 0..<10 { try await cutChannel.publish(Data("cut \(i)".utf8), routingKey: queue) }
+        _ = try await cutChannel.inspectQueue(queue)  // a round trip: the broker has read the publishes
+        let connections = try TestBroker.ctl(["list_connections", "pid", "client_properties", "--quiet", "--no-table-headers"])
+        let pid = try #require(
+            connections.split(separator: "\n").first { $0.contains("test: \(cutName)") }?.split(separator: "\t").first)
+        try TestBroker.ctl(["close_connection", String(pid), "test: the connection is cut before its commit"])
+        let commitError = await expectAMQPError { try await cutChannel.commit() }
+        #expect(commitError != nil)
 
         // A later commit on another connection arrives: the queue works, and only that message is in it.
         let other = try await observer.openChannel()
