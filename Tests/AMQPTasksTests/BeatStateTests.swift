@@ -128,4 +128,52 @@ import Testing
         try await channel.deleteQueue(BeatQueues.state(schedule))
         await connection.close()
     }
+
+    @Test func aTickForAMissingQueueIsNeitherSentNorRecordedUntilTheQueueExists() async throws {
+        let schedule = uniqueSchedule()
+        let queue = "test.beat.later.\(UUID().uuidString.prefix(8).lowercased())"
+        let configuration = TasksConfiguration(
+            broker: try BrokerSettings(url: Broker.url),
+            schedules: [schedule: ScheduleSettings(name: schedule, task: "demo.add", timing: .every(seconds: 1), queue: queue)])
+        let connection = try await connect()
+        var logger = Logger(label: "test.beat")
+        logger.logLevel = .critical
+        let beat = BeatService(configuration: configuration, identity: "missing@test", logger: logger)
+        let running = Task { try await beat.run() }
+        // Wait until it leads, then until two ticks have passed with the queue missing.
+        let deadline = ContinuousClock.now + .seconds(30)
+        var status = try await BeatStatus.read(schedules: [schedule], on: connection)
+        while status.leader != "missing@test", ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            status = try await BeatStatus.read(schedules: [schedule], on: connection)
+        }
+        #expect(status.leader == "missing@test")
+        let ledAt = Date().timeIntervalSince1970
+        while Date().timeIntervalSince1970 < ledAt + 2.5 { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(try await BeatStatus.read(schedules: [schedule], on: connection).lastSent[schedule] == nil, "nothing recorded")
+
+        let channel = try await connection.openChannel()
+        try await channel.declareQueue(queue, durable: true)
+        var delivery: Delivery?
+        while delivery == nil, ContinuousClock.now < deadline {
+            delivery = try await channel.get(queue: queue, autoAck: true)
+            if delivery == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let id = try #require(delivery?.properties.headers?["id"]?.stringValue)
+        running.cancel()
+        try? await running.value
+        let sent = try #require(
+            (Int(ledAt) - 5...Int(Date().timeIntervalSince1970) + 1).first {
+                TickID.id(schedule: schedule, tick: Date(timeIntervalSince1970: Double($0))) == id
+            }, "the tick id is one of this schedule's")
+        #expect(Double(sent) > ledAt, "a tick of the time the queue was missing or later, sent once it exists")
+        var recorded: Date?
+        while recorded == nil, ContinuousClock.now < deadline {
+            recorded = try await BeatStatus.read(schedules: [schedule], on: connection).lastSent[schedule]
+        }
+        #expect(recorded.map { Int($0.timeIntervalSince1970) } ?? 0 >= sent, "recorded once sent")
+        try await channel.deleteQueue(queue)
+        try await channel.deleteQueue(BeatQueues.state(schedule))
+        await connection.close()
+    }
 }

@@ -136,13 +136,16 @@ public final class BeatService: Service, Sendable {
         }
         let router = TaskRouter(configuration: configuration)
         var checks = try await connection.openChannel()
+        var reported: Set<String> = []  // ticks whose missing destination was logged: once each, not every second
         while true {
             if let error = connection.closedError { throw error }
             for index in schedules.indices {
                 guard let tick = planners[index].due(at: Date()) else { continue }
                 let schedule = schedules[index]
                 let beatTick = BeatTick(schedule: schedule, tick: tick, router: router)
-                guard try await destinationExists(beatTick, checks: &checks, on: connection) else { continue }
+                guard try await destinationExists(beatTick, checks: &checks, on: connection, reported: &reported) else {
+                    continue
+                }
                 // One transaction: the task, its record, the older records acknowledged, the leader's note.
                 try await transaction.publish(beatTick.message(origin: identity, now: Date()))
                 try await transaction.publish(
@@ -153,6 +156,7 @@ public final class BeatService: Service, Sendable {
                 try await transaction.publish(leaderInfo())
                 try await transaction.commit()
                 infoWritten = ContinuousClock.now
+                reported.removeAll()
                 held.superseded(schedule.name, before: tick)
                 try await held.take(schedule.name, on: transaction)
                 logger.info("beat: sent \(schedule.name) tick \(TickID.timestamp(tick)): \(schedule.task)[\(beatTick.taskId)]")
@@ -186,7 +190,9 @@ public final class BeatService: Service, Sendable {
 
     /// True when the tick's queue or exchange exists; otherwise logs why the tick is not sent (it is not recorded
     /// either: once the destination exists, the latest due tick goes).
-    private func destinationExists(_ tick: BeatTick, checks: inout Channel, on connection: Connection) async throws -> Bool {
+    private func destinationExists(
+        _ tick: BeatTick, checks: inout Channel, on connection: Connection, reported: inout Set<String>
+    ) async throws -> Bool {
         let (exchange, routingKey) = tick.destination
         do {
             if exchange.isEmpty {
@@ -197,8 +203,10 @@ public final class BeatService: Service, Sendable {
             return true
         } catch let error as AMQPError where error.replyCode == .notFound {
             let what = exchange.isEmpty ? "queue \(routingKey)" : "exchange \(exchange)"
-            logger.error(
-                "beat: \(tick.schedule.name) tick \(TickID.timestamp(tick.tick)) not sent: \(what) does not exist; declare it (amqp-task declare, or start a worker that consumes it)")
+            if reported.insert(tick.taskId).inserted {
+                logger.error(
+                    "beat: \(tick.schedule.name) tick \(TickID.timestamp(tick.tick)) not sent: \(what) does not exist; declare it (amqp-task declare, or start a worker that consumes it)")
+            }
             checks = try await connection.openChannel()
             return false
         }
