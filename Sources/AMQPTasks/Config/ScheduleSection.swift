@@ -56,7 +56,7 @@ enum ScheduleSection {
         case (false, true):
             var zone = TimeZone(identifier: "UTC")!
             if let zoneName {
-                guard let named = TimeZone(identifier: zoneName), zoneName.contains("/") || zoneName == "UTC" else {
+                guard let named = TimeZone(identifier: zoneName) else {
                     context.error(r.key("timezone"), "unknown time zone \"\(zoneName)\"; expected an IANA name such as \"Europe/Paris\" or \"UTC\"")
                     return nil
                 }
