@@ -20,8 +20,12 @@ public enum BeatQueues {
     /// The state queue of `schedule`.
     public static func state(_ schedule: String) -> String { "amqp-tasks.beat.state.\(schedule)" }
 
-    /// The arguments of the state queues; every instance declares them alike.
-    public static let stateArguments: FieldTable = ["x-queue-type": .string("quorum")]
+    /// The arguments of the state queues; every instance declares them alike. A record goes back to its queue
+    /// each time a leader's connection ends or a reader returns it; the explicit delivery limit keeps brokers
+    /// whose quorum queues have a default one (RabbitMQ 4) from dropping a record after a few such returns.
+    public static let stateArguments: FieldTable = [
+        "x-queue-type": .string("quorum"), "x-delivery-limit": .int32(1_000_000),
+    ]
 
     /// The arguments of `leader-info`: one message, the newest.
     public static let leaderInfoArguments: FieldTable = [
