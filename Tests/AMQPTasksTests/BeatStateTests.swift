@@ -53,6 +53,9 @@ import Testing
         try await channel.confirmSelect()
         let since = tick(Date().timeIntervalSince1970)
         try await channel.publish(BeatRecord(writer: "holder@test", since: since).outgoing(to: BeatQueues.leaderInfo))
+        // A note without its writer's holder queue is an earlier leader's: not trusted.
+        #expect(try await BeatStatus.read(schedules: [], on: observer).leader == BeatStatus.takingOver)
+        try await channel.declareQueue(BeatQueues.holder("holder@test"), durable: false, exclusive: true, autoDelete: false)
         let status = try await BeatStatus.read(schedules: [], on: observer)
         #expect(status.leader == "holder@test")
         #expect(status.leaderSince == since)

@@ -10,12 +10,21 @@ import AMQP
 ///   leader holds them unacknowledged; each tick's transaction adds the new record and acknowledges the older
 ///   ones. When the leader's connection ends they return to the queue, and the next leader reads them: the latest
 ///   tick wins, whatever order they come back in.
+/// - `amqp-tasks.beat.holder.<identity>`: exclusive to the leader's connection too, declared once it holds the
+///   lock: proof for readers that the instance a note names is the one that leads now.
 /// - `amqp-tasks.beat.leader-info`: the leader's name and the last ticks it sent, for `amqp-task schedules` (which
 ///   cannot see records a leader holds). One message (`x-max-length` 1, `x-overflow` `drop-head`); only for
 ///   display: a reader returning an older copy at the wrong moment makes it stale until the leader's next write.
 public enum BeatQueues {
     public static let leader = "amqp-tasks.beat.leader"
     public static let leaderInfo = "amqp-tasks.beat.leader-info"
+
+    /// The queue that proves `identity` holds the lock (see above); long names are cut to fit AMQP's 255 bytes.
+    public static func holder(_ identity: String) -> String {
+        var name = "amqp-tasks.beat.holder.\(identity)"
+        while name.utf8.count > 255 { name.removeLast() }
+        return name
+    }
 
     /// The state queue of `schedule`.
     public static func state(_ schedule: String) -> String { "amqp-tasks.beat.state.\(schedule)" }

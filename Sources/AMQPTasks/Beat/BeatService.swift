@@ -101,6 +101,7 @@ public final class BeatService: Service, Sendable {
         let schedules = configuration.schedules.values.sorted { $0.name < $1.name }
         let since = Date()
         let setup = try await connection.openChannel()
+        try await setup.declareQueue(BeatQueues.holder(identity), durable: false, exclusive: true, autoDelete: false)
         try await setup.declareQueue(BeatQueues.leaderInfo, durable: true, arguments: BeatQueues.leaderInfoArguments)
         for schedule in schedules {
             try await setup.declareQueue(BeatQueues.state(schedule.name), durable: true, arguments: BeatQueues.stateArguments)

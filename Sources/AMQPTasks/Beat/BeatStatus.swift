@@ -16,9 +16,14 @@ public struct BeatStatus: Sendable {
     public static func read(schedules: [String], on connection: Connection) async throws -> BeatStatus {
         var status = BeatStatus(leader: nil, leaderSince: nil, lastSent: [:])
         let note = try await records(in: BeatQueues.leaderInfo, on: connection).max { $0.written < $1.written }
-        if try await lockIsHeld(on: connection) {
-            status.leader = note?.writer ?? "(an instance that has not yet written its name)"
-            status.leaderSince = note?.since
+        if try await isHeld(BeatQueues.leader, on: connection) {
+            // The note may still be the previous leader's: it names the leader only while its holder queue exists.
+            if let note, try await isHeld(BeatQueues.holder(note.writer), on: connection) {
+                status.leader = note.writer
+                status.leaderSince = note.since
+            } else {
+                status.leader = Self.takingOver
+            }
         }
         for schedule in schedules {
             let recorded = try await records(in: BeatQueues.state(schedule), on: connection).compactMap(\.tick)
@@ -29,10 +34,14 @@ public struct BeatStatus: Sendable {
         return status
     }
 
-    private static func lockIsHeld(on connection: Connection) async throws -> Bool {
+    /// What `leader` says while an instance holds the lock but has not yet named itself (for a second or so).
+    public static let takingOver = "(an instance taking over, not yet named)"
+
+    /// True when some connection holds the exclusive queue `queue`.
+    private static func isHeld(_ queue: String, on connection: Connection) async throws -> Bool {
         let channel = try await connection.openChannel()
         do {
-            _ = try await channel.inspectQueue(BeatQueues.leader)
+            _ = try await channel.inspectQueue(queue)
             try? await channel.close()
             return true  // Only its own holder may see an exclusive queue; reachable here means held.
         } catch let error as AMQPError where error.replyCode == .resourceLocked {
