@@ -10,7 +10,10 @@ struct AMQPTaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "amqp-task",
         abstract: "Send tasks, read results, and manage the queues of amqp-tasks.toml.",
-        subcommands: [Send.self, ConfigCommand.self, Declare.self, Queues.self, Purge.self, Dead.self, Inspect.self, Events.self])
+        subcommands: [
+            Send.self, ConfigCommand.self, Declare.self, Queues.self, Purge.self, Dead.self, Inspect.self, Events.self,
+            Schedules.self,
+        ])
 }
 
 /// Options every subcommand shares: where the configuration and the broker are.

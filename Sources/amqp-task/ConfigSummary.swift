@@ -35,6 +35,12 @@ struct ConfigSummary {
             if let i = t.ignoreResult { parts.append("ignore_result \(i)") }
             lines.append("task \(name): \(parts.joined(separator: ", "))")
         }
+        for (name, schedule) in c.schedules.sorted(by: { $0.key < $1.key }) {
+            var parts = ["task \(schedule.task)", "\(schedule.timing)"]
+            if let queue = schedule.queue { parts.append("queue \(queue)") }
+            if let expires = schedule.expires { parts.append("expires \(Self.seconds(expires)) s") }
+            lines.append("schedule \(name): \(parts.joined(separator: ", "))")
+        }
         text = lines.joined(separator: "\n")
     }
 

@@ -63,6 +63,9 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Option(help: "Remote-control commands to obey: off, read-only (celery inspect; the default) or all (also revoke and terminate).")
     var remoteControl: RemoteControlAccess?
 
+    @Flag(help: "Also run the periodic scheduler: send the file's [schedules.\"NAME\"] ticks. Any number of workers may; one sends each tick (see README, Periodic tasks). Without tasks to run, only the scheduler runs.")
+    var beat = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -75,11 +78,13 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     }
 
     /// The file's settings (or defaults), with the command line's options on top.
-    private func workerConfiguration() throws -> WorkerConfiguration {
+    private func workerConfiguration() throws -> (WorkerConfiguration, TasksConfiguration) {
         var configuration: WorkerConfiguration
+        var file = TasksConfiguration()
         if let path = TasksConfiguration.locate(explicit: config) {
             do {
-                configuration = WorkerConfiguration(configuration: try TasksConfiguration.load(path: path))
+                file = try TasksConfiguration.load(path: path)
+                configuration = WorkerConfiguration(configuration: file)
             } catch let errors as ConfigErrors {
                 FileHandle.standardError.write(Data((errors.description + "\n").utf8))
                 throw ExitCode(1)
@@ -102,7 +107,8 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         if transientResults { configuration.persistentResults = false }
         if let maxRetries { configuration.retryPolicy.maxRetries = maxRetries }
         if let remoteControl { configuration.remoteControl = remoteControl }
-        return configuration
+        file.broker = configuration.broker
+        return (configuration, file)
     }
 
     private func replaceAddresses(of configuration: inout WorkerConfiguration, with urls: String, from source: String) throws {
@@ -120,7 +126,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
-        let configuration = try workerConfiguration()
+        let (configuration, file) = try workerConfiguration()
         var registry = TaskRegistry()
         if demoTasks { try DemoTasks.register(in: &registry) }
         for (name, settings) in configuration.tasks {
@@ -134,13 +140,14 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
             let options = configuration.tasks[name].map(ExecOptions.init(settings:)) ?? ExecOptions()
             try registry.register(name, ExecHandler(command: parsed.command, options: options))
         }
-        guard !registry.names.isEmpty else {
+        guard !registry.names.isEmpty || beat else {
             throw ValidationError("no tasks to run: give --exec NAME=COMMAND, --demo-tasks, or [tasks.\"NAME\"] command in the file")
         }
-        let worker = Worker(configuration: configuration, registry: registry)
+        let worker = registry.names.isEmpty ? nil : Worker(configuration: configuration, registry: registry)
+        let scheduler = beat ? BeatService(configuration: file, identity: configuration.hostname) : nil
         let logger = Logger(label: "amqp-worker")
         do {
-            try await ShutdownSignals.run(worker, logger: logger)
+            try await ShutdownSignals.run(worker, beat: scheduler, logger: logger)
         } catch WorkerShutdown.cold {
             logger.warning("cold shutdown: running tasks were requeued for another worker; exiting with status 1")
             throw ExitCode(1)

@@ -3,28 +3,31 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// Runs a worker in a `ServiceGroup` and turns SIGTERM and SIGINT into Celery's two shutdowns: the first is the
-/// group's graceful shutdown (the worker's warm shutdown: running tasks get the grace period), the second, while
+/// Runs a worker, the periodic scheduler (`--beat`), or both, in a `ServiceGroup` and turns SIGTERM and SIGINT
+/// into Celery's two shutdowns: the first is the group's graceful shutdown (the worker's warm shutdown: running tasks get the grace period), the second, while
 /// that is under way, a cold one (`Worker.shutdownNow()`: running tasks are requeued at once).
 ///
 /// swift-service-lifecycle's own signal handling cannot say this: a graceful-shutdown signal received again is
 /// ignored, and a signal cannot be both a graceful and a cancellation signal.
 enum ShutdownSignals {
-    static func run(_ worker: Worker, logger: Logger) async throws {
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(services: [.init(service: worker)], logger: logger))
+    static func run(_ worker: Worker?, beat: BeatService?, logger: Logger) async throws {
+        // Shut down in reverse order: the scheduler first (handing its lock over at once), then the worker.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let worker { services.append(.init(service: worker)) }
+        if let beat { services.append(.init(service: beat)) }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let watcher = Task {
             var received = 0
             for await signal in signals {
                 received += 1
                 if received == 1 {
-                    logger.notice(
-                        "\(signal): warm shutdown (grace \(worker.configuration.gracePeriod)); send it again for a cold shutdown")
+                    let grace = worker.map { " (grace \($0.configuration.gracePeriod))" } ?? ""
+                    logger.notice("\(signal): warm shutdown\(grace); send it again for a cold shutdown")
                     await group.triggerGracefulShutdown()
                 } else {
                     logger.notice("\(signal) again: cold shutdown; running tasks are requeued now")
-                    worker.shutdownNow()
+                    worker?.shutdownNow()
                 }
             }
         }

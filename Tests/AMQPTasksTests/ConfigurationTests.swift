@@ -43,6 +43,8 @@ import Testing
         #expect(c.tasks["reports.wordcount"]?.command == ["/usr/bin/wc", "-w"])
         #expect(c.tasks["reports.wordcount"]?.maxRetries == 2)
         #expect(c.tasks["reports.wordcount"]?.timeLimit == .seconds(60))
+        #expect(c.schedules["demo.heartbeat"]?.timing == .every(seconds: 10), "the schedule Deploy/quickstart shows")
+        #expect(c.schedules["demo.heartbeat"]?.task == "demo.add")
     }
 
     @Test func amqpURLInTheEnvironmentOverridesTheFile() throws {
@@ -135,7 +137,7 @@ import Testing
             ("[[queues]]\nname = \"q\"\n[[queues]]\nname = \"q\"\n",
              "bad.toml:4: queues[1].name: queue \"q\" is declared twice"),
             ("[cluster]\nnodes = 3\n",
-             "bad.toml:1: cluster: unknown key; expected one of: broker, exchanges, queues, routes, tasks, worker"),
+             "bad.toml:1: cluster: unknown key; expected one of: broker, exchanges, queues, routes, schedules, tasks, worker"),
         ]
         for (text, expected) in cases {
             #expect(errors(text) == [expected], "for:\n\(text)")

@@ -8,6 +8,8 @@ final class ChannelState {
     let generation: UInt64
     /// True after `confirm.select`: every publish then waits for the broker's `basic.ack`/`basic.nack`.
     var confirmMode = false
+    /// True after `tx.select`: publishes and acknowledgements wait for `tx.commit`.
+    var transactional = false
     /// The broker numbers publishes on a confirm channel 1, 2, 3…; this is the number the next one gets.
     var nextPublishSequence: UInt64 = 1
     var pendingConfirms = PendingConfirms()

@@ -85,6 +85,12 @@ extension ConnectionCore {
     func confirmSelect(channel: UInt16) throws {
         let channelState = try openChannelState(channel, operation: "confirm.select")
         guard !channelState.confirmMode else { return }
+        guard !channelState.transactional else {
+            throw AMQPError(
+                .invalidArgument, operation: "confirm.select",
+                message: "channel \(channel) is transactional; AMQP allows confirms only on other channels",
+                hint: "open a separate channel for confirmed publishing")
+        }
         amqp_confirm_select(state, channel)
         try check(amqp_get_rpc_reply(state), operation: "confirm.select", channel: channel)
         channelState.confirmMode = true

@@ -8,7 +8,7 @@ struct ConfigLoader {
 
     func read(_ root: TOMLTable) -> TasksConfiguration {
         let top = TableReader(table: root, path: "", context: context)
-        top.allowOnly(["broker", "exchanges", "queues", "routes", "worker", "tasks"])
+        top.allowOnly(["broker", "exchanges", "queues", "routes", "worker", "tasks", "schedules"])
         var config = TasksConfiguration()
         if let broker = top.subtable("broker") { config.broker = BrokerSection.read(broker) }
         config.exchanges = top.tables("exchanges").compactMap(ExchangeSection.read)
@@ -19,6 +19,12 @@ struct ConfigLoader {
             for name in tasks.table.keys {
                 guard let task = tasks.subtable(name) else { continue }
                 config.tasks[name] = TaskSection.read(task)
+            }
+        }
+        if let schedules = top.subtable("schedules") {
+            for name in schedules.table.keys {
+                guard let schedule = schedules.subtable(name) else { continue }
+                if let settings = ScheduleSection.read(schedule, name: name) { config.schedules[name] = settings }
             }
         }
         return config

@@ -52,6 +52,12 @@ struct ConfigValidator {
                     "tasks.\(SourceLocator.component(name)).queue", "queue \"\(queue)\" is not declared in [[queues]]")
             }
         }
+        for (name, schedule) in config.schedules {
+            if let queue = schedule.queue, !queues.contains(queue) {
+                context.error(
+                    "schedules.\(SourceLocator.component(name)).queue", "queue \"\(queue)\" is not declared in [[queues]]")
+            }
+        }
     }
 
     private func duplicates(_ names: [String], _ section: String, _ what: String) {

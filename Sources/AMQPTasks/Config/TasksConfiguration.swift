@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Read it with `TasksConfiguration.load(path:)`; every problem is reported with file, line and key. The client,
 /// `amqp-worker` and `amqp-task` all read the same file. Everything the file can set, Swift can set: build one with
-/// `init(broker:exchanges:queues:routes:worker:tasks:)`.
+/// `init(broker:exchanges:queues:routes:worker:tasks:schedules:)`.
 public struct TasksConfiguration: Sendable, Equatable {
     /// The file this came from (empty for the built-in defaults).
     public var file: String = ""
@@ -22,10 +22,13 @@ public struct TasksConfiguration: Sendable, Equatable {
     public var worker = WorkerConfiguration()
     /// `[tasks."NAME"]`, by task name.
     public var tasks: [String: TaskSettings] = [:]
+    /// `[schedules."NAME"]`, by schedule name: what `amqp-worker --beat` sends periodically.
+    public var schedules: [String: ScheduleSettings] = [:]
 
     public init(
         broker: BrokerSettings = BrokerSettings(), exchanges: [ExchangeDefinition] = [], queues: [QueueDefinition] = [],
-        routes: [Route] = [], worker: WorkerConfiguration = WorkerConfiguration(), tasks: [String: TaskSettings] = [:]
+        routes: [Route] = [], worker: WorkerConfiguration = WorkerConfiguration(), tasks: [String: TaskSettings] = [:],
+        schedules: [String: ScheduleSettings] = [:]
     ) {
         self.broker = broker
         self.exchanges = exchanges
@@ -33,6 +36,7 @@ public struct TasksConfiguration: Sendable, Equatable {
         self.routes = routes
         self.worker = worker
         self.tasks = tasks
+        self.schedules = schedules
     }
 
     /// The queue definition named `name`, if the file declares it.

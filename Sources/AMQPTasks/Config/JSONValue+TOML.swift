@@ -1,0 +1,24 @@
+import TOMLKit
+
+extension JSONValue {
+    /// A TOML value as JSON (`args` and `kwargs` of `[schedules."NAME"]`); dates and times become their TOML text.
+    init(toml value: TOMLValueConvertible) {
+        if let bool = value.bool {
+            self = .bool(bool)
+        } else if let int = value.int {
+            self = .int(int)
+        } else if let double = value.double {
+            self = .double(double)
+        } else if let string = value.string {
+            self = .string(string)
+        } else if let array = value.array {
+            self = .array(array.map { JSONValue(toml: $0) })
+        } else if let table = value.table {
+            var object: [String: JSONValue] = [:]
+            for key in table.keys { object[key] = JSONValue(toml: table[key]!) }
+            self = .object(object)
+        } else {
+            self = .string(value.debugDescription)
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import AMQP
+import AMQPTasks
+import Foundation
+import Logging
+import Testing
+
+/// What the periodic scheduler keeps in the broker, on the real broker: records of ticks sent (the latest wins,
+/// in whatever order they come back), the leader's note, the lock; and a scheduler handing over while a reader
+/// keeps reading its state.
+@Suite(.serialized) struct BeatStateTests {
+    func connect() async throws -> Connection {
+        try await Connection.open(url: Broker.url)
+    }
+
+    func tick(_ seconds: Double) -> Date { Date(timeIntervalSince1970: seconds.rounded(.down)) }
+
+    func uniqueSchedule() -> String { "test.beat.\(UUID().uuidString.prefix(8).lowercased())" }
+
+    @Test func theLatestRecordWinsAndTheLeadersNoteShowsWhatItHolds() async throws {
+        let connection = try await connect()
+        let schedule = uniqueSchedule()
+        let queue = BeatQueues.state(schedule)
+        let setup = try await connection.openChannel()
+        try await setup.declareQueue(queue, durable: true, arguments: BeatQueues.stateArguments)
+        try await setup.confirmSelect()
+        let now = Date().timeIntervalSince1970
+        // Records come back from a dead leader in any order: the latest tick wins.
+        for offset in [0.0, 2, 1] {
+            try await setup.publish(BeatRecord(schedule: schedule, tick: tick(now + offset), writer: "t").outgoing(to: queue))
+        }
+        #expect(try await BeatStatus.read(schedules: [schedule], on: connection).lastSent[schedule] == tick(now + 2))
+
+        // A leader holds its records; its note (leader-info) says what it sent.
+        let other = uniqueSchedule()
+        try await setup.declareQueue(BeatQueues.leaderInfo, durable: true, arguments: BeatQueues.leaderInfoArguments)
+        try await setup.publish(
+            BeatRecord(writer: "note@test", lastTicks: [other: tick(now + 7)]).outgoing(to: BeatQueues.leaderInfo))
+        let status = try await BeatStatus.read(schedules: [schedule, other, "no.such.schedule"], on: connection)
+        #expect(status.lastSent[other] == tick(now + 7))
+        #expect(status.lastSent["no.such.schedule"] == nil)
+        try await setup.deleteQueue(queue)
+        await connection.close()
+    }
+
+    @Test func theLeaderIsTheHolderOfTheLockNamedInItsNote() async throws {
+        let observer = try await connect()
+        #expect(try await BeatStatus.read(schedules: [], on: observer).leader == nil, "no instance holds the lock")
+
+        let holder = try await connect()
+        let channel = try await holder.openChannel()
+        try await channel.declareQueue(BeatQueues.leader, durable: false, exclusive: true, autoDelete: false)
+        try await channel.declareQueue(BeatQueues.leaderInfo, durable: true, arguments: BeatQueues.leaderInfoArguments)
+        try await channel.confirmSelect()
+        let since = tick(Date().timeIntervalSince1970)
+        try await channel.publish(BeatRecord(writer: "holder@test", since: since).outgoing(to: BeatQueues.leaderInfo))
+        // A note without its writer's holder queue is an earlier leader's: not trusted.
+        #expect(try await BeatStatus.read(schedules: [], on: observer).leader == BeatStatus.takingOver)
+        try await channel.declareQueue(BeatQueues.holder("holder@test"), durable: false, exclusive: true, autoDelete: false)
+        let status = try await BeatStatus.read(schedules: [], on: observer)
+        #expect(status.leader == "holder@test")
+        #expect(status.leaderSince == since)
+
+        // Another connection cannot take the lock while it is held.
+        let rival = try await connect()
+        let rivalChannel = try await rival.openChannel()
+        do {
+            try await rivalChannel.declareQueue(BeatQueues.leader, durable: false, exclusive: true, autoDelete: false)
+            Issue.record("a second connection took the lock")
+        } catch let error as AMQPError {
+            #expect(error.replyCode == .resourceLocked)
+        }
+        await holder.close()  // the lock goes with the connection
+        #expect(try await BeatStatus.read(schedules: [], on: observer).leader == nil)
+        let retry = try await rival.openChannel()
+        try await retry.declareQueue(BeatQueues.leader, durable: false, exclusive: true, autoDelete: false)
+        await rival.close()
+        await observer.close()
+    }
+
+    /// Two schedulers in turn, every second, while a reader reads their state without pause (what `amqp-task
+    /// schedules` does): every tick id arrives once, and the second scheduler goes on after the first one's ticks.
+    @Test func aHandOverWhileAReaderKeepsReadingSendsNoTickTwice() async throws {
+        let schedule = uniqueSchedule()
+        let queue = "test.beat.ticks.\(UUID().uuidString.prefix(8).lowercased())"
+        let configuration = TasksConfiguration(
+            broker: try BrokerSettings(url: Broker.url), queues: [QueueDefinition(name: queue)],
+            schedules: [schedule: ScheduleSettings(name: schedule, task: "demo.add", timing: .every(seconds: 1), queue: queue)])
+        let connection = try await connect()
+        let channel = try await connection.openChannel()
+        try await channel.declareQueue(queue, durable: true)
+        let start = Int(Date().timeIntervalSince1970)
+        var tickOf: [String: Int] = [:]
+        for second in start - 5..<start + 600 { tickOf[TickID.id(schedule: schedule, tick: Date(timeIntervalSince1970: Double(second)))] = second }
+
+        let reader = Task {
+            let readerConnection = try await connect()
+            while !Task.isCancelled { _ = try await BeatStatus.read(schedules: [schedule], on: readerConnection) }
+            await readerConnection.close()
+        }
+        var logger = Logger(label: "test.beat")
+        logger.logLevel = .warning
+        var received: [Int] = []
+        func receive(until count: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)  // a safety net only
+            while received.count < count {
+                guard ContinuousClock.now < deadline else {
+                    Issue.record("no tick for 30 s; received \(received)")
+                    return
+                }
+                guard let delivery = try await channel.get(queue: queue, autoAck: true) else {
+                    try await Task.sleep(for: .milliseconds(20))
+                    continue
+                }
+                let id = delivery.properties.headers?["id"]?.stringValue
+                received.append(try #require(id.flatMap { tickOf[$0] }, "a tick of this schedule"))
+            }
+        }
+        for identity in ["first@test", "second@test"] {
+            let beat = BeatService(configuration: configuration, identity: identity, logger: logger)
+            let running = Task { try await beat.run() }
+            try await receive(until: received.count + 3)
+            running.cancel()
+            try? await running.value
+        }
+        reader.cancel()
+        try? await reader.value
+        #expect(received.count == 6)
+        #expect(Set(received).count == received.count, "a tick was sent twice: \(received)")
+        #expect(received == received.sorted(), "the second scheduler went on after the first one's ticks: \(received)")
+        try await channel.deleteQueue(queue)
+        try await channel.deleteQueue(BeatQueues.state(schedule))
+        await connection.close()
+    }
+
+    @Test func aTickForAMissingQueueIsNeitherSentNorRecordedUntilTheQueueExists() async throws {
+        let schedule = uniqueSchedule()
+        let queue = "test.beat.later.\(UUID().uuidString.prefix(8).lowercased())"
+        let configuration = TasksConfiguration(
+            broker: try BrokerSettings(url: Broker.url),
+            schedules: [schedule: ScheduleSettings(name: schedule, task: "demo.add", timing: .every(seconds: 1), queue: queue)])
+        let connection = try await connect()
+        var logger = Logger(label: "test.beat")
+        logger.logLevel = .critical
+        let beat = BeatService(configuration: configuration, identity: "missing@test", logger: logger)
+        let running = Task { try await beat.run() }
+        // Wait until it leads, then until two ticks have passed with the queue missing.
+        let deadline = ContinuousClock.now + .seconds(30)
+        var status = try await BeatStatus.read(schedules: [schedule], on: connection)
+        while status.leader != "missing@test", ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            status = try await BeatStatus.read(schedules: [schedule], on: connection)
+        }
+        #expect(status.leader == "missing@test")
+        let ledAt = Date().timeIntervalSince1970
+        while Date().timeIntervalSince1970 < ledAt + 2.5 { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(try await BeatStatus.read(schedules: [schedule], on: connection).lastSent[schedule] == nil, "nothing recorded")
+
+        let channel = try await connection.openChannel()
+        try await channel.declareQueue(queue, durable: true)
+        var delivery: Delivery?
+        while delivery == nil, ContinuousClock.now < deadline {
+            delivery = try await channel.get(queue: queue, autoAck: true)
+            if delivery == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let id = try #require(delivery?.properties.headers?["id"]?.stringValue)
+        running.cancel()
+        try? await running.value
+        let sent = try #require(
+            (Int(ledAt) - 5...Int(Date().timeIntervalSince1970) + 1).first {
+                TickID.id(schedule: schedule, tick: Date(timeIntervalSince1970: Double($0))) == id
+            }, "the tick id is one of this schedule's")
+        #expect(Double(sent) > ledAt, "a tick of the time the queue was missing or later, sent once it exists")
+        var recorded: Date?
+        while recorded == nil, ContinuousClock.now < deadline {
+            recorded = try await BeatStatus.read(schedules: [schedule], on: connection).lastSent[schedule]
+        }
+        #expect(recorded.map { Int($0.timeIntervalSince1970) } ?? 0 >= sent, "recorded once sent")
+        try await channel.deleteQueue(queue)
+        try await channel.deleteQueue(BeatQueues.state(schedule))
+        await connection.close()
+    }
+}
