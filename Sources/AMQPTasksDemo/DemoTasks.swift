@@ -35,9 +35,9 @@ public enum DemoTasks {
         }
         try registry.register("demo.stubborn_sleep") { context in
             let seconds = context.message.args.first?.doubleValue ?? context.message.kwargs["seconds"]?.doubleValue ?? 1
-            let end = ContinuousClock.now + .clampedSeconds(seconds)
-            // Swallows the cancellation of the soft and the hard limit, as a handler that catches every error does.
-            while ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(50)) }
+            // Deaf to the cancellation of the soft and the hard limit: an unstructured task is not cancelled with
+            // the handler's.
+            await Task { try? await Task.sleep(for: .clampedSeconds(seconds)) }.value
             return .double(seconds)
         }
         try registry.register("demo.soft_sleep") { context in

@@ -20,6 +20,8 @@ final class HandlerRun: Sendable {
     private let softLimit: Duration?
     private let hardLimit: Duration?
     private let watchdog: HandlerWatchdog
+    private let threads: HandlerThreads?
+    private let thread: HandlerThread?
     private let logger: Logger
     private let state = Mutex<State>(State())
 
@@ -33,8 +35,11 @@ final class HandlerRun: Sendable {
     }
 
     private init(
-        softLimit: Duration?, hardLimit: Duration?, signals: HandlerSignals, watchdog: HandlerWatchdog, logger: Logger
+        softLimit: Duration?, hardLimit: Duration?, signals: HandlerSignals, watchdog: HandlerWatchdog,
+        threads: HandlerThreads?, logger: Logger
     ) {
+        self.threads = threads
+        thread = threads?.take()
         self.softLimit = softLimit
         self.hardLimit = hardLimit
         self.signals = signals
@@ -42,16 +47,19 @@ final class HandlerRun: Sendable {
         self.logger = logger
     }
 
-    /// Starts `body` at once. With `hardLimit`, it fails with `TimeLimitExceeded` (saying the limit in seconds, as
-    /// Celery's does) when the limit passes; with `softLimit`, it is told and cancelled when that passes.
+    /// Starts `body` at once, on a thread of `threads` (else on the cooperative pool). With `hardLimit`, it fails
+    /// with `TimeLimitExceeded` (saying the limit in seconds, as Celery's does) when the limit passes; with
+    /// `softLimit`, it is told and cancelled when that passes.
     static func start(
         softLimit: Duration? = nil, hardLimit: Duration?, signals: HandlerSignals = HandlerSignals(),
-        watchdog: HandlerWatchdog, logger: Logger, _ body: @escaping @Sendable () async throws -> JSONValue
+        watchdog: HandlerWatchdog, threads: HandlerThreads? = nil, logger: Logger,
+        _ body: @escaping @Sendable () async throws -> JSONValue
     ) -> HandlerRun {
         let run = HandlerRun(
             softLimit: softLimit.flatMap { $0 > .zero ? $0 : nil }, hardLimit: hardLimit.flatMap { $0 > .zero ? $0 : nil },
-            signals: signals, watchdog: watchdog, logger: logger)
-        let handler = Task {
+            signals: signals, watchdog: watchdog, threads: threads, logger: logger)
+        run.thread?.handlerStarted()
+        let handler = Task(executorPreference: run.thread) {
             let result: Result<JSONValue, Error>
             do {
                 result = .success(try await body())
@@ -61,6 +69,7 @@ final class HandlerRun: Sendable {
                 result = .failure(error)
             }
             run.handlerEnded(with: result)
+            run.thread?.handlerEnded()
         }
         let id = watchdog.register(run, soft: run.softLimit, hard: run.hardLimit)
         let ended = run.state.withLock { state in
@@ -168,6 +177,7 @@ final class HandlerRun: Sendable {
         if let handler {
             handler.cancel()
             if let id { watchdog.abandoned(id) }
+            if let thread { threads?.giveUp(thread) }
         }
         waiter?.resume(returning: result)
     }

@@ -10,6 +10,8 @@ import Synchronization
 struct RunStage: Sendable {
     let middleware: [any TaskMiddleware]
     let state: WorkerState
+    /// This consumer's handler thread (see `HandlerThread`).
+    let threads = HandlerThreads()
 
     /// The verdict of running `handler`; throws `CancellationError` when the worker stopped waiting for it
     /// (shutdown), so the task is requeued and never answered.
@@ -59,7 +61,7 @@ struct RunStage: Sendable {
     {
         let run = HandlerRun.start(
             softLimit: task.message.timeLimit.soft, hardLimit: timeLimit, signals: task.signals,
-            watchdog: state.watchdog, logger: task.logger
+            watchdog: state.watchdog, threads: threads, logger: task.logger
         ) { try await handler.run(task) }
         state.started(
             WorkerState.ActiveTask(
