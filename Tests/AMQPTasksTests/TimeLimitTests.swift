@@ -50,9 +50,10 @@ import Testing
         await client.close()
     }
 
-    /// A handler that never awaits holds a thread of the cooperative pool; the hard limit still fails it (the
-    /// watchdog fires it from its own thread). More abandoned handlers than `max_abandoned_handlers` stop the worker
-    /// with `WorkerShutdown.restartNeeded` (amqp-worker exits 75) after their FAILUREs were recorded.
+    /// A handler that never awaits holds its thread for ever; the hard limit still fails it (the watchdog fires it
+    /// from its own thread) and the consumer goes on with a new handler thread. More abandoned handlers than
+    /// `max_abandoned_handlers` stop the worker with `WorkerShutdown.restartNeeded` (amqp-worker exits 75) after
+    /// their FAILUREs were recorded.
     @Test func aHandlerBlockingItsThreadFailsAtTheHardLimitAndTooManyAbandonedOnesStopTheWorker() async throws {
         let queue = uniqueQueue("limit-blocking")
         let release = Release()
