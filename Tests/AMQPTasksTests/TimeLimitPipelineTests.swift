@@ -102,6 +102,16 @@ import Testing
         #expect(seen.errors.withLock { $0 } == ["SoftTimeLimitExceeded"])
     }
 
+    @Test func maxAbandonedHandlersIsReadFromTheWorkerSection() throws {
+        let parsed = try TasksConfiguration.parse("[worker]\nmax_abandoned_handlers = 0\n", file: "t.toml", environment: [:])
+        #expect(parsed.worker.maxAbandonedHandlers == 0)
+        #expect(WorkerConfiguration().maxAbandonedHandlers == 2)
+        let error = #expect(throws: ConfigErrors.self) {
+            try TasksConfiguration.parse("[worker]\nmax_abandoned_handlers = -1\n", file: "t.toml", environment: [:])
+        }
+        #expect(error?.description.contains("max_abandoned_handlers") == true, "\(String(describing: error))")
+    }
+
     @Test func signalsReachAnObserverThatCameLate() {
         let signals = HandlerSignals()
         signals.send(.softLimit)
