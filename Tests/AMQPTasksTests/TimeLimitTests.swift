@@ -22,30 +22,43 @@ import Testing
         return options
     }
 
-    @Test func aHandlerThatIgnoresCancellationFailsAtTheHardLimitAndTheNextTaskRuns() async throws {
+    /// A handler that swallows cancellation in `while … { try? await Task.sleep(…) }` spins once its task is
+    /// cancelled (a cancelled sleep returns at once). More of them than Swift's cooperative pool has threads would
+    /// starve a worker that ran handlers on that pool; on their consumer's own threads they cannot.
+    @Test func handlersThatIgnoreCancellationFailAtTheHardLimitAndTheNextTaskRuns() async throws {
         let queue = uniqueQueue("limit-async")
         let release = Release()
-        let worker = try await RunningWorker.start(queues: [queue]) { registry in
-            try registry.register("limits.ignores") { _ in
-                // Swallows every cancellation, as a handler that catches all errors does.
-                while !release.isReleased { try? await Task.sleep(for: .milliseconds(20)) }
-                return "released"
-            }
-        }
+        defer { release.release() }
+        let worker = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                try registry.register("limits.ignores") { _ in
+                    // Swallows every cancellation, as a handler that catches all errors does.
+                    while !release.isReleased { try? await Task.sleep(for: .milliseconds(20)) }
+                    return "released"
+                }
+            },
+            configure: { $0.maxAbandonedHandlers = 100 })
         let client = try await TaskClient.connect(url: Broker.url)
-        let stuck = try await client.send("limits.ignores", options: Self.limits(hard: .seconds(1), queue: queue))
+        let count = ProcessInfo.processInfo.activeProcessorCount + 1
+        var stuck: [String] = []
+        for _ in 0..<count {
+            stuck.append(try await client.send("limits.ignores", options: Self.limits(hard: .seconds(1), queue: queue)))
+        }
         let next = try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: queue))
-        let failed = try await client.result(for: stuck, timeout: .seconds(30))
-        #expect(failed.status == .failure)
-        #expect(failed.failure?.type == "TimeLimitExceeded")
-        #expect(failed.failure?.module == "billiard.exceptions")
-        // One consumer, prefetch 1: the next task runs only once the stuck one gave its slot back.
+        for id in stuck {
+            let failed = try await client.result(for: id, timeout: .seconds(30))
+            #expect(failed.status == .failure)
+            #expect(failed.failure?.type == "TimeLimitExceeded")
+            #expect(failed.failure?.module == "billiard.exceptions")
+        }
+        // One consumer, prefetch 1: the next task runs only once the stuck ones gave its slot back.
         #expect(try await client.value(for: next, timeout: .seconds(30)) == 5)
-        #expect(worker.worker.state.watchdog.abandonedStillRunning == 1, "the stuck handler still runs, counted")
+        #expect(worker.worker.state.watchdog.abandonedStillRunning == count, "the stuck handlers still run, counted")
 
-        // Released, it ends; its late result is dropped: the caller's only final state stays the FAILURE.
+        // Released, they end; their late results are dropped: each caller's only final state stays the FAILURE.
         release.release()
-        try await BadInputTests.waitUntil("the abandoned handler ended") { worker.worker.state.watchdog.abandonedStillRunning == 0 }
+        try await BadInputTests.waitUntil("the abandoned handlers ended") { worker.worker.state.watchdog.abandonedStillRunning == 0 }
         try await worker.stop()
         await client.close()
     }

@@ -45,8 +45,8 @@ public final class Worker: Service, Sendable {
     /// `run()` then throws `CancellationError`.
     public func run() async throws {
         state.watchdog.setPolicy(
-            HandlerWatchdog.Policy(maxAbandoned: configuration.maxAbandonedHandlers) { [self] reason in
-                stopForRestart(reason)
+            HandlerWatchdog.Policy(maxAbandoned: configuration.maxAbandonedHandlers) { [weak self] reason in
+                self?.stopForRestart(reason)
             })
         defer { restart.workerEnded() }
         try await withTaskCancellationHandler {
