@@ -102,6 +102,33 @@ import Testing
         #expect(seen.errors.withLock { $0 } == ["SoftTimeLimitExceeded"])
     }
 
+    /// The README's example ("Time limits"), as written there.
+    @Test func theReadmeExampleAnswersWithWhatItDidAtTheSoftLimit() async throws {
+        typealias Row = Int
+        let pageCount = 1_000
+        @Sendable func fetchRows(page: Int) async throws -> [Row] {
+            try await Task.sleep(for: .milliseconds(20))
+            return [page]
+        }
+        @Sendable func saveCheckpoint(_ rows: [Row]) async throws {}
+        var registry = TaskRegistry()
+        try registry.register("reports.build") { task in
+            var rows: [Row] = []
+            do {
+                for page in 1...pageCount {
+                    try task.checkSoftTimeLimit()  // for work that does not await
+                    rows += try await fetchRows(page: page)  // throws CancellationError at the soft limit
+                }
+                return ["partial": false, "rows": .int(rows.count)]
+            } catch where task.softTimeLimitExceeded {
+                try? await saveCheckpoint(rows)  // the task stays cancelled: keep cleanup short
+                return ["partial": true, "rows": .int(rows.count)]  // SUCCESS, with what was done
+            }
+        }
+        let report = try await TaskTestRunner(registry: registry).run(Self.message("reports.build", soft: .milliseconds(200)))
+        #expect(report.result?.objectValue?["partial"] == true, "\(String(describing: report.outcome))")
+    }
+
     @Test func maxAbandonedHandlersIsReadFromTheWorkerSection() throws {
         let parsed = try TasksConfiguration.parse("[worker]\nmax_abandoned_handlers = 0\n", file: "t.toml", environment: [:])
         #expect(parsed.worker.maxAbandonedHandlers == 0)
