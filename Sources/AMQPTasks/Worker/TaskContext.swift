@@ -3,7 +3,7 @@ import Logging
 
 /// What a handler (and a middleware) knows about the task it runs.
 public struct TaskContext: Sendable {
-    /// The task as decoded; the worker fills in the hard time limit and `ignore_result` it applies.
+    /// The task as decoded; the worker fills in the hard and soft time limits and `ignore_result` it applies.
     public internal(set) var message: TaskMessage
     /// True when the broker delivered this task before to a worker that did not finish it (crash, lost
     /// connection): make handlers idempotent, or check here.
