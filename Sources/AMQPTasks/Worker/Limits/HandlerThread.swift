@@ -1,8 +1,10 @@
 import Foundation
 import Synchronization
 
-/// A thread of its own on which one consumer runs its handlers, as a Swift `TaskExecutor`: the handler's task and
-/// its child tasks run here, never on Swift's cooperative pool (2 threads on 2 cores).
+/// A thread of its own on which one consumer runs its handlers that have a hard time limit, as a Swift
+/// `TaskExecutor`: the handler's task and its child tasks run here, never on Swift's cooperative pool (2 threads on
+/// 2 cores). (Handlers without a hard limit run on the pool: they are waited for, never abandoned by the limit, and
+/// skip the thread hand-off each way, which costs a no-op task about as much CPU as the rest of its path.)
 ///
 /// So a handler that blocks its thread (a CPU loop, blocking I/O) or ignores cancellation in a loop that no longer
 /// suspends (`while true { try? await Task.sleep(…) }` spins once its task is cancelled) holds this thread only,

@@ -10,7 +10,7 @@ import Synchronization
 struct RunStage: Sendable {
     let middleware: [any TaskMiddleware]
     let state: WorkerState
-    /// This consumer's handler thread (see `HandlerThread`).
+    /// This consumer's handler thread, for handlers with a hard time limit (see `HandlerThread`).
     let threads = HandlerThreads()
 
     /// The verdict of running `handler`; throws `CancellationError` when the worker stopped waiting for it
@@ -59,9 +59,11 @@ struct RunStage: Sendable {
     private func runTracked(_ handler: any TaskHandler, _ task: TaskContext, timeLimit: Duration?) async throws
         -> JSONValue
     {
+        // A handler with a hard time limit may be abandoned still running, so it runs on the consumer's own thread
+        // (`HandlerThread`); one without stays on the cooperative pool, which costs no thread hand-off.
         let run = HandlerRun.start(
             softLimit: task.message.timeLimit.soft, hardLimit: timeLimit, signals: task.signals,
-            watchdog: state.watchdog, threads: threads, logger: task.logger
+            watchdog: state.watchdog, threads: timeLimit == nil ? nil : threads, logger: task.logger
         ) { try await handler.run(task) }
         state.started(
             WorkerState.ActiveTask(
