@@ -8,6 +8,9 @@ import Foundation
 /// tell a redelivered run from a first one, and `demo.trace_retry(value, retries)`, which asks for `retries` retries
 /// (1 s countdown each) before it answers as `demo.trace` does plus `"retries"`, so fault tests can check that a
 /// retried task still answers for itself. Its RETRY reasons say the attempt and whether it was redelivered.
+/// Two show time limits: `demo.stubborn_sleep(seconds)` sleeps ignoring cancellation (only the hard limit stops
+/// waiting for it), and `demo.soft_sleep(seconds)` sleeps but, at its soft time limit, cleans up and answers
+/// `{"soft_time_limit_exceeded": true}` instead of failing.
 public enum DemoTasks {
     public struct Add: TaskArguments {
         public static let taskName = "demo.add"
@@ -28,6 +31,23 @@ public enum DemoTasks {
         try registry.register("demo.sleep") { context in
             let seconds = context.message.args.first?.doubleValue ?? context.message.kwargs["seconds"]?.doubleValue ?? 1
             try await Task.sleep(for: .clampedSeconds(seconds))
+            return .double(seconds)
+        }
+        try registry.register("demo.stubborn_sleep") { context in
+            let seconds = context.message.args.first?.doubleValue ?? context.message.kwargs["seconds"]?.doubleValue ?? 1
+            // Deaf to the cancellation of the soft and the hard limit: an unstructured task is not cancelled with
+            // the handler's.
+            await Task { try? await Task.sleep(for: .clampedSeconds(seconds)) }.value
+            return .double(seconds)
+        }
+        try registry.register("demo.soft_sleep") { context in
+            let seconds = context.message.args.first?.doubleValue ?? context.message.kwargs["seconds"]?.doubleValue ?? 1
+            do {
+                try await Task.sleep(for: .clampedSeconds(seconds))
+            } catch where context.softTimeLimitExceeded {
+                // Celery's `except SoftTimeLimitExceeded:`: clean up, then answer for ourselves.
+                return .object(["soft_time_limit_exceeded": true])
+            }
             return .double(seconds)
         }
         try registry.register("demo.echo") { context in

@@ -32,6 +32,7 @@ struct ConfigSummary {
             if let queue = t.queue { parts.append("queue \(queue)") }
             if let m = t.maxRetries { parts.append("max_retries \(m)") }
             if let l = t.timeLimit { parts.append("time_limit \(Self.seconds(l)) s") }
+            if let l = t.softTimeLimit { parts.append("soft_time_limit \(Self.seconds(l)) s") }
             if let i = t.ignoreResult { parts.append("ignore_result \(i)") }
             lines.append("task \(name): \(parts.joined(separator: ", "))")
         }

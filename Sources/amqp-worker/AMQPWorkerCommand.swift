@@ -151,6 +151,10 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         } catch WorkerShutdown.cold {
             logger.warning("cold shutdown: running tasks were requeued for another worker; exiting with status 1")
             throw ExitCode(1)
+        } catch WorkerShutdown.restartNeeded(let reason) {
+            logger.critical(
+                "\(reason); exiting with status \(WorkerShutdown.restartExitStatus) for the supervisor to start a fresh worker")
+            throw ExitCode(WorkerShutdown.restartExitStatus)
         }
     }
 }

@@ -7,6 +7,7 @@ enum WorkerSection {
         r.allowOnly([
             "queues", "concurrency", "prefetch", "grace_period", "hostname", "send_started", "max_retries",
             "result_persistent", "max_message_size", "max_result_size", "record_attempts", "remote_control",
+            "max_abandoned_handlers",
         ])
         var worker = WorkerConfiguration()
         if let queues = r.stringArray("queues") {
@@ -39,6 +40,13 @@ enum WorkerSection {
                 worker.recordAttempts = attempts
             } else {
                 context.error(r.key("record_attempts"), "expected 1 to 100 attempts, got \(attempts)")
+            }
+        }
+        if let abandoned = r.int("max_abandoned_handlers") {
+            if (0...1000).contains(abandoned) {
+                worker.maxAbandonedHandlers = abandoned
+            } else {
+                context.error(r.key("max_abandoned_handlers"), "expected 0 to 1000 handlers, got \(abandoned)")
             }
         }
         if let access = r.string("remote_control") {

@@ -23,6 +23,9 @@ final class WorkerState: Sendable {
 
     private let contents: Mutex<Contents>
 
+    /// Fires the time limits of this worker's handlers and counts those it stopped waiting for.
+    let watchdog = HandlerWatchdog()
+
     /// How many revoked ids a worker remembers: Celery's `REVOKES_MAX`. The oldest revocation is forgotten first.
     static let revokedCapacity = 50_000
     /// How long a revocation counts, in seconds: Celery's `REVOKE_EXPIRES` (3 hours). By then a task that waited

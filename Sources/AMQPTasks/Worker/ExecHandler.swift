@@ -11,8 +11,11 @@ import Foundation
 /// The process runs in its own process group with a minimal environment (see `ExecEnvironment`). The result is
 /// taken when it exits, even if a background process it started still holds its stdout; whatever it left running
 /// in its group is then killed. When the worker cancels the task (shutdown past the grace period, `revoke
-/// --terminate`, the hard time limit), the group gets SIGTERM, then SIGKILL `options.killTimeout` seconds later,
-/// and the handler throws `CancellationError`. Waiting never blocks a Swift concurrency thread.
+/// --terminate`), the group gets SIGTERM, then SIGKILL `options.killTimeout` seconds later, and the handler throws
+/// `CancellationError`. At the soft time limit the group gets SIGTERM: a command that exits then answers as usual
+/// (exit 0 with its output is a SUCCESS), one killed by it fails with `SoftTimeLimitExceeded`. At the hard time
+/// limit the group gets SIGKILL and the task fails with `TimeLimitExceeded`. Waiting never blocks a Swift
+/// concurrency thread.
 public struct ExecHandler: TaskHandler {
     public let command: [String]
     public let options: ExecOptions
@@ -40,7 +43,12 @@ public struct ExecHandler: TaskHandler {
             "id": .string(context.taskId), "task": .string(context.taskName), "args": .array(context.message.args),
             "kwargs": .object(context.message.kwargs), "retries": .int(context.retries),
         ]).jsonData()
-        let outcome = try await ExecProcess(command: command, options: options).run(stdin: input)
+        let outcome = try await ExecProcess(command: command, options: options).run(stdin: input, signals: context.signals)
+        if outcome.stops.contains(.timeLimit) {
+            throw TaskFailure(
+                type: "TimeLimitExceeded", message: "\(context.message.timeLimit.hard?.secondsValue ?? 0)",
+                module: "billiard.exceptions")
+        }
         if outcome.stops.contains(.cancelled) { throw CancellationError() }
         if outcome.stops.contains(.outputTooLarge) {
             throw TaskFailure(
@@ -56,6 +64,8 @@ public struct ExecHandler: TaskHandler {
             throw TaskRetry(reason: TaskFailure(type: "TemporaryFailure", message: outcome.stderrTail(orExit: 75)))
         case .exited(let code):
             throw TaskFailure(type: "ProcessError", message: outcome.stderrTail(orExit: code))
+        case .signaled where outcome.stops.contains(.softTimeLimit):
+            throw SoftTimeLimitExceeded(limit: context.message.timeLimit.soft ?? .zero)
         case .signaled(let signal):
             throw TaskFailure(
                 type: "WorkerLostError", message: "\(command[0]) was killed by signal \(signal)",

@@ -10,7 +10,13 @@ struct ExecProcess {
 
     /// Why the worker stopped the command.
     enum Stop: Sendable {
-        case cancelled, outputTooLarge
+        /// Shutdown or `revoke --terminate`: SIGTERM, then SIGKILL after `killTimeout`.
+        case cancelled
+        case outputTooLarge
+        /// The soft time limit: SIGTERM only; the command may still exit with its own result.
+        case softTimeLimit
+        /// The hard time limit: SIGKILL at once.
+        case timeLimit
     }
 
     struct Outcome {
@@ -25,7 +31,9 @@ struct ExecProcess {
         }
     }
 
-    func run(stdin input: Data) async throws -> Outcome {
+    /// Runs the command with `input` on its stdin. `signals` stops it: the soft limit with SIGTERM, the hard limit
+    /// with SIGKILL, an abandon as a cancellation does (SIGTERM, SIGKILL `killTimeout` later).
+    func run(stdin input: Data, signals: HandlerSignals = HandlerSignals()) async throws -> Outcome {
         try Task.checkCancellation()
         // A process that exits without reading its stdin closes the pipe: writing then raises SIGPIPE, which
         // must fail the write, not kill the worker.
@@ -49,6 +57,14 @@ struct ExecProcess {
             exited: pipes.exited.read, stdoutLimit: options.stdoutLimit, stderrLimit: options.stderrLimit,
             onOverflow: { ending.stop(.outputTooLarge) })
         let exitedNotice = pipes.exited.write
+        let observer = signals.observe { event in
+            switch event {
+            case .softLimit: ending.stop(.softTimeLimit)
+            case .hardLimit: ending.killNow(.timeLimit)
+            case .abandoned: ending.stop(.cancelled)
+            }
+        }
+        defer { signals.stopObserving(observer) }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
                 let captured = CaptureBox()
@@ -70,7 +86,8 @@ struct ExecProcess {
                 }
             }
         } onCancel: {
-            ending.stop(.cancelled)
+            // The soft limit cancels the task too, but asks only for SIGTERM (sent by the observer above).
+            if !signals.has(.softLimit) { ending.stop(.cancelled) }
         }
     }
 

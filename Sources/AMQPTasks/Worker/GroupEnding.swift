@@ -4,7 +4,8 @@ import Synchronization
 /// Ends a command's process group, whether the worker stops it or its leader (the command) exits by itself.
 ///
 /// A stop sends SIGTERM to the whole group at once and SIGKILL `killTimeout` seconds later: every member gets that
-/// time to clean up, even when the leader dies first. When the leader exits without a stop, what it left running
+/// time to clean up, even when the leader dies first. The soft time limit sends SIGTERM only; the hard time limit
+/// sends SIGKILL at once. When the leader exits without a stop, what it left running
 /// in its group is killed at once: a task's processes end with the task (`setsid` starts one that must outlive it).
 /// The leader is reaped only after the last signal, so its zombie keeps the group id from naming another group.
 final class GroupEnding: Sendable {
@@ -12,6 +13,8 @@ final class GroupEnding: Sendable {
     private let killTimeout: Double
     private struct Progress {
         var stops: Set<ExecProcess.Stop> = []
+        var terminated = false
+        var killScheduled = false
         var deadlinePassed = false
         var leaderHasEnded = false
     }
@@ -30,14 +33,18 @@ final class GroupEnding: Sendable {
     /// Why the worker stopped the command, if it did.
     var reasons: Set<ExecProcess.Stop> { progress.withLock { $0.stops } }
 
-    /// SIGTERM to the group now (on the first stop only), SIGKILL at the deadline.
+    /// SIGTERM to the group now (once), SIGKILL `killTimeout` later (once); a soft time limit sends SIGTERM only.
     func stop(_ reason: ExecProcess.Stop) {
-        let first = progress.withLock { progress in
-            defer { progress.stops.insert(reason) }
-            return progress.stops.isEmpty
+        let (terminate, scheduleKill) = progress.withLock { progress in
+            progress.stops.insert(reason)
+            let terminate = !progress.terminated
+            progress.terminated = true
+            let scheduleKill = reason != .softTimeLimit && !progress.killScheduled
+            if scheduleKill { progress.killScheduled = true }
+            return (terminate, scheduleKill)
         }
-        guard first else { return }
-        child.signalGroup(SIGTERM)
+        if terminate { child.signalGroup(SIGTERM) }
+        guard scheduleKill else { return }
         if groups?.killsAtOnce == true {
             deadline()
             return
@@ -46,12 +53,21 @@ final class GroupEnding: Sendable {
         DispatchQueue.global().asyncAfter(deadline: .now() + killTimeout) { self.deadline() }
     }
 
+    /// The hard time limit: SIGKILL to the group now, without waiting for `killTimeout`.
+    func killNow(_ reason: ExecProcess.Stop) {
+        progress.withLock {
+            $0.stops.insert(reason)
+            $0.killScheduled = true
+        }
+        deadline()
+    }
+
     /// Stops whose SIGKILL is still to come, with when it comes.
     private static let pending = Mutex<[ObjectIdentifier: (ending: GroupEnding, at: ContinuousClock.Instant)]>([:])
     /// A cold shutdown of its worker: if the command was stopped, its group gets SIGKILL now instead of at the
     /// end of its `kill_timeout`.
     func killNowIfStopped() {
-        let stopped = progress.withLock { !$0.stops.isEmpty && !$0.deadlinePassed }
+        let stopped = progress.withLock { $0.killScheduled && !$0.deadlinePassed }
         if stopped { deadline() }
     }
 
@@ -72,7 +88,7 @@ final class GroupEnding: Sendable {
     func leaderEnded() -> Bool {
         let deferred = progress.withLock {
             $0.leaderHasEnded = true
-            return !$0.stops.isEmpty && !$0.deadlinePassed
+            return $0.killScheduled && !$0.deadlinePassed
         }
         if !deferred {
             child.signalGroup(SIGKILL)

@@ -24,6 +24,8 @@ public final class Worker: Service, Sendable {
     let recordAttempts = RecordAttempts()
     /// The process groups of the exec commands this worker runs (a cold shutdown kills them at once).
     let execGroups = ExecGroups()
+    /// Why the worker stopped to be restarted, once abandoned handlers piled up (see `maxAbandonedHandlers`).
+    let restart = RestartDecision()
 
     public init(
         configuration: WorkerConfiguration, registry: TaskRegistry, middleware: [any TaskMiddleware] = [],
@@ -42,6 +44,11 @@ public final class Worker: Service, Sendable {
     /// Cancelling the task that runs it (as a `ServiceGroup` does when another service fails) is a cold shutdown;
     /// `run()` then throws `CancellationError`.
     public func run() async throws {
+        state.watchdog.setPolicy(
+            HandlerWatchdog.Policy(maxAbandoned: configuration.maxAbandonedHandlers) { [weak self] reason in
+                self?.stopForRestart(reason)
+            })
+        defer { restart.workerEnded() }
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 try await ExecGroups.$current.withValue(execGroups) { try await runUntilStopped() }
@@ -54,6 +61,27 @@ public final class Worker: Service, Sendable {
         }
         if Task.isCancelled { throw CancellationError() }
         if await control.isCold { throw WorkerShutdown.cold }
+        if let reason = restart.reason { throw WorkerShutdown.restartNeeded(reason: reason) }
+    }
+
+    /// Abandoned handlers piled up (called from the watchdog's thread): stop taking tasks and stop as in a warm
+    /// shutdown, so `run()` throws `WorkerShutdown.restartNeeded`. If the worker cannot even do that (its threads
+    /// are all held), the process exits with `WorkerShutdown.restartExitStatus` by itself; unacknowledged tasks go
+    /// back to their queues when its connection closes. A worker already stopping just goes on.
+    private func stopForRestart(_ reason: String) {
+        guard restart.decide(reason) else { return }
+        logger.critical("\(reason)")
+        stop()
+        let patience = configuration.gracePeriod + .seconds(15)
+        let restart = self.restart
+        let logger = self.logger
+        Thread.detachNewThread {
+            Thread.sleep(forTimeInterval: patience.secondsValue)
+            guard !restart.hasEnded else { return }
+            logger.critical(
+                "the worker could not stop within \(patience.secondsValue) s (its threads are held by abandoned handlers); exiting with status \(WorkerShutdown.restartExitStatus) now")
+            exit(WorkerShutdown.restartExitStatus)
+        }
     }
 
     private func runUntilStopped() async throws {
@@ -86,6 +114,7 @@ public final class Worker: Service, Sendable {
     /// Starts a warm shutdown: consumers stop taking tasks, running tasks get `gracePeriod` seconds to finish,
     /// then they are interrupted and their messages requeued. `run()` returns when done.
     public func stop() {
+        restart.stopping()
         Task { await control.stop() }
     }
 
@@ -93,6 +122,7 @@ public final class Worker: Service, Sendable {
     /// their messages are requeued (never acknowledged), so another worker runs them. `run()` then throws
     /// `WorkerShutdown.cold`. Also ends a warm shutdown that is under way.
     public func shutdownNow() {
+        restart.stopping()
         Task { await control.stopNow() }
     }
 

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// `[worker]` sets `queues`, `concurrency`, `prefetch`, `gracePeriod` (`grace_period`), `hostname`, `sendStarted`,
 /// `retryPolicy.maxRetries` (`max_retries`), `persistentResults` (`result_persistent`), `maxMessageSize`,
-/// `maxResultSize`, `recordAttempts` and `remoteControl`. `broker`, `tasks` and `topology` come from the file's other
+/// `maxResultSize`, `recordAttempts`, `maxAbandonedHandlers` and `remoteControl`. `broker`, `tasks` and `topology` come from the file's other
 /// sections (`init(configuration:)`); `sendEvents`, `eventHeartbeat` and `maxReconnectDelay` only from Swift or the
 /// command line.
 public struct WorkerConfiguration: Sendable, Equatable {
@@ -46,6 +46,13 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// caller gets a FAILURE where a result can still be delivered. Never a loop.
     public var recordAttempts = Self.defaultRecordAttempts
     public static let defaultRecordAttempts = 3
+    /// How many abandoned handlers — stopped waiting for at their hard time limit or by `revoke --terminate`, yet
+    /// still running a second later because they ignore cancellation — the worker tolerates. One more (or Swift's
+    /// cooperative pool running nothing for 10 s while any runs) and the worker stops taking tasks, stops as in a
+    /// warm shutdown and `run()` throws `WorkerShutdown.restartNeeded`, so a supervisor starts a fresh process:
+    /// Swift cannot kill a task, and only a new process gets its threads back. See "Time limits" in the README.
+    public var maxAbandonedHandlers = Self.defaultMaxAbandonedHandlers
+    public static let defaultMaxAbandonedHandlers = 2
     /// Send a STARTED state before running each task (Celery's `task_track_started`).
     public var sendStarted = false
     /// Publish Celery events to `celeryev` (Celery's `-E`): worker online/heartbeat/offline and task events.

@@ -2,13 +2,16 @@ import Foundation
 import Synchronization
 
 /// Stage 3: runs the handler inside the middleware, as its own task listed in `inspect active` and stoppable by
-/// `revoke --terminate`, with its hard time limit; the result or error becomes a `Verdict`.
+/// `revoke --terminate`, with its soft and hard time limits (`task.message.timeLimit`, fired by the worker's
+/// `HandlerWatchdog`); the result or error becomes a `Verdict`.
 ///
 /// A handler that does not stop when it is abandoned (shutdown past the grace period, terminate) is left behind
 /// (see `HandlerRun`): it can no longer hold the consumer.
 struct RunStage: Sendable {
     let middleware: [any TaskMiddleware]
     let state: WorkerState
+    /// This consumer's handler thread, for handlers with a hard time limit (see `HandlerThread`).
+    let threads = HandlerThreads()
 
     /// The verdict of running `handler`; throws `CancellationError` when the worker stopped waiting for it
     /// (shutdown), so the task is requeued and never answered.
@@ -20,7 +23,11 @@ struct RunStage: Sendable {
     func run(_ task: TaskContext, handler: any TaskHandler, timeLimit: Duration?) async throws -> Verdict {
         let started = ContinuousClock.now
         let abandoned = Mutex(false)
+        let signals = task.signals
         let innermost: @Sendable (TaskContext) async throws -> JSONValue = { task in
+            // A middleware may hand on a context of its own making: the handler still hears this run's limits.
+            var task = task
+            task.signals = signals
             do {
                 return try await runTracked(handler, task, timeLimit: timeLimit)
             } catch let error as HandlerAbandoned {
@@ -52,7 +59,12 @@ struct RunStage: Sendable {
     private func runTracked(_ handler: any TaskHandler, _ task: TaskContext, timeLimit: Duration?) async throws
         -> JSONValue
     {
-        let run = HandlerRun.start(timeLimit: timeLimit) { try await handler.run(task) }
+        // A handler with a hard time limit may be abandoned still running, so it runs on the consumer's own thread
+        // (`HandlerThread`); one without stays on the cooperative pool, which costs no thread hand-off.
+        let run = HandlerRun.start(
+            softLimit: task.message.timeLimit.soft, hardLimit: timeLimit, signals: task.signals,
+            watchdog: state.watchdog, threads: timeLimit == nil ? nil : threads, logger: task.logger
+        ) { try await handler.run(task) }
         state.started(
             WorkerState.ActiveTask(
                 message: task.message, queue: task.queue, redelivered: task.redelivered, started: Date(),

@@ -76,6 +76,7 @@ struct TaskPipeline: Sendable {
             return verdict
         case .run(let handler, let timeLimit):
             task.message.timeLimit.hard = timeLimit
+            task.message.timeLimit.soft = task.message.softTimeLimit(configured: configuration.tasks[task.taskName]?.softTimeLimit)
             if task.message.ignoreResult == nil { task.message.ignoreResult = configuration.tasks[task.taskName]?.ignoreResult }
             if let verdict = try await hooks(task, { try await $0.willRun($1) }) { return verdict }
             if configuration.sendStarted { try await recorder.recordStarted(task.message) }

@@ -18,6 +18,7 @@ enum Verdict: Sendable {
         case let rejection as TaskRejection: .reject(rejection)
         case let revoked as TaskRevoked: .revoke(revoked.reason)
         case let failure as TaskFailure: .failed(failure, runtime: runtime)
+        case let soft as SoftTimeLimitExceeded: .failed(soft.failure, runtime: runtime)
         default: .failed(TaskFailure(type: String(describing: type(of: error)), message: "\(error)"), runtime: runtime)
         }
     }
