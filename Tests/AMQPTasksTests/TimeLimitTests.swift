@@ -203,6 +203,29 @@ import Testing
         await client.close()
     }
 
+    /// A command that answers at the soft limit ends its task: what it left running in its group (here a child that
+    /// ignores SIGTERM) is killed when it exits, as after any command that exits by itself.
+    @Test func whatACommandLeavesBehindAtTheSoftLimitIsKilledWhenItExits() async throws {
+        let queue = uniqueQueue("limit-exec-leftover")
+        let pids = TemporaryFile()
+        let worker = try await RunningWorker.start(queues: [queue]) { registry in
+            try registry.register(
+                "limits.exec.leaves",
+                ExecHandler(command: [
+                    "/bin/sh", "-c",
+                    "trap 'echo done; exit 0' TERM; /bin/sh -c \"trap '' TERM; sleep 1000\" & echo $! > \(pids.path); wait",
+                ]))
+        }
+        let client = try await TaskClient.connect(url: Broker.url)
+        let id = try await client.send(
+            "limits.exec.leaves", options: Self.limits(soft: .milliseconds(500), hard: .seconds(120), queue: queue))
+        #expect(try await client.value(for: id, timeout: .seconds(30)) == "done")
+        let leftover = try await pids.waitForPID()
+        #expect(try await processEnds(leftover), "the child that ignored SIGTERM was killed when the command exited")
+        try await worker.stop()
+        await client.close()
+    }
+
     /// A command without a trap dies of the soft limit's SIGTERM: `SoftTimeLimitExceeded`, as a Celery task that
     /// does not catch it.
     @Test func anExecCommandKilledByTheSoftLimitsSIGTERMFailsWithSoftTimeLimitExceeded() async throws {

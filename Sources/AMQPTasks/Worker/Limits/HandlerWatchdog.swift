@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import Synchronization
 
 /// Watches one worker's handler runs from a thread of its own, never from Swift's cooperative pool (which
@@ -61,11 +60,8 @@ final class HandlerWatchdog: Sendable {
 
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
-    private let logger: Logger
 
-    init(logger: Logger = Logger(label: "amqp-tasks.watchdog")) {
-        self.logger = logger
-    }
+    init() {}
 
     /// Sets what happens when abandoned handlers pile up; without a policy they are only counted.
     func setPolicy(_ policy: Policy) { state.withLock { $0.policy = policy } }
@@ -124,10 +120,8 @@ final class HandlerWatchdog: Sendable {
             if turn.sendProbe {
                 Task.detached { [self] in state.withLock { $0.probeSent = nil } }
             }
-            if let (policy, reason) = turn.restart {
-                logger.critical("\(reason)")
-                policy.onRestartNeeded(reason)
-            }
+            // The policy's owner (the worker) logs the reason with its own logger.
+            if let (policy, reason) = turn.restart { policy.onRestartNeeded(reason) }
             if turn.exit { return }
             let wait = max(.zero, turn.next - .now)
             _ = wake.wait(timeout: .now() + wait.secondsValue)
