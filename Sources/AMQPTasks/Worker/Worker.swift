@@ -111,9 +111,10 @@ public final class Worker: Service, Sendable {
             try await Topology.declareQueueIfMissing(queue, on: connection)
             let quorum = configuration.topology?.queue(named: queue)?.kind == .quorum
             try await DeadLetters.declare(for: queue, quorum: quorum, on: setup)
-            try await DelayQueues.bindTarget(queue, on: setup)
         }
         try await setup.close()
+        try await DelayedDeliverySetup.prepare(
+            queues: configuration.queues, configuration: configuration.topology, on: connection, logger: logger)
         logger.info(
             "worker \(self.configuration.hostname) consuming \(self.configuration.queues.joined(separator: ", ")) with concurrency \(self.configuration.concurrency), prefetch \(self.configuration.prefetch); tasks: \(registry.names.joined(separator: ", "))"
         )
@@ -221,7 +222,7 @@ public final class Worker: Service, Sendable {
                     continue
                 }
                 let setup = try await connection.openChannel()
-                try await DelayQueues.bindTarget(queue, on: setup)
+                try await DelayedDeliverySetup.bind(queue, configuration: configuration.topology, on: setup)
                 try? await setup.close()
             }
         }

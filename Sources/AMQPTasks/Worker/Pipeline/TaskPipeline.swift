@@ -71,7 +71,15 @@ struct TaskPipeline: Sendable {
     /// Stages 2 and 3: the verdict on a decoded task.
     private func decide(_ task: inout TaskContext) async throws -> Verdict {
         if let verdict = try await hooks(task, { try await $0.received($1) }) { return verdict }
-        switch admit.admit(task.message) {
+        var admission = admit.admit(task.message)
+        while case .hold(let remaining) = admission {
+            // Never before its eta: a stop cancels this sleep, and the task is requeued (CancellationError).
+            try await Task.sleep(for: remaining)
+            admission = admit.admit(task.message)
+        }
+        switch admission {
+        case .hold:
+            preconditionFailure("held above until due")
         case .verdict(let verdict):
             return verdict
         case .run(let handler, let timeLimit):
