@@ -15,18 +15,25 @@ import Testing
         return message
     }
 
-    @Test func anETAAheadWaitsOneWholeSecondStepOfTheDelayQueues() throws {
-        guard case .wait(let remaining, let step) = Self.message(etaIn: 10).admission(now: Self.now) else {
-            Issue.record("an eta 10 s ahead should wait")
+    @Test func anETAAheadWaitsInTheDelayLevelsForTheWholeSecondsLeftRoundedUp() throws {
+        guard case .wait(let remaining, let step) = Self.message(etaIn: 10.2).admission(now: Self.now) else {
+            Issue.record("an eta 10.2 s ahead should wait")
             return
         }
-        #expect(abs((remaining - .seconds(10)).secondsValue) < 0.001, "remaining: \(remaining)")
-        #expect(step == .seconds(8))
+        #expect(abs((remaining - .milliseconds(10200)).secondsValue) < 0.001, "remaining: \(remaining)")
+        #expect(step == .seconds(11), "rounded up: it never comes back before its eta")
+        #expect(Self.message(etaIn: 1.5).admission(now: Self.now) == .wait(remaining: .milliseconds(1500), step: .seconds(2)))
     }
 
-    @Test func anETAWithinTheSlackRunsAtOnce() {
-        #expect(TaskMessage.etaSlack == .milliseconds(500))
-        #expect(Self.message(etaIn: 0.4).admission(now: Self.now) == .run(timeLimit: nil))
+    @Test func anETAAtMostOneSecondAheadIsHeldNeverRunEarly() {
+        #expect(TaskMessage.etaHoldLimit == .seconds(1))
+        #expect(Self.message(etaIn: 0.4).admission(now: Self.now) == .hold(remaining: .milliseconds(400)))
+        #expect(Self.message(etaIn: 1).admission(now: Self.now) == .hold(remaining: .seconds(1)))
+        #expect(Self.message(etaIn: 0.001).admission(now: Self.now) != .run(timeLimit: nil), "1 ms early is early")
+    }
+
+    @Test func anETAInThePastRunsNow() {
+        #expect(Self.message(etaIn: 0).admission(now: Self.now) == .run(timeLimit: nil))
         #expect(Self.message(etaIn: -60).admission(now: Self.now) == .run(timeLimit: nil))
     }
 
