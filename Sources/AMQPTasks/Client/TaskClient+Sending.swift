@@ -38,7 +38,7 @@ extension TaskClient {
     ) async throws -> String {
         if options.countdown == nil, let eta = options.eta, !eta.timeIntervalSince1970.isFinite {
             throw TaskClientError(
-                .badArguments, operation: "send \(name)", message: "the eta \(eta) is not a time; nothing was sent")
+                .badArguments, operation: "send \(name)", message: "the eta is not a time (\(eta.timeIntervalSince1970) s since 1970); nothing was sent")
         }
         let message = message(name, args: args, kwargs: kwargs, options: options)
         try await send(message, options: options)
