@@ -8,6 +8,7 @@ import Foundation
 /// tell a redelivered run from a first one, and `demo.trace_retry(value, retries)`, which asks for `retries` retries
 /// (1 s countdown each) before it answers as `demo.trace` does plus `"retries"`, so fault tests can check that a
 /// retried task still answers for itself. Its RETRY reasons say the attempt and whether it was redelivered.
+/// `demo.when()` answers `{"started": epoch seconds when the handler started, "eta": the message's eta}`.
 public enum DemoTasks {
     public struct Add: TaskArguments {
         public static let taskName = "demo.add"
@@ -34,6 +35,13 @@ public enum DemoTasks {
             context.message.kwargs.isEmpty
                 ? .array(context.message.args)
                 : .object(["args": .array(context.message.args), "kwargs": .object(context.message.kwargs)])
+        }
+        try registry.register("demo.when") { context in
+            // When the handler started, with the eta its message carried: delay tests check it never runs early.
+            .object([
+                "started": .double(Date().timeIntervalSince1970), "eta": context.message.eta.map(JSONValue.string) ?? .null,
+                "worker": .string(context.hostname),
+            ])
         }
         try registry.register("demo.trace") { context in
             .object([
