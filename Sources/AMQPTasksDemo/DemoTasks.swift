@@ -8,7 +8,8 @@ import Foundation
 /// tell a redelivered run from a first one, and `demo.trace_retry(value, retries)`, which asks for `retries` retries
 /// (1 s countdown each) before it answers as `demo.trace` does plus `"retries"`, so fault tests can check that a
 /// retried task still answers for itself. Its RETRY reasons say the attempt and whether it was redelivered.
-/// `demo.when()` answers `{"started": epoch seconds when the handler started, "eta": the message's eta}`.
+/// `demo.when(value)` answers `{"value": value, "started": epoch seconds when the handler started, "eta": the
+/// message's eta}`.
 public enum DemoTasks {
     public struct Add: TaskArguments {
         public static let taskName = "demo.add"
@@ -39,7 +40,7 @@ public enum DemoTasks {
         try registry.register("demo.when") { context in
             // When the handler started, with the eta its message carried: delay tests check it never runs early.
             .object([
-                "started": .double(Date().timeIntervalSince1970), "eta": context.message.eta.map(JSONValue.string) ?? .null,
+                "value": context.message.args.first ?? .null, "started": .double(Date().timeIntervalSince1970), "eta": context.message.eta.map(JSONValue.string) ?? .null,
                 "worker": .string(context.hostname),
             ])
         }

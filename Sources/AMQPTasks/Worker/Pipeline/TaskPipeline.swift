@@ -62,6 +62,9 @@ struct TaskPipeline: Sendable {
         var task = TaskContext(
             message: message, redelivered: received.redelivered, hostname: configuration.hostname, queue: queue,
             logger: logger)
+        if NativeDelayedDelivery.strippingDelayPrefix(received.routingKey) != received.routingKey {
+            task.logger.info("came through the delay levels")
+        }
         let verdict = try await decide(&task)
         let outcome = try await recorder.record(verdict, of: task, received: received)
         for middleware in middleware.reversed() { await middleware.recorded(outcome, of: task) }
