@@ -128,6 +128,8 @@ import Testing
             (options { _ in }, queues[3]),  // the default route: the default exchange
             (options { $0.queue = queues[3] }, queues[3]),
             (options { $0.exchange = direct; $0.routingKey = "q-\(tag)" }, queues[4]),
+            // At most 1 s ahead: sent straight to the queue, and held by the worker until due.
+            (options { $0.queue = queues[4]; $0.countdown = .milliseconds(800) }, queues[4]),
         ]
         var ids: [(String, String)] = []
         for (options, queue) in sends {
