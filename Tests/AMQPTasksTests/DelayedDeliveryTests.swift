@@ -1,5 +1,5 @@
 import AMQP
-import AMQPTasks
+@testable import AMQPTasks
 import Foundation
 import Testing
 
@@ -263,5 +263,16 @@ import Testing
             _ = try? await confirmed.deleteQueue(NativeDelayedDelivery.levelName(level))
         }
         await connection.close()
+    }
+}
+
+extension DelayedDeliveryTests {
+    /// A delivered message's routing key still carries the 28 digits of its delay: a dead letter carries the
+    /// original key.
+    @Test func aDeadLetterOfADelayedTaskCarriesItsOriginalRoutingKey() {
+        let key = NativeDelayedDelivery.routingKey(delaySeconds: 3, key: "reports.daily")
+        let received = ReceivedMessage(body: Data(), properties: BasicProperties(), queue: "q", routingKey: key)
+        let copy = DeadLetters.message(for: received, queue: "q", reason: "r", error: "e", worker: "w")
+        #expect(copy.routingKey == "reports.daily")
     }
 }
