@@ -59,8 +59,10 @@ extension TaskClient {
 
     /// Declares the delay levels (once per connection) and binds the known queues of each destination as a worker
     /// would (each once per connection), so a delayed task does not reach `celery_delayed_delivery` to find no
-    /// binding (RabbitMQ would drop it). Returns the destinations whose tasks must not be sent, with why: none of
-    /// their known queues exists, or the broker refused the levels. Throws connection losses (the send retries).
+    /// binding (RabbitMQ would keep it in a level, see README "Delayed tasks"). A user that may not declare or bind
+    /// (403) relies on the workers' declarations. Returns the destinations whose tasks must not be sent, with why:
+    /// none of their known queues exists, or the broker refused the levels. Throws connection losses (the send
+    /// retries).
     func prepareDelayedDelivery(_ destinations: Set<DelayedDestination>, on session: ClientSession) async throws
         -> [DelayedDestination: TaskClientError]
     {
@@ -68,6 +70,10 @@ extension TaskClient {
         if !session.delayed.levelsDeclared {
             do {
                 try await NativeDelayedDelivery.declare(on: session.connection, logger: logger)
+                session.delayed.markLevelsDeclared()
+            } catch let error as AMQPError where error.replyCode == .accessRefused {
+                // A user allowed to publish but not to declare: the workers declare the levels.
+                logger.warning("this user may not declare the delay levels; relying on the workers': \(error)")
                 session.delayed.markLevelsDeclared()
             } catch let error where !error.isConnectionLoss {
                 for destination in destinations {
@@ -92,6 +98,10 @@ extension TaskClient {
                     ).declare(on: channel)
                     session.delayed.markBound(queue)
                     try? await channel.close()
+                } catch let error as AMQPError where error.replyCode == .accessRefused {
+                    // A user allowed to publish but not to bind: the queue's workers bind it.
+                    logger.warning("this user may not bind \(queue) for delayed tasks; relying on its workers: \(error)")
+                    session.delayed.markBound(queue)
                 } catch let error as AMQPError where error.isChannelLevel {
                     missing.append(queue)
                     lastError = error
