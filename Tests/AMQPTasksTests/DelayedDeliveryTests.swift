@@ -78,6 +78,16 @@ import Testing
             ])
     }
 
+    @Test func aCatchAllTopicBindingGetsNoDelayedDeliveryBindingThatWouldBringEveryDelayedTaskIn() {
+        let definition = QueueDefinition(
+            name: "audit", bindings: [.init(exchange: "t", routingKey: "#"), .init(exchange: "t", routingKey: "*.#")])
+        let bindings = DelayedDeliveryBindings(queue: "audit", definition: definition, exchangeTypes: ["t": .topic])
+        #expect(bindings.bindings == [.queueToDelivery(pattern: DelayedDeliveryBindings.exactPattern(for: "audit"))])
+        #expect(bindings.skipped.count == 2)
+        #expect(!DelayedDeliveryBindings.matchesEveryKey("#.reports.#"))
+        #expect(DelayedDeliveryBindings.matchesEveryKey("#.#"))
+    }
+
     // MARK: Against the broker
 
     /// Countdown tasks to queues behind a direct, a topic and a fanout exchange and the default exchange, classic

@@ -27,6 +27,9 @@ public struct DelayedDeliveryBindings: Sendable, Hashable {
     public var queue: String
     /// What to declare, in order.
     public var bindings: [Binding]
+    /// Bindings of the queue that get no delayed-delivery binding: their key matches every routing key (`#`,
+    /// `#.#`…), so Celery's pattern would bring every delayed task of the vhost into the queue.
+    public var skipped: [QueueDefinition.Binding] = []
 
     /// The bindings for `queue`, given its definition (nil: a queue known only by name, as Celery declares it) and
     /// the types of the exchanges it is bound to (an exchange of unknown type is treated as Celery treats a topic
@@ -34,6 +37,7 @@ public struct DelayedDeliveryBindings: Sendable, Hashable {
     public init(queue: String, definition: QueueDefinition?, exchangeTypes: [String: ExchangeType]) {
         self.queue = queue
         var bindings: [Binding] = [.queueToDelivery(pattern: Self.exactPattern(for: queue))]
+        var skipped: [QueueDefinition.Binding] = []
         for binding in definition?.bindings ?? [] where !binding.exchange.isEmpty {
             let type = exchangeTypes[binding.exchange] ?? Self.builtInTypes[binding.exchange]
             if type == .direct {
@@ -42,12 +46,18 @@ public struct DelayedDeliveryBindings: Sendable, Hashable {
                 continue  // routed by headers, not keys: neither Celery nor we can route a delayed message there
             } else {
                 let pattern = Self.celeryPattern(for: binding.routingKey)
+                guard !Self.matchesEveryKey(pattern) else {
+                    // Celery would bind `#` here, and every delayed task of the vhost would reach this queue too.
+                    skipped.append(binding)
+                    continue
+                }
                 bindings.append(.exchangeToDelivery(exchange: binding.exchange, pattern: pattern))
                 bindings.append(.queueToExchange(exchange: binding.exchange, pattern: pattern))
             }
         }
         var seen = Set<Binding>()
         self.bindings = bindings.filter { seen.insert($0).inserted }
+        self.skipped = skipped
     }
 
     /// The bindings for `queue` as a configuration describes it.
@@ -60,6 +70,12 @@ public struct DelayedDeliveryBindings: Sendable, Hashable {
     /// `[name: type]` of `exchanges`.
     public static func exchangeTypes(of exchanges: [ExchangeDefinition]) -> [String: ExchangeType] {
         Dictionary(exchanges.map { ($0.name, $0.type) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// True when a topic pattern matches every key: made of `#` and `*` words only, with at least one `#`.
+    static func matchesEveryKey(_ pattern: String) -> Bool {
+        let words = pattern.split(separator: ".", omittingEmptySubsequences: false)
+        return words.contains("#") && words.allSatisfy { $0 == "#" || $0 == "*" }
     }
 
     /// 28 `*` words, then `key`: exactly a delayed message's digits followed by exactly `key`.

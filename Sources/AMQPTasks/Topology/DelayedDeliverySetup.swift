@@ -13,6 +13,12 @@ public enum DelayedDeliverySetup {
         try await NativeDelayedDelivery.declare(on: connection, logger: logger)
         let channel = try await connection.openChannel()
         for queue in queues {
+            let bindings = DelayedDeliveryBindings(queue: queue, configuration: configuration)
+            for binding in bindings.skipped {
+                logger?.warning(
+                    "\(queue) is bound to \(binding.exchange) with \"\(binding.routingKey)\", which matches every key: delayed tasks reach it only through its own name (Celery's binding for it would bring every delayed task of the vhost here)"
+                )
+            }
             try await bind(queue, configuration: configuration, on: channel)
         }
         try? await channel.close()
