@@ -132,9 +132,9 @@ import Testing
         let sends: [(SendOptions, String)] = [
             (options { $0.exchange = direct; $0.routingKey = "k-\(tag)" }, queues[0]),
             (options { $0.exchange = topic; $0.routingKey = "r\(tag).daily" }, queues[1]),
-            // A fanout exchange ignores keys, but the delay levels route by them: as with Celery, a delayed task to a
-            // fanout exchange carries the key its queues are bound with.
-            (options { $0.exchange = fanout; $0.routingKey = "f-\(tag)" }, queues[2]),
+            // A fanout exchange ignores keys, but the delay levels route by them: the client binds the exchange for
+            // the key it sends with.
+            (options { $0.exchange = fanout; $0.routingKey = "anything-\(tag)" }, queues[2]),
             (options { _ in }, queues[3]),  // the default route: the default exchange
             (options { $0.queue = queues[3] }, queues[3]),
             (options { $0.exchange = direct; $0.routingKey = "q-\(tag)" }, queues[4]),

@@ -107,6 +107,22 @@ extension TaskClient {
                     lastError = error
                 }
             }
+            // A fanout exchange ignores keys, but the levels route by them: bind the exchange itself for exactly
+            // this key, so the task reaches every queue of the exchange whatever key it carries.
+            let exchangeType = exchangeTypes[destination.exchange] ?? DelayedDeliveryBindings.builtInTypes[destination.exchange]
+            let fanoutBinding = "fanout \(destination.exchange) \(destination.routingKey)"
+            if exchangeType == .fanout, !session.delayed.isBound(fanoutBinding) {
+                let channel = try await session.connection.openChannel()
+                do {
+                    try await channel.bindExchange(
+                        destination.exchange, to: NativeDelayedDelivery.deliveryExchange,
+                        routingKey: DelayedDeliveryBindings.exactPattern(for: destination.routingKey))
+                    session.delayed.markBound(fanoutBinding)
+                    try? await channel.close()
+                } catch let error as AMQPError where error.isChannelLevel {
+                    logger.warning("could not bind the fanout exchange \(destination.exchange) for delayed tasks: \(error)")
+                }
+            }
             if !queues.isEmpty, missing.count == queues.count, let lastError {
                 refused[destination] = TaskClientError(
                     .notConfirmed, operation: "send",
