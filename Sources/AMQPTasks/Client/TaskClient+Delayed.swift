@@ -102,9 +102,13 @@ extension TaskClient {
                     // A user allowed to publish but not to bind: the queue's workers bind it.
                     logger.warning("this user may not bind \(queue) for delayed tasks; relying on its workers: \(error)")
                     session.delayed.markBound(queue)
-                } catch let error as AMQPError where error.isChannelLevel {
+                } catch let error as AMQPError where error.replyCode == .notFound && error.message.contains("no queue") {
                     missing.append(queue)
                     lastError = error
+                } catch let error as AMQPError where error.isChannelLevel {
+                    // Anything else (a node that is down, a broker still starting) is no reason to refuse the task:
+                    // its workers bind the queue too. Tried again on the next delayed task.
+                    logger.warning("could not bind \(queue) for delayed tasks now; relying on its workers: \(error)")
                 }
             }
             // A fanout exchange ignores keys, but the levels route by them: bind the exchange itself for exactly
