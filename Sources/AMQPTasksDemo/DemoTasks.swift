@@ -11,6 +11,8 @@ import Foundation
 /// Two show time limits: `demo.stubborn_sleep(seconds)` sleeps ignoring cancellation (only the hard limit stops
 /// waiting for it), and `demo.soft_sleep(seconds)` sleeps but, at its soft time limit, cleans up and answers
 /// `{"soft_time_limit_exceeded": true}` instead of failing.
+/// `demo.when(value)` answers `{"value": value, "started": epoch seconds when the handler started, "eta": the
+/// message's eta}`.
 public enum DemoTasks {
     public struct Add: TaskArguments {
         public static let taskName = "demo.add"
@@ -54,6 +56,13 @@ public enum DemoTasks {
             context.message.kwargs.isEmpty
                 ? .array(context.message.args)
                 : .object(["args": .array(context.message.args), "kwargs": .object(context.message.kwargs)])
+        }
+        try registry.register("demo.when") { context in
+            // When the handler started, with the eta its message carried: delay tests check it never runs early.
+            .object([
+                "value": context.message.args.first ?? .null, "started": .double(Date().timeIntervalSince1970), "eta": context.message.eta.map(JSONValue.string) ?? .null,
+                "worker": .string(context.hostname),
+            ])
         }
         try registry.register("demo.trace") { context in
             .object([

@@ -68,14 +68,21 @@ public enum FuzzTargets {
         case .expired:
             guard let expires = message.expiresDate, expires < now else { fatalError("expired without a past expires") }
         case .wait(let remaining, let step):
-            guard remaining > TaskMessage.etaSlack, step >= .seconds(1), step <= .seconds(DelayQueues.longestStep),
-                step <= max(remaining, .seconds(1)), step.components.attoseconds == 0
+            guard remaining > TaskMessage.etaHoldLimit, step >= .seconds(1),
+                step <= .seconds(NativeDelayedDelivery.longestDelaySeconds),
+                step >= min(remaining, .seconds(NativeDelayedDelivery.longestDelaySeconds)),
+                step < remaining + .seconds(1), step.components.attoseconds == 0
             else { fatalError("a wait of \(remaining) got the step \(step)") }
             // The eta written back (as a retry writes it) reads again.
             guard let eta = message.etaDate, CeleryTime.parse(CeleryTime.format(eta)) != nil else {
                 fatalError("an eta did not survive formatting: \(message.eta ?? "")")
             }
+        case .hold(let remaining):
+            guard remaining > .zero, remaining <= TaskMessage.etaHoldLimit, let eta = message.etaDate, eta > now else {
+                fatalError("a hold of \(remaining) for eta \(message.eta ?? "nil")")
+            }
         case .run(let limit):
+            if let eta = message.etaDate, eta > now { fatalError("a task would run before its eta \(message.eta ?? "")") }
             if let limit, limit <= .zero { fatalError("a time limit of \(limit) would reach the handler") }
         }
         for signature in (message.embed.callbacks ?? []) + (message.embed.errbacks ?? []) + (message.embed.chain ?? []) {

@@ -107,6 +107,7 @@ struct Send: AsyncParsableCommand {
         guard let kwargsObject = (try? JSONValue.parse(Data(kwargs.utf8)))?.objectValue else {
             throw ValidationError("--kwargs must be a JSON object, got \(kwargs)")
         }
+        if let countdown, !countdown.isFinite { throw ValidationError("--countdown must be a number of seconds, got \(countdown)") }
         let configuration = try common.loadReportingErrors()
         let client = try await TaskClient.connect(configuration: configuration)
         var options = SendOptions(queue: queue)

@@ -15,18 +15,34 @@ import Testing
         return message
     }
 
-    @Test func anETAAheadWaitsOneWholeSecondStepOfTheDelayQueues() throws {
-        guard case .wait(let remaining, let step) = Self.message(etaIn: 10).admission(now: Self.now) else {
-            Issue.record("an eta 10 s ahead should wait")
+    @Test func anETAAheadWaitsInTheDelayLevelsForTheWholeSecondsLeftRoundedUp() throws {
+        guard case .wait(let remaining, let step) = Self.message(etaIn: 10.2).admission(now: Self.now) else {
+            Issue.record("an eta 10.2 s ahead should wait")
             return
         }
-        #expect(abs((remaining - .seconds(10)).secondsValue) < 0.001, "remaining: \(remaining)")
-        #expect(step == .seconds(8))
+        #expect(abs((remaining - .milliseconds(10200)).secondsValue) < 0.001, "remaining: \(remaining)")
+        #expect(step == .seconds(11), "rounded up: it never comes back before its eta")
+        guard case .wait(_, let short) = Self.message(etaIn: 1.5).admission(now: Self.now) else {
+            Issue.record("an eta 1.5 s ahead should wait")
+            return
+        }
+        #expect(short == .seconds(2))
     }
 
-    @Test func anETAWithinTheSlackRunsAtOnce() {
-        #expect(TaskMessage.etaSlack == .milliseconds(500))
-        #expect(Self.message(etaIn: 0.4).admission(now: Self.now) == .run(timeLimit: nil))
+    @Test func anETAAtMostOneSecondAheadIsHeldNeverRunEarly() {
+        #expect(TaskMessage.etaHoldLimit == .seconds(1))
+        for ahead in [0.4, 1.0] {
+            guard case .hold(let remaining) = Self.message(etaIn: ahead).admission(now: Self.now) else {
+                Issue.record("an eta \(ahead) s ahead should be held")
+                continue
+            }
+            #expect(abs(remaining.secondsValue - ahead) < 0.001, "remaining: \(remaining)")
+        }
+        #expect(Self.message(etaIn: 0.001).admission(now: Self.now) != .run(timeLimit: nil), "1 ms early is early")
+    }
+
+    @Test func anETAInThePastRunsNow() {
+        #expect(Self.message(etaIn: 0).admission(now: Self.now) == .run(timeLimit: nil))
         #expect(Self.message(etaIn: -60).admission(now: Self.now) == .run(timeLimit: nil))
     }
 

@@ -110,18 +110,17 @@ import Testing
         #expect(numericId?.reason == .notATaskMessage)
     }
 
-    @Test func farETAsAndCountdownsWaitInBoundedSteps() {
-        #expect(DelayQueues.step(for: .milliseconds(200)) == .seconds(1))
-        #expect(DelayQueues.step(for: .milliseconds(1900)) == .seconds(1))
-        #expect(DelayQueues.step(for: .seconds(3)) == .seconds(2))
-        #expect(DelayQueues.step(for: .seconds(1000)) == .seconds(512))
+    @Test func farETAsAndCountdownsWaitInTheDelayLevelsRoundedUpAndBounded() {
+        #expect(NativeDelayedDelivery.delaySeconds(for: .milliseconds(200)) == 1)
+        #expect(NativeDelayedDelivery.delaySeconds(for: .milliseconds(1900)) == 2, "rounded up, never early")
+        #expect(NativeDelayedDelivery.delaySeconds(for: .seconds(3)) == 3)
+        #expect(NativeDelayedDelivery.delaySeconds(for: .seconds(1000)) == 1000)
         #expect(
-            DelayQueues.step(for: .seconds(30 * 86_400)) == .seconds(DelayQueues.longestStep),
-            "30 days: the longest step, then again")
-        #expect(DelayQueues.step(for: .seconds(Int64.max)) == .seconds(DelayQueues.longestStep))
-        #expect(DelayQueues.step(for: .seconds(-5)) == .seconds(1), "a delay already past waits the shortest step")
-        // RabbitMQ caps x-message-ttl at 2^32-1 ms.
-        #expect(Int64(DelayQueues.longestStep) * 1000 < Int64(UInt32.max))
+            NativeDelayedDelivery.delaySeconds(for: .seconds(30 * 365 * 86_400))
+                == NativeDelayedDelivery.longestDelaySeconds, "30 years: the longest delay, then again")
+        #expect(NativeDelayedDelivery.delaySeconds(for: .seconds(Int64.max)) == NativeDelayedDelivery.longestDelaySeconds)
+        #expect(NativeDelayedDelivery.delaySeconds(for: .seconds(-5)) == 1, "a delay already past waits the shortest")
+        #expect(NativeDelayedDelivery.longestDelaySeconds == 268_435_455)
         #expect(CeleryTime.format(Date(timeIntervalSince1970: 1e300)).hasPrefix("9999-12-31"))
     }
 
@@ -390,12 +389,12 @@ import Testing
         let queue = uniqueQueue("full")
         // A task queue that is full and refuses more (x-overflow = reject-publish).
         try await channel.declareQueue(queue, durable: true, arguments: ["x-max-length": 1, "x-overflow": "reject-publish"])
-        try await DelayQueues.bindTarget(queue, on: channel)
+        try await DelayedDeliverySetup.prepare(queues: [queue], configuration: nil, on: connection)
         try await channel.publish(Data("filler".utf8), routingKey: queue)
-        try await DelayQueues.publish(
+        try await NativeDelayedDelivery.publish(
             OutgoingMessage(body: Data("delayed".utf8), routingKey: queue, properties: BasicProperties(deliveryMode: 2)),
-            to: queue, after: .seconds(1), on: channel)
-        // Let its second pass and the queue refuse it (a classic delay queue would drop it now, at most once).
+            toQueue: queue, after: .seconds(1), on: channel)
+        // Let its second pass and the queue refuse it (a classic delay level would drop it now, at most once).
         try await Task.sleep(for: .seconds(2.5))
         let filler = try #require(try await channel.get(queue: queue, autoAck: true))
         #expect(filler.body == Data("filler".utf8))

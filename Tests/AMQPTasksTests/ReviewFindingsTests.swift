@@ -133,15 +133,15 @@ import Testing
         await client.close()
     }
 
-    // MARK: 3. Delayed tasks for a deleted queue stop every other delayed task of their step
+    // MARK: 3. Delayed tasks for a deleted queue stop every other delayed task of their level
 
-    /// The delay queues dead-letter at least once: a message whose target queue no longer exists is kept by the
-    /// quorum queue's dead-letter process and retried. That process takes a bounded number of messages at a time
-    /// (RabbitMQ's `dead_letter_worker_consumer_prefetch`, 32), so once that many wait for a deleted (or full)
-    /// queue, no later message of the same delay queue is dead-lettered at all: every countdown, ETA and retry of
-    /// that step, for every task queue of the vhost, waits until the deleted queue comes back — maybe never.
-    /// (Seen by hand: 40 such messages in `amqp-tasks.delay.quorum.1s`, the next message for a live queue did not
-    /// arrive in 60 s; with 5, it arrived after 2 s.)
+    /// The delay levels dead-letter at least once: a message that finds no binding at `celery_delayed_delivery`
+    /// (its queue deleted while it waited) is kept by the level's dead-letter process and retried. That process
+    /// takes a bounded number of messages at a time (RabbitMQ's `dead_letter_worker_consumer_prefetch`, 32), so once
+    /// that many wait for a deleted queue, no later message of that level is dead-lettered at all. Celery's
+    /// `celery_delayed_delivery` cannot get an alternate exchange by argument (a 406 against Celery's declare), so
+    /// README "Delayed tasks" asks the operator for a policy that gives it one, `amqp-tasks.due.unroutable`
+    /// (`Deploy/broker` sets it): this test fails on a broker without that policy.
     @Test func delayedTasksForADeletedQueueDoNotHoldUpOtherQueues() async throws {
         let connection = try await Connection.open(url: Broker.url)
         let channel = try await connection.openChannel()
@@ -150,18 +150,18 @@ import Testing
         let live = uniqueQueue("delay-live")
         try await channel.declareQueue(live, durable: true)
         // As a worker consuming it would: the live queue takes the delayed tasks parked for it.
-        try await DelayQueues.bindTarget(live, on: channel)
-        // 8 s: a step no other test parks in, so the messages this test leaves stuck cannot slow another test.
+        try await DelayedDeliverySetup.prepare(queues: [live], configuration: nil, on: connection)
         let delay = Duration.milliseconds(8500)
-        #expect(DelayQueues.step(for: delay) == .seconds(8))
+        #expect(NativeDelayedDelivery.delaySeconds(for: delay) == 9)
         do {
             for n in 0..<64 {
-                try await DelayQueues.publish(
-                    OutgoingMessage(body: Data("for a deleted queue \(n)".utf8), routingKey: gone), to: gone, after: delay,
-                    on: channel)
+                try await NativeDelayedDelivery.publish(
+                    OutgoingMessage(body: Data("for a deleted queue \(n)".utf8), routingKey: gone), toQueue: gone,
+                    after: delay, on: channel)
             }
-            try await DelayQueues.publish(
-                OutgoingMessage(body: Data("for a live queue".utf8), routingKey: live), to: live, after: delay, on: channel)
+            try await NativeDelayedDelivery.publish(
+                OutgoingMessage(body: Data("for a live queue".utf8), routingKey: live), toQueue: live, after: delay,
+                on: channel)
             let deadline = Date().addingTimeInterval(90)
             var arrived: Delivery?
             while arrived == nil, Date() < deadline {
@@ -170,12 +170,12 @@ import Testing
             }
             #expect(
                 arrived.map { String(decoding: $0.body, as: UTF8.self) } == "for a live queue",
-                "a delayed message for a live queue must not wait behind messages for a deleted one")
+                "a delayed message for a live queue must not wait behind messages for a deleted one (is the policy of README \"Delayed tasks\" set? Deploy/broker start sets it)")
         } catch {
             Issue.record(error)
         }
-        // The messages for the deleted queue are not lost: they wait in the unroutable queue (only this test puts
-        // messages there; it empties it again).
+        // The messages for the deleted queue are not lost: they wait in the unroutable queue (other tests put
+        // nothing there; this one empties it again).
         let cleanup = try await connection.openChannel()
         try await BadInputTests.waitUntil("the delayed messages for the deleted queue are set aside") {
             (try? await cleanup.inspectQueue(DelayQueues.unroutable))?.messageCount ?? 0 >= 64

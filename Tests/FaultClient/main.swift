@@ -17,6 +17,8 @@
 //                             exec       fault.exec(n)                  SUCCESS with the handler's stdin echoed:
 //                                        {"id": the task id, "args": [n], ...} (the worker runs it with --exec)
 //                             fail       demo.fail("fault-client task n")  FAILURE ValueError with that message
+//                             when       demo.when(n), countdown (n * 7919 mod 21000) ms, 0-20 s   SUCCESS
+//                                        {"value": n, "started": …, "eta": …} with started not before eta
 //   FAULT_CLIENT_PAUSE_AFTER  comma-separated batch numbers (1-based): once such a batch is confirmed, the client
 //                             prints "fault-client: paused after batch N" on stderr and waits for a line on stdin,
 //                             so the test breaks something at a known point of the run, not after a guessed time.
@@ -73,7 +75,7 @@ func readControlLine() async -> String? {
 
 /// One kind of task the client sends, and the one answer it must get.
 enum Kind: String, CaseIterable {
-    case trace, countdown, retry, exec, fail
+    case trace, countdown, retry, exec, fail, when
 
     func message(_ n: Int, client: TaskClient) -> TaskMessage {
         var options = SendOptions(queue: queue)
@@ -85,6 +87,9 @@ enum Kind: String, CaseIterable {
         case .retry: return client.message("demo.trace_retry", args: [.int(n), 1], options: options)
         case .exec: return client.message("fault.exec", args: [.int(n)], options: options)
         case .fail: return client.message("demo.fail", args: [.string(failMessage(n))], options: options)
+        case .when:
+            options.countdown = .milliseconds((n &* 7919) % 21_000)
+            return client.message("demo.when", args: [.int(n)], options: options)
         }
     }
 
@@ -104,6 +109,13 @@ enum Kind: String, CaseIterable {
             guard answer.result["id"] == .string(id), answer.result["args"] == .array([.int(n)]) else {
                 return "the answer of another input: \(answer.result.jsonString)"
             }
+        case .when:
+            guard answer.status == .success else { return "\(answer.status.rawValue) instead of SUCCESS" }
+            guard answer.result["value"] == .int(n) else { return "value \(answer.result.jsonString), not \(n)" }
+            guard let started = answer.result["started"]?.doubleValue,
+                let eta = answer.result["eta"]?.stringValue.flatMap(CeleryTime.parse)
+            else { return "no start and eta in \(answer.result.jsonString)" }
+            if started < eta.timeIntervalSince1970 { return "started \(started), before its eta \(eta.timeIntervalSince1970)" }
         case .fail:
             guard answer.status == .failure else { return "\(answer.status.rawValue) instead of FAILURE" }
             guard answer.failure?.type == "ValueError", answer.failure?.message == failMessage(n) else {

@@ -132,7 +132,7 @@ def queue_depths():
 
 
 def wait_until_drained(names, seconds=180):
-    """Waits until the queues `names` and every delay queue (amqp-tasks.delay.*) hold no message, ready or
+    """Waits until the queues `names` and every delay queue (celery_delayed_*, amqp-tasks.delay.*) hold no message, ready or
     unacknowledged, on two polls in a row (a message moving from a delay queue to its target queue is briefly in
     neither). Fails with the last depths after `seconds`: a task that loops never lets its queue empty."""
     deadline = time.time() + seconds
@@ -140,7 +140,7 @@ def wait_until_drained(names, seconds=180):
     while True:
         depths = queue_depths()
         watched = {name: depth for name, depth in depths.items()
-                   if name in names or name.startswith("amqp-tasks.delay.")}
+                   if name in names or name.startswith("amqp-tasks.delay.") or name.startswith("celery_delayed_")}
         busy = {name: depth for name, depth in watched.items() if depth != (0, 0)}
         empty_polls = 0 if busy else empty_polls + 1
         if empty_polls >= 2:
@@ -153,6 +153,8 @@ def wait_until_drained(names, seconds=180):
 RECEIVED = re.compile(r"task_id=(\S+) \[AMQPTasks\] received( \(redelivered\))?")
 # A task goes through a delay queue when the worker parks it (eta ahead) or retries it (the retry waits there too).
 PARKED = re.compile(r"task_id=(\S+) \[AMQPTasks\] (?:eta .* parked for |retry \d+/\d+ in )")
+# A delivery that came through the delay levels: parked by a worker, or delayed by its client (countdown, eta).
+THROUGH_LEVELS = re.compile(r"task_id=(\S+) \[AMQPTasks\] came through the delay levels")
 
 
 def delay_repeats(worker_logs):
@@ -161,9 +163,11 @@ def delay_repeats(worker_logs):
     publish before its confirm. Each time, a task arrives once more, not flagged redelivered (it is a new message)."""
     delivered, redelivered = receipts(worker_logs)
     parked = collections.Counter(match.group(1) for match in PARKED.finditer(worker_logs))
+    # A task its client delayed came through the levels without a park: its first delivery is the delayed one.
+    delayed = set(parked) | {match.group(1) for match in THROUGH_LEVELS.finditer(worker_logs)}
     return collections.Counter({
         task: delivered[task] - redelivered[task] - parked[task] - 1
-        for task in parked if delivered[task] - redelivered[task] - parked[task] - 1 > 0})
+        for task in delayed if delivered[task] - redelivered[task] - parked[task] - 1 > 0})
 
 
 def receipts(worker_logs):

@@ -50,6 +50,18 @@ public final class Channel: Sendable {
         try await core.perform("exchange.delete") { try $0.exchangeDelete(channel: id, name: name, ifUnused: ifUnused) }
     }
 
+    /// Binds exchange `destination` to exchange `source` (`exchange.bind`, a RabbitMQ extension): what `source`
+    /// routes with a matching key goes on to `destination`, which routes it again by its own bindings.
+    public func bindExchange(
+        _ destination: String, to source: String, routingKey: String = "", arguments: FieldTable = [:]
+    ) async throws {
+        let id = id
+        try await core.perform("exchange.bind") {
+            try $0.exchangeBind(
+                channel: id, destination: destination, source: source, routingKey: routingKey, arguments: arguments)
+        }
+    }
+
     // MARK: Queues
 
     /// Declares a queue (`queue.declare`). An empty name asks the broker to name it. Arguments such as

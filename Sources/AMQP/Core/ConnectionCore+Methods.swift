@@ -24,6 +24,18 @@ extension ConnectionCore {
         try check(amqp_get_rpc_reply(state), operation: "exchange.delete '\(name)'", channel: channel)
     }
 
+    func exchangeBind(
+        channel: UInt16, destination: String, source: String, routingKey: String, arguments: FieldTable
+    ) throws {
+        _ = try openChannelState(channel, operation: "exchange.bind")
+        amqp_exchange_bind(
+            state, channel, arena.bytes(destination), arena.bytes(source), arena.bytes(routingKey),
+            arena.table(arguments))
+        try check(
+            amqp_get_rpc_reply(state),
+            operation: "exchange.bind '\(destination)' to '\(source)' with '\(routingKey)'", channel: channel)
+    }
+
     func queueDeclare(
         channel: UInt16, name: String, passive: Bool, durable: Bool, exclusive: Bool, autoDelete: Bool,
         arguments: FieldTable

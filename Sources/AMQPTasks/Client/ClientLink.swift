@@ -41,7 +41,9 @@ actor ClientLink {
             // The broker closed the publishing channel (404, 403…): a new channel on the same connection.
             let publisher = try await current.connection.openChannel()
             try await publisher.confirmSelect()
-            let repaired = ClientSession(connection: current.connection, publisher: publisher, generation: current.generation)
+            let repaired = ClientSession(
+                connection: current.connection, publisher: publisher, generation: current.generation,
+                delayed: current.delayed)
             self.current = repaired
             channelBroken = false
             return repaired

@@ -36,6 +36,10 @@ extension TaskClient {
     public func send(
         _ name: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], options: SendOptions = SendOptions()
     ) async throws -> String {
+        if options.countdown == nil, let eta = options.eta, !eta.timeIntervalSince1970.isFinite {
+            throw TaskClientError(
+                .badArguments, operation: "send \(name)", message: "the eta is not a time (\(eta.timeIntervalSince1970) s since 1970); nothing was sent")
+        }
         let message = message(name, args: args, kwargs: kwargs, options: options)
         try await send(message, options: options)
         return message.id
@@ -76,11 +80,26 @@ extension TaskClient {
     public func sendBatch(_ messages: [TaskMessage], options: SendOptions = SendOptions()) async throws
         -> [Result<String, TaskClientError>]
     {
-        let outgoing = messages.map { self.outgoing($0, options: options) }
-        // Before publishing: a result can arrive before the confirm does.
-        await router.expect(messages.filter { $0.replyTo == replyQueue && $0.ignoreResult != true }.map(\.id))
         var results = messages.map { Result<String, TaskClientError>.success($0.id) }
-        var pending = Array(messages.indices)
+        var outgoing: [OutgoingMessage] = []
+        var destinations: [DelayedDestination?] = []
+        let now = Date()
+        for (index, message) in messages.enumerated() {
+            let plain = self.outgoing(message, options: options)
+            switch Self.delayed(plain, of: message, now: now) {
+            case .success(let (published, destination)):
+                outgoing.append(published)
+                destinations.append(destination)
+            case .failure(let error):
+                results[index] = .failure(error)
+                outgoing.append(plain)
+                destinations.append(nil)
+            }
+        }
+        var pending = messages.indices.filter { (try? results[$0].get()) != nil }
+        // Before publishing: a result can arrive before the confirm does.
+        await router.expect(
+            pending.map { messages[$0] }.filter { $0.replyTo == replyQueue && $0.ignoreResult != true }.map(\.id))
         let deadline = ContinuousClock.now + reconnect.sendRetryWindow
         var attempts = 0
         while !pending.isEmpty {
@@ -89,6 +108,20 @@ extension TaskClient {
             var lostError: Error?
             do {
                 session = try await link.session()
+                let delayedTo = Set(pending.compactMap { destinations[$0] })
+                if !delayedTo.isEmpty {
+                    let refused = try await prepareDelayedDelivery(delayedTo, on: session!)
+                    for index in pending {
+                        guard let destination = destinations[index], let error = refused[destination] else { continue }
+                        results[index] = .failure(
+                            TaskClientError(
+                                error.code, operation: "send", taskId: messages[index].id,
+                                message: "task \(messages[index].id): \(error.message)", attempts: attempts,
+                                cause: error.cause))
+                    }
+                    pending = pending.filter { destinations[$0].map { refused[$0] == nil } ?? true }
+                    if pending.isEmpty { continue }
+                }
                 let confirms = try await session!.publisher.publish(batch: pending.map { outgoing[$0] })
                 var stillPending: [Int] = []
                 for (index, confirm) in zip(pending, confirms) {

@@ -4,6 +4,10 @@ public struct TaskRouter: Sendable {
     public var routes: [Route]
     public var taskQueues: [String: String]
     public var defaultTarget: RouteTarget
+    /// The queues and exchanges of the configuration, so a delayed task's destination queues can be bound to
+    /// `celery_delayed_delivery` before it is sent (`DelayedDeliveryBindings`).
+    public var queues: [QueueDefinition] = []
+    public var exchanges: [ExchangeDefinition] = []
 
     public init(routes: [Route] = [], taskQueues: [String: String] = [:], defaultTarget: RouteTarget = .queue("celery")) {
         self.routes = routes
@@ -15,6 +19,8 @@ public struct TaskRouter: Sendable {
         self.init(
             routes: configuration.routes,
             taskQueues: configuration.tasks.compactMapValues(\.queue))
+        queues = configuration.queues
+        exchanges = configuration.exchanges
     }
 
     public func target(for taskName: String) -> RouteTarget {

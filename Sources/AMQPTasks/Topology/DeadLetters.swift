@@ -54,7 +54,8 @@ public enum DeadLetters {
             properties.userId = nil
         }
         return OutgoingMessage(
-            body: received.body, exchange: name(for: queue), routingKey: received.routingKey, properties: properties,
+            body: received.body, exchange: name(for: queue),
+            routingKey: NativeDelayedDelivery.strippingDelayPrefix(received.routingKey), properties: properties,
             mandatory: true)
     }
 }

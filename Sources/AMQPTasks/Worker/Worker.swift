@@ -141,9 +141,17 @@ public final class Worker: Service, Sendable {
             try await Topology.declareQueueIfMissing(queue, on: connection)
             let quorum = configuration.topology?.queue(named: queue)?.kind == .quorum
             try await DeadLetters.declare(for: queue, quorum: quorum, on: setup)
-            try await DelayQueues.bindTarget(queue, on: setup)
         }
         try await setup.close()
+        do {
+            try await DelayedDeliverySetup.prepare(
+                queues: configuration.queues, configuration: configuration.topology, on: connection, logger: logger)
+        } catch let error where !error.isConnectionLoss {
+            // As Celery's worker: a delay topology the broker refuses stops delayed tasks, not the worker.
+            logger.error(
+                "the delay levels or their bindings could not be declared, so delayed tasks (countdown, eta, retries) will not reach \(configuration.queues.joined(separator: ", ")) until this is fixed and the worker restarted: \(error)"
+            )
+        }
         logger.info(
             "worker \(self.configuration.hostname) consuming \(self.configuration.queues.joined(separator: ", ")) with concurrency \(self.configuration.concurrency), prefetch \(self.configuration.prefetch); tasks: \(registry.names.joined(separator: ", "))"
         )
@@ -251,7 +259,7 @@ public final class Worker: Service, Sendable {
                     continue
                 }
                 let setup = try await connection.openChannel()
-                try await DelayQueues.bindTarget(queue, on: setup)
+                try await DelayedDeliverySetup.bind(queue, configuration: configuration.topology, on: setup)
                 try? await setup.close()
             }
         }

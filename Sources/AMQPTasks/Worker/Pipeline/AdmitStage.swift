@@ -1,7 +1,7 @@
 import Foundation
 
 /// Stage 2: whether a decoded task runs now, and with what. Expired tasks are revoked, tasks whose `eta` is ahead
-/// are parked, tasks without a handler are rejected; the rest run with their hard time limit.
+/// are parked (or held, when it is at most `TaskMessage.etaHoldLimit` ahead), tasks without a handler are rejected; the rest run with their hard time limit.
 struct AdmitStage: Sendable {
     let registry: TaskRegistry
     let tasks: [String: TaskSettings]
@@ -9,6 +9,8 @@ struct AdmitStage: Sendable {
     enum Decision {
         case run(any TaskHandler, timeLimit: Duration?)
         case verdict(Verdict)
+        /// Its `eta` is this close: wait, then admit it again.
+        case hold(Duration)
     }
 
     func admit(_ message: TaskMessage, now: Date = Date()) -> Decision {
@@ -17,6 +19,8 @@ struct AdmitStage: Sendable {
             return .verdict(.revoke(.expired))
         case .wait(let wait, _):
             return .verdict(.park(wait: wait))
+        case .hold(let remaining):
+            return .hold(remaining)
         case .run(let timeLimit):
             guard let handler = registry.handler(for: message.name) else {
                 var rejection = TaskRejection(

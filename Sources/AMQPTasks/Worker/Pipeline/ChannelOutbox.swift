@@ -12,6 +12,13 @@ struct ChannelOutbox: TaskOutbox {
     }
 
     func park(_ message: OutgoingMessage, for queue: String, after delay: Duration) async throws {
-        try await DelayQueues.publish(message, to: queue, after: delay, on: channel)
+        do {
+            try await NativeDelayedDelivery.publish(message, toQueue: queue, after: delay, on: channel)
+        } catch let error as AMQPError where error.kind == .unroutable || error.replyCode == .notFound {
+            // The levels were deleted since this worker declared them: declare them again (on channels of their
+            // own), so the next attempt to record this task finds them.
+            _ = try? await NativeDelayedDelivery.declare(on: channel.connection)
+            throw error
+        }
     }
 }

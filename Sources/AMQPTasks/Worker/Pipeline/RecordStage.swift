@@ -4,7 +4,7 @@ import Logging
 
 /// Stage 4: records a verdict so it survives a crash, returning once the broker confirmed every message of it: the
 /// result (SUCCESS, FAILURE, REVOKED) on the caller's `reply_to`, follow-up tasks (links, the next step of a
-/// chain, errbacks), a retry or a parked task in the delay queues, or a dead letter in `<queue>.dead`. Only then
+/// chain, errbacks), a retry or a parked task in the delay levels, or a dead letter in `<queue>.dead`. Only then
 /// is the task acknowledged (stage 5, `TaskProcessor`).
 struct RecordStage: Sendable {
     let outbox: any TaskOutbox
@@ -53,7 +53,7 @@ struct RecordStage: Sendable {
             }
             return .rejected(rejection)
         case .park(let wait):
-            let step = DelayQueues.step(for: wait)
+            let step = Duration.seconds(NativeDelayedDelivery.delaySeconds(for: wait))
             // The copy is the worker's own publish: it cannot carry the producer's validated user_id (406).
             var properties = received.properties
             properties.userId = nil

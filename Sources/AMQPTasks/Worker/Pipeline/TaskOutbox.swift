@@ -11,6 +11,7 @@ protocol TaskOutbox: Sendable {
     func publish(_ message: OutgoingMessage) async throws
     /// Makes sure `<queue>.dead` (exchange and queue) exists before a dead letter is published to it.
     func declareDeadLetters(for queue: String, quorum: Bool) async throws
-    /// Parks `message` in the delay queues so it reaches `queue` after at most `delay` (one step).
+    /// Parks `message` in the delay levels so it reaches `queue` after `delay`, rounded up to whole seconds (at most
+    /// 2^28 − 1 s: a longer wait comes back and is parked again).
     func park(_ message: OutgoingMessage, for queue: String, after delay: Duration) async throws
 }

@@ -62,6 +62,9 @@ struct TaskPipeline: Sendable {
         var task = TaskContext(
             message: message, redelivered: received.redelivered, hostname: configuration.hostname, queue: queue,
             logger: logger)
+        if NativeDelayedDelivery.strippingDelayPrefix(received.routingKey) != received.routingKey {
+            task.logger.info("came through the delay levels")
+        }
         let verdict = try await decide(&task)
         let outcome = try await recorder.record(verdict, of: task, received: received)
         for middleware in middleware.reversed() { await middleware.recorded(outcome, of: task) }
@@ -71,7 +74,15 @@ struct TaskPipeline: Sendable {
     /// Stages 2 and 3: the verdict on a decoded task.
     private func decide(_ task: inout TaskContext) async throws -> Verdict {
         if let verdict = try await hooks(task, { try await $0.received($1) }) { return verdict }
-        switch admit.admit(task.message) {
+        var admission = admit.admit(task.message)
+        while case .hold(let remaining) = admission {
+            // Never before its eta: a stop cancels this sleep, and the task is requeued (CancellationError).
+            try await Task.sleep(for: remaining)
+            admission = admit.admit(task.message)
+        }
+        switch admission {
+        case .hold:
+            preconditionFailure("held above until due")
         case .verdict(let verdict):
             return verdict
         case .run(let handler, let timeLimit):
