@@ -1,0 +1,77 @@
+import AMQP
+import Logging
+
+/// Keeps a long task from outliving the broker's `consumer_timeout` on any channel, so the broker never closes a
+/// channel under it and never redelivers it to another worker while this one lives.
+///
+/// When the task has held its delivery for half the timeout (`CustodySchedule`), the slot's consumer is cancelled
+/// (the slot takes no next task while busy), a copy of the task goes to the worker's custody queue, and once the
+/// worker holds the copy the task's delivery is acknowledged. The copy is renewed the same way every half timeout
+/// (a new copy held, then the old one acknowledged). When the task ends, its outcome is recorded and the copy is
+/// acknowledged (`TaskHold`); if the worker dies, its copy goes back to the task queue (see `CustodyQueue`).
+struct TaskCustody: Sendable {
+    let keeper: CustodyKeeper
+    let schedule: CustodySchedule
+    /// The task queue.
+    let queue: String
+    /// Cancels the slot's consumer (once) so it takes no next task while this one is in custody.
+    let stopConsuming: @Sendable () async -> Void
+    let logger: Logger
+
+    /// Takes the task into custody and renews its copy as the schedule says, until cancelled (the task ended).
+    /// A custody step under way when it is cancelled is finished first, so the task's holder is never half-changed.
+    func guardTask(_ hold: TaskHold, _ received: ReceivedMessage, channel: Channel, key: String) async {
+        var heldSince = ContinuousClock.now
+        var failed = false
+        while !Task.isCancelled {
+            let due = schedule.nextStep(heldSince: heldSince, lastStepFailed: failed, now: .now)
+            do { try await Task.sleep(until: due) } catch { return }
+            let step = Task { await self.step(hold, received, channel: channel, key: key) }
+            failed = !(await step.value)
+            if !failed { heldSince = .now }
+        }
+    }
+
+    /// One custody step: takes the task into custody, or renews its copy. True when it worked.
+    private func step(_ hold: TaskHold, _ received: ReceivedMessage, channel: Channel, key: String) async -> Bool {
+        if case .delivery = hold.holder {
+            guard channel.isOpen else {
+                // Too late: the broker closed the channel (and requeued the task) already. Custody cannot help now;
+                // a redelivery to this worker waits for this run (`TaskHold`).
+                logger.error(
+                    "task \(key) cannot be taken into custody: its channel closed already; set [worker] consumer_timeout to the broker's consumer_timeout"
+                )
+                return true
+            }
+            await stopConsuming()
+        }
+        let copy: Delivery
+        do {
+            copy = try await keeper.take(received, from: queue)
+        } catch {
+            logger.error("task \(key) could not be taken into custody (trying again in \(schedule.retryPause)): \(error)")
+            return false
+        }
+        // The task's holder changes only here and when it is settled, which waits for this step to end.
+        switch hold.holder {
+        case .delivery(let delivery):
+            do {
+                try await delivery.ack()
+            } catch {
+                // The broker has the task back already: this worker must not hold a second copy of it.
+                copy.sendAck()
+                logger.error("task \(key) could not be taken into custody: \(error)")
+                return true
+            }
+            _ = hold.hand(to: copy)
+            logger.notice(
+                "task \(key) has run for half of the broker's consumer_timeout (\(schedule.consumerTimeout)): now held in custody queue \(keeper.queueName)"
+            )
+        case .custody(let previous):
+            _ = hold.hand(to: copy)
+            previous.sendAck()
+            logger.info("task \(key): custody copy renewed in \(keeper.queueName)")
+        }
+        return true
+    }
+}
