@@ -24,6 +24,8 @@ public final class Worker: Service, Sendable {
     let recordAttempts = RecordAttempts()
     /// The deliveries this worker recorded or runs now, so a redelivery never runs a task twice in it.
     let deliveries = DeliveryMemory()
+    /// How many tasks went into custody, and how often their copies were renewed.
+    let custodyTally = CustodyTally()
     /// The process groups of the exec commands this worker runs (a cold shutdown kills them at once).
     let execGroups = ExecGroups()
 
@@ -263,7 +265,8 @@ public final class Worker: Service, Sendable {
                 custody: keeper.map { keeper in
                     TaskCustody(
                         keeper: keeper, schedule: CustodySchedule(consumerTimeout: configuration.consumerTimeout ?? .zero),
-                        queue: queue, stopConsuming: { await custodyCancel.cancel() }, logger: logger)
+                        queue: queue, stopConsuming: { await custodyCancel.cancel() }, tally: custodyTally,
+                        logger: logger)
                 },
                 channel: channel, logger: logger)
             do {

@@ -16,6 +16,7 @@ struct TaskCustody: Sendable {
     let queue: String
     /// Cancels the slot's consumer (once) so it takes no next task while this one is in custody.
     let stopConsuming: @Sendable () async -> Void
+    let tally: CustodyTally
     let logger: Logger
 
     /// Takes the task into custody and renews its copy as the schedule says, until cancelled (the task ended).
@@ -64,12 +65,14 @@ struct TaskCustody: Sendable {
                 return true
             }
             _ = hold.hand(to: copy)
+            tally.tookOne()
             logger.notice(
                 "task \(key) has run for half of the broker's consumer_timeout (\(schedule.consumerTimeout)): now held in custody queue \(keeper.queueName)"
             )
         case .custody(let previous):
             _ = hold.hand(to: copy)
             previous.sendAck()
+            tally.renewedOne()
             logger.info("task \(key): custody copy renewed in \(keeper.queueName)")
         }
         return true
