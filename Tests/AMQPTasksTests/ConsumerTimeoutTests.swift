@@ -5,7 +5,10 @@ import Testing
 
 /// Tasks longer than the broker's `consumer_timeout`, and redeliveries after a lost acknowledgement: a task runs
 /// once and answers once.
-@Suite(.serialized) struct ConsumerTimeoutTests {
+///
+/// The two tests on the short-timeout node run at the same time (each on its own queue), so the suite takes about
+/// one long task's time.
+@Suite struct ConsumerTimeoutTests {
     /// The test node with a short `consumer_timeout` that `Deploy/test` starts (in its configuration: a run-time
     /// `set_env` does not take on 3.10), and that timeout.
     static func timeoutNode() throws -> (url: String, timeout: Duration) {
@@ -61,6 +64,7 @@ import Testing
             shorts.append(short.id)
         }
         for id in shorts { try await answers.waitForFinal(of: id, within: .seconds(60)) }
+        try await Self.waitForConsumers(2, on: queue, url: url)
 
         #expect(await runs.count(long.id) == 1)
         #expect(await answers.count(of: long.id) == 1)
@@ -79,6 +83,118 @@ import Testing
         #expect(try await channel.inspectQueue(queue).messageCount == 0)
         try? await channel.deleteQueue(queue)
         await connection.close()
+    }
+
+    /// Custody off, one worker with two slots: the broker's consumer_timeout closes the first slot's channel and
+    /// redelivers the task to the second slot, which waits for the run instead of running it again; the outcome is
+    /// recorded on a new channel of the first slot, and the redeliveries that follow are acknowledged unrun.
+    @Test func withoutCustodyARedeliveryToTheSameWorkerWaitsForTheRun() async throws {
+        let (url, timeout) = try Self.timeoutNode()
+        let taskLength = timeout * 5 / 2
+        let queue = uniqueQueue("ctimeout-same")
+        let runs = RunLog()
+        let worker = try await RunningWorker.start(
+            queues: [queue], concurrency: 2, url: url,
+            register: { registry in
+                try registry.register("ct.long") { context in
+                    await runs.record(context.taskId)
+                    try await Task.sleep(for: taskLength)
+                    return "long done"
+                }
+                try registry.register("ct.short") { context in
+                    await runs.record(context.taskId)
+                    return "short done"
+                }
+            },
+            configure: { $0.consumerTimeout = nil })
+        let answers = try await ResultCounter.start(url: url)
+        let client = try await TaskClient.connect(url: url)
+        var long = client.message("ct.long", options: SendOptions(queue: queue))
+        long.replyTo = answers.queue
+        try await client.send(long, options: SendOptions(queue: queue))
+        try await answers.waitForFinal(of: long.id, within: taskLength + .seconds(180))
+        // Answered: the redeliveries that are left come before this task in the queue.
+        var short = client.message("ct.short", options: SendOptions(queue: queue))
+        short.replyTo = answers.queue
+        try await client.send(short, options: SendOptions(queue: queue))
+        try await answers.waitForFinal(of: short.id, within: .seconds(60))
+        try await Self.waitForConsumers(2, on: queue, url: url)
+
+        #expect(await runs.count(long.id) == 1)
+        #expect(await answers.count(of: long.id) == 1)
+        #expect(await runs.count(short.id) == 1)
+        await client.close()
+        await answers.close()
+        try await worker.stop()
+        let connection = try await Connection.open(url: url)
+        let channel = try await connection.openChannel()
+        #expect(try await channel.inspectQueue(queue).messageCount == 0)
+        try? await channel.deleteQueue(queue)
+        await connection.close()
+    }
+
+    /// A task in custody whose outcome cannot be recorded goes back to its queue at once (its custody copy is
+    /// rejected, so it is dead-lettered there) and runs again, up to `record_attempts` times, then goes to
+    /// `<queue>.dead`: the custody copy never strands it. On the usual broker, with `[worker] consumer_timeout` set
+    /// to 4 s so each run goes into custody (at 2 s) before it ends.
+    @Test func aTaskInCustodyWhoseOutcomeCannotBeRecordedGoesBackToItsQueue() async throws {
+        let queue = uniqueQueue("custody-requeue")
+        let runs = RunLog()
+        let box = WorkerBox()
+        let worker = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                try registry.register("custody.record.me") { context in
+                    await runs.record(context.taskId)
+                    let run = await runs.count(context.taskId)
+                    // Ends only once this run is in custody.
+                    try await box.waitUntilCustodyTaken(run)
+                    return "done"
+                }
+            },
+            configure: { $0.consumerTimeout = .seconds(4) })
+        await box.set(worker.worker)
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        // A reply queue that refuses every message: the broker nacks the worker's result publish.
+        let replies = uniqueQueue("full-replies")
+        try await channel.declareQueue(
+            replies, durable: false, arguments: ["x-max-length": 0, "x-overflow": "reject-publish"])
+        // Another worker's custody queue (without its time to live, so a copy routed there would stay): it must
+        // receive none of this worker's copies.
+        let decoy = CustodyQueue(hostname: "decoy", consumerTimeout: .seconds(4))
+        try await channel.declareExchange(CustodyQueue.exchange, type: .headers, durable: true)
+        try await channel.declareQueue(decoy.name, durable: false, autoDelete: false)
+        try await channel.bindQueue(decoy.name, to: CustodyQueue.exchange, arguments: decoy.bindingArguments)
+        try await channel.confirmSelect()
+        var message = TaskMessage(name: "custody.record.me")
+        message.replyTo = replies
+        let (properties, body) = message.encode()
+        try await channel.publish(body, routingKey: queue, properties: properties)
+
+        let dead = try await BadInputTests.waitForDeadLetter(in: queue, on: channel)
+        #expect(dead.properties.headers?[DeadLetters.Header.reason] == "outcome-not-recorded")
+        #expect(await runs.count(message.id) == WorkerConfiguration.defaultRecordAttempts)
+        #expect(worker.worker.custodyTally.taken == WorkerConfiguration.defaultRecordAttempts)
+        #expect(try await channel.inspectQueue(decoy.name).messageCount == 0)
+        try await channel.deleteQueue(decoy.name)
+        try await worker.stop()
+        #expect(try await channel.inspectQueue(queue).messageCount == 0)
+        try await channel.deleteQueue(queue)
+        try await channel.deleteQueue(replies)
+        await connection.close()
+    }
+
+    /// Waits until `queue` has `count` consumers (the slots took tasks again after a long one).
+    static func waitForConsumers(_ count: UInt32, on queue: String, url: String) async throws {
+        let connection = try await Connection.open(url: url)
+        defer { Task { await connection.close() } }
+        let channel = try await connection.openChannel()
+        for _ in 0..<600 {
+            if try await channel.inspectQueue(queue).consumerCount == count { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("\(queue) never had \(count) consumers again")
     }
 
     /// The worker's connection is closed after the outcome was recorded and before the ack: the broker redelivers
@@ -231,5 +347,21 @@ actor CloseConnectionAfterRecord: TaskMiddleware {
         for _ in 0..<600 where closedConnections == 0 && failure == nil { try await Task.sleep(for: .milliseconds(50)) }
         if let failure { throw TestFailure(failure) }
         if closedConnections == 0 { throw TestFailure("the worker's connection was never closed") }
+    }
+}
+
+/// The worker a handler looks at, set once it started.
+actor WorkerBox {
+    private var worker: Worker?
+
+    func set(_ worker: Worker) { self.worker = worker }
+
+    /// Waits until the worker has taken `count` tasks into custody.
+    func waitUntilCustodyTaken(_ count: Int) async throws {
+        for _ in 0..<1200 {
+            if let worker, worker.custodyTally.taken >= count { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("the worker never took task run \(count) into custody")
     }
 }

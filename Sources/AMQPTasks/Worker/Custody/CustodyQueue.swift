@@ -11,10 +11,11 @@ import Foundation
 struct CustodyQueue: Sendable {
     /// The headers exchange every worker's custody queue is bound to.
     static let exchange = "amqp-tasks.custody"
-    /// The header naming the custody queue a copy goes to (the binding matches it).
-    static let queueHeader = "x-amqp-tasks-custody"
+    /// The header naming the custody queue a copy goes to (the binding matches it). Not `x-…`: a headers exchange
+    /// ignores those when it matches, so a binding on one would take every copy of every worker.
+    static let queueHeader = "amqp-tasks-custody-queue"
     /// The header that tells this copy from every other, so the worker knows when it holds it.
-    static let copyHeader = "x-amqp-tasks-custody-copy"
+    static let copyHeader = "amqp-tasks-custody-copy"
     /// How long a ready copy waits before it goes back to its task queue: a copy the worker did not come to hold
     /// (it died in between) is back this soon.
     static let messageTTL: Duration = .seconds(10)
@@ -43,12 +44,14 @@ struct CustodyQueue: Sendable {
         ]
     }
 
+    /// The binding to `exchange`: the copies whose `queueHeader` names this queue, and no others.
+    var bindingArguments: FieldTable { ["x-match": "all", Self.queueHeader: .string(name)] }
+
     /// Declares the exchange, the queue and its binding.
     func declare(on channel: Channel) async throws {
         try await channel.declareExchange(Self.exchange, type: .headers, durable: true)
         try await channel.declareQueue(name, durable: true, arguments: arguments)
-        try await channel.bindQueue(
-            name, to: Self.exchange, arguments: ["x-match": "all", Self.queueHeader: .string(name)])
+        try await channel.bindQueue(name, to: Self.exchange, arguments: bindingArguments)
     }
 
     /// The copy of `received` (from `queue`) that goes to this custody queue, marked with `token`.
