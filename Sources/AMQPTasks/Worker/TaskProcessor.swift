@@ -30,7 +30,10 @@ struct TaskProcessor {
         let received = ReceivedMessage(delivery, queue: queue)
         let key = Self.attemptKey(received)
         let memoryKey = DeliveryMemory.key(of: received)
-        if received.redelivered, await settledEarlier(delivery, key: key, memoryKey: memoryKey) { return }
+        // A custody copy that came back to its task queue (its ack was lost with the custody channel) is a
+        // redelivery too, though not flagged as one.
+        let seenBefore = received.redelivered || received.properties.headers?[CustodyQueue.copyHeader] != nil
+        if seenBefore, await settledEarlier(delivery, key: key, memoryKey: memoryKey) { return }
         let hold = TaskHold(delivery)
         if attempts.failures(of: key) >= recordAttempts {
             // Given up already, but the dead letter could not be made then (its channel had closed): make it now, on

@@ -28,13 +28,29 @@ struct TaskCustody: Sendable {
             let due = schedule.nextStep(heldSince: heldSince, lastStepFailed: failed, now: .now)
             do { try await Task.sleep(until: due) } catch { return }
             let step = Task { await self.step(hold, received, channel: channel, key: key) }
-            failed = !(await step.value)
-            if !failed { heldSince = .now }
+            switch await step.value {
+            case .done:
+                failed = false
+                heldSince = .now
+            case .failed:
+                failed = true
+            case .tooLate:
+                return
+            }
         }
     }
 
-    /// One custody step: takes the task into custody, or renews its copy. True when it worked.
-    private func step(_ hold: TaskHold, _ received: ReceivedMessage, channel: Channel, key: String) async -> Bool {
+    /// How a custody step went.
+    private enum StepResult {
+        case done
+        /// Try again after `CustodySchedule.retryPause`.
+        case failed
+        /// The broker took the task back already: custody cannot help this run any more.
+        case tooLate
+    }
+
+    /// One custody step: takes the task into custody, or renews its copy.
+    private func step(_ hold: TaskHold, _ received: ReceivedMessage, channel: Channel, key: String) async -> StepResult {
         if case .delivery = hold.holder {
             guard channel.isOpen else {
                 // Too late: the broker closed the channel (and requeued the task) already. Custody cannot help now;
@@ -42,7 +58,7 @@ struct TaskCustody: Sendable {
                 logger.error(
                     "task \(key) cannot be taken into custody: its channel closed already; set [worker] consumer_timeout to the broker's consumer_timeout"
                 )
-                return true
+                return .tooLate
             }
             await stopConsuming()
         }
@@ -51,7 +67,7 @@ struct TaskCustody: Sendable {
             copy = try await keeper.take(received, from: queue)
         } catch {
             logger.error("task \(key) could not be taken into custody (trying again in \(schedule.retryPause)): \(error)")
-            return false
+            return .failed
         }
         // The task's holder changes only here and when it is settled, which waits for this step to end.
         switch hold.holder {
@@ -62,7 +78,7 @@ struct TaskCustody: Sendable {
                 // The broker has the task back already: this worker must not hold a second copy of it.
                 copy.sendAck()
                 logger.error("task \(key) could not be taken into custody: \(error)")
-                return true
+                return .tooLate
             }
             _ = hold.hand(to: copy)
             tally.tookOne()
@@ -75,6 +91,6 @@ struct TaskCustody: Sendable {
             tally.renewedOne()
             logger.info("task \(key): custody copy renewed in \(keeper.queueName)")
         }
-        return true
+        return .done
     }
 }
