@@ -15,6 +15,7 @@ actor CustodyKeeper {
     private var expected: Set<String> = []
     private var waiting: [String: CheckedContinuation<Delivery, Error>] = [:]
     private var arrivedEarly: [String: Delivery] = [:]
+    private var opening: Task<Channel, Error>?
     /// How many copies the worker came to hold (for the log and the tests).
     private(set) var copiesHeld = 0
 
@@ -90,9 +91,18 @@ actor CustodyKeeper {
         }
     }
 
-    /// The custody channel, opened (with the queue declared and consumed) on first use and after it closed.
+    /// The custody channel, opened (with the queue declared and consumed) on first use and after it closed; tasks
+    /// that need it at the same time share one opening (the queue takes one, exclusive, consumer).
     private func openChannel() async throws -> Channel {
         if let channel, channel.isOpen { return channel }
+        if let opening { return try await opening.value }
+        let opening = Task { try await self.openNewChannel() }
+        self.opening = opening
+        defer { self.opening = nil }
+        return try await opening.value
+    }
+
+    private func openNewChannel() async throws -> Channel {
         let channel = try await connection.openChannel()
         do {
             try await channel.confirmSelect()
