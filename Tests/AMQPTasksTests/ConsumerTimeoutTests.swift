@@ -81,7 +81,7 @@ import Testing
         let connection = try await Connection.open(url: url)
         let channel = try await connection.openChannel()
         #expect(try await channel.inspectQueue(queue).messageCount == 0)
-        try? await channel.deleteQueue(queue)
+        try await channel.deleteQueue(queue)
         await connection.close()
     }
 
@@ -129,7 +129,7 @@ import Testing
         let connection = try await Connection.open(url: url)
         let channel = try await connection.openChannel()
         #expect(try await channel.inspectQueue(queue).messageCount == 0)
-        try? await channel.deleteQueue(queue)
+        try await channel.deleteQueue(queue)
         await connection.close()
     }
 

@@ -107,6 +107,10 @@ import Testing
         let queue = CustodyQueue(hostname: "w1@host", consumerTimeout: .seconds(1800))
         #expect(queue.name.hasPrefix("amqp-tasks.custody.w1@host."))
         #expect(queue.name != CustodyQueue(hostname: "w1@host", consumerTimeout: .seconds(1800)).name)
+        // One worker keeps its queue across reconnections.
+        #expect(
+            CustodyQueue(hostname: "w1@host", instance: "abc", consumerTimeout: .seconds(60)).name
+                == "amqp-tasks.custody.w1@host.abc")
         let arguments = queue.arguments
         #expect(arguments["x-queue-type"]?.stringValue == "quorum")
         #expect(arguments["x-dead-letter-exchange"]?.stringValue == "")

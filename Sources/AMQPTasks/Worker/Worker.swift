@@ -26,6 +26,8 @@ public final class Worker: Service, Sendable {
     let deliveries = DeliveryMemory()
     /// How many tasks went into custody, and how often their copies were renewed.
     let custodyTally = CustodyTally()
+    /// Names this worker's custody queue, the same across its reconnections.
+    private let custodyInstance = CustodyQueue.newInstance()
     /// The process groups of the exec commands this worker runs (a cold shutdown kills them at once).
     let execGroups = ExecGroups()
 
@@ -129,7 +131,10 @@ public final class Worker: Service, Sendable {
         await control.reset()
         let events = try await startEvents(connection)
         let custody = configuration.consumerTimeout.map {
-            CustodyKeeper(connection: connection, hostname: configuration.hostname, consumerTimeout: $0, logger: logger)
+            CustodyKeeper(
+                connection: connection,
+                queue: CustodyQueue(hostname: configuration.hostname, instance: custodyInstance, consumerTimeout: $0),
+                logger: logger)
         }
         let slots = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in

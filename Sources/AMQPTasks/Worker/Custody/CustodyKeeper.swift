@@ -27,9 +27,9 @@ actor CustodyKeeper {
         }
     }
 
-    init(connection: Connection, hostname: String, consumerTimeout: Duration, logger: Logger) {
+    init(connection: Connection, queue: CustodyQueue, logger: Logger) {
         self.connection = connection
-        queue = CustodyQueue(hostname: hostname, consumerTimeout: consumerTimeout)
+        self.queue = queue
         self.logger = logger
     }
 

@@ -20,17 +20,20 @@ struct CustodyQueue: Sendable {
     /// (it died in between) is back this soon.
     static let messageTTL: Duration = .seconds(10)
 
-    /// `amqp-tasks.custody.<hostname>.<random>`: unique per worker process, so two processes that share a node
-    /// name never take each other's copies.
+    /// `amqp-tasks.custody.<hostname>.<instance>`: unique per worker (`instance` is random), so two processes that
+    /// share a node name never take each other's copies; the same across the worker's reconnections.
     let name: String
     /// How long the queue outlives its worker (`x-expires`): far longer than any copy needs to dead-letter.
     let expires: Duration
 
-    init(hostname: String, consumerTimeout: Duration) {
+    init(hostname: String, instance: String = Self.newInstance(), consumerTimeout: Duration) {
         let host = String(hostname.unicodeScalars.filter { $0.isASCII && $0 != "\0" }.map(Character.init).prefix(150))
-        name = "amqp-tasks.custody.\(host).\(UUID().uuidString.prefix(8).lowercased())"
+        name = "amqp-tasks.custody.\(host).\(instance)"
         expires = max(.seconds(3600), consumerTimeout * 4)
     }
+
+    /// A random instance name for a new worker.
+    static func newInstance() -> String { String(UUID().uuidString.prefix(8).lowercased()) }
 
     var arguments: FieldTable {
         [
