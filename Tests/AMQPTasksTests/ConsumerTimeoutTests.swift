@@ -185,6 +185,48 @@ import Testing
         await connection.close()
     }
 
+    /// An `amqp-worker` SIGKILLed while its task is in custody: the copy it held goes back to the task queue,
+    /// dead-lettered from its custody queue (already past its time to live), so another worker can run it: nothing
+    /// is lost. On the usual broker, with `[worker] consumer_timeout = "10s"` (custody at 5 s).
+    @Test func aWorkerThatDiesWithATaskInCustodyLosesNothing() async throws {
+        let queue = uniqueQueue("custody-kill")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custody-kill-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("worker.toml")
+        try """
+            [broker]
+            url = "\(Broker.url)"
+
+            [worker]
+            consumer_timeout = "10s"
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let worker = try WorkerProcess(["--config", config.path, "--demo-tasks", "--queue", queue], includeURL: false)
+        try await worker.waitFor("consuming \(queue)")
+        let client = try await TaskClient.connect(url: Broker.url)
+        let id = try await client.send("demo.sleep", args: [600], options: SendOptions(queue: queue))
+        try await worker.waitFor("now held in custody queue", seconds: 60)
+        worker.signal(SIGKILL)
+        _ = try await worker.exitStatus()
+
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        var back: Delivery?
+        for _ in 0..<1200 where back == nil {
+            back = try await channel.get(queue: queue, autoAck: true)
+            if back == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let message = try #require(back, "the task never came back to \(queue) after its worker died")
+        #expect(message.properties.headers?["id"]?.stringValue == id)
+        let death = message.properties.headers?["x-death"]?.arrayValue?.first?.tableValue
+        #expect(death?["queue"]?.stringValue?.hasPrefix("amqp-tasks.custody.") == true, "\(String(describing: death))")
+        #expect(death?["reason"]?.stringValue == "expired")
+        #expect(try await channel.inspectQueue(queue).messageCount == 0)
+        try await channel.deleteQueue(queue)
+        await connection.close()
+        await client.close()
+    }
+
     /// Waits until `queue` has `count` consumers (the slots took tasks again after a long one).
     static func waitForConsumers(_ count: UInt32, on queue: String, url: String) async throws {
         let connection = try await Connection.open(url: url)
