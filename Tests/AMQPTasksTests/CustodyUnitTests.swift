@@ -129,3 +129,44 @@ import Testing
         #expect(!CustodyQueue.queueHeader.hasPrefix("x-"))
     }
 }
+
+/// `[[queues]] consumer_timeout`: RabbitMQ 3.12's per-queue `x-consumer-timeout`, and custody that follows it.
+@Suite struct QueueConsumerTimeoutTests {
+    static let text = """
+        [worker]
+        consumer_timeout = "30m"
+
+        [[queues]]
+        name = "reports"
+        consumer_timeout = "2h"
+
+        [[queues]]
+        name = "quick"
+        type = "quorum"
+        consumer_timeout = "5m"
+        """
+
+    @Test func aQueuesConsumerTimeoutIsDeclaredAsItsArgument() throws {
+        let configuration = try TasksConfiguration.parse(Self.text, file: "t.toml", environment: [:])
+        #expect(configuration.queue(named: "reports")?.declareArguments["x-consumer-timeout"]?.intValue == 7_200_000)
+        #expect(configuration.queue(named: "quick")?.declareArguments["x-consumer-timeout"]?.intValue == 300_000)
+    }
+
+    @Test func custodyFollowsTheShorterOfTheWorkersAndTheQueuesTimeout() throws {
+        let configuration = try TasksConfiguration.parse(Self.text, file: "t.toml", environment: [:])
+        let worker = WorkerConfiguration(configuration: configuration)
+        #expect(worker.custodyTimeout(for: "reports") == .seconds(1800))
+        #expect(worker.custodyTimeout(for: "quick") == .seconds(300))
+        #expect(worker.custodyTimeout(for: "celery") == .seconds(1800))
+        let off = try TasksConfiguration.parse(
+            Self.text.replacingOccurrences(of: "consumer_timeout = \"30m\"", with: "consumer_timeout = \"off\""),
+            file: "t.toml", environment: [:])
+        #expect(WorkerConfiguration(configuration: off).custodyTimeout(for: "quick") == nil)
+    }
+
+    @Test func aQueuesConsumerTimeoutCannotBeOff() {
+        #expect(throws: (any Error).self) {
+            try TasksConfiguration.parse("[[queues]]\nname = \"q\"\nconsumer_timeout = \"off\"\n", file: "t.toml", environment: [:])
+        }
+    }
+}

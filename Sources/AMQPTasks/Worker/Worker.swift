@@ -269,7 +269,8 @@ public final class Worker: Service, Sendable {
                 memory: deliveries,
                 custody: keeper.map { keeper in
                     TaskCustody(
-                        keeper: keeper, schedule: CustodySchedule(consumerTimeout: configuration.consumerTimeout ?? .zero),
+                        keeper: keeper,
+                        schedule: CustodySchedule(consumerTimeout: configuration.custodyTimeout(for: queue) ?? .zero),
                         queue: queue, stopConsuming: { await custodyCancel.cancel() }, tally: custodyTally,
                         logger: logger)
                 },

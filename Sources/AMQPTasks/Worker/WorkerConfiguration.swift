@@ -122,6 +122,14 @@ public struct WorkerConfiguration: Sendable, Equatable {
         topology = configuration
     }
 
+    /// When tasks of `queue` go into custody: the shorter of `consumerTimeout` and the queue's own `consumer_timeout`
+    /// (`[[queues]]`, RabbitMQ 3.12+); nil when custody is off.
+    func custodyTimeout(for queue: String) -> Duration? {
+        guard let consumerTimeout else { return nil }
+        guard let queueTimeout = topology?.queue(named: queue)?.consumerTimeout else { return consumerTimeout }
+        return min(consumerTimeout, queueTimeout)
+    }
+
     /// The retry policy of one task: the worker's, with the task's `max_retries` and `retry_backoff`.
     func retryPolicy(for task: String) -> RetryPolicy {
         var policy = retryPolicy
