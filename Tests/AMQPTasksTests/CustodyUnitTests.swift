@@ -65,15 +65,20 @@ import Testing
         let schedule = CustodySchedule(consumerTimeout: .seconds(1800))
         #expect(schedule.holdLimit == .seconds(900))
         let delivered = start
-        #expect(schedule.nextStep(heldSince: delivered, lastStepFailed: false, now: delivered) == delivered + .seconds(900))
+        #expect(!schedule.isDue(heldSince: delivered, now: delivered + .seconds(899)))
+        #expect(schedule.isDue(heldSince: delivered, now: delivered + .seconds(900)))
         // Each renewal restarts the count from the copy it took.
-        let renewed = delivered + .seconds(901)
-        #expect(schedule.nextStep(heldSince: renewed, lastStepFailed: false, now: renewed) == renewed + .seconds(900))
-        // A failed step is tried again soon, well within the other half of the timeout.
-        let failedAt = delivered + .seconds(900)
-        let retry = schedule.nextStep(heldSince: delivered, lastStepFailed: true, now: failedAt)
-        #expect(retry == failedAt + .seconds(30))
-        #expect(CustodySchedule(consumerTimeout: .seconds(30)).retryPause == .seconds(3))
+        let renewed = delivered + .seconds(905)
+        #expect(!schedule.isDue(heldSince: renewed, now: delivered + .seconds(1800)))
+        #expect(schedule.isDue(heldSince: renewed, now: renewed + .seconds(900)))
+        // The watch looks often enough that a step comes well before the broker's timeout: at most a quarter of
+        // the half after it is due, and never more than a minute.
+        #expect(schedule.lookInterval == .seconds(60))
+        #expect(CustodySchedule(consumerTimeout: .seconds(30)).lookInterval == .milliseconds(3750))
+        for timeout in [10, 30, 60, 600, 1800, 7200, 86400] {
+            let schedule = CustodySchedule(consumerTimeout: .seconds(timeout))
+            #expect(schedule.holdLimit + schedule.lookInterval <= schedule.consumerTimeout * 5 / 8)
+        }
     }
 
     @Test func consumerTimeoutSpellings() throws {

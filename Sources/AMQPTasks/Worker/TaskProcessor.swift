@@ -19,9 +19,7 @@ struct TaskProcessor {
     let recordAttempts: Int
     let memory: DeliveryMemory
     /// Nil when custody is off (`[worker] consumer_timeout = "off"`).
-    let custody: TaskCustody?
-    /// The channel the deliveries come on.
-    let channel: Channel
+    let custody: CustodyWatch?
     let logger: Logger
 
     private var queue: String { pipeline.queue }
@@ -45,24 +43,22 @@ struct TaskProcessor {
         // A message sent twice under one id (not a redelivery) runs twice, as it would anywhere.
         let tracked = memory.started(memoryKey, hold)
         defer { if tracked { memory.ended(memoryKey, hold) } }
-        let guarding = custody.map { custody in
-            Task { await custody.guardTask(hold, received, channel: channel, key: key) }
-        }
+        custody?.begin(hold, received, key: key)
         do {
             let outcome = try await pipeline.handle(received)
             attempts.recorded(key)
-            await stop(guarding)
+            await custody?.end()
             // A parked task comes back as the same message: it must run then, wherever it is redelivered.
             if case .deferred = outcome {} else { memory.recorded(memoryKey) }
             // The outcome is confirmed; the ack need not be waited for (if it is lost, the task is redelivered, and
             // this worker acknowledges the redelivery without running it again).
             hold.acknowledge()
         } catch is CancellationError {
-            await stop(guarding)
+            await custody?.end()
             logger.warning("interrupted by shutdown; requeueing the task")
             await hold.requeue()
         } catch {
-            await stop(guarding)
+            await custody?.end()
             await recordingFailed(hold, received, key: key, error: error)
         }
     }
@@ -87,13 +83,6 @@ struct TaskProcessor {
         case .requeued: try? await delivery.nack(requeue: true)
         }
         return true
-    }
-
-    /// Ends the custody of a task whose run ended, after any custody step under way.
-    private func stop(_ guarding: Task<Void, Never>?) async {
-        guard let guarding else { return }
-        guarding.cancel()
-        await guarding.value
     }
 
     /// The outcome could not be recorded. The task is requeued to run again, up to `recordAttempts` times in this

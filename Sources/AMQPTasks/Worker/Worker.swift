@@ -264,17 +264,20 @@ public final class Worker: Service, Sendable {
             let consumer = try await channel.consume(queue: queue)
             guard await control.register(consumer) else { return true }
             let custodyCancel = CustodyCancel(consumer)
-            let processor = TaskProcessor(
-                pipeline: pipeline, attempts: recordAttempts, recordAttempts: configuration.recordAttempts,
-                memory: deliveries,
-                custody: keeper.map { keeper in
+            let watch = keeper.map { keeper in
+                CustodyWatch(
                     TaskCustody(
                         keeper: keeper,
                         schedule: CustodySchedule(consumerTimeout: configuration.custodyTimeout(for: queue) ?? .zero),
                         queue: queue, stopConsuming: { await custodyCancel.cancel() }, tally: custodyTally,
-                        logger: logger)
-                },
-                channel: channel, logger: logger)
+                        logger: logger),
+                    channel: channel)
+            }
+            watch?.start()
+            defer { watch?.stop() }
+            let processor = TaskProcessor(
+                pipeline: pipeline, attempts: recordAttempts, recordAttempts: configuration.recordAttempts,
+                memory: deliveries, custody: watch, logger: logger)
             do {
                 for try await delivery in consumer {
                     // Deliveries still buffered when the broker closed the channel were requeued by the close:

@@ -16,15 +16,14 @@ public struct CustodySchedule: Sendable, Equatable {
     /// How long one delivery is held before the next custody step (take, then renew): half the timeout.
     public var holdLimit: Duration { consumerTimeout / 2 }
 
-    /// After a custody step that failed (the copy could not be published or did not arrive), the pause before the
-    /// next try: a tenth of the timeout, at most 30 s, so a few tries fit in the margin.
-    public var retryPause: Duration { min(consumerTimeout / 10, .seconds(30)) }
+    /// How often a slot's `CustodyWatch` looks at its running task: a quarter of `holdLimit`, at most a minute. A
+    /// step is due at most this long after `holdLimit`, well within the other half of the timeout, and a step that
+    /// failed is tried again this long after.
+    public var lookInterval: Duration { min(holdLimit / 4, .seconds(60)) }
 
-    /// How long after `heldSince` (the delivery or the latest copy) the next custody step is due: `holdLimit` after
-    /// a step that worked, `retryPause` after one that failed.
-    public func nextStep(heldSince: ContinuousClock.Instant, lastStepFailed: Bool, now: ContinuousClock.Instant)
-        -> ContinuousClock.Instant
-    {
-        lastStepFailed ? now + retryPause : heldSince + holdLimit
+    /// True when a delivery held since `heldSince` (the task's delivery or its latest copy) is due for the next
+    /// custody step (take, then renew).
+    public func isDue(heldSince: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Bool {
+        now - heldSince >= holdLimit
     }
 }

@@ -4,7 +4,7 @@ import Logging
 /// Keeps a long task from outliving the broker's `consumer_timeout` on any channel, so the broker never closes a
 /// channel under it and never redelivers it to another worker while this one lives.
 ///
-/// When the task has held its delivery for half the timeout (`CustodySchedule`), the slot's consumer is cancelled
+/// When the task has held its delivery for half the timeout (`CustodySchedule`, `CustodyWatch`), the slot's consumer is cancelled
 /// (the slot takes no next task while busy), a copy of the task goes to the worker's custody queue, and once the
 /// worker holds the copy the task's delivery is acknowledged. The copy is renewed the same way every half timeout
 /// (a new copy held, then the old one acknowledged). When the task ends, its outcome is recorded and the copy is
@@ -19,38 +19,17 @@ struct TaskCustody: Sendable {
     let tally: CustodyTally
     let logger: Logger
 
-    /// Takes the task into custody and renews its copy as the schedule says, until cancelled (the task ended).
-    /// A custody step under way when it is cancelled is finished first, so the task's holder is never half-changed.
-    func guardTask(_ hold: TaskHold, _ received: ReceivedMessage, channel: Channel, key: String) async {
-        var heldSince = ContinuousClock.now
-        var failed = false
-        while !Task.isCancelled {
-            let due = schedule.nextStep(heldSince: heldSince, lastStepFailed: failed, now: .now)
-            do { try await Task.sleep(until: due) } catch { return }
-            let step = Task { await self.step(hold, received, channel: channel, key: key) }
-            switch await step.value {
-            case .done:
-                failed = false
-                heldSince = .now
-            case .failed:
-                failed = true
-            case .tooLate:
-                return
-            }
-        }
-    }
-
     /// How a custody step went.
-    private enum StepResult {
+    enum StepResult: Sendable {
         case done
-        /// Try again after `CustodySchedule.retryPause`.
+        /// Try again at the next look (`CustodySchedule.lookInterval`).
         case failed
         /// The broker took the task back already: custody cannot help this run any more.
         case tooLate
     }
 
-    /// One custody step: takes the task into custody, or renews its copy.
-    private func step(_ hold: TaskHold, _ received: ReceivedMessage, channel: Channel, key: String) async -> StepResult {
+    /// One custody step: takes the task into custody, or renews its copy. `CustodyWatch` says when.
+    func step(_ hold: TaskHold, _ received: ReceivedMessage, channel: Channel, key: String) async -> StepResult {
         if case .delivery = hold.holder {
             guard channel.isOpen else {
                 // Too late: the broker closed the channel (and requeued the task) already. Custody cannot help now;
@@ -66,7 +45,7 @@ struct TaskCustody: Sendable {
         do {
             copy = try await keeper.take(received, from: queue)
         } catch {
-            logger.error("task \(key) could not be taken into custody (trying again in \(schedule.retryPause)): \(error)")
+            logger.error("task \(key) could not be taken into custody (trying again in \(schedule.lookInterval)): \(error)")
             return .failed
         }
         // The task's holder changes only here and when it is settled, which waits for this step to end.
