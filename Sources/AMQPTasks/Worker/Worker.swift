@@ -8,7 +8,9 @@ import ServiceLifecycle
 ///
 /// A task is acknowledged only after its outcome is safely recorded: the result message published and confirmed,
 /// the retry republished and confirmed, or the bad message copied to `<queue>.dead` and confirmed. A worker that
-/// dies mid-task therefore loses nothing: the broker redelivers the task, flagged `redelivered`.
+/// dies mid-task therefore loses nothing: the broker redelivers the task, flagged `redelivered`. A redelivery to the
+/// same worker never runs a task twice in it (`DeliveryMemory`), and a task that runs for half the broker's
+/// `consumer_timeout` goes into custody (`TaskCustody`), so the broker does not hand it to another worker meanwhile.
 ///
 /// A worker is a swift-service-lifecycle `Service`: run it in a `ServiceGroup` beside your other services, and a
 /// graceful shutdown of the group is a warm shutdown of the worker (`stop()`); `shutdownNow()` is the cold one.
