@@ -53,6 +53,8 @@ import Testing
         long.replyTo = answers.queue
         try await client.send(long, options: SendOptions(queue: queue))
         try await answers.waitForFinal(of: long.id, within: taskLength + .seconds(180))
+        // A redelivery to the other worker would have started long before this answer (at the timeout).
+        #expect(await runs.count(long.id) == 1)
 
         // Both workers still take tasks: two short ones at once need both slots (the long task's consumer started
         // again once it ended).
@@ -113,6 +115,7 @@ import Testing
         long.replyTo = answers.queue
         try await client.send(long, options: SendOptions(queue: queue))
         try await answers.waitForFinal(of: long.id, within: taskLength + .seconds(180))
+        #expect(await runs.count(long.id) == 1)
         // Answered: the redeliveries that are left come before this task in the queue.
         var short = client.message("ct.short", options: SendOptions(queue: queue))
         short.replyTo = answers.queue
