@@ -12,11 +12,17 @@ public final class Channel: Sendable {
     public let id: UInt16
 
     var core: ConnectionCore { connection.core }
+    private let open: ChannelOpenFlag
 
-    init(connection: Connection, id: UInt16) {
+    init(connection: Connection, id: UInt16, open: ChannelOpenFlag) {
         self.connection = connection
         self.id = id
+        self.open = open
     }
+
+    /// True until the channel is closed, by `close()` or by the broker (an error on it), or its connection is lost.
+    /// A channel that is not open throws `.closed` from every call: open a new one.
+    public var isOpen: Bool { open.isOpen }
 
     // MARK: Exchanges
 

@@ -79,8 +79,8 @@ public final class Connection: Sendable {
     /// Opens a new channel. Channels are cheap; use one per consumer, and one per publishing task that wants
     /// its own confirm stream.
     public func openChannel() async throws -> Channel {
-        let id = try await core.perform("channel.open") { try $0.openChannel() }
-        return Channel(connection: self, id: id)
+        let (id, open) = try await core.perform("channel.open") { try $0.openChannel() }
+        return Channel(connection: self, id: id, open: open)
     }
 
     /// Closes the connection (`connection.close`); pending operations fail with a `.closed` error and consumers

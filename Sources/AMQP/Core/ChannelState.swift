@@ -14,6 +14,8 @@ final class ChannelState {
     var nextPublishSequence: UInt64 = 1
     var pendingConfirms = PendingConfirms()
     var consumerTags: Set<String> = []
+    /// False once this channel closed (by either side) or its connection was lost; readable from any thread.
+    let open = ChannelOpenFlag()
 
     init(id: UInt16, generation: UInt64) {
         self.id = id

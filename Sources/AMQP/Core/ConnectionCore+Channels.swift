@@ -12,8 +12,9 @@ extension ConnectionCore {
         return channel
     }
 
-    /// Opens a channel (`channel.open`) on a free number and returns the number.
-    func openChannel() throws -> UInt16 {
+    /// Opens a channel (`channel.open`) on a free number and returns the number, with the flag that says while it is
+    /// open.
+    func openChannel() throws -> (id: UInt16, open: ChannelOpenFlag) {
         let io = io
         let id = try io.channelIDs.allocate()
         amqp_channel_open(state, id)
@@ -24,8 +25,9 @@ extension ConnectionCore {
             throw error
         }
         io.channelGenerations += 1
-        io.channels[id] = ChannelState(id: id, generation: io.channelGenerations)
-        return id
+        let state = ChannelState(id: id, generation: io.channelGenerations)
+        io.channels[id] = state
+        return (id, state.open)
     }
 
     /// Closes channel `id` (`channel.close`): publishes waiting for confirms fail, consumers end.
@@ -43,6 +45,7 @@ extension ConnectionCore {
     func releaseChannel(_ id: UInt16, error: AMQPError? = nil) {
         let io = io
         if let channel = io.channels.removeValue(forKey: id) {
+            channel.open.close()
             for tag in channel.consumerTags {
                 guard let sink = io.consumers.removeValue(forKey: tag) else { continue }
                 sink.channelClosed()

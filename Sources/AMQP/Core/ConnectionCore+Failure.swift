@@ -15,7 +15,10 @@ extension ConnectionCore {
             logger.error("connection lost: \(error)", metadata: ["broker": "\(configuration.redactedDescription)"])
         }
         for operation in pending { operation.fail(error) }
-        for channel in io.channels.values { channel.fail(with: error) }
+        for channel in io.channels.values {
+            channel.open.close()
+            channel.fail(with: error)
+        }
         for sink in io.consumers.values {
             sink.channelClosed()
             sink.finish(error.kind == .closed ? nil : error)

@@ -17,6 +17,10 @@ public struct QueueDefinition: Sendable, Hashable {
     public var deliveryLimit: Int?
     /// Milliseconds a message may wait in the queue (`x-message-ttl`), as RabbitMQ counts it.
     public var messageTTL: Int?
+    /// This queue's consumer timeout (`x-consumer-timeout`, RabbitMQ 3.12 and later; older brokers keep the argument
+    /// and ignore it). A worker takes a task of this queue into custody after half of it when it is shorter than
+    /// `[worker] consumer_timeout` (see `WorkerConfiguration.custodyTimeout(for:)`).
+    public var consumerTimeout: Duration?
     /// Extra `x-` arguments, as written.
     public var arguments: FieldTable = [:]
     public var bindings: [Binding] = []
@@ -36,7 +40,7 @@ public struct QueueDefinition: Sendable, Hashable {
     public init(
         name: String, kind: Kind = .classic, durable: Bool = true, deadLetterExchange: String? = nil,
         maxPriority: Int? = nil, deliveryLimit: Int? = nil, messageTTL: Int? = nil, arguments: FieldTable = [:],
-        bindings: [Binding] = []
+        bindings: [Binding] = [], consumerTimeout: Duration? = nil
     ) {
         self.name = name
         self.kind = kind
@@ -47,6 +51,7 @@ public struct QueueDefinition: Sendable, Hashable {
         self.messageTTL = messageTTL
         self.arguments = arguments
         self.bindings = bindings
+        self.consumerTimeout = consumerTimeout
     }
 
     /// The arguments `queue.declare` sends: the typed settings as `x-` arguments, then the extra ones.
@@ -63,6 +68,9 @@ public struct QueueDefinition: Sendable, Hashable {
         if let maxPriority { table["x-max-priority"] = .int32(Int32(clamping: maxPriority)) }
         if let deliveryLimit { table["x-delivery-limit"] = .int32(Int32(clamping: deliveryLimit)) }
         if let messageTTL { table["x-message-ttl"] = .int64(Int64(messageTTL)) }
+        if let consumerTimeout {
+            table["x-consumer-timeout"] = .int64(Int64((consumerTimeout.secondsValue * 1000).rounded()))
+        }
         for (key, value) in arguments { table[key] = value }
         return table
     }

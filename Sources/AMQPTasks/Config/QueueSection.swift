@@ -5,7 +5,7 @@ enum QueueSection {
     static func read(_ r: TableReader) -> QueueDefinition? {
         r.allowOnly([
             "name", "durable", "type", "dead_letter_exchange", "max_priority", "delivery_limit", "message_ttl",
-            "arguments", "bindings",
+            "arguments", "bindings", "consumer_timeout",
         ])
         guard let name = r.required("name") else { return nil }
         var queue = QueueDefinition(name: name)
@@ -27,6 +27,13 @@ enum QueueSection {
         }
         queue.deliveryLimit = r.positive("delivery_limit", r.int("delivery_limit").map(Double.init)).map { Int($0) }
         queue.messageTTL = r.nonNegativeInt("message_ttl")
+        if let timeout = r.consumerTimeout("consumer_timeout") {
+            if let duration = timeout.duration {
+                queue.consumerTimeout = duration
+            } else {
+                r.context.error(r.key("consumer_timeout"), "expected a duration such as \"2h\" (a queue's timeout cannot be off)")
+            }
+        }
         queue.arguments = r.arguments("arguments")
         for binding in r.tables("bindings") {
             binding.allowOnly(["exchange", "routing_key"])

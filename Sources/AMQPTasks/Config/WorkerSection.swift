@@ -8,6 +8,7 @@ enum WorkerSection {
             "queues", "concurrency", "prefetch", "grace_period", "hostname", "send_started", "max_retries",
             "result_persistent", "max_message_size", "max_result_size", "record_attempts", "remote_control",
             "max_abandoned_handlers",
+            "consumer_timeout",
         ])
         var worker = WorkerConfiguration()
         if let queues = r.stringArray("queues") {
@@ -56,6 +57,7 @@ enum WorkerSection {
                 context.error(r.key("remote_control"), "expected one of \(RemoteControlAccess.spellings), got \"\(access)\"")
             }
         }
+        if let timeout = r.consumerTimeout("consumer_timeout") { worker.consumerTimeout = timeout.duration }
         return worker
     }
 }

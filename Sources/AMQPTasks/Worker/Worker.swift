@@ -8,7 +8,9 @@ import ServiceLifecycle
 ///
 /// A task is acknowledged only after its outcome is safely recorded: the result message published and confirmed,
 /// the retry republished and confirmed, or the bad message copied to `<queue>.dead` and confirmed. A worker that
-/// dies mid-task therefore loses nothing: the broker redelivers the task, flagged `redelivered`.
+/// dies mid-task therefore loses nothing: the broker redelivers the task, flagged `redelivered`. A redelivery to the
+/// same worker never runs a task twice in it (`DeliveryMemory`), and a task that runs for half the broker's
+/// `consumer_timeout` goes into custody (`TaskCustody`), so the broker does not hand it to another worker meanwhile.
 ///
 /// A worker is a swift-service-lifecycle `Service`: run it in a `ServiceGroup` beside your other services, and a
 /// graceful shutdown of the group is a warm shutdown of the worker (`stop()`); `shutdownNow()` is the cold one.
@@ -22,6 +24,12 @@ public final class Worker: Service, Sendable {
     let state = WorkerState()
     /// Failed attempts to record outcomes, per task (see `WorkerConfiguration.recordAttempts`).
     let recordAttempts = RecordAttempts()
+    /// The deliveries this worker recorded or runs now, so a redelivery never runs a task twice in it.
+    let deliveries = DeliveryMemory()
+    /// How many tasks went into custody, and how often their copies were renewed.
+    let custodyTally = CustodyTally()
+    /// Names this worker's custody queue, the same across its reconnections.
+    private let custodyInstance = CustodyQueue.newInstance()
     /// The process groups of the exec commands this worker runs (a cold shutdown kills them at once).
     let execGroups = ExecGroups()
     /// Why the worker stopped to be restarted, once abandoned handlers piled up (see `maxAbandonedHandlers`).
@@ -162,11 +170,20 @@ public final class Worker: Service, Sendable {
     private func serve(_ connection: Connection) async throws {
         await control.reset()
         let events = try await startEvents(connection)
+        let custody = configuration.consumerTimeout.map {
+            CustodyKeeper(
+                connection: connection,
+                queue: CustodyQueue(hostname: configuration.hostname, instance: custodyInstance, consumerTimeout: $0),
+                logger: logger)
+        }
         let slots = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for queue in configuration.queues {
                     for _ in 0..<max(1, configuration.concurrency) {
-                        group.addTask { try await self.runConsumer(queue: queue, connection: connection, events: events) }
+                        group.addTask {
+                            try await self.runConsumer(
+                                queue: queue, connection: connection, events: events, custody: custody)
+                        }
                     }
                 }
                 group.addTask { try await self.runRemoteControl(connection) }
@@ -219,13 +236,18 @@ public final class Worker: Service, Sendable {
     /// channel (a message it refused, a queue on a node that went down) or cancels the consumer (its queue was
     /// deleted), the slot comes back on a new channel after a pause, saying so in the log: a worker never goes on
     /// with fewer consumers than it was started with. A lost connection ends it (the worker reconnects).
-    private func runConsumer(queue: String, connection: Connection, events: EventPublisher?) async throws {
+    private func runConsumer(
+        queue: String, connection: Connection, events: EventPublisher?, custody: CustodyKeeper?
+    ) async throws {
         var restarts = 0
+        let slot = SlotChannel(connection: connection, prefetch: configuration.prefetch)
         while true {
             var lost: AMQPError?
             let progress = ConsumerProgress()
             do {
-                if try await consume(queue: queue, connection: connection, events: events, progress: progress) { return }
+                if try await consume(queue: queue, slot: slot, events: events, custody: custody, progress: progress) {
+                    return
+                }
             } catch let error as AMQPError
                 where connection.isOpen && (error.isChannelLevel || error.kind == .consumerCancelledByServer)
             {
@@ -265,37 +287,54 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    /// Consumes on a new channel until the consumer ends; true when it ended because a stop cancelled it.
+    /// Consumes on the slot's channel until the consumer ends; true when it ended because a stop cancelled it. A
+    /// consumer cancelled because its task went into custody starts again on the same channel once the task ended.
     private func consume(
-        queue: String, connection: Connection, events: EventPublisher?, progress: ConsumerProgress
+        queue: String, slot: SlotChannel, events: EventPublisher?, custody keeper: CustodyKeeper?,
+        progress: ConsumerProgress
     ) async throws -> Bool {
-        let channel = try await connection.openChannel()
-        try await channel.confirmSelect()
-        try await channel.setPrefetch(configuration.prefetch)
-        let consumer = try await channel.consume(queue: queue)
-        guard await control.register(consumer) else { return true }
+        let channel = try await slot.current()
         let pipeline = TaskPipeline(
             queue: queue, configuration: configuration, registry: registry, state: state,
             middleware: TaskPipeline.middleware(
                 state: state, events: events, hostname: configuration.hostname, user: middleware),
-            outbox: ChannelOutbox(channel: channel), logger: logger)
-        let processor = TaskProcessor(
-            pipeline: pipeline, attempts: recordAttempts, recordAttempts: configuration.recordAttempts, logger: logger)
-        let ended: Result<Void, Error>
-        do {
-            for try await delivery in consumer {
-                // Deliveries still buffered when the broker closed the channel were requeued by the close: running
-                // them would run them twice.
-                guard consumer.channelIsOpen else { continue }
-                await processor.process(delivery)
-                progress.processedOne()
+            outbox: ChannelOutbox(slot: slot), logger: logger)
+        var ended: Result<Void, Error> = .success(())
+        while channel.isOpen {
+            let consumer = try await channel.consume(queue: queue)
+            guard await control.register(consumer) else { return true }
+            let custodyCancel = CustodyCancel(consumer)
+            let watch = keeper.map { keeper in
+                CustodyWatch(
+                    TaskCustody(
+                        keeper: keeper,
+                        schedule: CustodySchedule(consumerTimeout: configuration.custodyTimeout(for: queue) ?? .zero),
+                        queue: queue, stopConsuming: { await custodyCancel.cancel() }, tally: custodyTally,
+                        logger: logger),
+                    channel: channel)
             }
-            ended = .success(())
-        } catch {
-            ended = .failure(error)
+            watch?.start()
+            defer { watch?.stop() }
+            let processor = TaskProcessor(
+                pipeline: pipeline, attempts: recordAttempts, recordAttempts: configuration.recordAttempts,
+                memory: deliveries, custody: watch, logger: logger)
+            do {
+                for try await delivery in consumer {
+                    // Deliveries still buffered when the broker closed the channel were requeued by the close:
+                    // running them would run them twice.
+                    guard consumer.channelIsOpen else { continue }
+                    await processor.process(delivery)
+                    progress.processedOne()
+                }
+                ended = .success(())
+            } catch {
+                ended = .failure(error)
+            }
+            await control.unregister(consumer)
+            guard case .success = ended, custodyCancel.happened, await !control.isStopping else { break }
+            logger.info("the consumer of \(queue) takes tasks again: its task in custody ended")
         }
-        await control.unregister(consumer)
-        if connection.isOpen { try? await channel.close() }
+        await slot.close()
         try ended.get()
         return await control.isStopping
     }

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// `[worker]` sets `queues`, `concurrency`, `prefetch`, `gracePeriod` (`grace_period`), `hostname`, `sendStarted`,
 /// `retryPolicy.maxRetries` (`max_retries`), `persistentResults` (`result_persistent`), `maxMessageSize`,
-/// `maxResultSize`, `recordAttempts`, `maxAbandonedHandlers` and `remoteControl`. `broker`, `tasks` and `topology` come from the file's other
+/// `maxResultSize`, `recordAttempts`, `maxAbandonedHandlers`, `remoteControl` and `consumerTimeout`. `broker`, `tasks` and `topology` come from the file's other
 /// sections (`init(configuration:)`); `sendEvents`, `eventHeartbeat` and `maxReconnectDelay` only from Swift or the
 /// command line.
 public struct WorkerConfiguration: Sendable, Equatable {
@@ -70,6 +70,11 @@ public struct WorkerConfiguration: Sendable, Equatable {
         get { topologyBox?.configuration }
         set { topologyBox = newValue.map(TopologyBox.init) }
     }
+    /// The broker's `consumer_timeout` (RabbitMQ's default is 30 minutes), as `[worker] consumer_timeout` tells it;
+    /// nil (`"off"`) turns custody off. A task that runs for half of it goes into custody (see `TaskCustody`), so
+    /// the broker never closes its channel and never redelivers it to another worker while this one lives.
+    public var consumerTimeout: Duration? = Self.defaultConsumerTimeout
+    public static let defaultConsumerTimeout: Duration = .seconds(30 * 60)
     /// Which remote-control commands (`celery inspect`, `celery control`, Flower) the worker obeys: by default only
     /// the read-only ones; see `RemoteControlAccess`.
     public var remoteControl: RemoteControlAccess = .readOnly
@@ -86,7 +91,7 @@ public struct WorkerConfiguration: Sendable, Equatable {
         sendStarted: Bool = false, sendEvents: Bool = false, eventHeartbeat: Duration = .seconds(2),
         gracePeriod: Duration = .seconds(30), maxReconnectDelay: Duration = .seconds(30),
         tasks: [String: TaskSettings] = [:], topology: TasksConfiguration? = nil,
-        remoteControl: RemoteControlAccess = .readOnly
+        remoteControl: RemoteControlAccess = .readOnly, consumerTimeout: Duration? = Self.defaultConsumerTimeout
     ) {
         self.broker = broker
         self.queues = queues
@@ -106,6 +111,7 @@ public struct WorkerConfiguration: Sendable, Equatable {
         self.tasks = tasks
         self.topology = topology
         self.remoteControl = remoteControl
+        self.consumerTimeout = consumerTimeout
     }
 
     /// Defaults, with the broker at `url` (one `amqp://` or `amqps://` URL, or several comma-separated).
@@ -121,6 +127,14 @@ public struct WorkerConfiguration: Sendable, Equatable {
         broker = configuration.broker
         tasks = configuration.tasks
         topology = configuration
+    }
+
+    /// When tasks of `queue` go into custody: the shorter of `consumerTimeout` and the queue's own `consumer_timeout`
+    /// (`[[queues]]`, RabbitMQ 3.12+); nil when custody is off.
+    func custodyTimeout(for queue: String) -> Duration? {
+        guard let consumerTimeout else { return nil }
+        guard let queueTimeout = topology?.queue(named: queue)?.consumerTimeout else { return consumerTimeout }
+        return min(consumerTimeout, queueTimeout)
     }
 
     /// The retry policy of one task: the worker's, with the task's `max_retries` and `retry_backoff`.

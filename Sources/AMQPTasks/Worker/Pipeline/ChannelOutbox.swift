@@ -1,17 +1,18 @@
 import AMQP
 import Foundation
 
-/// The outbox of one consumer: its channel, in confirm mode.
+/// The outbox of one consumer slot: its channel, in confirm mode, opened again if the broker closed it.
 struct ChannelOutbox: TaskOutbox {
-    let channel: Channel
+    let slot: SlotChannel
 
-    func publish(_ message: OutgoingMessage) async throws { try await channel.publish(message) }
+    func publish(_ message: OutgoingMessage) async throws { try await slot.current().publish(message) }
 
     func declareDeadLetters(for queue: String, quorum: Bool) async throws {
-        try await DeadLetters.declare(for: queue, quorum: quorum, on: channel)
+        try await DeadLetters.declare(for: queue, quorum: quorum, on: slot.current())
     }
 
     func park(_ message: OutgoingMessage, for queue: String, after delay: Duration) async throws {
+        let channel = try await slot.current()
         do {
             try await NativeDelayedDelivery.publish(message, toQueue: queue, after: delay, on: channel)
         } catch let error as AMQPError where error.kind == .unroutable || error.replyCode == .notFound {
