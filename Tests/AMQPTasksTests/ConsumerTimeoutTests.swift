@@ -17,7 +17,7 @@ import Testing
             let milliseconds = Int(environment["AMQP_CONSUMER_TIMEOUT_MS"] ?? "")
         else {
             throw TestFailure(
-                "AMQP_CONSUMER_TIMEOUT_URL and AMQP_CONSUMER_TIMEOUT_MS are not set: this test needs a broker node whose consumer_timeout is short, as Deploy/test starts it (AMQP_BROKER_CONSUMER_TIMEOUT_MS=30000 AMQP_BROKER_CHANNEL_TICK_MS=5000 Deploy/broker start, on ports of its own)"
+                "AMQP_CONSUMER_TIMEOUT_URL and AMQP_CONSUMER_TIMEOUT_MS are not set: this test needs a broker node whose consumer_timeout is short, as Deploy/test starts it (Deploy/consumer-timeout-node start; then AMQP_CONSUMER_TIMEOUT_URL=amqp://guest:guest@127.0.0.1:$(Deploy/consumer-timeout-node port)/%2f AMQP_CONSUMER_TIMEOUT_MS=30000)"
             )
         }
         return (url, .milliseconds(milliseconds))
