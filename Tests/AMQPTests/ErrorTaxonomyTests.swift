@@ -12,6 +12,15 @@ import Testing
             failedMethod: method, requestWasPassive: passive)
     }
 
+    @Test func aConsumerTimeoutIsNotExplainedAsADeclarationMismatch() {
+        let text = "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value used: 30000 ms."
+        let hint = ErrorHints.forReply(.preconditionFailed, text: text)
+        #expect(hint?.contains("consumer_timeout") == true)
+        #expect(hint?.contains("declare") == false)
+        #expect(ErrorHints.forReply(.preconditionFailed, text: "PRECONDITION_FAILED - inequivalent arg")?
+            .contains("declare it exactly") == true)
+    }
+
     @Test func catchMatchesTheReplyCode() {
         func caught(_ error: AMQPError) -> String {
             do { throw error } catch AMQPError.notFound { return "404" } catch AMQPError.preconditionFailed {

@@ -45,7 +45,7 @@ extension ConnectionCore {
         let error = AMQPError(
             .channelClosedByServer, operation: method.name ?? operation ?? "channel \(id)",
             message: CDecode.string(close.reply_text), replyCode: ReplyCode(rawValue: close.reply_code),
-            failedMethod: method, hint: ErrorHints.forReply(ReplyCode(rawValue: close.reply_code)))
+            failedMethod: method, hint: ErrorHints.forReply(ReplyCode(rawValue: close.reply_code), text: CDecode.string(close.reply_text)))
         logger.debug("channel \(id) closed by the broker: \(error)")
         io.channels[id]?.fail(with: error)
         releaseChannel(id, error: error)
@@ -62,7 +62,7 @@ extension ConnectionCore {
         let error = AMQPError(
             .connectionClosedByServer, operation: method.name ?? operation ?? "connection",
             message: CDecode.string(close.reply_text), replyCode: ReplyCode(rawValue: close.reply_code),
-            failedMethod: method, hint: ErrorHints.forReply(ReplyCode(rawValue: close.reply_code)))
+            failedMethod: method, hint: ErrorHints.forReply(ReplyCode(rawValue: close.reply_code), text: CDecode.string(close.reply_text)))
         connectionFailed(error)
         return error
     }

@@ -2,9 +2,14 @@ import CRabbitMQ
 
 /// What to tell the user to do about a failure, by its reply code or rabbitmq-c status.
 enum ErrorHints {
-    /// For a broker's `channel.close` / `connection.close` with `code`.
-    static func forReply(_ code: ReplyCode) -> String? {
-        switch code {
+    /// For a broker's `channel.close` / `connection.close` with `code` and its reply text.
+    static func forReply(_ code: ReplyCode, text: String = "") -> String? {
+        // RabbitMQ's consumer_timeout closes the channel with a 406 that has nothing to do with a declaration.
+        if code == .preconditionFailed, text.contains("delivery acknowledgement") {
+            return "a delivery stayed unacknowledged longer than the broker's consumer_timeout; raise it above the "
+                + "longest task, or see the README's \"Long tasks and the broker's consumer timeout\""
+        }
+        return switch code {
         case .notFound: "declare it first, or check its name and vhost"
         case .preconditionFailed:
             "it exists with other properties or arguments; declare it exactly as it is, or delete it first"
