@@ -55,6 +55,13 @@ public struct BeatStatus: Sendable {
     private static func records(in queue: String, on connection: Connection) async throws -> [BeatRecord] {
         let channel = try await connection.openChannel()
         do {
+            // Look before getting: a basic.get on a quorum queue declared a moment ago can find its process not yet
+            // running (541 "noproc", seen on 3.10.8 right after a leader declared its state queue), which closes the
+            // whole connection; an empty queue needs no get.
+            guard try await channel.inspectQueue(queue).messageCount > 0 else {
+                try? await channel.close()
+                return []
+            }
             let deliveries = try await BeatQueues.getAll(queue, on: channel)
             try? await channel.close()  // returns what was got
             return deliveries.compactMap { BeatRecord(body: $0.body) }
