@@ -283,6 +283,67 @@ import Testing
         await answers.close()
         try await worker.stop()
     }
+
+    /// A task whose `eta` is ahead is parked in the delay levels; the worker's connection is closed after the park
+    /// was confirmed and before the ack. The redelivery is acknowledged without parking a second copy (which would
+    /// come back at the same time as the first, and run the task twice).
+    @Test func aRedeliveryAfterALostAckOfAParkIsNotParkedAgain() async throws {
+        let queue = uniqueQueue("lostpark")
+        let runs = RunLog()
+        let parks = ParkCounter()
+        let hostname = "lostpark-\(UUID().uuidString.prefix(8))@harness"
+        let closer = CloseConnectionAfterRecord(connectionName: "amqp-worker \(hostname)", queue: queue)
+        let worker = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                try registry.register("lost.park") { context in
+                    await runs.record(context.taskId)
+                    return "ran"
+                }
+            },
+            configure: {
+                $0.hostname = hostname
+                $0.maxReconnectDelay = .seconds(2)
+            },
+            middleware: [parks, closer])
+        let answers = try await ResultCounter.start(url: Broker.url)
+        let client = try await TaskClient.connect(url: Broker.url)
+        // Published straight to the queue, so the worker (not the client) parks it.
+        var first = client.message("lost.park", options: SendOptions(queue: queue))
+        first.replyTo = answers.queue
+        first.eta = CeleryTime.format(Date().addingTimeInterval(5))
+        let (properties, body) = first.encode()
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        try await channel.confirmSelect()
+        try await channel.publish(OutgoingMessage(body: body, routingKey: queue, properties: properties))
+        try await closer.waitUntilClosed()
+        // The redelivery is ahead of this one in the queue: once this one is answered, the redelivery was settled.
+        var marker = client.message("lost.park", options: SendOptions(queue: queue))
+        marker.replyTo = answers.queue
+        try await client.send(marker, options: SendOptions(queue: queue))
+        try await answers.waitForFinal(of: marker.id, within: .seconds(60))
+        #expect(await parks.count(first.id) == 1, "the redelivery of a confirmed park was parked again")
+        try await answers.waitForFinal(of: first.id, within: .seconds(60))
+        #expect(await runs.count(first.id) == 1)
+        await connection.close()
+        await client.close()
+        await answers.close()
+        try await worker.stop()
+    }
+}
+
+/// Counts, per task id, the outcomes that parked the task in the delay levels.
+actor ParkCounter: TaskMiddleware {
+    private var parks: [String: Int] = [:]
+
+    nonisolated func recorded(_ outcome: TaskOutcome, of task: TaskContext) async {
+        if case .deferred = outcome { await parked(task.taskId) }
+    }
+
+    private func parked(_ id: String) { parks[id, default: 0] += 1 }
+
+    func count(_ id: String) -> Int { parks[id] ?? 0 }
 }
 
 /// Counts the final results (SUCCESS, FAILURE…) that arrive on a reply queue of its own, per task id.

@@ -49,6 +49,19 @@ import Testing
         #expect(!keys.contains("k19949", now: start + .seconds(30)))
     }
 
+    /// A producer that sends one task id over and over (a fixed id used to deduplicate, or a hostile one) records
+    /// one key many times: the memory's entries stay bounded by its capacity, not by the number of records within
+    /// `maxAge` (6 h by default: at 1,000 tasks/s that was 21.6 million entries).
+    @Test func oneKeyRecordedOverAndOverKeepsTheMemoryBounded() {
+        var keys = RecordedTaskKeys(capacity: 50, maxAge: .seconds(3600))
+        keys.insert("other", now: start)
+        for i in 0..<20_000 { keys.insert("same", now: start + .milliseconds(i + 1)) }
+        #expect(keys.count == 2)
+        #expect(keys.entriesHeld <= 2 * keys.capacity)
+        let now = start + .seconds(30)
+        #expect(keys.contains("same", now: now) && keys.contains("other", now: now))
+    }
+
     @Test func theMemoryKeyTellsRetriesAndParkedCopiesApart() {
         func received(retries: Int, eta: String?) -> ReceivedMessage {
             var headers: FieldTable = ["id": "t-1", "task": "x", "retries": .int64(Int64(retries))]

@@ -45,11 +45,12 @@ struct TaskProcessor {
         defer { if tracked { memory.ended(memoryKey, hold) } }
         custody?.begin(hold, received, key: key)
         do {
-            let outcome = try await pipeline.handle(received)
+            _ = try await pipeline.handle(received)
             attempts.recorded(key)
             await custody?.end()
-            // A parked task comes back as the same message: it must run then, wherever it is redelivered.
-            if case .deferred = outcome {} else { memory.recorded(memoryKey) }
+            // A parked task comes back as another message (`DeliveryMemory.parkedCopyHeader`), so parking is
+            // remembered as any outcome: a redelivery of this one is not parked again.
+            memory.recorded(memoryKey)
             // The outcome is confirmed; the ack need not be waited for (if it is lost, the task is redelivered, and
             // this worker acknowledges the redelivery without running it again).
             hold.acknowledge()

@@ -3,9 +3,14 @@ import Synchronization
 /// What one worker remembers about the task messages it took, so that a redelivery never runs a task twice in it:
 /// the deliveries whose outcome it recorded (bounded, see `RecordedTaskKeys`) and those it runs now.
 ///
-/// A message is known by its task id, its `retries` count and its `eta` (`key(of:)`): a retry or a parked copy
-/// is another message with the same id, and must run.
+/// A message is known by its task id, its `retries` count, its `eta` and the mark of a parked copy (`key(of:)`): a
+/// retry or a parked copy is another message with the same id, and must run.
 final class DeliveryMemory: Sendable {
+    /// The header a worker marks each copy it parks in the delay levels with (a new value each time): the copy that
+    /// comes back is another message than the one parked, so a redelivery of the parked one (its ack was lost after
+    /// the park was confirmed) is acknowledged without parking a second copy, which would run the task twice.
+    static let parkedCopyHeader = "amqp-tasks-parked-copy"
+
     private let state: Mutex<State>
 
     private struct State {
@@ -18,12 +23,13 @@ final class DeliveryMemory: Sendable {
     }
 
     /// The key a delivery is remembered by: its task id (else correlation id, else a hash of its content, as
-    /// `TaskProcessor.attemptKey`), its `retries` and its `eta`.
+    /// `TaskProcessor.attemptKey`), its `retries`, its `eta` and its `parkedCopyHeader`.
     static func key(of received: ReceivedMessage) -> String {
         let headers = received.properties.headers
         let retries = headers?["retries"]?.intValue.map(String.init) ?? "-"
         let eta = headers?["eta"]?.stringValue ?? "-"
-        return "\(TaskProcessor.attemptKey(received)) retries=\(retries) eta=\(eta)"
+        let parked = headers?[parkedCopyHeader]?.stringValue ?? "-"
+        return "\(TaskProcessor.attemptKey(received)) retries=\(retries) eta=\(eta) parked=\(parked)"
     }
 
     /// The outcome of `key` is recorded (its ack may still be lost).

@@ -23,16 +23,34 @@ struct RecordedTaskKeys: Sendable {
     /// How many keys it holds.
     var count: Int { recordedAt.count }
 
+    /// How many entries its recording order holds (stale ones of keys recorded again included); for the tests.
+    var entriesHeld: Int { order.count - head }
+
     /// Remembers that the outcome of `key` was recorded `now`, forgetting the oldest keys beyond the bounds.
     mutating func insert(_ key: String, now: ContinuousClock.Instant) {
         recordedAt[key] = now
         order.append((key, now))
         forgetExpired(now: now)
         while recordedAt.count > capacity { dropOldest() }
-        if head > 1024 && head * 2 > order.count {
+        if order.count - head > 2 * capacity {
+            dropStaleEntries()
+        } else if head > 1024 && head * 2 > order.count {
             order.removeFirst(head)
             head = 0
         }
+    }
+
+    /// Keeps only the latest entry of each key held: a key recorded over and over (one task id sent again and
+    /// again) would otherwise grow the order by one entry a record until they aged out, however small `capacity`.
+    /// Called when the order holds twice `capacity`, so at least `capacity` entries go each time.
+    private mutating func dropStaleEntries() {
+        var seen = Set<String>()
+        var live: [(key: String, at: ContinuousClock.Instant)] = []
+        for entry in order[head...].reversed() where recordedAt[entry.key] == entry.at && seen.insert(entry.key).inserted {
+            live.append(entry)
+        }
+        order = live.reversed()
+        head = 0
     }
 
     /// True when the outcome of `key` was recorded no longer than `maxAge` before `now`.

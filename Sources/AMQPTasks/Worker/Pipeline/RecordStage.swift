@@ -57,6 +57,10 @@ struct RecordStage: Sendable {
             // The copy is the worker's own publish: it cannot carry the producer's validated user_id (406).
             var properties = received.properties
             properties.userId = nil
+            // Marked as a new message, so the worker that parked it knows a redelivery of this one from the copy.
+            var headers = properties.headers ?? [:]
+            headers[DeliveryMemory.parkedCopyHeader] = .string(UUID().uuidString)
+            properties.headers = headers
             try await outbox.park(
                 OutgoingMessage(body: received.body, routingKey: queue, properties: properties), for: queue, after: wait)
             return .deferred(step: step)
