@@ -71,14 +71,20 @@ final class HandlerRun: Sendable {
             run.handlerEnded(with: result)
             run.thread?.handlerEnded()
         }
+        // The handler is stored before its limits go live, so a limit that passes at once (a producer's tiny
+        // `timelimit`) still finds it to cancel and give up.
+        run.state.withLock { $0.handler = handler }
         let id = watchdog.register(run, soft: run.softLimit, hard: run.hardLimit)
-        let ended = run.state.withLock { state in
-            state.handler = handler
+        let (ended, abandonedBeforeItsId) = run.state.withLock { state in
             state.watchId = id
-            return state.handlerEnded
+            return (state.handlerEnded, state.outcome != nil && !state.handlerEnded)
         }
-        // The handler may have ended before its id was stored.
-        if ended { watchdog.ended(id) }
+        // The handler may have ended, or its hard limit passed, before its id was stored.
+        if ended {
+            watchdog.ended(id)
+        } else if abandonedBeforeItsId {
+            watchdog.abandoned(id)
+        }
         return run
     }
 
