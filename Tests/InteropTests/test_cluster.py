@@ -79,6 +79,27 @@ def test_celery_client_sends_to_a_quorum_queue_run_by_swift_workers(nodes, proce
     assert [r.get(timeout=60) for r in results] == [i + 1 for i in range(50)]
 
 
+def kill_node_mid_run(client, err_path, node, paused_after):
+    """Once the fault client (started with FAULT_CLIENT_PAUSE_AFTER=`paused_after`) pauses, kills -9 `node`, lets the
+    client go on, and restarts the node once the client has moved to another node (the event, not a guessed time:
+    while it is down a queue may nack publishes, if it has no majority without it, and the client retries them).
+    Returns the client's stdout when it ends."""
+    deadline = time.time() + 300
+    while f"fault-client: paused after batch {paused_after}" not in err_path.read_text():
+        assert client.poll() is None and time.time() < deadline, err_path.read_text()[-3000:]
+        time.sleep(0.1)
+    cluster("kill", str(node))
+    client.stdin.write("go\n")
+    client.stdin.flush()
+    deadline = time.time() + 300
+    while "reconnected to the broker" not in err_path.read_text() and client.poll() is None:
+        assert time.time() < deadline, err_path.read_text()[-3000:]
+        time.sleep(0.2)
+    cluster("restart", str(node))
+    out, _ = client.communicate(timeout=600)
+    return out
+
+
 def test_killing_the_quorum_leader_loses_no_task(nodes, processes, tmp_path):
     queue = f"fault.quorum.{os.getpid()}"
     config = quorum_config(tmp_path / "cluster.toml", nodes, queue, concurrency=2)
@@ -96,21 +117,7 @@ def test_killing_the_quorum_leader_loses_no_task(nodes, processes, tmp_path):
     client = subprocess.Popen([binary("amqp-tasks-fault-client"), leader_first, queue, str(total), "200", "300"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(err_path, "w"), text=True,
                               env={**os.environ, "FAULT_CLIENT_PAUSE_AFTER": "20"})
-    deadline = time.time() + 300
-    while "fault-client: paused after batch 20" not in err_path.read_text():
-        assert client.poll() is None and time.time() < deadline, err_path.read_text()[-3000:]
-        time.sleep(0.1)
-    cluster("kill", str(leader))
-    client.stdin.write("go\n")
-    client.stdin.flush()
-    # The node comes back once the client has moved to another node (the event, not a guessed time): while it is
-    # down the queue may nack publishes, if it has no majority without it, and the client retries them.
-    deadline = time.time() + 300
-    while "reconnected to the broker" not in err_path.read_text() and client.poll() is None:
-        assert time.time() < deadline, err_path.read_text()[-3000:]
-        time.sleep(0.2)
-    cluster("restart", str(leader))
-    out, _ = client.communicate(timeout=600)
+    out = kill_node_mid_run(client, err_path, leader, paused_after=20)
     err = err_path.read_text()
     assert client.returncode == 0, err[-3000:]
     assert_nothing_lost(json.loads(out.strip().splitlines()[-1]), total)

@@ -5,10 +5,9 @@ import collections
 import json
 import os
 import subprocess
-import time
 
 from conftest import assert_nothing_lost, binary
-from test_cluster import cluster, nodes, quorum_config  # noqa: F401 (nodes is a fixture)
+from test_cluster import cluster, kill_node_mid_run, nodes, quorum_config  # noqa: F401 (nodes is a fixture)
 
 
 def level_leaders():
@@ -44,19 +43,7 @@ def test_killing_the_leader_of_the_delay_levels_loses_no_delayed_task_and_runs_n
     client = subprocess.Popen([binary("amqp-tasks-fault-client"), leader_first, queue, str(total), "200", "240"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(err_path, "w"), text=True,
                               env={**os.environ, "FAULT_CLIENT_PAUSE_AFTER": "25", "FAULT_CLIENT_KINDS": "when"})
-    deadline = time.time() + 300
-    while "fault-client: paused after batch 25" not in err_path.read_text():
-        assert client.poll() is None and time.time() < deadline, err_path.read_text()[-3000:]
-        time.sleep(0.1)
-    cluster("kill", str(leader))
-    client.stdin.write("go\n")
-    client.stdin.flush()
-    deadline = time.time() + 300
-    while "reconnected to the broker" not in err_path.read_text() and client.poll() is None:
-        assert time.time() < deadline, err_path.read_text()[-3000:]
-        time.sleep(0.2)
-    cluster("restart", str(leader))
-    out, _ = client.communicate(timeout=600)
+    out = kill_node_mid_run(client, err_path, leader, paused_after=25)
     err = err_path.read_text()
     assert client.returncode == 0, err[-3000:]
     logs = "".join((tmp_path / f"{name}.log").read_text() for name in ("w1", "w2"))
