@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// A message to publish: body, properties and where it goes.
 public struct OutgoingMessage: Sendable {
@@ -79,16 +80,21 @@ public struct Delivery: Sendable {
     /// died just before acking, so nothing is lost; the failure is only logged.
     public func sendAck() {
         let (channel, generation, tag, core) = (channelID, channelGeneration, deliveryTag, core)
+        let notSent: @Sendable (Error) -> Void = { error in
+            // The application closing its own connection drops acks still queued, as it means to: not a warning.
+            let level: Logger.Level = (error as? AMQPError)?.kind == .closed ? .debug : .warning
+            core.logger.log(level: level, "basic.ack of delivery \(tag) not sent: \(error); the broker will redeliver it")
+        }
         core.submit(
             IOOperation(
                 run: { io in
                     do {
                         try io.settle(channel: channel, generation: generation, deliveryTag: tag, .ack(multiple: false))
                     } catch {
-                        io.logger.warning("basic.ack of delivery \(tag) not sent: \(error); the broker will redeliver it")
+                        notSent(error)
                     }
                 },
-                fail: { error in core.logger.warning("basic.ack of delivery \(tag) not sent: \(error); the broker will redeliver it") }))
+                fail: { notSent($0) }))
     }
 
     /// Negatively acknowledges (`basic.nack`): requeued, or dead-lettered/dropped when `requeue` is false.
