@@ -5,6 +5,8 @@ import AMQPTasksDemo
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 
 @main
 struct AMQPWorkerCommand: AsyncParsableCommand {
@@ -66,10 +68,20 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Flag(help: "Also run the periodic scheduler: send the file's [schedules.\"NAME\"] ticks. Any number of workers may; one sends each tick (see README, Periodic tasks). Without tasks to run, only the scheduler runs.")
     var beat = false
 
+    @Option(help: "Serve GET /metrics (Prometheus) and GET /healthz on this port (default: the file's [worker] metrics_port, else off).")
+    var metricsPort: Int?
+
+    @Option(help: "The address --metrics-port listens on (default: the file's [worker] metrics_host, else 127.0.0.1).")
+    var metricsHost: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
     func validate() throws {
+        if let metricsPort, !(1...65535).contains(metricsPort) {
+            throw ValidationError("--metrics-port must be a TCP port from 1 to 65535, got \(metricsPort)")
+        }
+        if let metricsHost, metricsHost.isEmpty { throw ValidationError("--metrics-host must not be empty") }
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if let prefetch, prefetch < 1 { throw ValidationError("--prefetch must be at least 1") }
         if let grace, !(grace.isFinite && grace >= 0 && grace <= 3_153_600_000) {
@@ -107,6 +119,15 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         if transientResults { configuration.persistentResults = false }
         if let maxRetries { configuration.retryPolicy.maxRetries = maxRetries }
         if let remoteControl { configuration.remoteControl = remoteControl }
+        if let metricsPort {
+            configuration.metricsEndpoint = MetricsEndpoint(
+                host: metricsHost ?? configuration.metricsEndpoint?.host ?? MetricsEndpoint.defaultHost, port: metricsPort)
+        } else if let metricsHost {
+            guard configuration.metricsEndpoint != nil else {
+                throw ValidationError("--metrics-host needs --metrics-port (or [worker] metrics_port in the file)")
+            }
+            configuration.metricsEndpoint?.host = metricsHost
+        }
         file.broker = configuration.broker
         return (configuration, file)
     }
@@ -143,11 +164,20 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         guard !registry.names.isEmpty || beat else {
             throw ValidationError("no tasks to run: give --exec NAME=COMMAND, --demo-tasks, or [tasks.\"NAME\"] command in the file")
         }
+        // Library code reports through swift-metrics; the process chooses where to: Prometheus, when asked.
+        let prometheus = configuration.metricsEndpoint.map { _ in PrometheusCollectorRegistry() }
+        if let prometheus { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus)) }
         let worker = registry.names.isEmpty ? nil : Worker(configuration: configuration, registry: registry)
         let scheduler = beat ? BeatService(configuration: file, identity: configuration.hostname) : nil
         let logger = Logger(label: "amqp-worker")
+        var metricsServer: MetricsServer?
+        if let endpoint = configuration.metricsEndpoint, let prometheus {
+            metricsServer = MetricsServer(
+                endpoint: endpoint, responder: MetricsResponder(registry: prometheus, worker: worker),
+                logger: Logger(label: "amqp-worker.metrics"))
+        }
         do {
-            try await ShutdownSignals.run(worker, beat: scheduler, logger: logger)
+            try await ShutdownSignals.run(worker, beat: scheduler, metrics: metricsServer, logger: logger)
         } catch WorkerShutdown.cold {
             logger.warning("cold shutdown: running tasks were requeued for another worker; exiting with status 1")
             throw ExitCode(1)

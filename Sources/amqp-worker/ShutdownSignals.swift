@@ -10,9 +10,11 @@ import UnixSignals
 /// swift-service-lifecycle's own signal handling cannot say this: a graceful-shutdown signal received again is
 /// ignored, and a signal cannot be both a graceful and a cancellation signal.
 enum ShutdownSignals {
-    static func run(_ worker: Worker?, beat: BeatService?, logger: Logger) async throws {
-        // Shut down in reverse order: the scheduler first (handing its lock over at once), then the worker.
+    static func run(_ worker: Worker?, beat: BeatService?, metrics: MetricsServer?, logger: Logger) async throws {
+        // Shut down in reverse order: the scheduler first (handing its lock over at once), then the worker, and the
+        // metrics server last (it answers for as long as the worker stops).
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let metrics { services.append(.init(service: metrics)) }
         if let worker { services.append(.init(service: worker)) }
         if let beat { services.append(.init(service: beat)) }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))

@@ -8,7 +8,7 @@ enum WorkerSection {
             "queues", "concurrency", "prefetch", "grace_period", "hostname", "send_started", "max_retries",
             "result_persistent", "max_message_size", "max_result_size", "record_attempts", "remote_control",
             "max_abandoned_handlers",
-            "consumer_timeout",
+            "consumer_timeout", "metrics_port", "metrics_host",
         ])
         var worker = WorkerConfiguration()
         if let queues = r.stringArray("queues") {
@@ -58,6 +58,29 @@ enum WorkerSection {
             }
         }
         if let timeout = r.consumerTimeout("consumer_timeout") { worker.consumerTimeout = timeout.duration }
+        worker.metricsEndpoint = metricsEndpoint(r)
         return worker
+    }
+}
+
+extension WorkerSection {
+    /// `metrics_port` (1 to 65535) and `metrics_host` (default 127.0.0.1); a host without a port is an error.
+    static func metricsEndpoint(_ r: TableReader) -> MetricsEndpoint? {
+        let context = r.context
+        let host = r.string("metrics_host")
+        if let host, host.isEmpty {
+            context.error(r.key("metrics_host"), "expected an address to listen on, such as \"127.0.0.1\" or \"0.0.0.0\", got an empty string")
+        }
+        guard let port = r.int("metrics_port") else {
+            if host != nil {
+                context.error(r.key("metrics_host"), "metrics_host needs metrics_port: add metrics_port = PORT to [worker], or remove metrics_host")
+            }
+            return nil
+        }
+        guard (1...65535).contains(port) else {
+            context.error(r.key("metrics_port"), "expected a TCP port from 1 to 65535, got \(port)")
+            return nil
+        }
+        return MetricsEndpoint(host: host.flatMap { $0.isEmpty ? nil : $0 } ?? MetricsEndpoint.defaultHost, port: port)
     }
 }

@@ -14,6 +14,9 @@ public struct TaskContext: Sendable {
     public let queue: String
     /// The worker's logger with `task_id` and `task` in its metadata: what a handler logs is found by task.
     public let logger: Logger
+    /// When the message says it was published: its AMQP `timestamp` property (whole seconds), if its publisher set
+    /// one (Celery's clients and `TaskClient` do not). The worker's metrics time the wait from it to the start.
+    public internal(set) var publishedAt: Date?
     /// What the worker tells the running handler: the soft or hard limit passed, or it was abandoned.
     var signals = HandlerSignals()
 

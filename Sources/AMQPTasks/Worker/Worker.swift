@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// Consumes task queues and runs each task exactly once at a time per consumer, as Celery does with
@@ -34,16 +35,26 @@ public final class Worker: Service, Sendable {
     let execGroups = ExecGroups()
     /// Why the worker stopped to be restarted, once abandoned handlers piled up (see `maxAbandonedHandlers`).
     let restart = RestartDecision()
+    /// Whether the worker is connected and which queues it consumes (`status`).
+    private let statusTracker: WorkerStatusTracker
+    /// Where the worker's metrics go (`TaskMetricNames`).
+    let metricsFactory: any MetricsFactory
 
     public init(
         configuration: WorkerConfiguration, registry: TaskRegistry, middleware: [any TaskMiddleware] = [],
-        logger: Logger = Logger(label: "amqp-tasks.worker")
+        logger: Logger = Logger(label: "amqp-tasks.worker"), metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
+        self.statusTracker = WorkerStatusTracker(queues: configuration.queues)
+        self.metricsFactory = metricsFactory
         self.configuration = configuration
         self.registry = registry
         self.middleware = middleware
         self.logger = logger
     }
+
+    /// Whether the worker is connected to the broker and consumes every configured queue now: what a health check
+    /// (`amqp-worker --metrics-port`'s `/healthz`) answers from.
+    public var status: WorkerStatus { statusTracker.status }
 
     /// Runs until `stop()`, `shutdownNow()` or a graceful shutdown of its `ServiceGroup`: connects, consumes, and
     /// reconnects with backoff when the connection is lost. Returns after a warm shutdown; throws
@@ -94,10 +105,16 @@ public final class Worker: Service, Sendable {
 
     private func runUntilStopped() async throws {
         var attempt = 0
+        var connectedBefore = false
+        let reconnects = Counter(label: TaskMetricNames.reconnects, factory: metricsFactory)
         while await !control.isStopping {
             do {
                 let connection = try await connect(attempt: attempt)
                 attempt = 0
+                if connectedBefore { reconnects.increment() }
+                connectedBefore = true
+                statusTracker.setConnection(connection)
+                defer { statusTracker.setConnection(nil) }
                 try await serve(connection)
                 await connection.close()
             } catch let problem as Topology.Problem {
@@ -297,11 +314,20 @@ public final class Worker: Service, Sendable {
         let pipeline = TaskPipeline(
             queue: queue, configuration: configuration, registry: registry, state: state,
             middleware: TaskPipeline.middleware(
-                state: state, events: events, hostname: configuration.hostname, user: middleware),
+                state: state, events: events, hostname: configuration.hostname,
+                metrics: TaskMetricsMiddleware(knownTasks: Set(registry.names), factory: metricsFactory),
+                user: middleware),
             outbox: ChannelOutbox(slot: slot), logger: logger)
         var ended: Result<Void, Error> = .success(())
+        // The slot counts as consuming `queue` from its first consumer until it stops, through custody pauses.
+        var consuming = false
+        defer { if consuming { statusTracker.consumerEnded(queue) } }
         while channel.isOpen {
             let consumer = try await channel.consume(queue: queue)
+            if !consuming {
+                consuming = true
+                statusTracker.consumerStarted(queue)
+            }
             guard await control.register(consumer) else { return true }
             let custodyCancel = CustodyCancel(consumer)
             let watch = keeper.map { keeper in

@@ -78,6 +78,9 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// Which remote-control commands (`celery inspect`, `celery control`, Flower) the worker obeys: by default only
     /// the read-only ones; see `RemoteControlAccess`.
     public var remoteControl: RemoteControlAccess = .readOnly
+    /// Where `amqp-worker` serves `/metrics` and `/healthz` (`[worker] metrics_port`, `metrics_host`); nil = off.
+    /// The `Worker` itself does not serve HTTP: it reports through swift-metrics and `Worker.status`.
+    public var metricsEndpoint: MetricsEndpoint?
 
     /// Held by reference: a `TasksConfiguration` holds a `WorkerConfiguration`, which cannot hold one inline.
     private var topologyBox: TopologyBox?

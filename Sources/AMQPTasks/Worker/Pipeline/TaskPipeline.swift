@@ -36,11 +36,14 @@ struct TaskPipeline: Sendable {
 
     /// The built-in middleware of a worker, outermost first, followed by the user's.
     static func middleware(
-        state: WorkerState, events: EventPublisher?, hostname: String, user: [any TaskMiddleware]
+        state: WorkerState, events: EventPublisher?, hostname: String, metrics: TaskMetricsMiddleware? = nil,
+        user: [any TaskMiddleware]
     ) -> [any TaskMiddleware] {
         var all: [any TaskMiddleware] = [TaskLogMiddleware()]
         if let events { all.append(CeleryEventsMiddleware(events: events, hostname: hostname)) }
         all.append(RevocationMiddleware(state: state))
+        // Innermost of the worker's own, so its runtime is the handler's (and the user middleware's around it).
+        if let metrics { all.append(metrics) }
         return all + user
     }
 
@@ -62,6 +65,7 @@ struct TaskPipeline: Sendable {
         var task = TaskContext(
             message: message, redelivered: received.redelivered, hostname: configuration.hostname, queue: queue,
             logger: logger)
+        task.publishedAt = received.properties.timestamp
         if NativeDelayedDelivery.strippingDelayPrefix(received.routingKey) != received.routingKey {
             task.logger.info("came through the delay levels")
         }
