@@ -3,6 +3,7 @@ import AMQPTasks
 import AMQPTasksDemo
 import Foundation
 import Logging
+import Metrics
 import Testing
 
 /// The local broker that `Deploy/test` starts, and helpers to run workers in-process or as processes.
@@ -57,7 +58,8 @@ struct RunningWorker {
     static func start(
         queues: [String], concurrency: Int = 1, url: String = Broker.url, sendStarted: Bool = false,
         persistentResults: Bool = true, grace: Double = 5, register: (inout TaskRegistry) throws -> Void = { _ in },
-        configure: (inout WorkerConfiguration) -> Void = { _ in }, middleware: [any TaskMiddleware] = []
+        configure: (inout WorkerConfiguration) -> Void = { _ in }, middleware: [any TaskMiddleware] = [],
+        metricsFactory: (any MetricsFactory)? = nil
     ) async throws -> RunningWorker {
         var registry = TaskRegistry()
         try DemoTasks.register(in: &registry)
@@ -73,7 +75,9 @@ struct RunningWorker {
         // Per-task info lines from 10,000-task tests would drown the test output.
         var logger = Logger(label: "amqp-tasks.worker")
         logger.logLevel = .warning
-        let worker = Worker(configuration: configuration, registry: registry, middleware: middleware, logger: logger)
+        let worker = Worker(
+            configuration: configuration, registry: registry, middleware: middleware, logger: logger,
+            metricsFactory: metricsFactory ?? NOOPMetricsHandler.instance)
         let task = Task { try await worker.run() }
         // Wait until the queues have their consumers.
         // A queue the worker has not declared yet answers 404, which closes the channel: use a fresh one each time.

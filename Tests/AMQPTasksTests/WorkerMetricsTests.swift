@@ -1,0 +1,63 @@
+import AMQP
+import Foundation
+import Metrics
+import MetricsTestKit
+import Testing
+
+@testable import AMQPTasks
+
+/// A real worker on the real broker, reporting to its own `TestMetrics` (no process-global metrics system: suites run
+/// in parallel in one process): the counters match the tasks the test sent, and `status` says when it consumes.
+@Suite struct WorkerMetricsTests {
+    @Test func aWorkerCountsTheTasksItRanByTaskQueueAndOutcome() async throws {
+        let queue = uniqueQueue("metrics")
+        let metrics = TestMetrics()
+        let worker = try await RunningWorker.start(queues: [queue], concurrency: 2, metricsFactory: metrics)
+        try await waitUntil("the worker says it is healthy") { worker.worker.status.isHealthy }
+        #expect(worker.worker.status.consumers == [queue: 2])
+        let client = try await TaskClient.connect(url: Broker.url)
+        let options = SendOptions(queue: queue)
+
+        for index in 0..<3 {
+            let add = try await client.send("demo.add", args: [.int(index), 1], options: options)
+            #expect(try await client.value(for: add, timeout: .seconds(30)) == .int(index + 1))
+        }
+        for _ in 0..<2 {
+            let fail = try await client.send("demo.fail", args: ["no"], options: options)
+            #expect(try await client.result(for: fail, timeout: .seconds(30)).status == .failure)
+        }
+        let unknown = try await client.send("garbage.\(UUID())", options: options)
+        #expect(try await client.result(for: unknown, timeout: .seconds(30)).status == .failure)
+        // The counter moves after the outcome is recorded (the caller may have its result a moment before).
+        try await waitUntil("6 outcomes counted") { metrics.counterTotal(label: TaskMetricNames.tasksTotal) == 6 }
+
+        func count(_ task: String, _ outcome: String) throws -> Int64 {
+            try metrics.expectCounter(
+                TaskMetricNames.tasksTotal, [("task", task), ("queue", queue), ("outcome", outcome)]
+            ).totalValue
+        }
+        #expect(try count("demo.add", "succeeded") == 3)
+        #expect(try count("demo.fail", "failed") == 2)
+        #expect(try count("unknown", "rejected") == 1)
+        #expect(metrics.counters(label: TaskMetricNames.tasksTotal).count == 3)
+        let runtimes = try metrics.expectTimer(TaskMetricNames.runtime, [("task", "demo.add"), ("queue", queue)])
+        #expect(runtimes.values.count == 3)
+        #expect(try metrics.expectCounter(TaskMetricNames.reconnects).totalValue == 0)
+
+        try await worker.stop()
+        #expect(!worker.worker.status.isHealthy)
+        #expect(worker.worker.status.consumers[queue, default: 0] == 0)
+        await client.close()
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        _ = try await channel.deleteQueue(DeadLetters.name(for: queue))
+        _ = try await channel.deleteQueue(queue)
+        await connection.close()
+    }
+
+    /// Polls `condition` (a safety-net deadline of 30 s, never an assertion on time).
+    func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
+        for _ in 0..<600 where !condition() { try await Task.sleep(for: .milliseconds(50)) }
+        if !condition() { throw TestFailure("timed out waiting until \(what)") }
+    }
+}
