@@ -166,7 +166,17 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         }
         // Library code reports through swift-metrics; the process chooses where to: Prometheus, when asked.
         let prometheus = configuration.metricsEndpoint.map { _ in PrometheusCollectorRegistry() }
-        if let prometheus { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus)) }
+        if let prometheus {
+            var factory = PrometheusMetricsFactory(registry: prometheus)
+            // Tasks run (and wait) from milliseconds to hours: the default buckets end at 10 s.
+            let buckets: [Duration] = [
+                .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300),
+                .seconds(900), .seconds(1800), .seconds(3600),
+            ]
+            factory.durationHistogramBuckets = [TaskMetricNames.runtime: buckets, TaskMetricNames.queueWait: buckets]
+            MetricsSystem.bootstrap(factory)
+        }
         let worker = registry.names.isEmpty ? nil : Worker(configuration: configuration, registry: registry)
         let scheduler = beat ? BeatService(configuration: file, identity: configuration.hostname) : nil
         let logger = Logger(label: "amqp-worker")
