@@ -6,7 +6,7 @@ import Foundation
 ///
 /// `[worker]` sets `queues`, `concurrency`, `prefetch`, `gracePeriod` (`grace_period`), `hostname`, `sendStarted`,
 /// `retryPolicy.maxRetries` (`max_retries`), `persistentResults` (`result_persistent`), `maxMessageSize`,
-/// `maxResultSize`, `recordAttempts`, `maxAbandonedHandlers`, `remoteControl` and `consumerTimeout`. `broker`, `tasks` and `topology` come from the file's other
+/// `maxResultSize`, `recordAttempts`, `maxAbandonedHandlers`, `remoteControl`, `consumerTimeout` and `metricsEndpoint` (`metrics_port`, `metrics_host`). `broker`, `tasks` and `topology` come from the file's other
 /// sections (`init(configuration:)`); `sendEvents`, `eventHeartbeat` and `maxReconnectDelay` only from Swift or the
 /// command line.
 public struct WorkerConfiguration: Sendable, Equatable {
