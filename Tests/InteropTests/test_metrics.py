@@ -2,6 +2,7 @@
 tasks a Celery client sent, by task, queue and outcome; /healthz is 503 while the broker connection is gone and 200
 again once the worker reconnected."""
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -12,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from celeryapp import app
-from conftest import broker
+from conftest import binary, broker
 
 
 def free_port():
@@ -117,3 +118,24 @@ def test_healthz_is_503_while_the_connection_is_gone_and_200_after_the_reconnect
     assert samples(port, "amqp_tasks_worker_reconnects_total") == {frozenset(): 1}
     # Consuming again: a task runs.
     assert app.send_task("demo.add", args=[2, 2], queue=queue).get(timeout=60) == 4
+
+
+def test_a_metrics_port_in_use_stops_the_worker_with_a_clear_error(queue):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([binary("amqp-worker"), "--demo-tasks", "--queue", queue, "--metrics-port", str(port)],
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert f"could not listen on 127.0.0.1:{port} for /metrics and /healthz" in result.stderr, result.stderr
+    assert "choose another --metrics-port" in result.stderr
+
+
+def test_metrics_options_are_checked():
+    result = subprocess.run([binary("amqp-worker"), "--demo-tasks", "--metrics-host", "0.0.0.0"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "--metrics-host needs --metrics-port" in result.stderr, result.stderr
+    result = subprocess.run([binary("amqp-worker"), "--demo-tasks", "--metrics-port", "0"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "--metrics-port must be a TCP port from 1 to 65535" in result.stderr, result.stderr
