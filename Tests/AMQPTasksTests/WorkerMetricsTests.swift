@@ -61,3 +61,28 @@ import Testing
         if !condition() { throw TestFailure("timed out waiting until \(what)") }
     }
 }
+
+/// A `TaskClient` on the real broker reporting to its own `TestMetrics`: confirmed sends and one confirm latency per
+/// publish (a batch is one).
+@Suite struct ClientMetricsTests {
+    @Test func aClientCountsItsConfirmedSendsAndTimesEachPublish() async throws {
+        let queue = uniqueQueue("client-metrics")
+        let metrics = TestMetrics()
+        let client = try await TaskClient.connect(
+            brokers: ConnectionConfiguration.list(Broker.url), metricsFactory: metrics)
+        let options = SendOptions(queue: queue)
+        let declare = try await client.openChannel()
+        _ = try await declare.declareQueue(queue, durable: false, autoDelete: false)
+        for index in 0..<3 { _ = try await client.send("demo.add", args: [.int(index), 1], options: options) }
+        let batch = (0..<4).map { TaskMessage(name: "demo.add", args: [.int($0), 1]) }
+        let results = try await client.sendBatch(batch, options: options)
+        #expect(results.allSatisfy { (try? $0.get()) != nil })
+
+        #expect(try metrics.expectCounter(TaskMetricNames.clientSends, [("outcome", "confirmed")]).totalValue == 7)
+        #expect(metrics.counters(label: TaskMetricNames.clientSends).count == 1, "nothing refused")
+        #expect(try metrics.expectTimer(TaskMetricNames.clientConfirmLatency).values.count == 4)
+        #expect(metrics.counters(label: TaskMetricNames.clientRepublishes).isEmpty)
+        _ = try await declare.deleteQueue(queue)
+        await client.close()
+    }
+}

@@ -122,11 +122,21 @@ extension TaskClient {
                     pending = pending.filter { destinations[$0].map { refused[$0] == nil } ?? true }
                     if pending.isEmpty { continue }
                 }
+                let publishedAt = ContinuousClock.now
                 let confirms = try await session!.publisher.publish(batch: pending.map { outgoing[$0] })
+                let confirmed = confirms.filter { if case .success = $0 { true } else { false } }.count
+                let refused = confirms.filter {
+                    if case .failure(let error) = $0 { !(error.isConnectionLoss || error.isRefusalWorthRetrying) } else { false }
+                }.count
+                metrics.published(confirmed: confirmed, refused: refused, latency: ContinuousClock.now - publishedAt)
                 var stillPending: [Int] = []
                 for (index, confirm) in zip(pending, confirms) {
                     switch confirm {
-                    case .success: if attempts > 1 { republished.add(1) }
+                    case .success:
+                        if attempts > 1 {
+                            republished.add(1)
+                            metrics.republished()
+                        }
                     case .failure(let error) where error.isConnectionLoss || error.isRefusalWorthRetrying:
                         stillPending.append(index)
                         lostError = error

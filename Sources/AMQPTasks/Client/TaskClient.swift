@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// Sends tasks and receives their states and results.
@@ -37,13 +38,16 @@ public final class TaskClient: Sendable {
     public let reconnect: ReconnectPolicy
     let logger: Logger
     let republished = ManagedCounter()
+    /// Where the client's metrics go (`TaskMetricNames.clientSends` and the others).
+    let metrics: ClientMetrics
     /// The tasks consuming the reply queue; `close()` waits for them.
     let receivers = ResultReceivers()
 
     private init(
         replyQueue: String, link: ClientLink, router: ResultRouter, routes: TaskRouter, reconnect: ReconnectPolicy,
-        logger: Logger
+        logger: Logger, metrics: ClientMetrics
     ) {
+        self.metrics = metrics
         self.replyQueue = replyQueue
         self.link = link
         self.router = router
@@ -83,10 +87,13 @@ public final class TaskClient: Sendable {
     }
 
     /// Connects to the first of `brokers` that answers (see `connect(url:…)` for the other parameters).
+    /// - Parameter metricsFactory: where the client reports its sends, confirm latency and republishes
+    ///   (`TaskMetricNames.clientSends`…); by default the process's swift-metrics backend (none unless bootstrapped).
     public static func connect(
         brokers: [ConnectionConfiguration], replyQueue: String? = nil, replicatedReplies: Bool? = nil,
         routes: TaskRouter = TaskRouter(), reconnect: ReconnectPolicy = ReconnectPolicy(),
-        resultCache: ResultCacheLimits = ResultCacheLimits(), logger: Logger = Logger(label: "amqp-tasks.client")
+        resultCache: ResultCacheLimits = ResultCacheLimits(), logger: Logger = Logger(label: "amqp-tasks.client"),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) async throws -> TaskClient {
         let queue = replyQueue ?? "amqp-tasks.reply.\(UUID().uuidString.lowercased())"
         var arguments: FieldTable = ["x-expires": .int32(86_400_000)]
@@ -94,7 +101,8 @@ public final class TaskClient: Sendable {
         let link = ClientLink(brokers: brokers, replyQueue: queue, replyQueueArguments: arguments, logger: logger)
         let router = ResultRouter(limits: resultCache, logger: logger)
         let client = TaskClient(
-            replyQueue: queue, link: link, router: router, routes: routes, reconnect: reconnect, logger: logger)
+            replyQueue: queue, link: link, router: router, routes: routes, reconnect: reconnect, logger: logger,
+            metrics: ClientMetrics(factory: metricsFactory))
         await link.setSessionHandler { [weak client] session in
             guard let client else { return }
             let replies = try await session.connection.openChannel()

@@ -10,4 +10,10 @@ public enum TaskMetricNames {
     public static let queueWait = "amqp_tasks_task_queue_wait_seconds"
     /// Counter of the worker's connections to the broker after its first one.
     public static let reconnects = "amqp_tasks_worker_reconnects_total"
+    /// Counter of the tasks a `TaskClient` published, labelled `outcome`: `confirmed` or `refused` by the broker.
+    public static let clientSends = "amqp_tasks_client_sends_total"
+    /// Timer (histogram) of a `TaskClient` publish until the broker's confirms came back (per send or batch).
+    public static let clientConfirmLatency = "amqp_tasks_client_confirm_seconds"
+    /// Counter of a `TaskClient`'s publishes repeated because their connection was lost before the confirm.
+    public static let clientRepublishes = "amqp_tasks_client_republishes_total"
 }
