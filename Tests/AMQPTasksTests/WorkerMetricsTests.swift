@@ -55,6 +55,44 @@ import Testing
         await connection.close()
     }
 
+    /// Health is per queue: a deleted queue cancels its consumer, so the worker is unhealthy (that queue idle) until
+    /// the consumer declared the queue again and consumes it.
+    @Test func aQueueWithoutItsConsumerMakesTheWorkerUnhealthyUntilItConsumesAgain() async throws {
+        let kept = uniqueQueue("health-kept")
+        let deleted = uniqueQueue("health-deleted")
+        let worker = try await RunningWorker.start(queues: [kept, deleted])
+        try await waitUntil("the worker says it is healthy") { worker.worker.status.isHealthy }
+        // Watch the status from before the delete, so the short time without a consumer is seen whatever its length.
+        let watcher = Task {
+            var seen: [WorkerStatus] = []
+            while !Task.isCancelled {
+                let status = worker.worker.status
+                if seen.last != status { seen.append(status) }
+                if seen.contains(where: { !$0.isHealthy }), status.isHealthy { return seen }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+            return seen
+        }
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        _ = try await channel.deleteQueue(deleted)
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(60))
+            watcher.cancel()
+        }
+        let seen = await watcher.value
+        deadline.cancel()
+        let unhealthy = try #require(seen.first { !$0.isHealthy }, "never unhealthy: \(seen)")
+        #expect(unhealthy.connected)
+        #expect(unhealthy.idleQueues == [deleted])
+        #expect(seen.last?.isHealthy == true, "healthy again once the queue is consumed: \(seen)")
+        try await worker.stop()
+        for queue in [kept, deleted, DeadLetters.name(for: kept), DeadLetters.name(for: deleted)] {
+            _ = try? await channel.deleteQueue(queue)
+        }
+        await connection.close()
+    }
+
     /// Polls `condition` (a safety-net deadline of 30 s, never an assertion on time).
     func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
         for _ in 0..<600 where !condition() { try await Task.sleep(for: .milliseconds(50)) }
