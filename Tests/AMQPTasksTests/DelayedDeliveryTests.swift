@@ -247,6 +247,46 @@ import Testing
         await connection.close()
     }
 
+    /// A delayed task that came due while its queue had no binding (a node stopping drops its classic queues' routes
+    /// for a moment) waits in `amqp-tasks.due.unroutable`; a worker consuming that queue sends it back when it
+    /// connects, and leaves a task for another queue there. In the tenant vhost: other tests purge the default one's.
+    @Test func aDelayedTaskSetAsideAsUnroutableGoesBackToItsQueueWhenAWorkerConnects() async throws {
+        let url = "amqp://tenant:tenant-password@127.0.0.1:\(Broker.port)/amqp-tasks-tenant"
+        let queue = uniqueQueue("delay-unroutable")
+        let other = uniqueQueue("delay-unroutable-other")
+        let connection = try await Connection.open(url: url)
+        let channel = try await connection.openChannel()
+        try await channel.confirmSelect()
+        try await DelayQueues.declareDue(on: channel)
+        try await channel.declareQueue(queue, durable: true)
+        let client = try await TaskClient.connect(url: url)
+        let mine = client.message("demo.add", args: [20, 22])
+        let theirs = client.message("demo.add", args: [1, 1])
+        for (message, target) in [(mine, queue), (theirs, other)] {
+            let (properties, body) = message.encode()
+            try await channel.publish(
+                OutgoingMessage(
+                    body: body, exchange: DelayQueues.unroutable,
+                    routingKey: NativeDelayedDelivery.routingKey(delaySeconds: 4, key: target), properties: properties,
+                    mandatory: true))
+        }
+        let worker = try await RunningWorker.start(queues: [queue], url: url)
+        #expect(try await client.value(for: mine.id, timeout: .seconds(60)) == 42)
+        try await worker.stop()
+        // The task for the other queue is still there, for a person (or that queue's worker) to take.
+        var found: [String] = []
+        while let delivery = try await channel.get(queue: DelayQueues.unroutable, autoAck: false) {
+            let id = delivery.properties.headers?["id"]?.stringValue ?? ""
+            found.append(id)
+            if id == theirs.id { try await delivery.ack() }
+        }
+        #expect(found.contains(theirs.id))
+        #expect(!found.contains(mine.id))
+        await client.close()
+        _ = try? await channel.deleteQueue(queue)
+        await connection.close()
+    }
+
     /// Levels someone declared as classic queues (Celery with `broker_native_delayed_delivery_queue_type =
     /// "classic"`) are used as they are, without a 406; in a vhost of their own, so other tests keep quorum levels.
     @Test func classicLevelsDeclaredFirstAreUsedAsTheyAre() async throws {

@@ -177,6 +177,7 @@ public final class Worker: Service, Sendable {
                 "the delay levels or their bindings could not be declared, so delayed tasks (countdown, eta, retries) will not reach \(configuration.queues.joined(separator: ", ")) until this is fixed and the worker restarted: \(error)"
             )
         }
+        await UnroutableDelayedTasks.resend(to: configuration.queues, on: connection, logger: logger)
         logger.info(
             "worker \(self.configuration.hostname) consuming \(self.configuration.queues.joined(separator: ", ")) with concurrency \(self.configuration.concurrency), prefetch \(self.configuration.prefetch); tasks: \(registry.names.joined(separator: ", "))"
         )
