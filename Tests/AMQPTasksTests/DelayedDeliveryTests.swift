@@ -1,6 +1,7 @@
 import AMQP
 @testable import AMQPTasks
 import Foundation
+import Logging
 import Testing
 
 /// Delayed tasks through kombu's native delayed delivery levels (`NativeDelayedDelivery`): the routing keys and
@@ -270,9 +271,13 @@ import Testing
                     routingKey: NativeDelayedDelivery.routingKey(delaySeconds: 4, key: target), properties: properties,
                     mandatory: true))
         }
-        let worker = try await RunningWorker.start(queues: [queue], url: url)
-        #expect(try await client.value(for: mine.id, timeout: .seconds(60)) == 42)
-        try await worker.stop()
+        // What a worker consuming `queue` does when it connects (called alone: a worker here would declare the
+        // quorum delay levels in this vhost while another test deletes and declares them as classic).
+        var logger = Logger(label: "test.unroutable")
+        logger.logLevel = .critical
+        #expect(await UnroutableDelayedTasks.resend(to: [queue], on: connection, logger: logger) == 1)
+        let arrived = try #require(try await channel.get(queue: queue, autoAck: true))
+        #expect(arrived.properties.headers?["id"]?.stringValue == mine.id)
         // The task for the other queue is still there, for a person (or that queue's worker) to take.
         var found: [String] = []
         while let delivery = try await channel.get(queue: DelayQueues.unroutable, autoAck: false) {
