@@ -2,6 +2,7 @@ import AMQP
 import AMQPTasks
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 /// What the periodic scheduler keeps in the broker, on the real broker: records of ticks sent (the latest wins,
@@ -139,20 +140,16 @@ import Testing
             broker: try BrokerSettings(url: Broker.url),
             schedules: [schedule: ScheduleSettings(name: schedule, task: "demo.add", timing: .every(seconds: 1), queue: queue)])
         let connection = try await connect()
-        var logger = Logger(label: "test.beat")
-        logger.logLevel = .critical
+        let notSent = CapturedLog()
+        let logger = Logger(label: "test.beat") { _ in notSent.handler(containing: "not sent") }
         let beat = BeatService(configuration: configuration, identity: "missing@test", logger: logger)
-        let running = Task { try await beat.run() }
-        // Wait until it leads, then until two ticks have passed with the queue missing.
-        let deadline = ContinuousClock.now + .seconds(30)
-        var status = try await BeatStatus.read(schedules: [schedule], on: connection)
-        while status.leader != "missing@test", ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-            status = try await BeatStatus.read(schedules: [schedule], on: connection)
-        }
-        #expect(status.leader == "missing@test")
         let ledAt = Date().timeIntervalSince1970
-        while Date().timeIntervalSince1970 < ledAt + 2.5 { try await Task.sleep(for: .milliseconds(100)) }
+        let running = Task { try await beat.run() }
+        // Wait until two ticks were refused for the missing queue (each is reported once).
+        let deadline = ContinuousClock.now + .seconds(30)
+        while notSent.count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(notSent.count >= 2, "the scheduler never reported two ticks not sent: \(notSent.messages)")
+        #expect(try await BeatStatus.read(schedules: [schedule], on: connection).leader == "missing@test")
         #expect(try await BeatStatus.read(schedules: [schedule], on: connection).lastSent[schedule] == nil, "nothing recorded")
 
         let channel = try await connection.openChannel()
@@ -178,5 +175,35 @@ import Testing
         try await channel.deleteQueue(queue)
         try await channel.deleteQueue(BeatQueues.state(schedule))
         await connection.close()
+    }
+}
+
+/// The log messages that contain a given text, kept by a log handler a test gives the code under test.
+final class CapturedLog: Sendable {
+    private let kept = Mutex<[String]>([])
+
+    var count: Int { kept.withLock { $0.count } }
+    var messages: [String] { kept.withLock { $0 } }
+
+    /// A handler that keeps the messages containing `text`, at every level.
+    func handler(containing text: String) -> some LogHandler { Handler(log: self, text: text) }
+
+    fileprivate func keep(_ message: String) { kept.withLock { $0.append(message) } }
+
+    private struct Handler: LogHandler {
+        let log: CapturedLog
+        let text: String
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let message = event.message.description
+            if message.contains(text) { log.keep(message) }
+        }
     }
 }
