@@ -6,10 +6,12 @@ final class ChannelState {
     /// late ack for a delivery of a closed channel is never sent on a new channel that reuses the number (the
     /// broker would answer 406 "unknown delivery tag" and close the new channel).
     let generation: UInt64
+    /// Confirms or transactions once selected (AMQP allows a channel one of them at most), nil before.
+    var publishingMode: PublishingMode?
     /// True after `confirm.select`: every publish then waits for the broker's `basic.ack`/`basic.nack`.
-    var confirmMode = false
+    var confirmMode: Bool { publishingMode == .confirms }
     /// True after `tx.select`: publishes and acknowledgements wait for `tx.commit`.
-    var transactional = false
+    var transactional: Bool { publishingMode == .transactions }
     /// The broker numbers publishes on a confirm channel 1, 2, 3…; this is the number the next one gets.
     var nextPublishSequence: UInt64 = 1
     var pendingConfirms = PendingConfirms()
@@ -26,4 +28,19 @@ final class ChannelState {
     func fail(with error: AMQPError) {
         pendingConfirms.failAll(error)
     }
+}
+
+/// How a channel's publishes are made safe: AMQP lets a channel select one of these, once.
+enum PublishingMode: Equatable {
+    /// `confirm.select`: the broker confirms each publish (`basic.ack`/`basic.nack`).
+    case confirms
+    /// `tx.select`: publishes and acknowledgements wait for `tx.commit`.
+    case transactions
+
+    /// The method that selects it.
+    var method: String { self == .confirms ? "confirm.select" : "tx.select" }
+    /// What a channel in this mode is, for errors.
+    var state: String { self == .confirms ? "in confirm mode" : "transactional" }
+    /// What this mode allows, for errors.
+    var allows: String { self == .confirms ? "confirms" : "transactions" }
 }

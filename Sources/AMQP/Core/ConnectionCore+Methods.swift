@@ -95,17 +95,24 @@ extension ConnectionCore {
     }
 
     func confirmSelect(channel: UInt16) throws {
-        let channelState = try openChannelState(channel, operation: "confirm.select")
-        guard !channelState.confirmMode else { return }
-        guard !channelState.transactional else {
+        try select(.confirms, channel: channel) { amqp_confirm_select($0, $1) }
+    }
+
+    /// Selects confirms or transactions on a channel: idempotent; `.invalidArgument` when it has the other.
+    func select(
+        _ mode: PublishingMode, channel: UInt16, method: (amqp_connection_state_t?, amqp_channel_t) -> Void
+    ) throws {
+        let channelState = try openChannelState(channel, operation: mode.method)
+        guard channelState.publishingMode != mode else { return }
+        if let other = channelState.publishingMode {
             throw AMQPError(
-                .invalidArgument, operation: "confirm.select",
-                message: "channel \(channel) is transactional; AMQP allows confirms only on other channels",
-                hint: "open a separate channel for confirmed publishing")
+                .invalidArgument, operation: mode.method,
+                message: "channel \(channel) is \(other.state); AMQP allows \(mode.allows) only on other channels",
+                hint: "open a separate channel for \(mode.allows)")
         }
-        amqp_confirm_select(state, channel)
-        try check(amqp_get_rpc_reply(state), operation: "confirm.select", channel: channel)
-        channelState.confirmMode = true
+        method(state, channel)
+        try check(amqp_get_rpc_reply(state), operation: mode.method, channel: channel)
+        channelState.publishingMode = mode
     }
 
     /// Sends one message. On a confirm channel `completion` runs when the broker confirms it; otherwise at once.

@@ -3,17 +3,7 @@ import CRabbitMQ
 /// AMQP transactions (`tx.select`, `tx.commit`, `tx.rollback`) as calls into rabbitmq-c. I/O thread only.
 extension ConnectionCore {
     func txSelect(channel: UInt16) throws {
-        let channelState = try openChannelState(channel, operation: "tx.select")
-        guard !channelState.transactional else { return }
-        guard !channelState.confirmMode else {
-            throw AMQPError(
-                .invalidArgument, operation: "tx.select",
-                message: "channel \(channel) is in confirm mode; AMQP allows transactions only on other channels",
-                hint: "open a separate channel for transactions")
-        }
-        amqp_tx_select(state, channel)
-        try check(amqp_get_rpc_reply(state), operation: "tx.select", channel: channel)
-        channelState.transactional = true
+        try select(.transactions, channel: channel) { amqp_tx_select($0, $1) }
     }
 
     func txCommit(channel: UInt16) throws {
