@@ -242,26 +242,35 @@ import Testing
         throw TestFailure("\(queue) never had \(count) consumers again")
     }
 
-    /// The worker's connection is closed after the outcome was recorded and before the ack: the broker redelivers
-    /// the task, and the worker acknowledges it without running it again.
-    @Test func aRedeliveryAfterALostAckDoesNotRunTheTaskAgain() async throws {
-        let queue = uniqueQueue("lostack")
+    /// A worker on a queue of its own whose handler `task` logs its runs, and whose connection `closer` closes
+    /// once, after the first recorded outcome (`before` runs ahead of the closer).
+    func startLostAckWorker(
+        _ task: String, before: [any TaskMiddleware] = []
+    ) async throws -> (queue: String, runs: RunLog, closer: CloseConnectionAfterRecord, worker: RunningWorker) {
+        let queue = uniqueQueue(task.replacingOccurrences(of: ".", with: ""))
         let runs = RunLog()
-        let hostname = "lostack-\(UUID().uuidString.prefix(8))@harness"
+        let hostname = "\(task)-\(UUID().uuidString.prefix(8))@harness"
         let closer = CloseConnectionAfterRecord(connectionName: "amqp-worker \(hostname)", queue: queue)
         let worker = try await RunningWorker.start(
             queues: [queue],
             register: { registry in
-                try registry.register("lost.ack") { context in
+                try registry.register(task) { context in
                     await runs.record(context.taskId)
-                    return "recorded"
+                    return "ran"
                 }
             },
             configure: {
                 $0.hostname = hostname
                 $0.maxReconnectDelay = .seconds(2)
             },
-            middleware: [closer])
+            middleware: before + [closer])
+        return (queue, runs, closer, worker)
+    }
+
+    /// The worker's connection is closed after the outcome was recorded and before the ack: the broker redelivers
+    /// the task, and the worker acknowledges it without running it again.
+    @Test func aRedeliveryAfterALostAckDoesNotRunTheTaskAgain() async throws {
+        let (queue, runs, closer, worker) = try await startLostAckWorker("lost.ack")
         let answers = try await ResultCounter.start(url: Broker.url)
         let client = try await TaskClient.connect(url: Broker.url)
         var first = client.message("lost.ack", options: SendOptions(queue: queue))
@@ -288,24 +297,8 @@ import Testing
     /// was confirmed and before the ack. The redelivery is acknowledged without parking a second copy (which would
     /// come back at the same time as the first, and run the task twice).
     @Test func aRedeliveryAfterALostAckOfAParkIsNotParkedAgain() async throws {
-        let queue = uniqueQueue("lostpark")
-        let runs = RunLog()
         let parks = ParkCounter()
-        let hostname = "lostpark-\(UUID().uuidString.prefix(8))@harness"
-        let closer = CloseConnectionAfterRecord(connectionName: "amqp-worker \(hostname)", queue: queue)
-        let worker = try await RunningWorker.start(
-            queues: [queue],
-            register: { registry in
-                try registry.register("lost.park") { context in
-                    await runs.record(context.taskId)
-                    return "ran"
-                }
-            },
-            configure: {
-                $0.hostname = hostname
-                $0.maxReconnectDelay = .seconds(2)
-            },
-            middleware: [parks, closer])
+        let (queue, runs, closer, worker) = try await startLostAckWorker("lost.park", before: [parks])
         let answers = try await ResultCounter.start(url: Broker.url)
         let client = try await TaskClient.connect(url: Broker.url)
         // Published straight to the queue, so the worker (not the client) parks it.
