@@ -57,22 +57,28 @@ class Ticks:
         self.connection.close()
 
 
-@pytest.fixture
-def beat_setup(tmp_path, queue):
-    """A configuration with one schedule every second sending `demo.add` to `queue`, its queue declared."""
-    schedule = f"interop.beat.{uuid.uuid4().hex[:8]}"
+def schedule_config(tmp_path, queue, schedule, task, extra=""):
+    """Writes a configuration with `queue` and one schedule sending `task(2, 3)` to it every second."""
     config = tmp_path / "beat.toml"
     config.write_text(f"""
 [[queues]]
 name = "{queue}"
 
 [schedules."{schedule}"]
-task = "demo.add"
+task = "{task}"
 every = "1s"
 args = [2, 3]
 queue = "{queue}"
-expires = "1m"
+{extra}
 """)
+    return config
+
+
+@pytest.fixture
+def beat_setup(tmp_path, queue):
+    """A configuration with one schedule every second sending `demo.add` to `queue`, its queue declared."""
+    schedule = f"interop.beat.{uuid.uuid4().hex[:8]}"
+    config = schedule_config(tmp_path, queue, schedule, "demo.add", 'expires = "1m"')
     status, out, err = amqp_task("declare", "--config", str(config))
     assert status == 0, err
     yield schedule, str(config)
@@ -161,17 +167,7 @@ def test_three_beats_send_each_tick_once_through_a_leader_kill_and_a_full_restar
 
 def test_a_celery_worker_runs_a_tick(processes, queue, tmp_path, celery_worker):
     schedule = f"interop.beat.celery.{uuid.uuid4().hex[:8]}"
-    config = tmp_path / "beat.toml"
-    config.write_text(f"""
-[[queues]]
-name = "{queue}"
-
-[schedules."{schedule}"]
-task = "py.add"
-every = "1s"
-args = [2, 3]
-queue = "{queue}"
-""")
+    config = schedule_config(tmp_path, queue, schedule, "py.add")
     _, celery_log = celery_worker()
     start_beat(processes, str(config), "beat-celery")
     start = int(time.time())
