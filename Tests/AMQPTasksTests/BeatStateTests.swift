@@ -133,6 +133,32 @@ import Testing
         await connection.close()
     }
 
+    /// A tick to an exchange that exists but has no binding for its routing key: the broker drops it at the
+    /// commit, and the scheduler says so (Celery's beat loses such a tick without a word).
+    @Test func aTickNoQueueTookIsReported() async throws {
+        let schedule = uniqueSchedule()
+        let exchange = "test.beat.unbound.\(UUID().uuidString.prefix(8).lowercased())"
+        let connection = try await connect()
+        let channel = try await connection.openChannel()
+        try await channel.declareExchange(exchange, type: .direct, durable: false, autoDelete: false)
+        let configuration = TasksConfiguration(
+            broker: try BrokerSettings(url: Broker.url),
+            routes: [Route(pattern: "demo.unbound", target: .exchange(exchange, routingKey: "nobody"))],
+            schedules: [schedule: ScheduleSettings(name: schedule, task: "demo.unbound", timing: .every(seconds: 1))])
+        let dropped = CapturedLog()
+        let logger = Logger(label: "test.beat") { _ in dropped.handler(containing: "was dropped by the broker") }
+        let running = Task { try await BeatService(configuration: configuration, identity: "unbound@test", logger: logger).run() }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while dropped.count == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        running.cancel()
+        try? await running.value
+        let message = try #require(dropped.messages.first, "the scheduler never reported a dropped tick")
+        #expect(message.contains(schedule) && message.contains(exchange) && message.contains("nobody"), "\(message)")
+        try await channel.deleteExchange(exchange)
+        try await channel.deleteQueue(BeatQueues.state(schedule))
+        await connection.close()
+    }
+
     @Test func aTickForAMissingQueueIsNeitherSentNorRecordedUntilTheQueueExists() async throws {
         let schedule = uniqueSchedule()
         let queue = "test.beat.later.\(UUID().uuidString.prefix(8).lowercased())"

@@ -112,6 +112,28 @@ import Testing
         await observer.close()
     }
 
+    @Test func aCommitReturnsItsMandatoryPublishesThatNoQueueTookAndAppliesTheRest() async throws {
+        let connection = try await TestBroker.connect()
+        let admin = try await connection.openChannel()
+        let queue = try await quorumQueue(admin, "tx.returns")
+        let tx = try await connection.openChannel()
+        try await tx.selectTransactions()
+        let nowhere = "tx.nowhere.\(UUID().uuidString)"
+        try await tx.publish(OutgoingMessage(body: Data("lost".utf8), routingKey: nowhere, mandatory: true))
+        try await tx.publish(OutgoingMessage(body: Data("kept".utf8), routingKey: queue, mandatory: true))
+        let returned = try await tx.commit()
+        #expect(returned.count == 1)
+        #expect(returned.first?.kind == .unroutable)
+        #expect(returned.first?.message.contains(nowhere) == true, "\(returned)")
+        #expect(try await drain(admin, queue) == ["kept"])
+
+        try await tx.publish(OutgoingMessage(body: Data("again".utf8), routingKey: queue, mandatory: true))
+        #expect(try await tx.commit().isEmpty, "a commit reports only its own returns")
+        #expect(try await drain(admin, queue) == ["again"])
+        try await admin.deleteQueue(queue)
+        await connection.close()
+    }
+
     @Test func aChannelIsTransactionalOrConfirmingNeverBoth() async throws {
         let connection = try await TestBroker.connect()
         let tx = try await connection.openChannel()

@@ -14,10 +14,13 @@ extension Channel {
         try await core.perform("tx.select") { try $0.txSelect(channel: id) }
     }
 
-    /// Applies every publish and acknowledgement since the last commit or rollback (`tx.commit`).
-    public func commit() async throws {
+    /// Applies every publish and acknowledgement since the last commit or rollback (`tx.commit`). Returns the
+    /// errors (`.unroutable`) of its `mandatory` publishes that no queue took: the broker routes a transaction's
+    /// publishes when it commits, so only then is it known; the rest of the transaction is applied all the same.
+    @discardableResult
+    public func commit() async throws -> [AMQPError] {
         let id = id
-        try await core.perform("tx.commit") { try $0.txCommit(channel: id) }
+        return try await core.perform("tx.commit") { try $0.txCommit(channel: id) }
     }
 
     /// Discards every publish and acknowledgement since the last commit or rollback (`tx.rollback`). Messages

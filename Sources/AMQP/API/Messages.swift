@@ -8,7 +8,7 @@ public struct OutgoingMessage: Sendable {
     public var routingKey: String
     public var properties: BasicProperties
     /// Ask the broker to return the message (`basic.return`) when no queue takes it; the publish then fails with
-    /// an `.unroutable` error instead of the message vanishing.
+    /// an `.unroutable` error instead of the message vanishing (on a transactional channel, `commit()` returns it).
     public var mandatory: Bool
 
     public init(

@@ -12,6 +12,9 @@ final class ChannelState {
     var confirmMode: Bool { publishingMode == .confirms }
     /// True after `tx.select`: publishes and acknowledgements wait for `tx.commit`.
     var transactional: Bool { publishingMode == .transactions }
+    /// On a transactional channel, the mandatory publishes the broker returned as unroutable since the last
+    /// commit or rollback (RabbitMQ routes a transaction's publishes at `tx.commit`, and returns before `commit-ok`).
+    var returnedInTransaction: [AMQPError] = []
     /// The broker numbers publishes on a confirm channel 1, 2, 3…; this is the number the next one gets.
     var nextPublishSequence: UInt64 = 1
     var pendingConfirms = PendingConfirms()

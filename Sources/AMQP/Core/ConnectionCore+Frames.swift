@@ -82,9 +82,10 @@ extension ConnectionCore {
             .unroutable, operation: "basic.publish",
             message: "\(text): no queue is bound to exchange '\(exchange)' with routing key '\(routingKey)'",
             replyCode: code, hint: "declare the queue and its binding, or check the routing key")
-        let matched = io.channels[channel]?.pendingConfirms.markReturned(
-            exchange: exchange, routingKey: routingKey, error: error) ?? false
-        if !matched {
+        guard let channelState = io.channels[channel] else { return }
+        if channelState.transactional {
+            channelState.returnedInTransaction.append(error)
+        } else if !channelState.pendingConfirms.markReturned(exchange: exchange, routingKey: routingKey, error: error) {
             logger.warning("message returned by the broker: \(error)")
         }
     }

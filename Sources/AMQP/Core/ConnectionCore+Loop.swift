@@ -46,6 +46,17 @@ extension ConnectionCore {
         teardown()
     }
 
+    /// Handles the frames a synchronous RPC set aside while it waited for its reply (rabbitmq-c queues every other
+    /// frame that arrives first), so that what came before the reply is known when the RPC returns. I/O thread only.
+    func handleQueuedFrames() {
+        var zero = timeval(tv_sec: 0, tv_usec: 0)
+        var frame = amqp_frame_t()
+        while amqp_frames_enqueued(state) != 0, !io.isDead {
+            guard amqp_simple_wait_frame_noblock(state, &frame, &zero) == AMQP_STATUS_OK.rawValue else { return }
+            handle(frame)
+        }
+    }
+
     /// After a quiet poll interval: lets rabbitmq-c send a heartbeat if one is due, and notice a broker that
     /// has been silent for two intervals (it reports `AMQP_STATUS_HEARTBEAT_TIMEOUT` only when the wait's
     /// deadline is not "immediate", hence the millisecond).

@@ -155,9 +155,14 @@ public final class BeatService: Service, Sendable {
                 try await held.acknowledgeOlder(schedule.name, than: tick, on: transaction)
                 planners[index].sent(tick)
                 try await transaction.publish(leaderInfo())
-                try await transaction.commit()
+                let returned = try await transaction.commit()
                 infoWritten = ContinuousClock.now
                 reported.removeAll()
+                if let unroutable = returned.first {
+                    // Known only once committed: the tick is recorded (it is not sent again), but not silently lost.
+                    logger.error(
+                        "beat: \(schedule.name) tick \(TickID.timestamp(tick)) was dropped by the broker, no queue took \(schedule.task)[\(beatTick.taskId)]: \(unroutable.message); bind a queue to the exchange for that routing key (a `bindings` entry of its [[queues]] in the configuration, then amqp-task declare)")
+                }
                 held.superseded(schedule.name, before: tick)
                 try await held.take(schedule.name, on: transaction)
                 logger.info("beat: sent \(schedule.name) tick \(TickID.timestamp(tick)): \(schedule.task)[\(beatTick.taskId)]")

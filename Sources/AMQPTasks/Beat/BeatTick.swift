@@ -28,6 +28,8 @@ struct BeatTick {
         }
         let (properties, body) = message.encode()
         let (exchange, routingKey) = destination
-        return OutgoingMessage(body: body, exchange: exchange, routingKey: routingKey, properties: properties)
+        // Mandatory: a tick that no queue takes (an exchange without a matching binding) comes back at the commit.
+        return OutgoingMessage(
+            body: body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
     }
 }
