@@ -34,6 +34,11 @@ enum QueueSection {
                 r.context.error(r.key("consumer_timeout"), "expected a duration such as \"2h\" (a queue's timeout cannot be off)")
             }
         }
+        if queue.kind == .quorum, queue.maxPriority != nil {
+            r.context.error(
+                r.key("max_priority"),
+                "needs type = \"classic\": RabbitMQ refuses x-max-priority on quorum queues (406); drop max_priority or make the queue classic")
+        }
         queue.arguments = r.arguments("arguments")
         for binding in r.tables("bindings") {
             binding.allowOnly(["exchange", "routing_key"])
