@@ -5,7 +5,7 @@ enum TaskSection {
     static func read(_ r: TableReader) -> TaskSettings {
         r.allowOnly([
             "command", "max_retries", "retry_backoff", "time_limit", "soft_time_limit", "ignore_result", "queue",
-            "env", "inherit_env", "stdout_limit", "stderr_limit", "kill_timeout",
+            "env", "inherit_env", "stdout_limit", "stderr_limit", "kill_timeout", "rate_limit",
         ])
         var task = TaskSettings()
         if let command = r.stringArray("command") {
@@ -27,8 +27,25 @@ enum TaskSection {
         task.softTimeLimit = r.positiveSeconds("soft_time_limit")
         task.ignoreResult = r.bool("ignore_result")
         task.queue = r.string("queue")
+        task.rateLimit = readRateLimit(r)
         readExecSettings(r, into: &task)
         return task
+    }
+
+    /// `rate_limit`: Celery's `"N/s"`, `"N/m"`, `"N/h"`, or a number of tasks per second; 0 is no limit.
+    private static func readRateLimit(_ r: TableReader) -> RateLimit? {
+        guard let value = r.table["rate_limit"] else { return nil }
+        let text = value.string ?? value.int.map(String.init) ?? value.double.map { String($0) }
+        guard let text else {
+            r.context.error(r.key("rate_limit"), "expected a rate such as \"10/s\", \"100/m\" or \"2/h\"")
+            return nil
+        }
+        do {
+            return try RateLimit.parse(text)
+        } catch {
+            r.context.error(r.key("rate_limit"), "\(error)")
+            return nil
+        }
     }
 
     /// The exec handler's keys: `env`, `inherit_env`, `stdout_limit`, `stderr_limit`, `kill_timeout`.

@@ -23,12 +23,15 @@ public struct TaskSettings: Sendable, Hashable {
     public var stderrLimit: Int?
     /// Exec handler: time between SIGTERM and SIGKILL when the worker stops the command (default 5 s).
     public var killTimeout: Duration?
+    /// At most this many starts of the task per second in each worker (`rate_limit = "10/s"`, Celery's syntax).
+    public var rateLimit: RateLimit?
 
     /// The settings of one task; every key of `[tasks."NAME"]` has a parameter, nil or empty meaning "not set".
     public init(
         command: [String]? = nil, maxRetries: Int? = nil, retryBackoff: Duration? = nil, timeLimit: Duration? = nil,
         softTimeLimit: Duration? = nil, ignoreResult: Bool? = nil, queue: String? = nil, env: [String: String] = [:],
-        inheritEnv: [String] = [], stdoutLimit: Int? = nil, stderrLimit: Int? = nil, killTimeout: Duration? = nil
+        inheritEnv: [String] = [], stdoutLimit: Int? = nil, stderrLimit: Int? = nil, killTimeout: Duration? = nil,
+        rateLimit: RateLimit? = nil
     ) {
         self.command = command
         self.maxRetries = maxRetries
@@ -42,5 +45,6 @@ public struct TaskSettings: Sendable, Hashable {
         self.stdoutLimit = stdoutLimit
         self.stderrLimit = stderrLimit
         self.killTimeout = killTimeout
+        self.rateLimit = rateLimit
     }
 }

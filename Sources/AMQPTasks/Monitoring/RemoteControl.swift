@@ -199,11 +199,41 @@ struct RemoteControl: Sendable {
             let running = state.revoke(ids, terminate: terminate)
             logger.notice("revoked \(Self.clip(ids.joined(separator: ", ")))\(terminate ? "; terminated \(running.count) running" : "")")
             return ["ok": .string("tasks \(Self.clip(ids.joined(separator: ", "))) flagged as revoked")]
+        case "rate_limit":
+            return setRateLimit(arguments)
         case let other where RemoteControlAccess.controlMethods.contains(other):
             return Self.refusal("\(other) is not supported by amqp-tasks workers")
         default:
             return nil
         }
+    }
+
+    /// `celery control rate_limit NAME RATE`, answered with Celery's words.
+    private func setRateLimit(_ arguments: [String: JSONValue]) -> JSONValue {
+        guard let name = arguments["task_name"]?.stringValue, registry.names.contains(name) else {
+            return Self.refusal("unknown task")
+        }
+        let text: String
+        switch arguments["rate_limit"] {
+        case .string(let value)?: text = value
+        case .int(let value)?: text = String(value)
+        case .double(let value)?: text = String(value)
+        case .null?, nil: text = ""
+        default: return Self.refusal("Invalid rate limit string: \(arguments["rate_limit"]!.jsonString)")
+        }
+        let limit: RateLimit?
+        do {
+            limit = try RateLimit.parse(text)
+        } catch {
+            return Self.refusal("Invalid rate limit string: \(error)")
+        }
+        state.rateLimits.set(limit, for: name)
+        guard let limit else {
+            logger.notice("rate limit of \(name) disabled by remote control")
+            return ["ok": "rate limit disabled successfully"]
+        }
+        logger.notice("rate limit of \(name) set to \(limit) by remote control")
+        return ["ok": "new rate limit set successfully"]
     }
 
     private func activeEntry(_ task: WorkerState.ActiveTask, showArguments: Bool) -> JSONValue {

@@ -25,6 +25,8 @@ final class WorkerState: Sendable {
 
     /// Fires the time limits of this worker's handlers and counts those it stopped waiting for.
     let watchdog = HandlerWatchdog()
+    /// Rate limits per task name, from the configuration and `celery control rate_limit`.
+    let rateLimits = TaskRateLimits()
 
     /// How many revoked ids a worker remembers: Celery's `REVOKES_MAX`. The oldest revocation is forgotten first.
     static let revokedCapacity = 50_000

@@ -50,6 +50,7 @@ public final class Worker: Service, Sendable {
         self.registry = registry
         self.middleware = middleware
         self.logger = logger
+        for (name, settings) in configuration.tasks { state.rateLimits.set(settings.rateLimit, for: name) }
     }
 
     /// Whether the worker is connected to the broker and consumes every configured queue now: what a health check

@@ -41,6 +41,8 @@ struct TaskPipeline: Sendable {
     ) -> [any TaskMiddleware] {
         var all: [any TaskMiddleware] = [TaskLogMiddleware()]
         if let events { all.append(CeleryEventsMiddleware(events: events, hostname: hostname)) }
+        // Before revocation: a task revoked while it waited for its rate limit is not run.
+        all.append(RateLimitMiddleware(limits: state.rateLimits))
         all.append(RevocationMiddleware(state: state))
         // Innermost of the worker's own, so its runtime is the handler's (and the user middleware's around it).
         if let metrics { all.append(metrics) }

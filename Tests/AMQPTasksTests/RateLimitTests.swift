@@ -1,0 +1,119 @@
+import AMQP
+@testable import AMQPTasks
+import Foundation
+import Testing
+
+/// Rate limits: Celery's syntax, the per-worker bucket, `[tasks."NAME"] rate_limit` on a real worker, and
+/// `celery control rate_limit` (as a pidbox request) changing it at run time.
+@Suite struct RateLimitTests {
+    @Test func celerysSyntaxParses() throws {
+        #expect(try RateLimit.parse("10/s")?.perSecond == 10)
+        #expect(try RateLimit.parse("120/m")?.perSecond == 2)
+        #expect(try RateLimit.parse("36/h")?.perSecond == 0.01)
+        #expect(try RateLimit.parse("5")?.perSecond == 5, "a bare number is per second")
+        #expect(try RateLimit.parse("0.5/s")?.perSecond == 0.5)
+        #expect(try RateLimit.parse("0") == nil, "zero is no limit")
+        #expect(try RateLimit.parse("") == nil)
+        for bad in ["fast", "10/d", "-1/s", "/s", "nan/s", "inf", "1/s/s"] {
+            #expect(throws: RateLimitSyntaxError.self, "\(bad)") { try RateLimit.parse(bad) }
+        }
+    }
+
+    @Test func theConfigurationReadsRateLimitsAndNamesABadOneByFileLineAndKey() throws {
+        let configuration = try TasksConfiguration.parse(
+            """
+            [tasks."a"]
+            rate_limit = "10/m"
+
+            [tasks."b"]
+            rate_limit = 3
+            """, file: "t.toml", environment: [:])
+        #expect(configuration.tasks["a"]?.rateLimit?.perSecond == 10.0 / 60)
+        #expect(configuration.tasks["b"]?.rateLimit?.perSecond == 3)
+        let error = #expect(throws: ConfigErrors.self) {
+            try TasksConfiguration.parse("[tasks.\"a\"]\nrate_limit = \"lots\"\n", file: "t.toml", environment: [:])
+        }
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains("t.toml:2") && text.contains("rate_limit") && text.contains("10/s"), "\(text)")
+    }
+
+    @Test func startsAreSpacedByTheLimitInTheOrderReserved() {
+        let limits = TaskRateLimits(["t": RateLimit(perSecond: 4)!])
+        let now = ContinuousClock.now
+        #expect(limits.reserve("t", now: now) == .zero)
+        #expect(limits.reserve("t", now: now) == .milliseconds(250))
+        #expect(limits.reserve("t", now: now) == .milliseconds(500))
+        #expect(limits.reserve("other", now: now) == .zero, "a task without a limit never waits")
+        // After a quiet second the bucket holds one start, not more: the next two are spaced again.
+        let later = now + .seconds(2)
+        #expect(limits.reserve("t", now: later) == .zero)
+        #expect(limits.reserve("t", now: later) == .milliseconds(250))
+        limits.set(nil, for: "t")
+        #expect(limits.reserve("t", now: later) == .zero, "a removed limit holds nothing back")
+    }
+
+    /// Celery's test of `rate_limit = "5/s"`: 20 tasks on one worker cannot all start within 3.8 s of the first
+    /// send (each start is reserved at least 0.2 s after the one before, the first no sooner than the send).
+    @Test func aWorkerStartsNoMoreTasksThanItsRateLimit() async throws {
+        let queue = uniqueQueue("ratelimit")
+        let starts = StartLog()
+        let worker = try await RunningWorker.start(
+            queues: [queue], concurrency: 2,
+            register: { registry in
+                try registry.register("rate.run") { _ in
+                    await starts.started()
+                    return .null
+                }
+            },
+            configure: { $0.tasks["rate.run"] = TaskSettings(rateLimit: RateLimit(perSecond: 5)) })
+        let client = try await TaskClient.connect(url: Broker.url)
+        var options = SendOptions(queue: queue)
+        options.ignoreResult = true
+        let sent = ContinuousClock.now
+        _ = try await client.sendBatch((0..<20).map { _ in client.message("rate.run", options: options) }, options: options)
+        for _ in 0..<1200 where await starts.count < 20 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(await starts.count == 20)
+        let last = try #require(await starts.last)
+        #expect(last - sent >= .milliseconds(3800), "20 starts at 5/s took \(last - sent) from the send")
+        try await worker.stop()
+        await client.close()
+    }
+
+    @Test func celeryControlRateLimitChangesTheLimitAndAnswersAsCelery() async throws {
+        let worker = try await PidboxWorker.start(access: .all)
+        let requester = try await PidboxRequester.open()
+        #expect(
+            try await requester.ask(worker.hostname, "rate_limit", ["task_name": "demo.add", "rate_limit": "100/s"])
+                == ["ok": "new rate limit set successfully"])
+        #expect(worker.worker.state.rateLimits.limit(for: "demo.add")?.perSecond == 100)
+        #expect(
+            try await requester.ask(worker.hostname, "rate_limit", ["task_name": "demo.add", "rate_limit": 0])
+                == ["ok": "rate limit disabled successfully"])
+        #expect(worker.worker.state.rateLimits.limit(for: "demo.add") == nil)
+        #expect(
+            try await requester.ask(worker.hostname, "rate_limit", ["task_name": "no.such.task", "rate_limit": "1/s"])
+                == ["error": "unknown task"])
+        let invalid = try await requester.ask(worker.hostname, "rate_limit", ["task_name": "demo.add", "rate_limit": "often"])
+        #expect(invalid["error"]?.stringValue?.hasPrefix("Invalid rate limit string") == true, "\(invalid)")
+        try await requester.close()
+        try await worker.stop()
+    }
+
+    @Test func readOnlyRemoteControlRefusesRateLimit() async throws {
+        let worker = try await PidboxWorker.start(access: nil)
+        let requester = try await PidboxRequester.open()
+        let answer = try await requester.ask(worker.hostname, "rate_limit", ["task_name": "demo.add", "rate_limit": "1/s"])
+        #expect(answer["error"] != nil, "\(answer)")
+        #expect(worker.worker.state.rateLimits.limit(for: "demo.add") == nil)
+        try await requester.close()
+        try await worker.stop()
+    }
+}
+
+/// When a handler started, in the order handlers started.
+actor StartLog {
+    private var starts: [ContinuousClock.Instant] = []
+    func started() { starts.append(.now) }
+    var count: Int { starts.count }
+    var last: ContinuousClock.Instant? { starts.max() }
+}
