@@ -12,7 +12,7 @@ struct AMQPTaskCommand: AsyncParsableCommand {
         abstract: "Send tasks, read results, and manage the queues of amqp-tasks.toml.",
         subcommands: [
             Send.self, ConfigCommand.self, Declare.self, Queues.self, Purge.self, Dead.self, Inspect.self, Events.self,
-            Schedules.self,
+            Schedules.self, Revoke.self,
         ])
 }
 

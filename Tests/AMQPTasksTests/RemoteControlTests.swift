@@ -114,7 +114,9 @@ import Testing
     }
 
     @Test func theRevokedSetIsBounded() async throws {
-        let worker = try await PidboxWorker.start(access: .all)
+        // A stream of its own: the flood reaches no other test's workers, and no later run's.
+        let stream = "test.revoked.\(UUID().uuidString.prefix(8).lowercased())"
+        let worker = try await PidboxWorker.start(access: .all, revokeLog: stream)
         let requester = try await PidboxRequester.open()
         let ids = (0..<(WorkerState.revokedCapacity + 1000)).map { JSONValue.string("flood-\($0)") }
         _ = try await requester.ask(worker.hostname, "revoke", ["task_id": .array(ids)])
@@ -123,6 +125,9 @@ import Testing
         #expect(!revoked.contains("flood-0") && revoked.contains(.string("flood-\(ids.count - 1)")), "the oldest go first")
         try await requester.close()
         try await worker.stop()
+        let cleanup = try await Connection.open(url: Broker.url)
+        try await cleanup.openChannel().deleteQueue(stream)
+        await cleanup.close()
     }
 
     @Test func idsAreForgottenOldestFirstAndAfterTheirLifetime() {
@@ -197,9 +202,12 @@ struct PidboxWorker {
     let running: Task<Void, Error>
     let worker: Worker
 
-    static func start(access: RemoteControlAccess?, gate: Gate = Gate(), runs: RunLog = RunLog()) async throws -> PidboxWorker {
+    static func start(
+        access: RemoteControlAccess?, gate: Gate = Gate(), runs: RunLog = RunLog(), revokeLog: String? = nil
+    ) async throws -> PidboxWorker {
         let queue = uniqueQueue("pidbox")
         var configuration = try WorkerConfiguration(url: Broker.url)
+        configuration.revokeLog = revokeLog
         configuration.queues = [queue]
         configuration.gracePeriod = .seconds(5)
         configuration.hostname = "pidbox-\(UUID().uuidString.prefix(8))@test"

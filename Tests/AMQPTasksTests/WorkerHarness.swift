@@ -71,6 +71,9 @@ struct RunningWorker {
         configuration.persistentResults = persistentResults
         configuration.gracePeriod = .seconds(grace)
         configuration.hostname = "test-\(UUID().uuidString.prefix(8))@harness"
+        // No shared stream of lasting revokes: one test's revokes must not reach another's workers
+        // (RevokeLogTests give theirs a stream of their own).
+        configuration.revokeLog = nil
         configure(&configuration)
         // Per-task info lines from 10,000-task tests would drown the test output.
         var logger = Logger(label: "amqp-tasks.worker")

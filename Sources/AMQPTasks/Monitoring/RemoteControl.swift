@@ -27,6 +27,10 @@ struct RemoteControl: Sendable {
     let access: RemoteControlAccess
     let replies: PidboxReplies
     let logger: Logger
+    /// Where revokes obeyed from Celery's tools are recorded in `RevokeLog`, so they last.
+    let connection: Connection
+    /// This worker instance, as it signs what it writes to `RevokeLog`.
+    let revokeLogWriter: String
 
     /// Declares the exchanges as Celery does (durable false, auto-delete false) and the worker's queue.
     static func declare(on channel: Channel, hostname: String) async throws -> String {
@@ -54,7 +58,7 @@ struct RemoteControl: Sendable {
         let remote = RemoteControl(
             hostname: configuration.hostname, state: worker.state, registry: worker.registry,
             configuration: configuration, access: configuration.remoteControl, replies: replies,
-            logger: worker.logger)
+            logger: worker.logger, connection: connection, revokeLogWriter: worker.instance)
         let handled = ManagedCounter()
         var restarts = 0
         defer { Task { await replies.close() } }
@@ -198,6 +202,14 @@ struct RemoteControl: Sendable {
                 || arguments["terminate"].map { $0.boolValue ?? (($0.intValue ?? 0) != 0) } ?? false
             let running = state.revoke(ids, terminate: terminate)
             logger.notice("revoked \(Self.clip(ids.joined(separator: ", ")))\(terminate ? "; terminated \(running.count) running" : "")")
+            // `amqp-task revoke` recorded it already; from Celery's tools, this worker records it so it lasts.
+            if arguments[RevokeLog.recordedArgument]?.boolValue != true, let stream = configuration.revokeLog {
+                do {
+                    try await RevokeLog.record(ids, in: stream, writer: revokeLogWriter, on: connection)
+                } catch {
+                    logger.error("the revoke of \(Self.clip(ids.joined(separator: ", "))) holds in this worker until it stops, but could not be recorded in \(stream) to last: \(error)")
+                }
+            }
             return ["ok": .string("tasks \(Self.clip(ids.joined(separator: ", "))) flagged as revoked")]
         case "rate_limit":
             return setRateLimit(arguments)

@@ -77,6 +77,12 @@ final class WorkerState: Sendable {
         return running.map(\.message.id)
     }
 
+    /// Adds ids revoked at `time` (read from `RevokeLog`) without touching running tasks: a revoke that reached
+    /// this worker while it ran was applied when it came by remote control.
+    func remember(revoked ids: [String], at time: Date) {
+        locked { $0.revoked.insert(ids, at: time) }
+    }
+
     func isRevoked(_ id: String) -> Bool { locked { $0.revoked.contains(id) } }
 
     /// The revoked ids still remembered, sorted (at most `revokedCapacity`, none older than 3 hours).

@@ -23,6 +23,8 @@ public final class Worker: Service, Sendable {
     let logger: Logger
     private let control = WorkerControl()
     let state = WorkerState()
+    /// This worker object, among all others and its own earlier runs (it signs what it writes to `RevokeLog`).
+    let instance = UUID().uuidString
     /// Failed attempts to record outcomes, per task (see `WorkerConfiguration.recordAttempts`).
     let recordAttempts = RecordAttempts()
     /// The deliveries this worker recorded or runs now, so a redelivery never runs a task twice in it.
@@ -195,8 +197,22 @@ public final class Worker: Service, Sendable {
                 queue: CustodyQueue(hostname: configuration.hostname, instance: custodyInstance, consumerTimeout: $0),
                 logger: logger)
         }
+        // Revokes recorded before this connection (a restart, a worker started later) hold before any task runs.
+        var revokes: RevokeLogFollower.Reading?
+        if let stream = configuration.revokeLog {
+            revokes = try await RevokeLogFollower(stream: stream, instance: instance, state: state, logger: logger)
+                .start(on: connection)
+        }
         let slots = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
+                if let revokes {
+                    // A stop cancels the stream's consumer with the others, which ends the reading.
+                    if await control.register(revokes.consumer) {
+                        group.addTask {
+                            await withTaskCancellationHandler { await revokes.task.value } onCancel: { revokes.task.cancel() }
+                        }
+                    }
+                }
                 for queue in configuration.queues {
                     for _ in 0..<max(1, configuration.concurrency) {
                         group.addTask {

@@ -81,6 +81,10 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// Where `amqp-worker` serves `/metrics` and `/healthz` (`[worker] metrics_port`, `metrics_host`); nil = off.
     /// The `Worker` itself does not serve HTTP: it reports through swift-metrics and `Worker.status`.
     public var metricsEndpoint: MetricsEndpoint?
+    /// The stream of lasting revokes (`RevokeLog`) this worker reads at start and follows, and where it records
+    /// the revokes it obeys from Celery's tools; nil: revokes last only while the worker runs, as in a Celery
+    /// worker without `--statedb`.
+    public var revokeLog: String? = RevokeLog.queue
 
     /// Held by reference: a `TasksConfiguration` holds a `WorkerConfiguration`, which cannot hold one inline.
     private var topologyBox: TopologyBox?

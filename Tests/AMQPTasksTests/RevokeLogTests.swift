@@ -1,0 +1,120 @@
+import AMQP
+@testable import AMQPTasks
+import Foundation
+import Testing
+
+/// Revokes that last (the stream `RevokeLog`), on the real broker: each test has a stream of its own, deleted at
+/// its end, so no revoke reaches another test's workers.
+@Suite struct RevokeLogTests {
+    func uniqueStream() -> String { "test.revoked.\(UUID().uuidString.prefix(8).lowercased())" }
+
+    func deleteStream(_ stream: String) async throws {
+        let connection = try await Connection.open(url: Broker.url)
+        try await connection.openChannel().deleteQueue(stream)
+        await connection.close()
+    }
+
+    /// Sends `revoked` and then a marker task to `queue`; returns once the marker ran (so `revoked` was settled:
+    /// it was ahead of the marker in the queue).
+    func sendRevokedThenMarker(_ revoked: String, to queue: String, runs: RunLog) async throws -> String {
+        let client = try await TaskClient.connect(url: Broker.url)
+        var options = SendOptions(queue: queue)
+        options.taskId = revoked
+        try await client.send("log.run", options: options)
+        options.taskId = nil
+        let marker = try await client.send("log.run", options: options)
+        for _ in 0..<1200 where await runs.count(marker) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        await client.close()
+        return marker
+    }
+
+    func startWorker(_ queue: String, stream: String, runs: RunLog) async throws -> RunningWorker {
+        try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                try registry.register("log.run") { context in
+                    await runs.record(context.taskId)
+                    return .null
+                }
+            },
+            configure: {
+                $0.revokeLog = stream
+                $0.remoteControl = .all
+            })
+    }
+
+    @Test func aRevokeRecordedBeforeAWorkerStartsHoldsInIt() async throws {
+        let stream = uniqueStream()
+        let queue = uniqueQueue("revokelog")
+        let revoked = UUID().uuidString.lowercased()
+        let connection = try await Connection.open(url: Broker.url)
+        try await RevokeLog.record([revoked], in: stream, on: connection)
+        await connection.close()
+
+        let runs = RunLog()
+        let worker = try await startWorker(queue, stream: stream, runs: runs)
+        #expect(worker.worker.state.isRevoked(revoked), "read from the stream before the worker took a task")
+        let marker = try await sendRevokedThenMarker(revoked, to: queue, runs: runs)
+        #expect(await runs.count(marker) == 1)
+        #expect(await runs.count(revoked) == 0, "a revoke recorded before the worker started held in it")
+        try await worker.stop()
+        try await deleteStream(stream)
+    }
+
+    @Test func aRevokeFromCeleryControlOutlivesTheWorkerThatObeyedIt() async throws {
+        let stream = uniqueStream()
+        let queue = uniqueQueue("revokelog")
+        let revoked = UUID().uuidString.lowercased()
+        let runs = RunLog()
+        let first = try await startWorker(queue, stream: stream, runs: runs)
+        let requester = try await PidboxRequester.open()
+        _ = try await requester.ask(first.worker.configuration.hostname, "revoke", ["task_id": .string(revoked)])
+        try await requester.close()
+        try await first.stop()
+
+        let second = try await startWorker(queue, stream: stream, runs: runs)
+        #expect(second.worker.state.isRevoked(revoked), "the restarted worker read the revoke back")
+        let marker = try await sendRevokedThenMarker(revoked, to: queue, runs: runs)
+        #expect(await runs.count(marker) == 1)
+        #expect(await runs.count(revoked) == 0)
+        try await second.stop()
+        try await deleteStream(stream)
+    }
+
+    @Test func whatIsNotARevokeInTheStreamIsSkippedAndTheWorkerGoesOn() async throws {
+        let stream = uniqueStream()
+        let queue = uniqueQueue("revokelog")
+        let revoked = UUID().uuidString.lowercased()
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        try await RevokeLog.declare(stream, on: channel)
+        try await channel.confirmSelect()
+        let garbage = [
+            "not json", "[1, 2]", "{}", #"{"task_ids": "one"}"#, #"{"task_ids": [1], "revoked_at": 1}"#,
+            #"{"task_ids": ["x"]}"#, #"{"task_ids": ["y"], "revoked_at": "yesterday"}"#, String(repeating: "{", count: 100_000),
+        ]
+        for body in garbage { try await channel.publish(Data(body.utf8), routingKey: stream) }
+        try await RevokeLog.append([revoked], to: stream, on: channel)
+        await connection.close()
+
+        let runs = RunLog()
+        let worker = try await startWorker(queue, stream: stream, runs: runs)
+        #expect(worker.worker.state.isRevoked(revoked), "the valid entry after the garbage was read")
+        #expect(!worker.worker.state.isRevoked("x") && !worker.worker.state.isRevoked("y"))
+        let marker = try await sendRevokedThenMarker(revoked, to: queue, runs: runs)
+        #expect(await runs.count(marker) == 1, "the worker takes tasks after skipping what was not a revoke")
+        #expect(await runs.count(revoked) == 0)
+        try await worker.stop()
+        try await deleteStream(stream)
+    }
+
+    @Test func anEntryRoundTripsAndItsTimeCountsFromTheRevoke() throws {
+        let entry = RevokeLog.Entry(taskIDs: ["a", "b"], revokedAt: Date(timeIntervalSince1970: 1_000), writer: "w")
+        #expect(try RevokeLog.Entry.parse(entry.body).get() == entry)
+        let state = WorkerState()
+        state.remember(revoked: ["old"], at: Date().addingTimeInterval(-RevokeLog.lifetime.secondsValue - 1))
+        state.remember(revoked: ["new"], at: Date().addingTimeInterval(-60))
+        #expect(!state.isRevoked("old"), "a revoke older than its lifetime is over")
+        #expect(state.isRevoked("new"))
+    }
+}
