@@ -6,7 +6,7 @@ import Foundation
 ///
 /// `[worker]` sets `queues`, `concurrency`, `prefetch`, `gracePeriod` (`grace_period`), `hostname`, `sendStarted`,
 /// `retryPolicy.maxRetries` (`max_retries`), `persistentResults` (`result_persistent`), `maxMessageSize`,
-/// `maxResultSize`, `recordAttempts`, `maxAbandonedHandlers`, `remoteControl`, `consumerTimeout` and `metricsEndpoint` (`metrics_port`, `metrics_host`). `broker`, `tasks` and `topology` come from the file's other
+/// `maxResultSize`, `recordAttempts`, `maxAbandonedHandlers`, `remoteControl`, `consumerTimeout`, `metricsEndpoint` (`metrics_port`, `metrics_host`) and `logFormat` (`log_format`). `broker`, `tasks` and `topology` come from the file's other
 /// sections (`init(configuration:)`); `sendEvents`, `eventHeartbeat` and `maxReconnectDelay` only from Swift or the
 /// command line.
 public struct WorkerConfiguration: Sendable, Equatable {
@@ -81,6 +81,9 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// Where `amqp-worker` serves `/metrics` and `/healthz` (`[worker] metrics_port`, `metrics_host`); nil = off.
     /// The `Worker` itself does not serve HTTP: it reports through swift-metrics and `Worker.status`.
     public var metricsEndpoint: MetricsEndpoint?
+    /// How `amqp-worker` writes its log (`[worker] log_format`): swift-log's text lines or one JSON object per line.
+    /// The `Worker` itself logs through the `Logger` it is given.
+    public var logFormat: LogFormat = .text
 
     /// Held by reference: a `TasksConfiguration` holds a `WorkerConfiguration`, which cannot hold one inline.
     private var topologyBox: TopologyBox?
