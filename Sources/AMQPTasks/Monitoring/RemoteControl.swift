@@ -134,7 +134,10 @@ struct RemoteControl: Sendable {
                 "\(Self.clip(method)) refused: remote control of \(hostname) is \(access.rawValue); set [worker] remote_control = \"all\" or amqp-worker --remote-control all to allow it"
             )
         } else {
-            logger.info("remote control: \(Self.clip(method)) \(Self.clip(JSONValue.object(arguments).jsonString))")
+            // Flower sends enable_events to every worker every 5 s: only a change is worth an info line.
+            logger.log(
+                level: method == "enable_events" ? .debug : .info,
+                "remote control: \(Self.clip(method)) \(Self.clip(JSONValue.object(arguments).jsonString))")
             answer = await self.answer(method, arguments)
         }
         guard let replyKey, let answer else { return }

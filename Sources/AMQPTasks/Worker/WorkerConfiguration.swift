@@ -55,7 +55,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public static let defaultMaxAbandonedHandlers = 2
     /// Send a STARTED state before running each task (Celery's `task_track_started`).
     public var sendStarted = false
-    /// Publish Celery events to `celeryev` (Celery's `-E`): worker online/heartbeat/offline and task events.
+    /// Publish Celery events to `celeryev` (Celery's `-E`): worker online/heartbeat/offline and task events. Without
+    /// it, a worker whose `remoteControl` is `.all` turns them on when asked (`enable_events`; see `EventToggles`).
     public var sendEvents = false
     /// Time between `worker-heartbeat` events (Celery's 2 s).
     public var eventHeartbeat: Duration = .seconds(2)
