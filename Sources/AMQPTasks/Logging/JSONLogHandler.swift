@@ -8,7 +8,8 @@ import Synchronization
 /// Each line has `time` (UTC, ISO 8601 with microseconds), `level`, `message`, `label` (the logger's) and `source`
 /// (the module), then every metadata entry at the top level: the handler's (such as `worker`, the worker's node
 /// name), the metadata provider's and the log call's, later ones winning (`task`, `task_id` on a task's lines).
-/// A metadata key that clashes with one of those five fields is written as `metadata.<key>`. Text is escaped as JSON
+/// A metadata key that clashes with one of those fields (or `error`, the logged error's description) is written
+/// as `metadata.<key>`. Text is escaped as JSON
 /// requires (quotes, backslashes, control characters, so a newline in a message stays inside its line; U+2028 and
 /// U+2029 too, for readers that split lines on them); other Unicode is written as UTF-8.
 public struct JSONLogHandler: LogHandler {
@@ -21,9 +22,9 @@ public struct JSONLogHandler: LogHandler {
             self.write = Mutex(write)
         }
 
-        /// Standard error.
+        /// Standard error. A line that cannot be written (stderr closed) is dropped: logging never stops a worker.
         public static func standardError() -> Output {
-            Output { FileHandle.standardError.write($0) }
+            Output { try? FileHandle.standardError.write(contentsOf: $0) }
         }
 
         func emit(_ line: Data) {
