@@ -58,6 +58,40 @@ import Testing
         try await worker.stop()
     }
 
+    @Test func allTurnsEventsOnAndOffAtRunTimeAndAnswersAsCelery() async throws {
+        let worker = try await PidboxWorker.start(access: .all)
+        let other = try await PidboxWorker.start(access: .all)
+        let requester = try await PidboxRequester.open()
+        let watcher = try await requester.connection.openChannel()
+        try await EventPublisher.declare(on: watcher)
+        let events = try await watcher.declareQueue("", durable: false, exclusive: true).name
+        try await watcher.bindQueue(events, to: EventPublisher.exchange, routingKey: "#")
+
+        #expect(try await requester.ask(worker.hostname, "enable_events") == ["ok": "task events enabled"])
+        #expect(try await requester.ask(worker.hostname, "enable_events") == ["ok": "task events already enabled"])
+        var online = false
+        for _ in 0..<300 where !online {
+            if let delivery = try await watcher.get(queue: events, autoAck: true) {
+                let event = try JSONValue.parse(delivery.body)
+                online = event["type"] == "worker-online" && event["hostname"] == .string(worker.hostname)
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(online, "enable_events sends worker-online")
+        // Each worker has its own switch: the other one, in the same process, stays silent.
+        #expect(!other.worker.eventToggles.taskEvents && !other.worker.eventToggles.workerEvents)
+
+        #expect(try await requester.ask(worker.hostname, "disable_events") == ["ok": "task events disabled"])
+        #expect(try await requester.ask(worker.hostname, "disable_events") == ["ok": "task events already disabled"])
+        #expect(!worker.worker.eventToggles.taskEvents && worker.worker.eventToggles.workerEvents,
+                "heartbeats go on after disable_events, as a Celery worker's do")
+        try await watcher.close()
+        try await requester.close()
+        try await other.stop()
+        try await worker.stop()
+    }
+
     @Test func repliesGoOnlyToTheReplyExchangeWithABoundedKey() async throws {
         let worker = try await PidboxWorker.start(access: .all)
         let requester = try await PidboxRequester.open()
