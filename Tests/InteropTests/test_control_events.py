@@ -58,3 +58,15 @@ def test_a_worker_started_with_events_says_they_are_on_already(swift_worker, que
     assert control("enable_events", hostname) == [{hostname: {"ok": "task events already enabled"}}]
     # Celery 5.7's own -E worker answers "already disabled" here and goes on sending; ours turns them off.
     assert control("disable_events", hostname) == [{hostname: {"ok": "task events disabled"}}]
+
+
+def test_a_read_only_worker_refuses_enable_events_and_says_so_once(swift_worker, queue):
+    hostname = "swift-events-read-only@interop"
+    _, log = swift_worker(hostname=hostname)
+    for _ in range(3):  # Flower asks every 5 s
+        [reply] = control("enable_events", hostname)
+        assert "read-only" in reply[hostname]["error"]
+    assert log.read_text().count("refused remote-control enable_events") == 1, log.read_text()
+    [reply] = app.control.revoke("some-task", destination=[hostname], reply=True, timeout=20, limit=1)
+    assert "error" in reply[hostname]
+    assert "refused remote-control revoke" in log.read_text(), "other refusals are still logged"

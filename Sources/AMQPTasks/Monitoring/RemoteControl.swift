@@ -31,6 +31,8 @@ struct RemoteControl: Sendable {
     /// Where events go on this connection; nil when they cannot come on (see `Worker.startEvents`).
     let events: EventPublisher?
     let logger: Logger
+    /// How many `enable_events` this worker refused: Flower sends one every 5 s, so only the first is a notice.
+    let refusedEnableEvents = ManagedCounter()
 
     /// Declares the exchanges as Celery does (durable false, auto-delete false) and the worker's queue.
     static func declare(on channel: Channel, hostname: String) async throws -> String {
@@ -129,7 +131,12 @@ struct RemoteControl: Sendable {
             logger.warning("refused remote-control \(Self.clip(method)): it asks for its reply on exchange \(Self.clip(exchange))")
             answer = Self.refusal("replies go only to the exchange \(Self.replyExchange), not \(Self.clip(exchange))")
         } else if !access.allows(method) {
-            logger.notice("refused remote-control \(Self.clip(method)): remote_control is \(access.rawValue)")
+            let flowerAsksAgain = method == "enable_events"
+            let repeated = flowerAsksAgain && refusedEnableEvents.value > 0
+            if flowerAsksAgain { refusedEnableEvents.add(1) }
+            logger.log(
+                level: repeated ? .debug : .notice,
+                "refused remote-control \(Self.clip(method)): remote_control is \(access.rawValue)\(flowerAsksAgain ? " (Flower sends it every 5 s: later refusals are logged at debug level)" : "")")
             answer = Self.refusal(
                 "\(Self.clip(method)) refused: remote control of \(hostname) is \(access.rawValue); set [worker] remote_control = \"all\" or amqp-worker --remote-control all to allow it"
             )
