@@ -77,7 +77,14 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
+    @Option(help: "Log format on standard error: text, or json (one JSON object per line: time, level, message, worker, task, task_id, …) (default: the file's [worker] log_format, else text).")
+    var logFormat: LogFormat?
+
     func validate() throws {
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError(
+                "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(logLevel)\"")
+        }
         if let metricsPort, !(1...65535).contains(metricsPort) {
             throw ValidationError("--metrics-port must be a TCP port from 1 to 65535, got \(metricsPort)")
         }
@@ -132,6 +139,26 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         return (configuration, file)
     }
 
+    /// Log lines go to standard error, as text or (with `worker`, the node name, on every line) as JSON.
+    private func bootstrapLogging(format: LogFormat, worker: String) {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        switch format {
+        case .text:
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case .json:
+            let output = JSONLogHandler.Output.standardError()
+            LoggingSystem.bootstrap { label in
+                var handler = JSONLogHandler(label: label, output: output, metadata: ["worker": .string(worker)])
+                handler.logLevel = level
+                return handler
+            }
+        }
+    }
+
     private func replaceAddresses(of configuration: inout WorkerConfiguration, with urls: String, from source: String) throws {
         do {
             try configuration.broker.replaceAddresses(withURLs: urls)
@@ -141,13 +168,8 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
         let (configuration, file) = try workerConfiguration()
+        bootstrapLogging(format: logFormat ?? configuration.logFormat, worker: configuration.hostname)
         var registry = TaskRegistry()
         if demoTasks { try DemoTasks.register(in: &registry) }
         for (name, settings) in configuration.tasks {
@@ -200,3 +222,4 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
 }
 
 extension RemoteControlAccess: ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}

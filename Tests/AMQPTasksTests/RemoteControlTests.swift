@@ -24,6 +24,9 @@ import Testing
         #expect(try await requester.ask(worker.hostname, "revoked") == [], "the refused revoke revoked nothing")
         let shutdown = try await requester.ask(worker.hostname, "shutdown")
         #expect(shutdown["error"] != nil)
+        // Task events carry arguments and results: read-only does not let anyone turn them on.
+        let events = try await requester.ask(worker.hostname, "enable_events")
+        #expect(events["error"]?.stringValue?.contains("read-only") == true, "\(events)")
 
         let client = try await TaskClient.connect(url: Broker.url)
         let id = try await client.send("gate.wait", args: ["secret-argument"], options: SendOptions(queue: worker.queue))
@@ -52,6 +55,40 @@ import Testing
         #expect(try await requester.ask(worker.hostname, "revoked") == [.string(id)])
         await client.close()
         try await requester.close()
+        try await worker.stop()
+    }
+
+    @Test func allTurnsEventsOnAndOffAtRunTimeAndAnswersAsCelery() async throws {
+        let worker = try await PidboxWorker.start(access: .all)
+        let other = try await PidboxWorker.start(access: .all)
+        let requester = try await PidboxRequester.open()
+        let watcher = try await requester.connection.openChannel()
+        try await EventPublisher.declare(on: watcher)
+        let events = try await watcher.declareQueue("", durable: false, exclusive: true).name
+        try await watcher.bindQueue(events, to: EventPublisher.exchange, routingKey: "#")
+
+        #expect(try await requester.ask(worker.hostname, "enable_events") == ["ok": "task events enabled"])
+        #expect(try await requester.ask(worker.hostname, "enable_events") == ["ok": "task events already enabled"])
+        var online = false
+        for _ in 0..<300 where !online {
+            if let delivery = try await watcher.get(queue: events, autoAck: true) {
+                let event = try JSONValue.parse(delivery.body)
+                online = event["type"] == "worker-online" && event["hostname"] == .string(worker.hostname)
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(online, "enable_events sends worker-online")
+        // Each worker has its own switch: the other one, in the same process, stays silent.
+        #expect(!other.worker.eventToggles.taskEvents && !other.worker.eventToggles.workerEvents)
+
+        #expect(try await requester.ask(worker.hostname, "disable_events") == ["ok": "task events disabled"])
+        #expect(try await requester.ask(worker.hostname, "disable_events") == ["ok": "task events already disabled"])
+        #expect(!worker.worker.eventToggles.taskEvents && worker.worker.eventToggles.workerEvents,
+                "heartbeats go on after disable_events, as a Celery worker's do")
+        try await watcher.close()
+        try await requester.close()
+        try await other.stop()
         try await worker.stop()
     }
 

@@ -97,3 +97,23 @@ def test_flower_lists_swift_workers_and_tasks_and_revokes(flower, swift_worker, 
     with pytest.raises(Exception) as raised:
         running.get(timeout=20)
     assert type(raised.value).__name__ == "TaskRevokedError"
+
+
+def test_flower_turns_on_the_events_of_a_worker_started_without_them(flower, swift_worker, queue):
+    hostname = "swift-asked-by-flower@interop"
+    swift_worker("--remote-control", "all", hostname=hostname)
+
+    # Flower's workers page lists only workers whose events it received; nothing but Flower's periodic
+    # enable_events turns this worker's on.
+    def listed_online():
+        with urllib.request.urlopen(f"{flower}/workers?json=1", timeout=10) as response:
+            workers = json.load(response)["data"]
+        return any(worker.get("hostname") == hostname and worker.get("status") is True for worker in workers)
+
+    wait_for("Flower to list the worker started without --events as online", listed_online)
+    result = app.send_task("demo.add", args=[1, 2], queue=queue)
+    assert result.get(timeout=20) == 3
+    wait_for("Flower to record the task as succeeded",
+             lambda: flower_api(flower, f"task/info/{result.id}").get("state") == "SUCCESS")
+    workers = chromium("--virtual-time-budget=8000", "--dump-dom", f"{flower}/workers")
+    assert hostname in workers

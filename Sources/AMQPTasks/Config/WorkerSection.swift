@@ -9,6 +9,7 @@ enum WorkerSection {
             "result_persistent", "max_message_size", "max_result_size", "record_attempts", "remote_control",
             "max_abandoned_handlers",
             "consumer_timeout", "metrics_port", "metrics_host",
+            "log_format",
         ])
         var worker = WorkerConfiguration()
         if let queues = r.stringArray("queues") {
@@ -59,6 +60,13 @@ enum WorkerSection {
         }
         if let timeout = r.consumerTimeout("consumer_timeout") { worker.consumerTimeout = timeout.duration }
         worker.metricsEndpoint = metricsEndpoint(r)
+        if let format = r.string("log_format") {
+            if let parsed = LogFormat(rawValue: format) {
+                worker.logFormat = parsed
+            } else {
+                context.error(r.key("log_format"), "expected one of \(LogFormat.spellings), got \"\(format)\"")
+            }
+        }
         return worker
     }
 }

@@ -6,12 +6,13 @@ import Foundation
 ///
 /// Routing keys are the event type with `-` as `.` (`task.succeeded`); every event carries `hostname`, `utcoffset`,
 /// `pid`, `clock`, `timestamp` and `type`. Events are transient and unconfirmed, as Celery's are: they report,
-/// they never decide the fate of a task.
+/// they never decide the fate of a task. Which events go out is up to `toggles` (`-E`, `enable_events`).
 struct EventPublisher: Sendable {
     static let exchange = "celeryev"
     let channel: Channel
     let hostname: String
     let state: WorkerState
+    let toggles: EventToggles
 
     static func declare(on channel: Channel) async throws {
         try await channel.declareExchange(exchange, type: .topic, durable: true)

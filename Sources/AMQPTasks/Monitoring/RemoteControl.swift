@@ -11,7 +11,9 @@ import Logging
 /// refused) with the requester's routing key (at most `maxReplyKeyLength` bytes), its `ticket` in the headers and
 /// `{"<hostname>": <answer>}` as the body. Requests past their `expires` header, or addressed to other workers
 /// (`destination`), get no answer. What is obeyed depends on `RemoteControlAccess`; a refused command is answered
-/// `{"error": "…"}`, as Celery answers a command that fails.
+/// `{"error": "…"}`, as Celery answers a command that fails. `enable_events` and `disable_events` switch the worker's
+/// events (`EventToggles`) and answer as a Celery 5.7 worker does (`{"ok": "task events enabled"}`, `"task events
+/// already enabled"`, `"task events disabled"`, `"task events already disabled"`).
 struct RemoteControl: Sendable {
     static let exchange = "celery.pidbox"
     static let replyExchange = "reply.celery.pidbox"
@@ -26,11 +28,15 @@ struct RemoteControl: Sendable {
     let configuration: WorkerConfiguration
     let access: RemoteControlAccess
     let replies: PidboxReplies
+    /// Where events go on this connection; nil when they cannot come on (see `Worker.startEvents`).
+    let events: EventPublisher?
     let logger: Logger
     /// Where revokes obeyed from Celery's tools are recorded in `RevokeLog`, so they last.
     let connection: Connection
     /// This worker instance, as it signs what it writes to `RevokeLog`.
     let revokeLogWriter: String
+    /// How many `enable_events` this worker refused: Flower sends one every 5 s, so only the first is a notice.
+    let refusedEnableEvents = ManagedCounter()
 
     /// Declares the exchanges as Celery does (durable false, auto-delete false) and the worker's queue.
     static func declare(on channel: Channel, hostname: String) async throws -> String {
@@ -48,7 +54,9 @@ struct RemoteControl: Sendable {
     /// (throws, and the worker reconnects). If the broker closes the pidbox channel while the connection stays up,
     /// remote control starts again on a new channel after a pause that doubles up to 30 s, with an error logged
     /// each time: it never silently goes away.
-    static func serve(worker: Worker, on connection: Connection, control: WorkerControl) async throws {
+    static func serve(
+        worker: Worker, on connection: Connection, events: EventPublisher?, control: WorkerControl
+    ) async throws {
         let configuration = worker.configuration
         guard configuration.remoteControl != .off else {
             worker.logger.info("remote control is off: celery inspect and celery control do not reach \(configuration.hostname)")
@@ -57,7 +65,7 @@ struct RemoteControl: Sendable {
         let replies = PidboxReplies(connection: connection, logger: worker.logger)
         let remote = RemoteControl(
             hostname: configuration.hostname, state: worker.state, registry: worker.registry,
-            configuration: configuration, access: configuration.remoteControl, replies: replies,
+            configuration: configuration, access: configuration.remoteControl, replies: replies, events: events,
             logger: worker.logger, connection: connection, revokeLogWriter: worker.instance)
         let handled = ManagedCounter()
         var restarts = 0
@@ -127,12 +135,20 @@ struct RemoteControl: Sendable {
             logger.warning("refused remote-control \(Self.clip(method)): it asks for its reply on exchange \(Self.clip(exchange))")
             answer = Self.refusal("replies go only to the exchange \(Self.replyExchange), not \(Self.clip(exchange))")
         } else if !access.allows(method) {
-            logger.notice("refused remote-control \(Self.clip(method)): remote_control is \(access.rawValue)")
+            let flowerAsksAgain = method == "enable_events"
+            let repeated = flowerAsksAgain && refusedEnableEvents.value > 0
+            if flowerAsksAgain { refusedEnableEvents.add(1) }
+            logger.log(
+                level: repeated ? .debug : .notice,
+                "refused remote-control \(Self.clip(method)): remote_control is \(access.rawValue)\(flowerAsksAgain ? " (Flower sends it every 5 s: later refusals are logged at debug level)" : "")")
             answer = Self.refusal(
                 "\(Self.clip(method)) refused: remote control of \(hostname) is \(access.rawValue); set [worker] remote_control = \"all\" or amqp-worker --remote-control all to allow it"
             )
         } else {
-            logger.info("remote control: \(Self.clip(method)) \(Self.clip(JSONValue.object(arguments).jsonString))")
+            // Flower sends enable_events to every worker every 5 s: only a change is worth an info line.
+            logger.log(
+                level: method == "enable_events" ? .debug : .info,
+                "remote control: \(Self.clip(method)) \(Self.clip(JSONValue.object(arguments).jsonString))")
             answer = await self.answer(method, arguments)
         }
         guard let replyKey, let answer else { return }
@@ -213,6 +229,10 @@ struct RemoteControl: Sendable {
             return ["ok": .string("tasks \(Self.clip(ids.joined(separator: ", "))) flagged as revoked")]
         case "rate_limit":
             return setRateLimit(arguments)
+        case "enable_events":
+            return await enableEvents()
+        case "disable_events":
+            return disableEvents()
         case let other where RemoteControlAccess.controlMethods.contains(other):
             return Self.refusal("\(other) is not supported by amqp-tasks workers")
         default:
@@ -246,6 +266,27 @@ struct RemoteControl: Sendable {
         }
         logger.notice("rate limit of \(name) set to \(limit) by remote control")
         return ["ok": "new rate limit set successfully"]
+    }
+
+    /// Celery's `enable_events`: task events on, and worker events too (with a `worker-online` first, so Flower
+    /// lists the worker) if they were off.
+    private func enableEvents() async -> JSONValue {
+        guard let events else { return Self.refusal("event dispatcher unavailable") }
+        let enabled = events.toggles.enable()
+        if enabled.workerEvents {
+            await events.workerEvent("worker-online", freq: configuration.eventHeartbeat.secondsValue)
+        }
+        guard enabled.taskEvents else { return ["ok": "task events already enabled"] }
+        logger.info("task events enabled by remote control")
+        return ["ok": "task events enabled"]
+    }
+
+    /// Celery's `disable_events`: task events off; worker heartbeats go on, as a Celery worker's do.
+    private func disableEvents() -> JSONValue {
+        guard let events else { return Self.refusal("event dispatcher unavailable") }
+        guard events.toggles.disableTaskEvents() else { return ["ok": "task events already disabled"] }
+        logger.info("task events disabled by remote control")
+        return ["ok": "task events disabled"]
     }
 
     private func activeEntry(_ task: WorkerState.ActiveTask, showArguments: Bool) -> JSONValue {

@@ -22,9 +22,10 @@ public enum RemoteControlAccess: String, Sendable, Hashable, CaseIterable {
         "ping", "registered", "stats", "active_queues", "scheduled", "reserved", "revoked", "conf", "active",
     ]
 
-    /// Celery control commands that change a worker. `revoke` and `rate_limit` are implemented; the others are
-    /// answered with an error saying this worker does not support them (rather than left unanswered until the
-    /// caller's timeout).
+    /// Celery control commands that change a worker. `revoke`, `rate_limit`, `enable_events` and `disable_events`
+    /// are implemented (so read-only refuses turning events on: task events carry arguments and results); the
+    /// others are answered with an error saying this worker does not support them (rather than left unanswered
+    /// until the caller's timeout).
     static let controlMethods: Set<String> = [
         "revoke", "terminate", "revoke_by_stamped_headers", "shutdown", "pool_restart", "pool_grow", "pool_shrink",
         "autoscale", "add_consumer", "cancel_consumer", "rate_limit", "time_limit", "enable_events",

@@ -25,6 +25,8 @@ public final class Worker: Service, Sendable {
     let state = WorkerState()
     /// This worker object, among all others and its own earlier runs (it signs what it writes to `RevokeLog`).
     let instance = UUID().uuidString
+    /// Which Celery events the worker sends now: `-E`, then `enable_events` and `disable_events` (remote control).
+    let eventToggles: EventToggles
     /// Failed attempts to record outcomes, per task (see `WorkerConfiguration.recordAttempts`).
     let recordAttempts = RecordAttempts()
     /// The deliveries this worker recorded or runs now, so a redelivery never runs a task twice in it.
@@ -47,6 +49,7 @@ public final class Worker: Service, Sendable {
         logger: Logger = Logger(label: "amqp-tasks.worker"), metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         self.statusTracker = WorkerStatusTracker(queues: configuration.queues)
+        self.eventToggles = EventToggles(enabled: configuration.sendEvents)
         self.metricsFactory = metricsFactory
         self.configuration = configuration
         self.registry = registry
@@ -221,7 +224,7 @@ public final class Worker: Service, Sendable {
                         }
                     }
                 }
-                group.addTask { try await self.runRemoteControl(connection) }
+                group.addTask { try await self.runRemoteControl(connection, events: events) }
                 if let events {
                     group.addTask { await self.sendHeartbeats(events) }
                 }
@@ -241,30 +244,36 @@ public final class Worker: Service, Sendable {
             return
         }
         try await slots.value
-        await events?.workerEvent("worker-offline")
+        if let events, eventToggles.workerEvents { await events.workerEvent("worker-offline") }
     }
 
-    /// The event publisher on its own channel, after `worker-online`; nil unless events are on.
+    /// The event publisher on its own channel, after `worker-online` when events are on; nil when they cannot come
+    /// on (no `-E`, and remote control short of `all`, so `enable_events` is refused).
     private func startEvents(_ connection: Connection) async throws -> EventPublisher? {
-        guard configuration.sendEvents else { return nil }
+        guard configuration.sendEvents || configuration.remoteControl == .all else { return nil }
         let channel = try await connection.openChannel()
         try await EventPublisher.declare(on: channel)
-        let events = EventPublisher(channel: channel, hostname: configuration.hostname, state: state)
-        await events.workerEvent("worker-online", freq: configuration.eventHeartbeat.secondsValue)
+        let events = EventPublisher(
+            channel: channel, hostname: configuration.hostname, state: state, toggles: eventToggles)
+        if eventToggles.workerEvents {
+            await events.workerEvent("worker-online", freq: configuration.eventHeartbeat.secondsValue)
+        }
         return events
     }
 
+    /// `worker-heartbeat` every `eventHeartbeat` while worker events are on (they may come on at any time).
     private func sendHeartbeats(_ events: EventPublisher) async {
         while await !control.isStopping, !Task.isCancelled {
             try? await control.sleep(seconds: configuration.eventHeartbeat.secondsValue)
             if await control.isStopping || Task.isCancelled { break }
+            guard eventToggles.workerEvents else { continue }
             await events.workerEvent("worker-heartbeat", freq: configuration.eventHeartbeat.secondsValue)
         }
     }
 
     /// Answers remote-control requests; a clash over the node name disables it, never the worker.
-    private func runRemoteControl(_ connection: Connection) async throws {
-        try await RemoteControl.serve(worker: self, on: connection, control: control)
+    private func runRemoteControl(_ connection: Connection, events: EventPublisher?) async throws {
+        try await RemoteControl.serve(worker: self, on: connection, events: events, control: control)
     }
 
     /// One consumer slot of `queue`, for as long as the connection lasts. When the broker closes the consumer's

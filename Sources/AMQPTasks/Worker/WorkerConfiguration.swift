@@ -6,7 +6,7 @@ import Foundation
 ///
 /// `[worker]` sets `queues`, `concurrency`, `prefetch`, `gracePeriod` (`grace_period`), `hostname`, `sendStarted`,
 /// `retryPolicy.maxRetries` (`max_retries`), `persistentResults` (`result_persistent`), `maxMessageSize`,
-/// `maxResultSize`, `recordAttempts`, `maxAbandonedHandlers`, `remoteControl`, `consumerTimeout` and `metricsEndpoint` (`metrics_port`, `metrics_host`). `broker`, `tasks` and `topology` come from the file's other
+/// `maxResultSize`, `recordAttempts`, `maxAbandonedHandlers`, `remoteControl`, `consumerTimeout`, `metricsEndpoint` (`metrics_port`, `metrics_host`) and `logFormat` (`log_format`). `broker`, `tasks` and `topology` come from the file's other
 /// sections (`init(configuration:)`); `sendEvents`, `eventHeartbeat` and `maxReconnectDelay` only from Swift or the
 /// command line.
 public struct WorkerConfiguration: Sendable, Equatable {
@@ -55,7 +55,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public static let defaultMaxAbandonedHandlers = 2
     /// Send a STARTED state before running each task (Celery's `task_track_started`).
     public var sendStarted = false
-    /// Publish Celery events to `celeryev` (Celery's `-E`): worker online/heartbeat/offline and task events.
+    /// Publish Celery events to `celeryev` (Celery's `-E`): worker online/heartbeat/offline and task events. Without
+    /// it, a worker whose `remoteControl` is `.all` turns them on when asked (`enable_events`; see `EventToggles`).
     public var sendEvents = false
     /// Time between `worker-heartbeat` events (Celery's 2 s).
     public var eventHeartbeat: Duration = .seconds(2)
@@ -85,6 +86,9 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// the revokes it obeys from Celery's tools; nil: revokes last only while the worker runs, as in a Celery
     /// worker without `--statedb`.
     public var revokeLog: String? = RevokeLog.queue
+    /// How `amqp-worker` writes its log (`[worker] log_format`): swift-log's text lines or one JSON object per line.
+    /// The `Worker` itself logs through the `Logger` it is given.
+    public var logFormat: LogFormat = .text
 
     /// Held by reference: a `TasksConfiguration` holds a `WorkerConfiguration`, which cannot hold one inline.
     private var topologyBox: TopologyBox?

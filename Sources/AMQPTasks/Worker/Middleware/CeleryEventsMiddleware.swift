@@ -1,22 +1,25 @@
 import Foundation
 
 /// Celery's task events (`task-received`, `task-started`, `task-succeeded`, `task-failed`, `task-retried`,
-/// `task-revoked`, `task-rejected`) for Flower, `celery events` and `amqp-task events`; on with `-E`.
+/// `task-revoked`, `task-rejected`) for Flower, `celery events` and `amqp-task events`; on with `-E` or after
+/// `enable_events` (`EventToggles`), and off again after `disable_events`.
 struct CeleryEventsMiddleware: TaskMiddleware {
     let events: EventPublisher
     let hostname: String
 
     func received(_ task: TaskContext) async throws {
+        guard events.toggles.taskEvents else { return }
         await events.taskReceived(task.message)
     }
 
     /// Sent from `run`, after every middleware's `willRun`: a task one of them refuses never started.
     func run(_ task: TaskContext, next: @Sendable (TaskContext) async throws -> JSONValue) async throws -> JSONValue {
-        await events.send("task-started", ["uuid": .string(task.taskId)])
+        if events.toggles.taskEvents { await events.send("task-started", ["uuid": .string(task.taskId)]) }
         return try await next(task)
     }
 
     func recorded(_ outcome: TaskOutcome, of task: TaskContext) async {
+        guard events.toggles.taskEvents else { return }
         let id = JSONValue.string(task.taskId)
         switch outcome {
         case .succeeded(let value, let runtime):
@@ -51,7 +54,7 @@ struct CeleryEventsMiddleware: TaskMiddleware {
     }
 
     func rejected(_ message: ReceivedMessage, because rejection: TaskRejection) async {
-        if let id = rejection.taskId {
+        if let id = rejection.taskId, events.toggles.taskEvents {
             await events.send("task-rejected", ["uuid": .string(id), "requeue": false])
         }
     }

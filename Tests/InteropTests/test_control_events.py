@@ -1,0 +1,72 @@
+"""`celery control enable_events` / `disable_events` (and Flower, which sends enable_events every 5 s) switch a Swift
+worker's events at run time, with the replies a Celery 5.7 worker gives."""
+import pytest
+
+from celeryapp import app
+from eventlog import EventLog
+
+
+@pytest.fixture
+def events():
+    log = EventLog()
+    yield log
+    log.close()
+
+
+def control(method, hostname):
+    return getattr(app.control, method)(destination=[hostname], reply=True, timeout=20, limit=1)
+
+
+def test_a_worker_started_without_events_turns_them_on_and_off_when_asked(swift_worker, queue, events):
+    hostname = "swift-events-switch@interop"
+    swift_worker("--remote-control", "all", hostname=hostname)
+    quiet = app.send_task("demo.add", args=[1, 1], queue=queue)
+    assert quiet.get(timeout=20) == 2
+
+    assert control("enable_events", hostname) == [{hostname: {"ok": "task events enabled"}}]
+    events.wait_for("worker-online", lambda e: e["type"] == "worker-online" and e["hostname"] == hostname)
+    assert control("enable_events", hostname) == [{hostname: {"ok": "task events already enabled"}}]
+    on = app.send_task("demo.add", args=[2, 2], queue=queue)
+    assert on.get(timeout=20) == 4
+    events.wait_for("task-succeeded of the task sent with events on",
+                    lambda e: e["type"] == "task-succeeded" and e.get("uuid") == on.id)
+    events.wait_for("a worker-heartbeat", lambda e: e["type"] == "worker-heartbeat" and e["hostname"] == hostname)
+
+    assert control("disable_events", hostname) == [{hostname: {"ok": "task events disabled"}}]
+    assert control("disable_events", hostname) == [{hostname: {"ok": "task events already disabled"}}]
+    off = app.send_task("demo.add", args=[3, 3], queue=queue)
+    assert off.get(timeout=20) == 6
+    # One consumer runs tasks one after the other and every event goes out on one channel, so once the next task's
+    # task-succeeded arrived, any event about `off` would have arrived before it.
+    assert control("enable_events", hostname) == [{hostname: {"ok": "task events enabled"}}]
+    after = app.send_task("demo.add", args=[4, 4], queue=queue)
+    assert after.get(timeout=20) == 8
+    events.wait_for("task-succeeded of the task sent after events came on again",
+                    lambda e: e["type"] == "task-succeeded" and e.get("uuid") == after.id)
+
+    assert events.of_task(on.id) == ["task-received", "task-started", "task-succeeded"]
+    assert events.of_task(quiet.id) == [], "no task events before enable_events"
+    assert events.of_task(off.id) == [], "no task events after disable_events"
+    # worker-online only once: disable_events leaves worker events (heartbeats) on, as on a Celery worker.
+    onlines = [e for e in events.seen if e["type"] == "worker-online" and e["hostname"] == hostname]
+    assert len(onlines) == 1
+
+
+def test_a_worker_started_with_events_says_they_are_on_already(swift_worker, queue, events):
+    hostname = "swift-events-on@interop"
+    swift_worker("--events", "--remote-control", "all", hostname=hostname)
+    assert control("enable_events", hostname) == [{hostname: {"ok": "task events already enabled"}}]
+    # Celery 5.7's own -E worker answers "already disabled" here and goes on sending; ours turns them off.
+    assert control("disable_events", hostname) == [{hostname: {"ok": "task events disabled"}}]
+
+
+def test_a_read_only_worker_refuses_enable_events_and_says_so_once(swift_worker, queue):
+    hostname = "swift-events-read-only@interop"
+    _, log = swift_worker(hostname=hostname)
+    for _ in range(3):  # Flower asks every 5 s
+        [reply] = control("enable_events", hostname)
+        assert "read-only" in reply[hostname]["error"]
+    assert log.read_text().count("refused remote-control enable_events") == 1, log.read_text()
+    [reply] = app.control.revoke("some-task", destination=[hostname], reply=True, timeout=20, limit=1)
+    assert "error" in reply[hostname]
+    assert "refused remote-control revoke" in log.read_text(), "other refusals are still logged"
