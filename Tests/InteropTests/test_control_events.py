@@ -1,5 +1,7 @@
 """`celery control enable_events` / `disable_events` (and Flower, which sends enable_events every 5 s) switch a Swift
 worker's events at run time, with the replies a Celery 5.7 worker gives."""
+import time
+
 import pytest
 
 from celeryapp import app
@@ -14,7 +16,16 @@ def events():
 
 
 def control(method, hostname):
+    wait_for_remote_control(hostname)
     return getattr(app.control, method)(destination=[hostname], reply=True, timeout=20, limit=1)
+
+
+def wait_for_remote_control(hostname, seconds=60):
+    """Until the worker answers `ping`: it logs "consuming" just before its remote-control consumer starts, and a
+    broadcast sent before that reaches no queue."""
+    deadline = time.time() + seconds
+    while not app.control.ping(destination=[hostname], timeout=1):
+        assert time.time() < deadline, f"{hostname} never answered ping"
 
 
 def test_a_worker_started_without_events_turns_them_on_and_off_when_asked(swift_worker, queue, events):

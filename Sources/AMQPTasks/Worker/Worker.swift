@@ -115,13 +115,13 @@ public final class Worker: Service, Sendable {
         let reconnects = Counter(label: TaskMetricNames.reconnects, factory: metricsFactory)
         while await !control.isStopping {
             do {
-                let connection = try await connect(attempt: attempt)
+                let (connection, revokes) = try await connect(attempt: attempt)
                 attempt = 0
                 if connectedBefore { reconnects.increment() }
                 connectedBefore = true
                 statusTracker.setConnection(connection)
                 defer { statusTracker.setConnection(nil) }
-                try await serve(connection)
+                try await serve(connection, revokes: revokes)
                 await connection.close()
             } catch let problem as Topology.Problem {
                 // Reconnecting cannot fix a topology that contradicts the broker: say so and stop.
@@ -159,7 +159,7 @@ public final class Worker: Service, Sendable {
 
     /// Connects to the first broker that answers; with several URLs (a cluster's nodes, comma-separated), each
     /// reconnection starts at the next one, so a worker moves off a node that went down.
-    private func connect(attempt: Int) async throws -> Connection {
+    private func connect(attempt: Int) async throws -> (Connection, RevokeLogFollower.Reading?) {
         let connection = try await Connection.open(
             anyOf: configuration.broker.connections, startingAt: attempt,
             connectionName: "amqp-worker \(configuration.hostname)", logger: logger)
@@ -184,14 +184,21 @@ public final class Worker: Service, Sendable {
             )
         }
         await UnroutableDelayedTasks.resend(to: configuration.queues, on: connection, logger: logger)
+        // Revokes recorded before this connection (a restart, a worker started later) hold before any task runs.
+        var revokes: RevokeLogFollower.Reading?
+        if let stream = configuration.revokeLog {
+            revokes = try await RevokeLogFollower(stream: stream, instance: instance, state: state, logger: logger)
+                .start(on: connection)
+        }
         logger.info(
             "worker \(self.configuration.hostname) consuming \(self.configuration.queues.joined(separator: ", ")) with concurrency \(self.configuration.concurrency), prefetch \(self.configuration.prefetch); tasks: \(registry.names.joined(separator: ", "))"
         )
-        return connection
+        return (connection, revokes)
     }
 
-    /// Runs the consumers until the connection is lost (throws) or a stop finishes them (returns).
-    private func serve(_ connection: Connection) async throws {
+    /// Runs the consumers until the connection is lost (throws) or a stop finishes them (returns); `revokes` goes
+    /// on following the stream of lasting revokes meanwhile.
+    private func serve(_ connection: Connection, revokes: RevokeLogFollower.Reading?) async throws {
         await control.reset()
         let events = try await startEvents(connection)
         let custody = configuration.consumerTimeout.map {
@@ -199,12 +206,6 @@ public final class Worker: Service, Sendable {
                 connection: connection,
                 queue: CustodyQueue(hostname: configuration.hostname, instance: custodyInstance, consumerTimeout: $0),
                 logger: logger)
-        }
-        // Revokes recorded before this connection (a restart, a worker started later) hold before any task runs.
-        var revokes: RevokeLogFollower.Reading?
-        if let stream = configuration.revokeLog {
-            revokes = try await RevokeLogFollower(stream: stream, instance: instance, state: state, logger: logger)
-                .start(on: connection)
         }
         let slots = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
