@@ -1,4 +1,13 @@
 /// Telling a task's caller how it is going: Celery's `self.update_state(state=..., meta=...)`.
+///
+/// On the wire, as a real Celery 5.7 worker sends it with the rpc:// backend (captured in
+/// Tests/Fixtures/celery/result_messages.json, task `tasks.progress`): to the default exchange with the task's
+/// `reply_to` as routing key; properties content_type application/json, content_encoding utf-8, headers {},
+/// delivery_mode 1 (transient), priority 0, correlation_id = the task id; body
+/// `{"status": "PROGRESS", "result": <meta>, "traceback": null, "children": [], "date_done": null, "task_id": ...}`
+/// (date_done is set only for final states). `ResultMessage.outgoing(replyTo:persistent: false)` sends exactly that.
+/// Celery's client hands each such message to `AsyncResult.get(on_message=...)` as its body, and waits on for a
+/// final state.
 extension TaskContext {
     /// Sends `state` with `meta` to the task's caller as a state message on its reply queue (with the rpc:// result
     /// backend, what Celery's `update_state` sends): `TaskClient.stateUpdates(for:)` and Celery's
