@@ -140,3 +140,54 @@ import Testing
         #expect(message.json == (try JSONValue.parse(Data(body.utf8))))
     }
 }
+
+/// The state streams of `ResultRouter` without a broker: history then live states, the end after a final state,
+/// the timeout, a closing client, and the per-task bound on kept states.
+@Suite struct StateUpdatesRouterTests {
+    @Test func aStreamGetsTheStatesSoFarThenEachNewOneAndEndsAfterTheFinal() async throws {
+        let router = ResultRouter()
+        await router.deliver(ResultMessage(taskId: "t", status: .started))
+        await router.deliver(ResultMessage(taskId: "t", status: .progress, result: ["current": 1]))
+        let (stream, continuation) = AsyncThrowingStream<ResultMessage, Error>.makeStream()
+        await router.watch("t", timeout: .seconds(30), stream: continuation)
+        await router.deliver(ResultMessage(taskId: "t", status: "CUSTOM", result: "x"))
+        await router.deliver(.success("t", 7))
+        await router.deliver(ResultMessage(taskId: "t", status: .progress, result: ["current": 2]))
+        var seen: [TaskState] = []
+        for try await state in stream { seen.append(state.status) }
+        #expect(seen == [.started, .progress, "CUSTOM", .success], "ends at the final state; nothing after it")
+        #expect(try await router.final(for: "t", timeout: .seconds(1)).final.result == 7, "the result stays for result(for:)")
+    }
+
+    @Test func aStreamOfAFinishedTaskGetsItsStatesAndEnds() async throws {
+        let router = ResultRouter()
+        await router.deliver(ResultMessage(taskId: "f", status: .progress))
+        await router.deliver(.success("f", 1))
+        let (stream, continuation) = AsyncThrowingStream<ResultMessage, Error>.makeStream()
+        await router.watch("f", timeout: .seconds(30), stream: continuation)
+        var seen: [TaskState] = []
+        for try await state in stream { seen.append(state.status) }
+        #expect(seen == [.progress, .success])
+    }
+
+    @Test func aStreamWithoutAFinalStateTimesOutAndOneOfAClosingClientFails() async throws {
+        let router = ResultRouter()
+        let (quiet, quietContinuation) = AsyncThrowingStream<ResultMessage, Error>.makeStream()
+        await router.watch("never", timeout: .milliseconds(200), stream: quietContinuation)
+        let timeout = await #expect(throws: TaskClientError.self) { for try await _ in quiet {} }
+        #expect(timeout?.code == .timedOut)
+        let (closing, closingContinuation) = AsyncThrowingStream<ResultMessage, Error>.makeStream()
+        await router.watch("other", timeout: .seconds(60), stream: closingContinuation)
+        await router.failAll(TaskClientError.clientClosed("result"))
+        let closed = await #expect(throws: TaskClientError.self) { for try await _ in closing {} }
+        #expect(closed?.code == .closed)
+    }
+
+    @Test func aTaskKeepsAtMostTheLatestHundredStates() async throws {
+        let router = ResultRouter()
+        for i in 1...250 { await router.deliver(ResultMessage(taskId: "busy", status: .progress, result: .int(i))) }
+        let history = await router.history(of: "busy")
+        #expect(history.count == ResultCache.maxHistory)
+        #expect(history.last?.result == 250 && history.first?.result == 151)
+    }
+}
