@@ -1,6 +1,7 @@
 import AMQP
 import AMQPTasks
 import Foundation
+import Synchronization
 import Testing
 
 @testable import AMQPTasks
@@ -110,6 +111,38 @@ import Testing
         await client.close()
     }
 
+    /// Progress is best effort: a caller whose reply queue is gone (states come back unroutable) costs the task
+    /// nothing; it still succeeds and is recorded.
+    @Test func progressToAReplyQueueThatIsGoneNeverFailsTheTask() async throws {
+        let queue = uniqueQueue("progress-gone")
+        let outcomes = OutcomeLog()
+        let worker = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                try registry.register("test.report") { context in
+                    for i in 1...200 {
+                        context.reportProgress(current: i, total: 200)
+                        if i % 20 == 0 { try await Task.sleep(for: .milliseconds(5)) }
+                    }
+                    return "ok"
+                }
+            }, middleware: [outcomes])
+        var message = TaskMessage(name: "test.report")
+        message.replyTo = "gone.\(UUID().uuidString)"
+        let (properties, body) = message.encode()
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        try await channel.publish(OutgoingMessage(body: body, routingKey: queue, properties: properties))
+        let outcome = try await outcomes.first(for: message.id)
+        guard case .succeeded(let value, _) = outcome else {
+            Issue.record("expected SUCCESS, got \(outcome)")
+            return
+        }
+        #expect(value == "ok")
+        await connection.close()
+        try await worker.stop()
+    }
+
     @Test func progressLinesAreBoundedAndSplitOnNewlines() {
         var lines = ProgressLines(maxLine: 8)
         #expect(lines.feed(Array("{\"a\":1}\n{\"b\"".utf8)) == [.line(Data("{\"a\":1}".utf8))])
@@ -189,5 +222,24 @@ import Testing
         let history = await router.history(of: "busy")
         #expect(history.count == ResultCache.maxHistory)
         #expect(history.last?.result == 250 && history.first?.result == 151)
+    }
+}
+
+/// Records the outcome of every task a worker ran.
+final class OutcomeLog: TaskMiddleware, Sendable {
+    private let outcomes = Mutex<[String: TaskOutcome]>([:])
+
+    func recorded(_ outcome: TaskOutcome, of task: TaskContext) async {
+        outcomes.withLock { $0[task.taskId] = outcome }
+    }
+
+    /// Waits for the outcome of `id` (a 60 s safety net only).
+    func first(for id: String) async throws -> TaskOutcome {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let outcome = outcomes.withLock({ $0[id] }) { return outcome }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("no outcome recorded for \(id)")
     }
 }

@@ -16,6 +16,13 @@ final class ProgressReporter: Sendable {
         var pump: Task<Void, Never>?
         var finished = false
         var failures = 0
+        /// The reply queue no longer exists: later reports are dropped unsent.
+        var callerGone = false
+    }
+
+    /// Thrown by `Send` when the caller's reply queue no longer exists (the publish came back unroutable).
+    struct CallerGone: Error {
+        let replyQueue: String
     }
 
     private let state = Mutex(State())
@@ -30,7 +37,7 @@ final class ProgressReporter: Sendable {
     /// Queues `message` to be sent, replacing one not sent yet; ignored once the task finished.
     func report(_ message: ResultMessage) {
         state.withLock { state in
-            guard !state.finished else { return }
+            guard !state.finished, !state.callerGone else { return }
             state.pending = message
             if state.pump == nil { state.pump = Task { await self.drain() } }
         }
@@ -49,6 +56,12 @@ final class ProgressReporter: Sendable {
         while let next = takePending() {
             do {
                 try await send(next)
+            } catch let gone as CallerGone {
+                state.withLock { state in
+                    state.callerGone = true
+                    state.pending = nil
+                }
+                logger.info("the caller's reply queue \(gone.replyQueue) no longer exists: the task's later states are not sent")
             } catch {
                 let failures = state.withLock { state in
                     state.failures += 1

@@ -102,12 +102,18 @@ struct RecordStage: Sendable {
         let logger = logger
         let limit = configuration.maxResultSize
         return ProgressReporter(logger: logger) { [self] state in
-            let size = state.outgoing(replyTo: replyTo, persistent: false).body.count
+            let size = state.json.jsonData().count
             guard size <= limit else {
                 logger.warning("dropped a \(state.status) state of \(state.taskId): \(size) bytes, over \(limit) ([worker] max_result_size)")
                 return
             }
-            try await publish(state, to: replyTo)
+            var outgoing = state.outgoing(replyTo: replyTo, persistent: false)
+            outgoing.mandatory = true
+            do {
+                try await outbox.publish(outgoing)
+            } catch let error as AMQPError where error.kind == .unroutable {
+                throw ProgressReporter.CallerGone(replyQueue: replyTo)
+            }
         }
     }
 
