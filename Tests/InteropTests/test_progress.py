@@ -74,7 +74,7 @@ def test_amqp_task_draws_a_progress_bar_in_a_terminal(swift_worker, queue, tmp_p
     swift_worker()
     session = f"progress-{uuid.uuid4().hex[:8]}"
     done = tmp_path / "done"
-    command = (f"{binary('amqp-task')} send demo.progress --args '[20]' --queue {queue} --wait; "
+    command = (f"{binary('amqp-task')} send demo.progress --args '[40]' --queue {queue} --wait; "
                f"echo exit=$? > {done}; sleep 600")
     env = {**os.environ, "TERM": "xterm"}
     subprocess.run([tmux, "-L", session, "new-session", "-d", "-s", session, "-x", "100", "-y", "20", command],
@@ -83,17 +83,17 @@ def test_amqp_task_draws_a_progress_bar_in_a_terminal(swift_worker, queue, tmp_p
         def pane():
             return subprocess.run([tmux, "-L", session, "capture-pane", "-p", "-t", session],
                                   capture_output=True, text=True, check=True).stdout
-        # A frame while it runs: the bar part-filled.
+        # A frame while it runs: the bar part-filled (40 steps of 0.1 s leave some 4 s to see one).
         running = wait_for("a part-filled bar", lambda: next(
             (line for line in pane().splitlines() if line.startswith("demo.progress [#") and "-]" in line), None))
-        assert "/20" in running, running
+        assert "/40" in running, running
         wait_for("amqp-task to end", done.exists)
         final = pane()
         assert done.read_text().strip() == "exit=0", final
         bars = [line for line in final.splitlines() if line.startswith("demo.progress [")]
-        assert bars == ["demo.progress [##############################] 20/20 100%"], final
+        assert bars == ["demo.progress [##############################] 40/40 100%"], final
         result_lines = [line for line in final.splitlines() if line.startswith("{")]
-        assert len(result_lines) == 1 and '"SUCCESS"' in result_lines[0] and '"result":20' in result_lines[0].replace(" ", ""), final
+        assert len(result_lines) == 1 and '"SUCCESS"' in result_lines[0] and '"result":40' in result_lines[0].replace(" ", ""), final
         print(f"--- frame while running ---\n{running}\n--- pane at the end ---\n{final}")
     finally:
         subprocess.run([tmux, "-L", session, "kill-server"], check=False)
