@@ -11,6 +11,8 @@ import Foundation
 /// Two show time limits: `demo.stubborn_sleep(seconds)` sleeps ignoring cancellation (only the hard limit stops
 /// waiting for it), and `demo.soft_sleep(seconds)` sleeps but, at its soft time limit, cleans up and answers
 /// `{"soft_time_limit_exceeded": true}` instead of failing.
+/// `demo.progress(steps)` reports PROGRESS `{"current": i, "total": steps}` about every 0.1 s (i from 0 to steps)
+/// and answers `steps`.
 /// `demo.when(value)` answers `{"value": value, "started": epoch seconds when the handler started, "eta": the
 /// message's eta}`.
 public enum DemoTasks {
@@ -51,6 +53,16 @@ public enum DemoTasks {
                 return .object(["soft_time_limit_exceeded": true])
             }
             return .double(seconds)
+        }
+        try registry.register("demo.progress") { context in
+            // Reports {"current": i, "total": steps} about every 0.1 s, then answers steps.
+            let steps = (context.message.args.first ?? context.message.kwargs["steps"])?.intValue ?? 10
+            for step in 0..<max(steps, 0) {
+                context.reportProgress(current: step, total: steps)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            context.reportProgress(current: steps, total: steps)
+            return .int(steps)
         }
         try registry.register("demo.echo") { context in
             context.message.kwargs.isEmpty

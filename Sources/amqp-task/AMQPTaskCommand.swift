@@ -93,7 +93,7 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Revoke the task if it has not started within this many seconds.")
     var expires: Double?
 
-    @Flag(help: "Wait for the result and print it as one JSON line; exit 1 on FAILURE, 2 on timeout.")
+    @Flag(help: "Wait for the result and print it as one JSON line; exit 1 on FAILURE, 2 on timeout. Progress states go to stderr: a bar on a terminal, plain lines otherwise.")
     var wait = false
 
     @Option(help: "Seconds to wait with --wait.")
@@ -121,7 +121,20 @@ struct Send: AsyncParsableCommand {
             return
         }
         do {
-            let result = try await client.result(for: id, timeout: .clampedSeconds(timeout))
+            // Custom states (PROGRESS) on stderr as they come, a bar on a terminal; then the final state.
+            var display = ProgressDisplay(taskName: name)
+            var final: ResultMessage?
+            do {
+                for try await state in client.stateUpdates(for: id, timeout: .clampedSeconds(timeout)) {
+                    if state.status.isFinal { final = state } else { display.show(state) }
+                }
+            } catch {
+                display.endBar()
+                throw error
+            }
+            display.endBar()
+            // The stream ends only after a final state (or throws): this is never nil.
+            guard let result = final else { throw ExitCode(2) }
             let line = JSONValue.object(["id": .string(id), "status": .string(result.status.rawValue), "result": result.result])
             print(line.jsonString)
             await client.close()

@@ -41,7 +41,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("exec"), help: "NAME=COMMAND: run task NAME as a process, the command split on spaces (repeatable).")
     var execHandlers: [String] = []
 
-    @Flag(help: "Register demo.add, demo.sleep, demo.echo, demo.fail, demo.flaky, demo.trace and demo.trace_retry.")
+    @Flag(help: "Register demo.add, demo.sleep, demo.echo, demo.fail, demo.flaky, demo.trace, demo.trace_retry and demo.progress.")
     var demoTasks = false
 
     @Option(help: "Node name (default: amqp-worker-PID@HOST).")

@@ -119,7 +119,7 @@ import Testing
             statuses.insert(result.status)
             #expect(result.json == (try JSONValue.parse(body)))
         }
-        #expect(statuses.isSuperset(of: [.started, .success, .failure, .retry]))
+        #expect(statuses.isSuperset(of: [.started, .success, .failure, .retry, .progress]))
         let failure = try messages.map { try ResultMessage.decode(body: Data(($0["body_raw"] as! String).utf8)) }
             .first { $0.status == .failure && $0.failure?.type == "ValueError" }
         #expect(failure?.failure?.message == "bad value")

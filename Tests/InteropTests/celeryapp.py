@@ -50,3 +50,14 @@ def now():
 @app.task(name="mixed.who")
 def who(i):
     return {"i": i, "by": "celery@" + socket.gethostname()}
+
+
+@app.task(name="py.progress", bind=True)
+def progress(self, steps):
+    """Reports PROGRESS {"current": i, "total": steps} with update_state for i in 1..steps, then returns steps."""
+    import time
+
+    for i in range(1, steps + 1):
+        self.update_state(state="PROGRESS", meta={"current": i, "total": steps})
+        time.sleep(0.1)
+    return steps

@@ -15,6 +15,8 @@ struct ResultCache {
     }
 
     let limits: ResultCacheLimits
+    /// The most state messages kept per task; older ones are dropped first (the final result is kept apart).
+    static let maxHistory = 100
     private var entries: [String: Entry] = [:]
     /// Insertion order per class (expected, unexpected); an item whose sequence no longer matches was removed.
     private var orders: [Bool: [(id: String, sequence: Int)]] = [true: [], false: []]
@@ -46,6 +48,8 @@ struct ResultCache {
             nextSequence += 1
         }
         entries[result.taskId]!.history.append(result)
+        // A task reporting progress sends many states: keep the latest `maxHistory`, so one task cannot grow the cache.
+        if entries[result.taskId]!.history.count > Self.maxHistory { entries[result.taskId]!.history.removeFirst() }
         if result.status.isFinal { entries[result.taskId]!.final = result }
         let before = dropped
         prune(expected: true, now: now)

@@ -8,6 +8,9 @@ actor ResultRouter {
     typealias Outcome = (final: ResultMessage, history: [ResultMessage])
 
     private var waiters: [String: [CheckedContinuation<Outcome, Error>]] = [:]
+    /// Streams of `TaskClient.stateUpdates(for:)`, by task id and then by a token of their own.
+    private var watchers: [String: [Int: StateUpdates.Continuation]] = [:]
+    private var nextWatcher = 0
     private var cache: ResultCache
     /// Tasks this client sent and has not heard the end of: their results count against `maxResults`, others
     /// against `maxUnexpectedResults`.
@@ -58,6 +61,7 @@ actor ResultRouter {
         }
         let dropped = cache.record(result, expected: expected.contains(id, at: now), at: now)
         if dropped > 0 { reportDropped(dropped) }
+        notifyWatchers(of: result)
         guard result.status.isFinal, let continuations = waiters.removeValue(forKey: id) else { return }
         let outcome = (result, cache.entry(id, at: now)?.history ?? [result])
         for continuation in continuations { continuation.resume(returning: outcome) }
@@ -110,7 +114,50 @@ actor ResultRouter {
 
     func failAll(_ error: Error) {
         failure = error
+        for streams in watchers.values { for stream in streams.values { stream.finish(throwing: error) } }
+        watchers.removeAll()
         for continuations in waiters.values { for continuation in continuations { continuation.resume(throwing: error) } }
         waiters.removeAll()
+    }
+}
+
+/// The states of one task as they come, for `TaskClient.stateUpdates(for:timeout:)`.
+typealias StateUpdates = AsyncThrowingStream<ResultMessage, Error>
+
+extension ResultRouter {
+    /// Hands `stream` the states of `id` stored so far, then each one as it comes; finishes it after a final state,
+    /// with `TaskClientError.noResult` when none came within `timeout`, or with the error that closed the client.
+    func watch(_ id: String, timeout: Duration, stream: StateUpdates.Continuation) {
+        let entry = cache.entry(id, at: now())
+        for state in entry?.history ?? [] { stream.yield(state) }
+        if let final = entry?.final, entry?.history.last != final { stream.yield(final) }
+        if entry?.final != nil { return stream.finish() }
+        if let failure { return stream.finish(throwing: failure) }
+        let token = nextWatcher
+        nextWatcher += 1
+        watchers[id, default: [:]][token] = stream
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            await self?.endWatch(id, token: token, throwing: TaskClientError.noResult(id, within: timeout))
+        }
+        stream.onTermination = { [weak self] _ in
+            timer.cancel()
+            Task { await self?.endWatch(id, token: token, throwing: nil) }
+        }
+    }
+
+    private func endWatch(_ id: String, token: Int, throwing error: Error?) {
+        guard let stream = watchers[id]?.removeValue(forKey: token) else { return }
+        if watchers[id]?.isEmpty == true { watchers[id] = nil }
+        stream.finish(throwing: error)
+    }
+
+    private func notifyWatchers(of result: ResultMessage) {
+        guard let streams = result.status.isFinal ? watchers.removeValue(forKey: result.taskId) : watchers[result.taskId]
+        else { return }
+        for stream in streams.values {
+            stream.yield(result)
+            if result.status.isFinal { stream.finish() }
+        }
     }
 }

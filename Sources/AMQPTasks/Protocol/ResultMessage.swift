@@ -71,7 +71,8 @@ public struct ResultMessage: Sendable, Hashable {
                 priority: 0, correlationId: taskId))
     }
 
-    /// Reads a result message body; throws `TaskMessageError` when it is not one.
+    /// Reads a result message body; throws `TaskMessageError` when it is not one. Any status is read, custom ones
+    /// (PROGRESS) included.
     public static func decode(body: Data) throws -> ResultMessage {
         guard let json = try? JSONValue.parse(body), let object = json.objectValue else {
             throw TaskMessageError(reason: .invalidJSON, message: "a result message must be a JSON object")
@@ -79,7 +80,7 @@ public struct ResultMessage: Sendable, Hashable {
         guard let taskId = object["task_id"]?.stringValue, let statusText = object["status"]?.stringValue,
             let status = TaskState(rawValue: statusText)
         else {
-            throw TaskMessageError(reason: .invalidBody, message: "a result message needs task_id and a known status")
+            throw TaskMessageError(reason: .invalidBody, message: "a result message needs task_id and a non-empty status")
         }
         return ResultMessage(
             taskId: taskId, status: status, result: object["result"] ?? .null,

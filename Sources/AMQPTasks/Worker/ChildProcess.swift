@@ -30,17 +30,19 @@ final class ChildProcess: Sendable {
     private let reaped = Mutex(false)
 
     /// Starts `path` with `arguments` (its argv, `arguments[0]` included) and exactly `environment`, with the given
-    /// descriptors as its stdin, stdout and stderr.
-    init(path: String, arguments: [String], environment: [String: String], stdin: Int32, stdout: Int32, stderr: Int32)
-        throws
-    {
+    /// descriptors as its stdin, stdout and stderr, and `progress`, when given, as its descriptor 3.
+    init(
+        path: String, arguments: [String], environment: [String: String], stdin: Int32, stdout: Int32, stderr: Int32,
+        progress: Int32? = nil
+    ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, stdin, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr, 2)
-        Self.addCloseFrom(3, to: &actions)
+        if let progress { posix_spawn_file_actions_adddup2(&actions, progress, ExecProgress.descriptor) }
+        Self.addCloseFrom(progress == nil ? 3 : ExecProgress.descriptor + 1, to: &actions)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

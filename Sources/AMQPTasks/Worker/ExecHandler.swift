@@ -43,7 +43,8 @@ public struct ExecHandler: TaskHandler {
             "id": .string(context.taskId), "task": .string(context.taskName), "args": .array(context.message.args),
             "kwargs": .object(context.message.kwargs), "retries": .int(context.retries),
         ]).jsonData()
-        let outcome = try await ExecProcess(command: command, options: options).run(stdin: input, signals: context.signals)
+        let outcome = try await ExecProcess(command: command, options: options).run(
+            stdin: input, signals: context.signals, onProgress: ExecProgress.reporter(for: context))
         if outcome.stops.contains(.timeLimit) {
             throw TaskFailure(
                 type: "TimeLimitExceeded", message: "\(context.message.timeLimit.hard?.secondsValue ?? 0)",

@@ -33,19 +33,25 @@ struct ExecProcess {
 
     /// Runs the command with `input` on its stdin. `signals` stops it: the soft limit with SIGTERM, the hard limit
     /// with SIGKILL, an abandon as a cancellation does (SIGTERM, SIGKILL `killTimeout` later).
-    func run(stdin input: Data, signals: HandlerSignals = HandlerSignals()) async throws -> Outcome {
+    /// Each line the command writes to its progress descriptor (`ExecProgress`) goes to `onProgress`, on the pump's
+    /// thread.
+    func run(
+        stdin input: Data, signals: HandlerSignals = HandlerSignals(),
+        onProgress: @escaping @Sendable (ProgressLines.Line) -> Void = { _ in }
+    ) async throws -> Outcome {
         try Task.checkCancellation()
         // A process that exits without reading its stdin closes the pipe: writing then raises SIGPIPE, which
         // must fail the write, not kill the worker.
         signal(SIGPIPE, SIG_IGN)
-        let environment = ExecEnvironment.make(for: options, from: ProcessInfo.processInfo.environment)
+        var environment = ExecEnvironment.make(for: options, from: ProcessInfo.processInfo.environment)
+        environment[ExecProgress.environmentVariable] = "\(ExecProgress.descriptor)"
         let path = try Self.resolve(command[0], path: environment["PATH"] ?? ExecEnvironment.fallbackPath)
         let pipes = try PipeSet()
         let child: ChildProcess
         do {
             child = try ChildProcess(
                 path: path, arguments: command, environment: environment, stdin: pipes.stdin.read,
-                stdout: pipes.stdout.write, stderr: pipes.stderr.write)
+                stdout: pipes.stdout.write, stderr: pipes.stderr.write, progress: pipes.progress.write)
         } catch {
             pipes.closeAll()
             throw TaskFailure(type: "OSError", message: "\(error)")
@@ -55,7 +61,7 @@ struct ExecProcess {
         let pump = OutputPump(
             input: input, stdin: pipes.stdin.write, stdout: pipes.stdout.read, stderr: pipes.stderr.read,
             exited: pipes.exited.read, stdoutLimit: options.stdoutLimit, stderrLimit: options.stderrLimit,
-            onOverflow: { ending.stop(.outputTooLarge) })
+            onOverflow: { ending.stop(.outputTooLarge) }, progress: pipes.progress.read, onProgress: onProgress)
         let exitedNotice = pipes.exited.write
         let observer = signals.observe { event in
             switch event {
@@ -131,10 +137,12 @@ private struct PipeSet {
     let stdout: Pipe
     let stderr: Pipe
     let exited: Pipe
+    /// The command's progress descriptor (`ExecProgress`).
+    let progress: Pipe
 
     init() throws {
         var made: [Pipe] = []
-        for _ in 0..<4 {
+        for _ in 0..<5 {
             var fds: [Int32] = [-1, -1]
             guard pipe(&fds) == 0 else {
                 let code = errno
@@ -148,15 +156,16 @@ private struct PipeSet {
         stdout = made[1]
         stderr = made[2]
         exited = made[3]
+        progress = made[4]
     }
 
     /// After the spawn: the command holds its own copies.
     func closeChildEnds() {
-        for fd in [stdin.read, stdout.write, stderr.write] { close(fd) }
+        for fd in [stdin.read, stdout.write, stderr.write, progress.write] { close(fd) }
     }
 
     func closeAll() {
-        for pipe in [stdin, stdout, stderr, exited] {
+        for pipe in [stdin, stdout, stderr, exited, progress] {
             close(pipe.read)
             close(pipe.write)
         }

@@ -26,12 +26,17 @@ final class OutputPump: @unchecked Sendable {
     private let stderrLimit: Int
     private let onOverflow: @Sendable () -> Void
     private var capture = Capture()
+    /// The read end of the command's progress descriptor (see `ExecProgress`), or -1.
+    private var progress: Int32
+    private var progressLines = ProgressLines()
+    private let onProgress: @Sendable (ProgressLines.Line) -> Void
 
     /// Takes ownership of the descriptors: `stdin` (write end), `stdout`, `stderr` and `exited` (read ends) are closed
     /// by `run()`.
     init(
         input: Data, stdin: Int32, stdout: Int32, stderr: Int32, exited: Int32, stdoutLimit: Int, stderrLimit: Int,
-        onOverflow: @escaping @Sendable () -> Void
+        onOverflow: @escaping @Sendable () -> Void, progress: Int32 = -1,
+        onProgress: @escaping @Sendable (ProgressLines.Line) -> Void = { _ in }
     ) {
         self.input = input
         self.stdin = stdin
@@ -41,7 +46,9 @@ final class OutputPump: @unchecked Sendable {
         self.stdoutLimit = stdoutLimit
         self.stderrLimit = stderrLimit
         self.onOverflow = onOverflow
-        for fd in [stdin, stdout, stderr] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        self.progress = progress
+        self.onProgress = onProgress
+        for fd in [stdin, stdout, stderr, progress] where fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         if input.isEmpty { closeStdin() }
     }
 
@@ -51,7 +58,7 @@ final class OutputPump: @unchecked Sendable {
         while !ended {
             // The exit notice first: when the command has ended, nothing else matters.
             var fds = [pollfd(fd: exited, events: Int16(POLLIN), revents: 0)]
-            for (fd, events) in [(stdin, POLLOUT), (stdout, POLLIN), (stderr, POLLIN)] where fd >= 0 {
+            for (fd, events) in [(stdin, POLLOUT), (stdout, POLLIN), (stderr, POLLIN), (progress, POLLIN)] where fd >= 0 {
                 fds.append(pollfd(fd: fd, events: Int16(events), revents: 0))
             }
             guard poll(&fds, nfds_t(fds.count), -1) >= 0 else {
@@ -63,13 +70,18 @@ final class OutputPump: @unchecked Sendable {
             if stdin >= 0, ready.contains(stdin) { feedInput() }
             if stdout >= 0, ready.contains(stdout) { _ = take(from: &stdout, isStdout: true) }
             if stderr >= 0, ready.contains(stderr) { _ = take(from: &stderr, isStdout: false) }
+            if progress >= 0, ready.contains(progress) { _ = takeProgress() }
         }
         // The command has exited: what it wrote is in the pipes now. Take it, but only so much: a process that left
         // the group (setsid) and keeps writing must not keep us here.
         var budget = stdoutLimit + stderrLimit + 65536
         while budget > 0, stdout >= 0, let count = take(from: &stdout, isStdout: true) { budget -= count }
         while budget > 0, stderr >= 0, let count = take(from: &stderr, isStdout: false) { budget -= count }
-        for fd in [stdin, stdout, stderr, exited] where fd >= 0 { close(fd) }
+        budget = 65536
+        while budget > 0, progress >= 0, let count = takeProgress() { budget -= count }
+        if let last = progressLines.finish() { onProgress(last) }
+        for fd in [stdin, stdout, stderr, exited, progress] where fd >= 0 { close(fd) }
+        progress = -1
         stdin = -1
         stdout = -1
         stderr = -1
@@ -107,6 +119,21 @@ final class OutputPump: @unchecked Sendable {
         if count == 0 || (errno != EAGAIN && errno != EINTR) {
             close(fd)
             fd = -1
+        }
+        return nil
+    }
+
+    /// Reads progress lines and hands each complete one on; like `take`, nil when nothing more is there now.
+    private func takeProgress() -> Int? {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let count = read(progress, &buffer, buffer.count)
+        if count > 0 {
+            for line in progressLines.feed(buffer[..<count]) { onProgress(line) }
+            return count
+        }
+        if count == 0 || (errno != EAGAIN && errno != EINTR) {
+            close(progress)
+            progress = -1
         }
         return nil
     }

@@ -7,7 +7,8 @@ with py-amqp (the client library Celery itself uses), its header types read from
 1. task messages: a Celery client sends the task messages the codec tests need to the `celery` queue while no worker
    runs; they are read off that queue (task_messages.json);
 2. results and events: a real Celery worker (prefork, -E, track started, acks late) runs a task that succeeds, one
-   that fails with ValueError("bad value") and one that retries once; the rpc:// results are read off the queue
+   that fails with ValueError("bad value"), one that retries once and one that reports PROGRESS twice with
+   update_state; the rpc:// results are read off the queue
    those tasks name as reply_to (result_messages.json) and every event off a queue bound to `celeryev` with `#`
    (event_messages.json);
 3. the worker is stopped with SIGTERM (a warm shutdown), which sends worker-offline (also in event_messages.json).
@@ -32,7 +33,7 @@ from celery import chain, group
 from kombu.utils.url import parse_url
 
 import amqpwire
-from captureapp import add, app, fail, retry_once
+from captureapp import add, app, fail, progress, retry_once
 
 HERE = pathlib.Path(__file__).resolve().parent
 WORKER_HOSTNAME = "cap@fixtures"
@@ -232,11 +233,13 @@ def main():
                 "success": add.apply_async((2, 3), {"z": 1}, reply_to=RESULTS_QUEUE).id,
                 "failure": fail.apply_async(("bad value",), reply_to=RESULTS_QUEUE).id,
                 "retry": retry_once.apply_async(reply_to=RESULTS_QUEUE).id,
+                "progress": progress.apply_async((2,), reply_to=RESULTS_QUEUE).id,
             }
             tap.wait_for("results: SUCCESS, FAILURE, and RETRY then SUCCESS", lambda: (
                 statuses(results, ids["success"])[-1:] == ["SUCCESS"]
                 and statuses(results, ids["failure"])[-1:] == ["FAILURE"]
-                and statuses(results, ids["retry"])[-1:] == ["SUCCESS"]), worker_log)
+                and statuses(results, ids["retry"])[-1:] == ["SUCCESS"]
+                and statuses(results, ids["progress"])[-1:] == ["SUCCESS"]), worker_log)
             task_events = {"task-received", "task-started", "task-succeeded", "task-failed", "task-retried"}
             tap.wait_for(f"events {sorted(task_events)} and a worker-heartbeat after them", lambda: (
                 task_events <= {e["type"] for e in events_of(events)}

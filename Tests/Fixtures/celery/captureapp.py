@@ -35,3 +35,11 @@ def retry_once(self):
     if self.request.retries == 0:
         raise self.retry(exc=KeyError("try again"), countdown=1)
     return {"retries": self.request.retries}
+
+
+@app.task(name="tasks.progress", bind=True)
+def progress(self, steps):
+    """Reports PROGRESS {"current": i, "total": steps} with update_state for i in 1..steps (custom-state results)."""
+    for i in range(1, steps + 1):
+        self.update_state(state="PROGRESS", meta={"current": i, "total": steps})
+    return steps

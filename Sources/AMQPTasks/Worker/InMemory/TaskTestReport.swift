@@ -6,7 +6,8 @@ import Logging
 public struct TaskTestReport: Sendable {
     /// What became of the task; nil when the message never became a task (it did not decode: see `deadLetters`).
     public let outcome: TaskOutcome?
-    /// The results and states sent to the task's `reply_to`, in order (STARTED, RETRY, SUCCESS…).
+    /// The results and states sent to the task's `reply_to`, in order (STARTED, PROGRESS and other custom states,
+    /// RETRY, SUCCESS…).
     public let results: [ResultMessage]
     /// Tasks sent on the task's behalf: links, the next step of a chain, errbacks.
     public let sentTasks: [TaskMessage]

@@ -94,6 +94,29 @@ struct RecordStage: Sendable {
             for: message, persistent: false)
     }
 
+    /// A reporter of the task's custom states (`TaskContext.updateState`), or nil when nobody would receive them
+    /// (no `reply_to`, or the result is ignored). Each state is transient; one over `maxResultSize` is dropped with
+    /// a log line (never turned into a FAILURE: the task still runs).
+    func progressReporter(for message: TaskMessage) -> ProgressReporter? {
+        guard let replyTo = message.replyTo, !replyTo.isEmpty, message.ignoreResult != true else { return nil }
+        let logger = logger
+        let limit = configuration.maxResultSize
+        return ProgressReporter(logger: logger) { [self] state in
+            let size = state.json.jsonData().count
+            guard size <= limit else {
+                logger.warning("dropped a \(state.status) state of \(state.taskId): \(size) bytes, over \(limit) ([worker] max_result_size)")
+                return
+            }
+            var outgoing = state.outgoing(replyTo: replyTo, persistent: false)
+            outgoing.mandatory = true
+            do {
+                try await outbox.publish(outgoing)
+            } catch let error as AMQPError where error.kind == .unroutable {
+                throw ProgressReporter.CallerGone(replyQueue: replyTo)
+            }
+        }
+    }
+
     /// Copies the message to `<queue>.dead` with the reason, and returns when the broker confirmed it. The
     /// dead-letter exchange and queue are declared first (cheap, and rare), so one deleted by hand comes back instead
     /// of every later dead letter failing.

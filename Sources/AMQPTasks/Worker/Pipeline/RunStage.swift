@@ -24,10 +24,13 @@ struct RunStage: Sendable {
         let started = ContinuousClock.now
         let abandoned = Mutex(false)
         let signals = task.signals
+        let progress = task.progress
         let innermost: @Sendable (TaskContext) async throws -> JSONValue = { task in
-            // A middleware may hand on a context of its own making: the handler still hears this run's limits.
+            // A middleware may hand on a context of its own making: the handler still hears this run's limits
+            // and reports its progress to the caller.
             var task = task
             task.signals = signals
+            task.progress = progress
             do {
                 return try await runTracked(handler, task, timeLimit: timeLimit)
             } catch let error as HandlerAbandoned {

@@ -97,7 +97,16 @@ struct TaskPipeline: Sendable {
             if task.message.ignoreResult == nil { task.message.ignoreResult = configuration.tasks[task.taskName]?.ignoreResult }
             if let verdict = try await hooks(task, { try await $0.willRun($1) }) { return verdict }
             if configuration.sendStarted { try await recorder.recordStarted(task.message) }
-            return try await runner.run(task, handler: handler, timeLimit: timeLimit)
+            task.progress = recorder.progressReporter(for: task.message)
+            // Every progress state goes out before the outcome is recorded, so the caller sees them in order.
+            do {
+                let verdict = try await runner.run(task, handler: handler, timeLimit: timeLimit)
+                await task.progress?.finish()
+                return verdict
+            } catch {
+                await task.progress?.finish()
+                throw error
+            }
         }
     }
 
