@@ -19,6 +19,8 @@ public struct TaskContext: Sendable {
     public internal(set) var publishedAt: Date?
     /// What the worker tells the running handler: the soft or hard limit passed, or it was abandoned.
     var signals = HandlerSignals()
+    /// The handler's span context, for the tasks the worker sends on its behalf (see `TaskTracingMiddleware`).
+    let traceSlot = TaskTraceSlot()
 
     /// A context as the worker makes it; tests of handlers and middleware can make their own.
     public init(
