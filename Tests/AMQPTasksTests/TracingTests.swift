@@ -154,7 +154,7 @@ extension TaskMessage {
     /// carry that new trace, not the garbage (nor the tracestate that came with it).
     @Test(arguments: [
         "garbage", "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", String(repeating: "x", count: 10_000),
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "00-" + String(repeating: "a", count: 300) + "-00f067aa0ba902b7-01",
     ])
     func aMalformedTraceparentStartsANewTraceAndTheTaskRuns(_ header: String) async throws {
         let spans = SpanCollector()
