@@ -17,11 +17,18 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from celeryapp import app
 
 
-@app.task(name="demo.add")
-def swift_add(x, y):
-    """Runs in the Swift worker (its demo.add); declared here so the instrumentation knows the task it publishes (for
-    a name it does not know, as with send_task, it injects the context but never ends its publish span)."""
-    raise NotImplementedError("demo.add runs in the Swift worker")
+@pytest.fixture
+def swift_add():
+    """demo.add, which the Swift worker runs, declared in Python for this test only, so the instrumentation knows the
+    task it publishes (for a name it does not know, as with send_task, it injects the context but never ends its
+    publish span)."""
+
+    @app.task(name="demo.add", shared=False)
+    def stub(x, y):
+        raise NotImplementedError("demo.add runs in the Swift worker")
+
+    yield app.tasks["demo.add"]
+    app.tasks.unregister("demo.add")
 
 
 @pytest.fixture
@@ -63,7 +70,8 @@ def hex_id(number, digits):
     return format(number, f"0{digits}x")
 
 
-def test_a_celery_clients_trace_runs_through_a_swift_worker_into_a_celery_worker(otel, swift_worker, queue, tmp_path):
+def test_a_celery_clients_trace_runs_through_a_swift_worker_into_a_celery_worker(otel, swift_add, swift_worker, queue,
+                                                                                  tmp_path):
     provider, exporter = otel
     trace_log = tmp_path / "swift-spans.jsonl"
     swift_worker("--trace-log", str(trace_log))

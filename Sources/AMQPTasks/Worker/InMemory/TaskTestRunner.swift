@@ -30,6 +30,8 @@ public struct TaskTestRunner: Sendable {
     /// The reply queue `run(_:args:kwargs:)` gives its tasks, so their results are recorded.
     public static let replyQueue = "amqp-tasks.test.reply"
 
+    /// - Parameter tracer: traces the runs as a `Worker` would (see `Worker.init`); nil means the process's
+    ///   bootstrapped one.
     public init(
         registry: TaskRegistry, middleware: [any TaskMiddleware] = [],
         configuration: WorkerConfiguration = WorkerConfiguration(), queue: String = "celery",
