@@ -4,6 +4,7 @@ import AMQPTasks
 import AMQPTasksDemo
 import ArgumentParser
 import Foundation
+import Tracing
 import Logging
 import Metrics
 import Prometheus
@@ -73,6 +74,9 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
 
     @Option(help: "The address --metrics-port listens on (default: the file's [worker] metrics_host, else 127.0.0.1).")
     var metricsHost: String?
+
+    @Option(help: "Trace tasks with a tiny built-in tracer (W3C traceparent, as Celery's OpenTelemetry instrumentation) that appends each finished span to this file as a line of JSON ('-': standard error). For a real backend, bootstrap your own tracer in Swift instead (README, Tracing).")
+    var traceLog: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
@@ -159,6 +163,21 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         }
     }
 
+    /// The file `--trace-log` appends to (created if missing), or standard error for `-`.
+    private static func traceLogHandle(_ path: String) throws -> FileHandle {
+        if path == "-" { return FileHandle.standardError }
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw ValidationError("--trace-log: cannot create \(path); give a writable file, or - for standard error")
+            }
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw ValidationError("--trace-log: cannot open \(path) for writing; give a writable file, or - for standard error")
+        }
+        handle.seekToEndOfFile()
+        return handle
+    }
+
     private func replaceAddresses(of configuration: inout WorkerConfiguration, with urls: String, from source: String) throws {
         do {
             try configuration.broker.replaceAddresses(withURLs: urls)
@@ -170,6 +189,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let (configuration, file) = try workerConfiguration()
         bootstrapLogging(format: logFormat ?? configuration.logFormat, worker: configuration.hostname)
+        if let traceLog { InstrumentationSystem.bootstrap(TraceLogTracer.jsonLines(to: try Self.traceLogHandle(traceLog))) }
         var registry = TaskRegistry()
         if demoTasks { try DemoTasks.register(in: &registry) }
         for (name, settings) in configuration.tasks {

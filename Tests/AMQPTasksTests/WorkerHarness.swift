@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Metrics
 import Testing
+import Tracing
 
 /// The local broker that `Deploy/test` starts, and helpers to run workers in-process or as processes.
 enum Broker {
@@ -59,7 +60,7 @@ struct RunningWorker {
         queues: [String], concurrency: Int = 1, url: String = Broker.url, sendStarted: Bool = false,
         persistentResults: Bool = true, grace: Double = 5, register: (inout TaskRegistry) throws -> Void = { _ in },
         configure: (inout WorkerConfiguration) -> Void = { _ in }, middleware: [any TaskMiddleware] = [],
-        metricsFactory: (any MetricsFactory)? = nil
+        metricsFactory: (any MetricsFactory)? = nil, tracer: (any Tracer)? = nil
     ) async throws -> RunningWorker {
         var registry = TaskRegistry()
         try DemoTasks.register(in: &registry)
@@ -80,7 +81,7 @@ struct RunningWorker {
         logger.logLevel = .warning
         let worker = Worker(
             configuration: configuration, registry: registry, middleware: middleware, logger: logger,
-            metricsFactory: metricsFactory ?? NOOPMetricsHandler.instance)
+            metricsFactory: metricsFactory ?? NOOPMetricsHandler.instance, tracer: tracer)
         let task = Task { try await worker.run() }
         // Wait until the queues have their consumers.
         // A queue the worker has not declared yet answers 404, which closes the channel: use a fresh one each time.

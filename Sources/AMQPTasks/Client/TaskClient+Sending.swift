@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import Tracing
 
 /// Sending: building Celery task messages, publishing them with confirms, and publishing again what a lost
 /// connection left unconfirmed.
@@ -83,8 +84,27 @@ extension TaskClient {
         var results = messages.map { Result<String, TaskClientError>.success($0.id) }
         var outgoing: [OutgoingMessage] = []
         var destinations: [DelayedDestination?] = []
+        // One span per message, ended once its fate is known: an error unless the broker confirmed it.
+        var spans: [any Span] = []
+        var finished = false
+        defer {
+            for (span, result) in zip(spans, results) {
+                if !finished {
+                    span.setStatus(SpanStatus(code: .error, message: "the send did not complete"))
+                } else if case .failure(let error) = result {
+                    span.recordError(error)
+                    span.setStatus(SpanStatus(code: .error, message: "\(error)"))
+                }
+                span.end()
+            }
+        }
         let now = Date()
         for (index, message) in messages.enumerated() {
+            var message = message
+            spans.append(
+                tracing.startPublish(
+                    of: &message, to: destination(of: message.name, options: options).routingKey,
+                    parent: ServiceContext.current ?? .topLevel))
             let plain = self.outgoing(message, options: options)
             switch Self.delayed(plain, of: message, now: now) {
             case .success(let (published, destination)):
@@ -174,21 +194,26 @@ extension TaskClient {
             }
             try await Task.sleep(for: await link.backoff(reconnect))
         }
+        finished = true
         return results
     }
 
     /// The message to publish: to `options`' exchange or queue if given, else where the routes send it.
     func outgoing(_ message: TaskMessage, options: SendOptions) -> OutgoingMessage {
         let (properties, body) = message.encode()
-        let (exchange, routingKey): (String, String)
-        if let explicit = options.exchange {
-            (exchange, routingKey) = (explicit, options.routingKey ?? options.queue ?? message.name)
-        } else if let queue = options.queue {
-            (exchange, routingKey) = ("", queue)
-        } else {
-            (exchange, routingKey) = routes.target(for: message.name).exchangeAndRoutingKey
-        }
+        let (exchange, routingKey) = destination(of: message.name, options: options)
         return OutgoingMessage(
             body: body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
+    }
+
+    /// Where task `name` is published: to `options`' exchange or queue if given, else where the routes send it.
+    func destination(of name: String, options: SendOptions) -> (exchange: String, routingKey: String) {
+        if let explicit = options.exchange {
+            return (explicit, options.routingKey ?? options.queue ?? name)
+        } else if let queue = options.queue {
+            return ("", queue)
+        } else {
+            return routes.target(for: name).exchangeAndRoutingKey
+        }
     }
 }

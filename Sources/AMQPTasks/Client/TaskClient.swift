@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import Metrics
+import Tracing
 import ServiceLifecycle
 
 /// Sends tasks and receives their states and results.
@@ -42,12 +43,15 @@ public final class TaskClient: Sendable {
     let metrics: ClientMetrics
     /// The tasks consuming the reply queue; `close()` waits for them.
     let receivers = ResultReceivers()
+    /// Which tracer traces the sends (a span `apply_async/<task>` each, its context in the message's headers).
+    let tracing: TaskTracing
 
     private init(
         replyQueue: String, link: ClientLink, router: ResultRouter, routes: TaskRouter, reconnect: ReconnectPolicy,
-        logger: Logger, metrics: ClientMetrics
+        logger: Logger, metrics: ClientMetrics, tracing: TaskTracing
     ) {
         self.metrics = metrics
+        self.tracing = tracing
         self.replyQueue = replyQueue
         self.link = link
         self.router = router
@@ -79,21 +83,24 @@ public final class TaskClient: Sendable {
     public static func connect(
         url: String, replyQueue: String? = nil, replicatedReplies: Bool? = nil, routes: TaskRouter = TaskRouter(),
         reconnect: ReconnectPolicy = ReconnectPolicy(), resultCache: ResultCacheLimits = ResultCacheLimits(),
-        logger: Logger = Logger(label: "amqp-tasks.client")
+        logger: Logger = Logger(label: "amqp-tasks.client"), tracer: (any Tracer)? = nil
     ) async throws -> TaskClient {
         try await connect(
             brokers: ConnectionConfiguration.list(url), replyQueue: replyQueue, replicatedReplies: replicatedReplies,
-            routes: routes, reconnect: reconnect, resultCache: resultCache, logger: logger)
+            routes: routes, reconnect: reconnect, resultCache: resultCache, logger: logger, tracer: tracer)
     }
 
     /// Connects to the first of `brokers` that answers (see `connect(url:…)` for the other parameters).
     /// - Parameter metricsFactory: where the client reports its sends, confirm latency and republishes
     ///   (`TaskMetricNames.clientSends`…); by default the process's swift-metrics backend (none unless bootstrapped).
+    /// - Parameter tracer: traces each send (span `apply_async/<task>`, a child of `ServiceContext.current`) and puts
+    ///   its context in the message (W3C `traceparent` with a W3C tracer), so the worker's span continues the trace;
+    ///   nil (the default) means the process's bootstrapped one, `InstrumentationSystem.tracer`.
     public static func connect(
         brokers: [ConnectionConfiguration], replyQueue: String? = nil, replicatedReplies: Bool? = nil,
         routes: TaskRouter = TaskRouter(), reconnect: ReconnectPolicy = ReconnectPolicy(),
         resultCache: ResultCacheLimits = ResultCacheLimits(), logger: Logger = Logger(label: "amqp-tasks.client"),
-        metricsFactory: any MetricsFactory = MetricsSystem.factory
+        metricsFactory: any MetricsFactory = MetricsSystem.factory, tracer: (any Tracer)? = nil
     ) async throws -> TaskClient {
         let queue = replyQueue ?? "amqp-tasks.reply.\(UUID().uuidString.lowercased())"
         var arguments: FieldTable = ["x-expires": .int32(86_400_000)]
@@ -102,7 +109,7 @@ public final class TaskClient: Sendable {
         let router = ResultRouter(limits: resultCache, logger: logger)
         let client = TaskClient(
             replyQueue: queue, link: link, router: router, routes: routes, reconnect: reconnect, logger: logger,
-            metrics: ClientMetrics(factory: metricsFactory))
+            metrics: ClientMetrics(factory: metricsFactory), tracing: TaskTracing(tracer))
         await link.setSessionHandler { [weak client] session in
             guard let client else { return }
             let replies = try await session.connection.openChannel()

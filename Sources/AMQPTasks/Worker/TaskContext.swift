@@ -21,6 +21,8 @@ public struct TaskContext: Sendable {
     var signals = HandlerSignals()
     /// Where `updateState` and `reportProgress` send to; nil when the task has no caller to tell.
     var progress: ProgressReporter?
+    /// The handler's span context, for the tasks the worker sends on its behalf (see `TaskTracingMiddleware`).
+    let traceSlot = TaskTraceSlot()
 
     /// A context as the worker makes it; tests of handlers and middleware can make their own.
     public init(

@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import Logging
 import Metrics
+import Tracing
 import ServiceLifecycle
 
 /// Consumes task queues and runs each task exactly once at a time per consumer, as Celery does with
@@ -43,11 +44,18 @@ public final class Worker: Service, Sendable {
     private let statusTracker: WorkerStatusTracker
     /// Where the worker's metrics go (`TaskMetricNames`).
     let metricsFactory: any MetricsFactory
+    /// Which tracer traces the tasks (`TaskTracingMiddleware`).
+    let tracing: TaskTracing
 
+    /// - Parameter tracer: traces every handler run and the tasks sent on its behalf (see "Tracing" in the README);
+    ///   nil (the default) means the process's bootstrapped one, `InstrumentationSystem.tracer` (a no-op unless
+    ///   bootstrapped).
     public init(
         configuration: WorkerConfiguration, registry: TaskRegistry, middleware: [any TaskMiddleware] = [],
-        logger: Logger = Logger(label: "amqp-tasks.worker"), metricsFactory: any MetricsFactory = MetricsSystem.factory
+        logger: Logger = Logger(label: "amqp-tasks.worker"), metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        tracer: (any Tracer)? = nil
     ) {
+        self.tracing = TaskTracing(tracer)
         self.statusTracker = WorkerStatusTracker(queues: configuration.queues)
         self.eventToggles = EventToggles(enabled: configuration.sendEvents)
         self.metricsFactory = metricsFactory
@@ -344,7 +352,7 @@ public final class Worker: Service, Sendable {
             middleware: TaskPipeline.middleware(
                 state: state, events: events, hostname: configuration.hostname,
                 metrics: TaskMetricsMiddleware(knownTasks: Set(registry.names), factory: metricsFactory),
-                user: middleware),
+                tracing: tracing, user: middleware),
             outbox: ChannelOutbox(slot: slot), logger: logger)
         var ended: Result<Void, Error> = .success(())
         // The slot counts as consuming `queue` from its first consumer until it stops, through custody pauses.

@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import Logging
+import Tracing
 
 /// Runs tasks through a worker's whole per-task path — decode, middleware, admission, handler, recording — in
 /// memory, without a broker: for fast tests of your handlers and middleware.
@@ -24,15 +25,19 @@ public struct TaskTestRunner: Sendable {
     public let queue: String
     private let state = WorkerState()
     private let logger: Logger
+    private let tracing: TaskTracing
 
     /// The reply queue `run(_:args:kwargs:)` gives its tasks, so their results are recorded.
     public static let replyQueue = "amqp-tasks.test.reply"
 
+    /// - Parameter tracer: traces the runs as a `Worker` would (see `Worker.init`); nil means the process's
+    ///   bootstrapped one.
     public init(
         registry: TaskRegistry, middleware: [any TaskMiddleware] = [],
         configuration: WorkerConfiguration = WorkerConfiguration(), queue: String = "celery",
-        logger: Logger = Logger(label: "amqp-tasks.test")
+        logger: Logger = Logger(label: "amqp-tasks.test"), tracer: (any Tracer)? = nil
     ) {
+        self.tracing = TaskTracing(tracer)
         self.registry = registry
         self.middleware = middleware
         self.configuration = configuration
@@ -62,7 +67,7 @@ public struct TaskTestRunner: Sendable {
         let pipeline = TaskPipeline(
             queue: received.queue, configuration: configuration, registry: registry, state: state,
             middleware: TaskPipeline.middleware(
-                state: state, events: nil, hostname: configuration.hostname, user: middleware),
+                state: state, events: nil, hostname: configuration.hostname, tracing: tracing, user: middleware),
             outbox: outbox, logger: logger)
         let outcome = try await pipeline.handle(received)
         return TaskTestReport(outcome: outcome, outbox: outbox)

@@ -20,13 +20,14 @@ struct RecordStage: Sendable {
         switch verdict {
         case .succeeded(let value, let runtime):
             try await publishResult(.success(message.id, value, parentId: message.parentId), for: message)
-            try await sendFollowUps(of: message, result: value)
+            try await sendFollowUps(of: message, result: value, trace: task.traceSlot)
             return .succeeded(value, runtime: runtime)
         case .failed(let failure, let runtime):
-            try await recordFailure(failure, traceback: "amqp-worker \(hostname): \(failure)\n", of: message)
+            try await recordFailure(
+                failure, traceback: "amqp-worker \(hostname): \(failure)\n", of: message, trace: task.traceSlot)
             return .failed(failure, runtime: runtime)
         case .retry(let request, let runtime):
-            return try await retry(message, request: request, runtime: runtime)
+            return try await retry(message, request: request, runtime: runtime, trace: task.traceSlot)
         case .revoke(let reason):
             try await publishResult(
                 ResultMessage(
@@ -128,13 +129,17 @@ struct RecordStage: Sendable {
                 for: received, queue: queue, reason: reason, error: String(error.prefix(4000)), worker: hostname))
     }
 
-    private func recordFailure(_ failure: TaskFailure, traceback: String, of message: TaskMessage) async throws {
+    private func recordFailure(_ failure: TaskFailure, traceback: String, of message: TaskMessage, trace: TaskTraceSlot)
+        async throws
+    {
         try await publishResult(
             .failure(message.id, failure, traceback: traceback, parentId: message.parentId), for: message)
-        try await sendErrbacks(of: message)
+        try await sendErrbacks(of: message, trace: trace)
     }
 
-    private func retry(_ message: TaskMessage, request: TaskRetry, runtime: Duration?) async throws -> TaskOutcome {
+    private func retry(_ message: TaskMessage, request: TaskRetry, runtime: Duration?, trace: TaskTraceSlot) async throws
+        -> TaskOutcome
+    {
         let policy = configuration.retryPolicy(for: message.name)
         let maxRetries = request.maxRetries ?? policy.maxRetries
         guard message.retries < maxRetries else {
@@ -142,7 +147,7 @@ struct RecordStage: Sendable {
                 "retry requested but \(maxRetries) retries are used up: \(request.reason)",
                 metadata: ["task_id": "\(message.id)", "task": "\(message.name)"])
             try await recordFailure(
-                request.reason, traceback: "MaxRetriesExceededError: \(request.reason)\n", of: message)
+                request.reason, traceback: "MaxRetriesExceededError: \(request.reason)\n", of: message, trace: trace)
             return .failed(request.reason, runtime: runtime)
         }
         // A negative countdown is no countdown: the retry policy chooses the delay.
@@ -152,6 +157,9 @@ struct RecordStage: Sendable {
         next.retries += 1
         next.parentId = message.id
         next.eta = CeleryTime.format(Date().addingTimeInterval(delay))
+        // The retry continues the trace as a child of this run, as a retry Celery publishes from its task does.
+        let span = trace.startPublish(of: &next, to: queue)
+        defer { span?.end() }
         let (properties, body) = next.encode()
         try await publishResult(
             ResultMessage(
@@ -196,24 +204,25 @@ struct RecordStage: Sendable {
     }
 
     /// Callbacks (`link`) and the next task of a chain, each sent with this task's result.
-    private func sendFollowUps(of message: TaskMessage, result: JSONValue) async throws {
+    private func sendFollowUps(of message: TaskMessage, result: JSONValue, trace: TaskTraceSlot) async throws {
         for callback in (message.embed.callbacks ?? []).compactMap(TaskSignature.init(json:)) {
-            try await send(callback, after: message, prepending: result)
+            try await send(callback, after: message, prepending: result, trace: trace)
         }
         if var chain = message.embed.chain, let nextJSON = chain.popLast(), let next = TaskSignature(json: nextJSON) {
-            try await send(next, after: message, prepending: result, chain: chain)
+            try await send(next, after: message, prepending: result, chain: chain, trace: trace)
         }
     }
 
     /// Errbacks (`link_error`), each sent with this task's id, as Celery does for tasks it cannot call in-process.
-    private func sendErrbacks(of message: TaskMessage) async throws {
+    private func sendErrbacks(of message: TaskMessage, trace: TaskTraceSlot) async throws {
         for errback in (message.embed.errbacks ?? []).compactMap(TaskSignature.init(json:)) {
-            try await send(errback, after: message, prepending: .string(message.id))
+            try await send(errback, after: message, prepending: .string(message.id), trace: trace)
         }
     }
 
     private func send(
-        _ signature: TaskSignature, after parent: TaskMessage, prepending value: JSONValue, chain: [JSONValue]? = nil
+        _ signature: TaskSignature, after parent: TaskMessage, prepending value: JSONValue, chain: [JSONValue]? = nil,
+        trace: TaskTraceSlot
     ) async throws {
         let options = signature.options
         var next = TaskMessage(
@@ -224,6 +233,8 @@ struct RecordStage: Sendable {
         next.parentId = parent.id
         next.replyTo = options["reply_to"]?.stringValue ?? parent.replyTo
         let targetQueue = options["queue"]?.stringValue ?? queue
+        let span = trace.startPublish(of: &next, to: targetQueue)
+        defer { span?.end() }
         let (properties, body) = next.encode()
         try await outbox.publish(OutgoingMessage(body: body, routingKey: targetQueue, properties: properties, mandatory: true))
     }

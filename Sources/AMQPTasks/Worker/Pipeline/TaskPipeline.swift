@@ -37,7 +37,7 @@ struct TaskPipeline: Sendable {
     /// The built-in middleware of a worker, outermost first, followed by the user's.
     static func middleware(
         state: WorkerState, events: EventPublisher?, hostname: String, metrics: TaskMetricsMiddleware? = nil,
-        user: [any TaskMiddleware]
+        tracing: TaskTracing = TaskTracing(nil), user: [any TaskMiddleware]
     ) -> [any TaskMiddleware] {
         var all: [any TaskMiddleware] = [TaskLogMiddleware()]
         if let events { all.append(CeleryEventsMiddleware(events: events, hostname: hostname)) }
@@ -46,6 +46,8 @@ struct TaskPipeline: Sendable {
         all.append(RevocationMiddleware(state: state))
         // Innermost of the worker's own, so its runtime is the handler's (and the user middleware's around it).
         if let metrics { all.append(metrics) }
+        // Its span is around the user's middleware and the handler, and is the parent of the tasks they send.
+        all.append(TaskTracingMiddleware(tracing: tracing))
         return all + user
     }
 

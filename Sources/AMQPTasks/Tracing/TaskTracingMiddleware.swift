@@ -1,0 +1,41 @@
+import Foundation
+import Tracing
+
+/// The worker's own middleware that traces every handler run: a consumer span `run/<task>` that continues the trace
+/// context the task message carries (from a Swift `TaskClient` or an instrumented Celery client), or starts a new
+/// trace when it carries none or a malformed one. The handler runs with the span's context as
+/// `ServiceContext.current`, so the tasks it sends through a `TaskClient` are children of it; the tasks the worker
+/// sends on its behalf (links, chain steps, errbacks, its retry) are too (`TaskTraceSlot`).
+struct TaskTracingMiddleware: TaskMiddleware {
+    let tracing: TaskTracing
+
+    func run(_ task: TaskContext, next: @Sendable (TaskContext) async throws -> JSONValue) async throws -> JSONValue {
+        let parent = tracing.context(of: task.message)
+        let span = tracing.tracer.startSpan("\(SpanNames.run)/\(task.taskName)", context: parent, ofKind: .consumer)
+        defer { span.end() }
+        span.attributes[SpanNames.action] = SpanNames.run
+        span.attributes[SpanNames.taskName] = task.taskName
+        span.attributes[SpanNames.messageID] = task.taskId
+        span.attributes[SpanNames.destination] = task.queue
+        span.attributes[SpanNames.hostname] = task.hostname
+        if task.retries > 0 { span.attributes[SpanNames.retries] = task.retries }
+        task.traceSlot.set(span.context, tracing: tracing)
+        do {
+            let value = try await ServiceContext.withValue(span.context) { try await next(task) }
+            span.attributes[SpanNames.state] = "SUCCESS"
+            return value
+        } catch let retry as TaskRetry {
+            span.attributes[SpanNames.state] = "RETRY"
+            span.attributes[SpanNames.retryReason] = "\(retry.reason)"
+            throw retry
+        } catch let revoked as TaskRevoked {
+            span.attributes[SpanNames.state] = "REVOKED"
+            throw revoked
+        } catch {
+            span.attributes[SpanNames.state] = "FAILURE"
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error, message: "\(error)"))
+            throw error
+        }
+    }
+}
