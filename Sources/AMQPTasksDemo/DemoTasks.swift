@@ -11,6 +11,7 @@ import Foundation
 /// Two show time limits: `demo.stubborn_sleep(seconds)` sleeps ignoring cancellation (only the hard limit stops
 /// waiting for it), and `demo.soft_sleep(seconds)` sleeps but, at its soft time limit, cleans up and answers
 /// `{"soft_time_limit_exceeded": true}` instead of failing.
+/// `demo.sleep_value(value, seconds)` sleeps, then answers `value` (chord members that take a while).
 /// `demo.when(value)` answers `{"value": value, "started": epoch seconds when the handler started, "eta": the
 /// message's eta}`.
 public enum DemoTasks {
@@ -34,6 +35,12 @@ public enum DemoTasks {
             let seconds = context.message.args.first?.doubleValue ?? context.message.kwargs["seconds"]?.doubleValue ?? 1
             try await Task.sleep(for: .clampedSeconds(seconds))
             return .double(seconds)
+        }
+        try registry.register("demo.sleep_value") { context in
+            let value = context.message.args.first ?? context.message.kwargs["value"] ?? .null
+            let seconds = (context.message.args.dropFirst().first ?? context.message.kwargs["seconds"])?.doubleValue ?? 0
+            try await Task.sleep(for: .clampedSeconds(seconds))
+            return value
         }
         try registry.register("demo.stubborn_sleep") { context in
             let seconds = context.message.args.first?.doubleValue ?? context.message.kwargs["seconds"]?.doubleValue ?? 1

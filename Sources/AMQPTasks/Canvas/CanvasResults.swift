@@ -13,7 +13,8 @@ public struct GroupResult: Sendable, Hashable {
     }
 
     /// The members' final results, in member order (`timeout` is for all of them together). Throws
-    /// `TaskClientError` as `TaskClient.result(for:timeout:)` does.
+    /// `TaskClientError` as `TaskClient.result(for:timeout:)` does. A result is handed out once: ask for a group's
+    /// results once, with this or `values(from:timeout:)`.
     public func results(from client: TaskClient, timeout: Duration = .seconds(60)) async throws -> [ResultMessage] {
         let deadline = ContinuousClock.now + timeout
         var results: [ResultMessage] = []
@@ -26,12 +27,14 @@ public struct GroupResult: Sendable, Hashable {
     /// The members' values, in member order; throws the first failure in member order (a `TaskFailure`), as
     /// Celery's `GroupResult.get()` does.
     public func values(from client: TaskClient, timeout: Duration = .seconds(60)) async throws -> [JSONValue] {
-        let deadline = ContinuousClock.now + timeout
-        var values: [JSONValue] = []
-        for id in taskIds {
-            values.append(try await client.value(for: id, timeout: max(.zero, deadline - ContinuousClock.now)))
+        try await results(from: client, timeout: timeout).map { result in
+            switch result.status {
+            case .success: return result.result
+            case .revoked:
+                throw TaskFailure(type: "TaskRevokedError", message: "task \(result.taskId) was revoked", module: "celery.exceptions")
+            default: throw result.failure ?? TaskFailure(type: "Exception", message: result.result.jsonString)
+            }
         }
-        return values
     }
 }
 

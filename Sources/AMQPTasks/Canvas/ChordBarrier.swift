@@ -72,7 +72,9 @@ struct ChordBarrier: Sendable {
         var joined: ChordJoin
         switch decision {
         case .unchanged:
-            // Closing the channel gives the state back as it was.
+            // A finished chord whose queue is still here (its finisher died before deleting it): delete it now.
+            // Otherwise closing the channel gives the state back as it was.
+            if state.finished { try? await deleteFinished(member.chordId, on: channel) }
             return .unchanged
         case .waiting(let count):
             joined = .waiting(joined: count, of: state.size)
@@ -96,14 +98,19 @@ struct ChordBarrier: Sendable {
             logger.error("chord \(member.chordId): a message of its finish reached no queue: \(error)")
         }
         if state.finished {
-            // Waiting workers (redelivered members) see their consumer cancelled: the chord is gone for them.
             do {
-                _ = try await channel.deleteQueue(ChordQueue.name(member.chordId))
+                try await deleteFinished(member.chordId, on: channel)
             } catch {
                 logger.warning("chord \(member.chordId) finished but its queue was not deleted (it expires by itself): \(error)")
             }
         }
         return joined
+    }
+
+    /// Deletes a finished chord's queue. Waiting workers (redelivered members) see their consumer cancelled: the
+    /// chord is gone for them.
+    private func deleteFinished(_ chordId: String, on channel: Channel) async throws {
+        _ = try await channel.deleteQueue(ChordQueue.name(chordId))
     }
 
     /// Waits for this worker's turn: the state message, held unacknowledged. Nil when the queue was deleted while
