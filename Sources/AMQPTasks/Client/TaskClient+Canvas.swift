@@ -55,6 +55,8 @@ extension TaskClient {
             // Celery calls the callback of an empty chord at once, with no results.
             var (message, callbackOptions) = taskMessage(for: callback, options: options)
             if !callback.immutable { message.args = [.array([])] + message.args }
+            message.ignoreResult = nil  // `options` are the members'; the callback answers its caller.
+            callbackOptions.taskId = callbackId
             try await sendAll([(message, callbackOptions)])
             return ChordResult(group: GroupResult(id: id, taskIds: []), callbackId: callbackId)
         }
