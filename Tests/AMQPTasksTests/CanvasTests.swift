@@ -235,3 +235,102 @@ import Testing
         try await Self.deleteQueues([queue, callbacks, replyQueue])
     }
 }
+
+/// The crash cases of `ChordBarrier`, made deterministic: the test itself plays the worker that dies.
+@Suite struct ChordCrashTests {
+    /// Every member delivered twice, as after workers killed between their join's commit and their ack: each joins
+    /// once, and exactly one callback is sent, with every result in order.
+    @Test func membersDeliveredTwiceJoinOnceAndTheCallbackIsSentOnce() async throws {
+        let queue = uniqueQueue("chorddup")
+        let callbacks = uniqueQueue("chorddupcb")
+        let connection = try await Connection.open(url: Broker.url)
+        let setup = try await connection.openChannel()
+        try await setup.declareQueue(queue)
+        try await setup.declareQueue(callbacks)
+        let client = try await TaskClient.connect(url: Broker.url)
+        let members = (0..<12).map { TaskSignature("demo.add", args: [.int($0), 0]) }
+        let chord = try await client.send(
+            chord: members, callback: TaskSignature("demo.echo", options: ["queue": .string(callbacks)]),
+            options: SendOptions(queue: queue))
+        await client.close()
+        // No worker yet: double every member.
+        let copier = try await connection.openChannel()
+        try await copier.confirmSelect()
+        var originals: [Delivery] = []
+        while let delivery = try await setup.get(queue: queue) { originals.append(delivery) }
+        #expect(originals.count == 12)
+        for original in originals {
+            for _ in 0..<2 {
+                try await copier.publish(OutgoingMessage(body: original.body, routingKey: queue, properties: original.properties))
+            }
+        }
+        for original in originals { try await original.ack() }
+
+        let worker = try await RunningWorker.start(queues: [queue], concurrency: 4)
+        try await CanvasTests.waitUntilChordQueueIsGone(chord.id)
+        let deadline = Date().addingTimeInterval(30)
+        while try await setup.inspectQueue(queue).messageCount > 0 {
+            guard Date() < deadline else { throw TestFailure("the 24 member deliveries were not all taken in 30 s") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await worker.stop()  // lets the members still running finish their joins
+        #expect(try await setup.inspectQueue(callbacks).messageCount == 1)
+        let sent = try #require(try await setup.get(queue: callbacks))
+        let callback = try TaskMessage.decode(properties: sent.properties, body: sent.body)
+        #expect(callback.id == chord.callbackId)
+        #expect(callback.args == [.array((0..<12).map { .int($0) })])
+        try await sent.ack()
+        await connection.close()
+        try await CanvasTests.deleteQueues([queue, callbacks])
+    }
+
+    /// A worker that dies during its turn, its transaction written but not committed: nothing of it applies, the
+    /// state comes back, and the members waiting for their turn complete the chord once.
+    @Test func aHolderThatDiesBeforeItsCommitChangesNothingAndTheOthersFinish() async throws {
+        let queue = uniqueQueue("chordholder")
+        let callbacks = uniqueQueue("chordholdercb")
+        let connection = try await Connection.open(url: Broker.url)
+        let setup = try await connection.openChannel()
+        try await setup.declareQueue(queue)
+        try await setup.declareQueue(callbacks)
+        let client = try await TaskClient.connect(url: Broker.url)
+        let chord = try await client.send(
+            chord: (0..<6).map { TaskSignature("demo.add", args: [.int($0), 0]) },
+            callback: TaskSignature("demo.echo", options: ["queue": .string(callbacks)]),
+            options: SendOptions(queue: queue))
+        await client.close()
+
+        // The dying holder: takes the state, and in an uncommitted transaction "finishes" the chord wrongly.
+        let holderConnection = try await Connection.open(url: Broker.url)
+        let holder = try await holderConnection.openChannel()
+        try await holder.selectTransactions()
+        try await holder.setPrefetch(1)
+        var deliveries = try await holder.consume(queue: ChordQueue.name(chord.id)).makeAsyncIterator()
+        let held = try #require(try await deliveries.next())
+        var wrong = try ChordState.decode(held.body)
+        wrong.finished = true
+        try await holder.publish(wrong.outgoing())
+        try await holder.publish(OutgoingMessage(body: Data("[[], {}, {}]".utf8), routingKey: callbacks))
+        try await held.ack()
+
+        let worker = try await RunningWorker.start(queues: [queue], concurrency: 6)
+        // Every member was taken (one per consumer) and, once run, waits for its turn: none is acknowledged yet.
+        let deadline = Date().addingTimeInterval(30)
+        while try await setup.inspectQueue(queue).messageCount > 0 {
+            guard Date() < deadline else { throw TestFailure("the worker did not take the 6 members in 30 s") }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(try await setup.inspectQueue(callbacks).messageCount == 0)
+        await holderConnection.close()  // dies: the transaction is discarded, the state goes back
+
+        try await CanvasTests.waitUntilChordQueueIsGone(chord.id)
+        try await worker.stop()
+        #expect(try await setup.inspectQueue(callbacks).messageCount == 1)
+        let sent = try #require(try await setup.get(queue: callbacks))
+        let callback = try TaskMessage.decode(properties: sent.properties, body: sent.body)
+        #expect(callback.args == [.array((0..<6).map { .int($0) })])
+        try await sent.ack()
+        await connection.close()
+        try await CanvasTests.deleteQueues([queue, callbacks])
+    }
+}
