@@ -334,3 +334,24 @@ import Testing
         try await CanvasTests.deleteQueues([queue, callbacks])
     }
 }
+
+extension CanvasTests {
+    @Test func aChordIdUnderWayAlreadyIsRefusedAndNothingIsSent() async throws {
+        let queue = uniqueQueue("chordreuse")
+        let connection = try await Connection.open(url: Broker.url)
+        let setup = try await connection.openChannel()
+        try await setup.declareQueue(queue)
+        let client = try await TaskClient.connect(url: Broker.url)
+        let chordId = UUID().uuidString.lowercased()
+        let members = [TaskSignature("demo.add", args: [1, 1])]
+        _ = try await client.send(chord: members, callback: TaskSignature("demo.echo"), chordId: chordId, options: SendOptions(queue: queue))
+        await #expect(throws: TaskClientError.self) {
+            try await client.send(chord: members, callback: TaskSignature("demo.echo"), chordId: chordId, options: SendOptions(queue: queue))
+        }
+        #expect(try await setup.inspectQueue(queue).messageCount == 1)
+        #expect(try await setup.inspectQueue(ChordQueue.name(chordId)).messageCount == 1)
+        await client.close()
+        await connection.close()
+        try await Self.deleteQueues([queue, ChordQueue.name(chordId)])
+    }
+}

@@ -151,10 +151,24 @@ extension TaskClient {
         }
     }
 
-    /// Declares the chord's queue and puts its first state in it, confirmed, before any member is sent.
+    /// Declares the chord's queue and puts its first state in it, confirmed, before any member is sent. A chord id
+    /// whose queue exists already is refused: a second state in one queue would let two workers fire the callback.
     private func declare(_ state: ChordState) async throws {
         let queue = ChordQueue.name(state.chordId)
         do {
+            let probe = try await openChannel()
+            var exists = true
+            do {
+                _ = try await probe.inspectQueue(queue)
+            } catch let error as AMQPError where error.replyCode == .notFound {
+                exists = false
+            }
+            if probe.isOpen { try? await probe.close() }
+            if exists {
+                throw TaskClientError(
+                    .badArguments, operation: "send chord",
+                    message: "a chord with id \(state.chordId) is under way already (its queue \(queue) exists); give each chord its own id. Nothing was sent")
+            }
             let channel = try await openChannel()
             do {
                 try await channel.confirmSelect()
