@@ -10,6 +10,7 @@ import Testing
         var state = ChordState(chordId: "c", size: 3, callback: TaskSignature("t.cb").json)
         #expect(state.join(index: 2, taskId: "m2", .succeeded(.int(20))) == .waiting(joined: 1))
         #expect(state.join(index: 2, taskId: "m2", .succeeded(.int(99))) == .unchanged)
+        #expect(state.join(index: 3, taskId: "stray", .succeeded(.int(3))) == .unchanged)
         #expect(state.join(index: 0, taskId: "m0", .succeeded(.int(0))) == .waiting(joined: 2))
         #expect(state.join(index: 1, taskId: "m1", .succeeded(.null)) == .complete([.int(0), .null, .int(20)]))
         #expect(state.finished)

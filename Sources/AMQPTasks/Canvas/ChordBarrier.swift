@@ -64,7 +64,10 @@ struct ChordBarrier: Sendable {
         do {
             state = try ChordState.decode(held.body)
         } catch {
-            throw ChordStateError("chord \(member.chordId): \(error); the member is not acknowledged until its chord's state can be read (fix or delete \(queue))")
+            throw ChordStateError("chord \(member.chordId): \(error); the member is requeued until its chord's state can be read (fix or delete \(queue)), then moved to its queue's .dead")
+        }
+        if member.index >= state.size {
+            logger.error("chord \(member.chordId) has \(state.size) members, but task \(member.taskId) says it is member \(member.index): it cannot join")
         }
         let decision = state.join(index: member.index, taskId: member.taskId, member.contribution)
         let firing = ChordFiring(state: state, defaultQueue: member.queue, parentId: member.taskId, rootId: member.rootId)

@@ -58,9 +58,10 @@ public struct ChordState: Sendable, Hashable {
     }
 
     /// Joins member `index` (task `taskId`) with its contribution; the state then says `finished` when the callback
-    /// or the errbacks are due. Idempotent: a member that comes again leaves the state as it was.
+    /// or the errbacks are due. Idempotent: a member that comes again leaves the state as it was, and so does an
+    /// index outside `0..<size`, which belongs to no member.
     public mutating func join(index: Int, taskId: String, _ contribution: Contribution) -> Decision {
-        guard !finished, results[index] == nil else { return .unchanged }
+        guard !finished, (0..<size).contains(index), results[index] == nil else { return .unchanged }
         switch contribution {
         case .failed(let error):
             let failure = MemberFailure(index: index, taskId: taskId, error: error)
