@@ -99,3 +99,33 @@ def test_a_chord_of_100_fires_once_in_order_after_its_sender_left_and_two_worker
     with Connection(broker_url()) as connection:
         for name in (callbacks, reply_queue):
             connection.default_channel.queue_delete(name)
+
+
+def test_a_failing_member_fails_the_chord_and_runs_its_errback_once(swift_worker, queue):
+    errbacks = f"interop.chorderr.{uuid.uuid4().hex[:8]}"
+    reply_queue = f"interop.chordreply.{uuid.uuid4().hex[:8]}"
+    with Connection(broker_url()) as connection:
+        connection.default_channel.queue_declare(errbacks, durable=True, auto_delete=False)
+    swift_worker("--concurrency", "4")
+    members = [{"task": "demo.add", "args": [i, 0]} for i in range(20)]
+    members[7] = {"task": "demo.fail", "args": ["member seven"]}
+    status, out, err = amqp_task("chord", "--signatures", json.dumps(members), "--queue", queue,
+                                 "--callback", "demo.echo",
+                                 "--errback", json.dumps({"task": "demo.echo", "options": {"queue": errbacks}}),
+                                 "--reply-queue", reply_queue)
+    assert status == 0, err
+    sent = json.loads(out)
+    status, out, err = amqp_task("result", sent["callback"], "--reply-queue", reply_queue, "--timeout", "30")
+    assert status == 1, (out, err)
+    answer = json.loads(out)
+    assert answer["status"] == "FAILURE"
+    assert answer["result"]["exc_type"] == "ChordError"
+    assert sent["members"][7] in answer["result"]["exc_message"][0]
+    assert "member seven" in answer["result"]["exc_message"][0]
+    # The errback is in the same transaction as the FAILURE; nobody consumes its queue: exactly one was sent.
+    assert ready_count(errbacks) == 1
+    with Connection(broker_url()) as connection:
+        message = connection.default_channel.basic_get(errbacks, no_ack=True)
+        assert json.loads(message.body)[0] == [sent["callback"]], "the errback is called with the callback's id"
+        for name in (errbacks, reply_queue):
+            connection.default_channel.queue_delete(name)
