@@ -356,3 +356,20 @@ extension CanvasTests {
         try await Self.deleteQueues([queue, ChordQueue.name(chordId)])
     }
 }
+
+extension CanvasTests {
+    @Test func aChordWhoseMembersCannotAllBeSentIsAbandonedWithoutItsQueue() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let chordId = UUID().uuidString.lowercased()
+        await #expect(throws: TaskClientError.self) {
+            try await client.send(
+                chord: [TaskSignature("demo.add", args: [1, 1])], callback: TaskSignature("demo.echo"), chordId: chordId,
+                options: SendOptions(queue: uniqueQueue("nosuchqueue")))
+        }
+        await client.close()
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        await #expect(throws: AMQPError.self) { try await channel.inspectQueue(ChordQueue.name(chordId)) }
+        await connection.close()
+    }
+}

@@ -35,7 +35,8 @@ extension TaskClient {
     /// Sends a chord: the members, and the callback that runs once, with their results in member order, when the
     /// last member finished; when a member fails, the callback never runs, its caller gets a `ChordError` FAILURE
     /// naming the member, and `errbacks` (and the callback's own `link_error`) run once with the callback's id.
-    /// Returns once the broker confirmed the chord's state and every member.
+    /// Returns once the broker confirmed the chord's state and every member. When some member could not be sent, the
+    /// chord is abandoned (its queue deleted: the members sent already run as plain tasks) and the error is thrown.
     public func send(
         chord members: [TaskSignature], callback: TaskSignature, errbacks: [TaskSignature] = [],
         chordId: String? = nil, options: SendOptions = SendOptions()
@@ -71,7 +72,17 @@ extension TaskClient {
             message.embed.chord = .object(chordJSON)
             return (message, options)
         }
-        try await sendAll(prepared)
+        do {
+            try await sendAll(prepared)
+        } catch {
+            // Not every member was sent: the chord can never finish. Without its queue, the members sent already run
+            // as plain tasks (their workers find the chord gone); send the chord again under a new id.
+            if let channel = try? await openChannel() {
+                _ = try? await channel.deleteQueue(ChordQueue.name(id))
+                try? await channel.close()
+            }
+            throw error
+        }
         return ChordResult(group: GroupResult(id: id, taskIds: prepared.map { $0.0.id }), callbackId: callbackId)
     }
 
