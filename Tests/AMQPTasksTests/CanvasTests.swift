@@ -66,7 +66,6 @@ import Testing
     /// Waits until the chord's queue is gone (the chord finished and its finisher deleted it).
     static func waitUntilChordQueueIsGone(_ chordId: String, seconds: Double = 90) async throws {
         let connection = try await Connection.open(url: Broker.url)
-        defer { Task { await connection.close() } }
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             let channel = try await connection.openChannel()
@@ -74,10 +73,12 @@ import Testing
                 _ = try await channel.inspectQueue(ChordQueue.name(chordId))
                 try? await channel.close()
             } catch let error as AMQPError where error.replyCode == .notFound {
+                await connection.close()
                 return
             }
             try await Task.sleep(for: .milliseconds(100))
         }
+        await connection.close()
         throw TestFailure("the queue of chord \(chordId) still exists after \(seconds) s")
     }
 
