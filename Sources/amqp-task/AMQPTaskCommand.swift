@@ -11,7 +11,7 @@ struct AMQPTaskCommand: AsyncParsableCommand {
         commandName: "amqp-task",
         abstract: "Send tasks, read results, and manage the queues of amqp-tasks.toml.",
         subcommands: [
-            Send.self, Group.self, Chord.self, ResultCommand.self, ConfigCommand.self, Declare.self, Queues.self, Purge.self, Dead.self, Inspect.self, Events.self,
+            Send.self, Group.self, Chord.self, ChainCommand.self, ResultCommand.self, ConfigCommand.self, Declare.self, Queues.self, Purge.self, Dead.self, Inspect.self, Events.self,
             Schedules.self,
         ])
 }

@@ -183,3 +183,39 @@ struct ResultCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct ChainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chain",
+        abstract: "Send a chain: each task runs with the previous one's result; print the task ids, or with --wait the last result.")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "A JSON list of signatures, in order, e.g. '[{\"task\": \"demo.add\", \"args\": [1, 2]}, {\"task\": \"demo.add\", \"args\": [3]}]'.")
+    var signatures: String
+
+    @Option(help: "The queue every step goes to (default: where the file's [routes] send each, else celery).")
+    var queue: String?
+
+    @Flag(help: "Wait for the last step's result and print it as one JSON line (exit 1 on FAILURE, 2 on timeout).")
+    var wait = false
+
+    @Option(help: "Seconds to wait with --wait.")
+    var timeout: Double = 60
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        guard let list = (try? JSONValue.parse(Data(signatures.utf8)))?.arrayValue, !list.isEmpty else {
+            throw ValidationError("--signatures must be a non-empty JSON list of signature objects, got \(signatures)")
+        }
+        let steps = try list.enumerated().map { index, json in try MemberOptions.signature(json, what: "--signatures: step \(index)") }
+        let client = try await TaskClient.connect(configuration: try common.loadReportingErrors())
+        let chain = try await client.send(chain: steps, options: SendOptions(queue: queue))
+        guard wait else {
+            print(JSONValue.object(["tasks": .array(chain.taskIds.map(JSONValue.string))]).jsonString)
+            await client.close()
+            return
+        }
+        try await ResultCommand.printResult(of: chain.lastId, from: client, timeout: timeout)
+    }
+}

@@ -129,3 +129,20 @@ def test_a_failing_member_fails_the_chord_and_runs_its_errback_once(swift_worker
         assert json.loads(message.body)[0] == [sent["callback"]], "the errback is called with the callback's id"
         for name in (errbacks, reply_queue):
             connection.default_channel.queue_delete(name)
+
+
+def test_a_chain_built_in_swift_runs_on_celery_workers(celery_worker, queue):
+    celery_worker()
+    steps = [{"task": "py.add", "args": [1, 2]}, {"task": "py.add", "args": [3]}, {"task": "py.add", "args": [4]}]
+    status, out, err = amqp_task("chain", "--signatures", json.dumps(steps), "--queue", queue, "--wait", "--timeout", "60")
+    assert status == 0, err
+    assert json.loads(out)["result"] == 10
+
+
+def test_a_chain_built_in_swift_runs_on_swift_workers_with_an_immutable_last_step(swift_worker, queue):
+    swift_worker()
+    steps = [{"task": "demo.add", "args": [1, 2]}, {"task": "demo.add", "args": [3]},
+             {"task": "demo.echo", "args": ["ignores the sum"], "immutable": True}]
+    status, out, err = amqp_task("chain", "--signatures", json.dumps(steps), "--queue", queue, "--wait", "--timeout", "60")
+    assert status == 0, err
+    assert json.loads(out)["result"] == ["ignores the sum"]
