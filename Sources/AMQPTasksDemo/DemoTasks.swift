@@ -13,6 +13,7 @@ import Foundation
 /// `{"soft_time_limit_exceeded": true}` instead of failing.
 /// `demo.progress(steps)` reports PROGRESS `{"current": i, "total": steps}` about every 0.1 s (i from 0 to steps)
 /// and answers `steps`.
+/// `demo.sleep_value(value, seconds)` sleeps, then answers `value` (chord members that take a while).
 /// `demo.when(value)` answers `{"value": value, "started": epoch seconds when the handler started, "eta": the
 /// message's eta}`.
 public enum DemoTasks {
@@ -36,6 +37,12 @@ public enum DemoTasks {
             let seconds = context.message.args.first?.doubleValue ?? context.message.kwargs["seconds"]?.doubleValue ?? 1
             try await Task.sleep(for: .clampedSeconds(seconds))
             return .double(seconds)
+        }
+        try registry.register("demo.sleep_value") { context in
+            let value = context.message.args.first ?? context.message.kwargs["value"] ?? .null
+            let seconds = (context.message.args.dropFirst().first ?? context.message.kwargs["seconds"])?.doubleValue ?? 0
+            try await Task.sleep(for: .clampedSeconds(seconds))
+            return value
         }
         try registry.register("demo.stubborn_sleep") { context in
             let seconds = context.message.args.first?.doubleValue ?? context.message.kwargs["seconds"]?.doubleValue ?? 1

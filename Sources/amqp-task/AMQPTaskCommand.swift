@@ -11,8 +11,8 @@ struct AMQPTaskCommand: AsyncParsableCommand {
         commandName: "amqp-task",
         abstract: "Send tasks, read results, and manage the queues of amqp-tasks.toml.",
         subcommands: [
-            Send.self, ConfigCommand.self, Declare.self, Queues.self, Purge.self, Dead.self, Inspect.self, Events.self,
-            Schedules.self, Revoke.self,
+            Send.self, Group.self, Chord.self, ChainCommand.self, ResultCommand.self, ConfigCommand.self, Declare.self,
+            Queues.self, Purge.self, Dead.self, Inspect.self, Events.self, Schedules.self, Revoke.self,
         ])
 }
 

@@ -27,7 +27,7 @@ import ServiceLifecycle
 ///
 /// Files: connecting and closing here; `TaskClient+Sending.swift` (messages, `send`, `sendBatch`),
 /// `TaskClient+Results.swift` (`result`, `states`, `value`), `TaskClient+Receiving.swift` (the reply queue's
-/// receivers), `TaskClient+Service.swift` (`run()`).
+/// receivers), `TaskClient+Service.swift` (`run()`), `TaskClient+Canvas.swift` (groups, chords, chains).
 public final class TaskClient: Sendable {
     /// The queue results are delivered to.
     public let replyQueue: String

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Published to the default exchange with the caller's `reply_to` as routing key and the task id as
 /// `correlation_id`; the body is `{"task_id", "status", "result", "traceback", "children", "date_done"}` (and
-/// `parent_id` when the task has one). FAILURE and RETRY carry an exception as
+/// `parent_id` when the task has one, `group_id` when it is a member of a group or chord). FAILURE and RETRY carry an exception as
 /// `{"exc_type", "exc_message": [...], "exc_module"}` in `result`.
 public struct ResultMessage: Sendable, Hashable {
     public var taskId: String
@@ -16,6 +16,8 @@ public struct ResultMessage: Sendable, Hashable {
     /// ISO 8601 time the task finished; nil for non-final states.
     public var dateDone: String?
     public var parentId: String?
+    /// The group the task belongs to (`group_id`, as Celery's backends write it for group and chord members).
+    public var groupId: String?
 
     public init(
         taskId: String, status: TaskState, result: JSONValue = .null, traceback: String? = nil,
@@ -58,6 +60,7 @@ public struct ResultMessage: Sendable, Hashable {
             "date_done": dateDone.map(JSONValue.string) ?? .null,
         ]
         if let parentId { object["parent_id"] = .string(parentId) }
+        if let groupId { object["group_id"] = .string(groupId) }
         return .object(object)
     }
 
@@ -82,9 +85,11 @@ public struct ResultMessage: Sendable, Hashable {
         else {
             throw TaskMessageError(reason: .invalidBody, message: "a result message needs task_id and a non-empty status")
         }
-        return ResultMessage(
+        var result = ResultMessage(
             taskId: taskId, status: status, result: object["result"] ?? .null,
             traceback: object["traceback"]?.stringValue, children: object["children"]?.arrayValue ?? [],
             dateDone: object["date_done"]?.stringValue, parentId: object["parent_id"]?.stringValue)
+        result.groupId = object["group_id"]?.stringValue
+        return result
     }
 }

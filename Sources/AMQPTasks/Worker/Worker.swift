@@ -353,7 +353,7 @@ public final class Worker: Service, Sendable {
                 state: state, events: events, hostname: configuration.hostname,
                 metrics: TaskMetricsMiddleware(knownTasks: Set(registry.names), factory: metricsFactory),
                 tracing: tracing, user: middleware),
-            outbox: ChannelOutbox(slot: slot), logger: logger)
+            outbox: ChannelOutbox(slot: slot, logger: logger), logger: logger)
         var ended: Result<Void, Error> = .success(())
         // The slot counts as consuming `queue` from its first consumer until it stops, through custody pauses.
         var consuming = false

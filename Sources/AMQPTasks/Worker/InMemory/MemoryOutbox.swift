@@ -17,6 +17,7 @@ final class MemoryOutbox: TaskOutbox {
         var parked: [Parked] = []
         var deadLetterQueues: Set<String> = []
         var failNext: [Error] = []
+        var chordMembers: [ChordMember] = []
     }
 
     private let contents = Mutex(Contents())
@@ -26,6 +27,8 @@ final class MemoryOutbox: TaskOutbox {
     var published: [OutgoingMessage] { contents.withLock { $0.published } }
     var parked: [Parked] { contents.withLock { $0.parked } }
     var deadLetterQueues: Set<String> { contents.withLock { $0.deadLetterQueues } }
+    /// The chord members the pipeline joined (no chord is kept in memory: each join answers `.notTracked`).
+    var chordMembers: [ChordMember] { contents.withLock { $0.chordMembers } }
 
     /// The next call fails with `error`, as a broker that refuses or loses a publish would make it.
     func failNextCall(with error: Error) { contents.withLock { $0.failNext.append(error) } }
@@ -47,5 +50,11 @@ final class MemoryOutbox: TaskOutbox {
     func park(_ message: OutgoingMessage, for queue: String, after delay: Duration) async throws {
         try takeFailure()
         contents.withLock { $0.parked.append(Parked(message: message, queue: queue, delay: delay)) }
+    }
+
+    func joinChord(_ member: ChordMember) async throws -> ChordJoin {
+        try takeFailure()
+        contents.withLock { $0.chordMembers.append(member) }
+        return .notTracked
     }
 }

@@ -1,9 +1,15 @@
 import AMQP
 import Foundation
+import Logging
 
 /// The outbox of one consumer slot: its channel, in confirm mode, opened again if the broker closed it.
 struct ChannelOutbox: TaskOutbox {
     let slot: SlotChannel
+    var logger = Logger(label: "amqp-tasks.worker")
+
+    func joinChord(_ member: ChordMember) async throws -> ChordJoin {
+        try await ChordBarrier(connection: slot.current().connection, logger: logger).join(member)
+    }
 
     func publish(_ message: OutgoingMessage) async throws { try await slot.current().publish(message) }
 

@@ -178,6 +178,9 @@ struct RecordStage: Sendable {
     private func publishResult(_ result: ResultMessage, for message: TaskMessage, persistent: Bool? = nil) async throws {
         guard let replyTo = message.replyTo, !replyTo.isEmpty, message.ignoreResult != true else { return }
         let persistent = persistent ?? (result.status.isFinal && configuration.persistentResults)
+        var result = result
+        // Every state of a group or chord member names its group, as Celery's backends write it.
+        result.groupId = result.groupId ?? message.group
         try await publish(result, to: replyTo, persistent: persistent)
     }
 
@@ -191,8 +194,9 @@ struct RecordStage: Sendable {
                 type: "ResultTooLarge",
                 message: "the result is \(outgoing.body.count) bytes; this worker sends at most \(limit) ([worker] max_result_size)",
                 module: "amqp_tasks")
-            outgoing = ResultMessage.failure(result.taskId, failure, parentId: result.parentId)
-                .outgoing(replyTo: replyTo, persistent: persistent)
+            var tooLarge = ResultMessage.failure(result.taskId, failure, parentId: result.parentId)
+            tooLarge.groupId = result.groupId
+            outgoing = tooLarge.outgoing(replyTo: replyTo, persistent: persistent)
         }
         outgoing.mandatory = true
         do {

@@ -14,4 +14,12 @@ protocol TaskOutbox: Sendable {
     /// Parks `message` in the delay levels so it reaches `queue` after `delay`, rounded up to whole seconds (at most
     /// 2^28 − 1 s: a longer wait comes back and is parked again).
     func park(_ message: OutgoingMessage, for queue: String, after delay: Duration) async throws
+    /// Joins a chord member's outcome into its chord's state in the broker (`ChordBarrier`), firing the callback
+    /// when it is the last; returns once that is committed.
+    func joinChord(_ member: ChordMember) async throws -> ChordJoin
+}
+
+extension TaskOutbox {
+    /// An outbox that keeps no chords: nothing is joined.
+    func joinChord(_ member: ChordMember) async throws -> ChordJoin { .notTracked }
 }

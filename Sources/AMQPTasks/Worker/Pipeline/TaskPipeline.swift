@@ -7,7 +7,8 @@ import Logging
 /// 2. admit (`AdmitStage`, after the middleware's `received`): expired → REVOKED, `eta` ahead → parked,
 ///    no handler → dead letter;
 /// 3. run (`RunStage`, after the middleware's `willRun`): the handler inside the middleware's `run`;
-/// 4. record (`RecordStage`): the outcome published and confirmed; then the middleware's `recorded`;
+/// 4. record (`RecordStage`): the outcome published and confirmed; a chord member's outcome joins its chord
+///    (`ChordStage`, which fires the callback after the last member); then the middleware's `recorded`;
 /// 5. acknowledge (`TaskProcessor`, which also bounds how often an outcome that cannot be recorded is tried).
 ///
 /// Events, per-task logging and revocation are middleware (`CeleryEventsMiddleware`, `TaskLogMiddleware`,
@@ -19,6 +20,7 @@ struct TaskPipeline: Sendable {
     let admit: AdmitStage
     let runner: RunStage
     let recorder: RecordStage
+    let chords: ChordStage
     let logger: Logger
 
     init(
@@ -32,6 +34,7 @@ struct TaskPipeline: Sendable {
         admit = AdmitStage(registry: registry, tasks: configuration.tasks)
         runner = RunStage(middleware: middleware, state: state)
         recorder = RecordStage(outbox: outbox, queue: queue, configuration: configuration, logger: logger)
+        chords = ChordStage(outbox: outbox, queue: queue, logger: logger)
     }
 
     /// The built-in middleware of a worker, outermost first, followed by the user's.
@@ -75,6 +78,7 @@ struct TaskPipeline: Sendable {
         }
         let verdict = try await decide(&task)
         let outcome = try await recorder.record(verdict, of: task, received: received)
+        try await chords.join(outcome, of: task)
         for middleware in middleware.reversed() { await middleware.recorded(outcome, of: task) }
         return outcome
     }
