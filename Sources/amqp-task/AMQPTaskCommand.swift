@@ -120,28 +120,15 @@ struct Send: AsyncParsableCommand {
             await client.close()
             return
         }
-        do {
-            // Custom states (PROGRESS) on stderr as they come, a bar on a terminal; then the final state.
+        // Custom states (PROGRESS) on stderr as they come, a bar on a terminal; then the final state.
+        try await ResultCommand.printFinal(of: id, from: client) {
             var display = ProgressDisplay(taskName: name)
-            var final: ResultMessage?
-            do {
-                for try await state in client.stateUpdates(for: id, timeout: .clampedSeconds(timeout)) {
-                    if state.status.isFinal { final = state } else { display.show(state) }
-                }
-            } catch {
-                display.endBar()
-                throw error
+            defer { display.endBar() }
+            for try await state in client.stateUpdates(for: id, timeout: .clampedSeconds(timeout)) {
+                if state.status.isFinal { return state }
+                display.show(state)
             }
-            display.endBar()
-            // The stream ends only after a final state (or throws): this is never nil.
-            guard let result = final else { throw ExitCode(2) }
-            let line = JSONValue.object(["id": .string(id), "status": .string(result.status.rawValue), "result": result.result])
-            print(line.jsonString)
-            await client.close()
-            if result.status != .success { throw ExitCode(1) }
-        } catch let timeout as TaskClientError where timeout.code == .timedOut {
-            FileHandle.standardError.write(Data("amqp-task: \(timeout)\n".utf8))
-            await client.close()
+            // The stream ends only after a final state (or throws).
             throw ExitCode(2)
         }
     }

@@ -171,8 +171,16 @@ struct ResultCommand: AsyncParsableCommand {
 
     /// Prints `{"id", "status", "result"}`; exit 1 unless SUCCESS, 2 on timeout. Closes the client.
     static func printResult(of id: String, from client: TaskClient, timeout: Double) async throws {
+        try await printFinal(of: id, from: client) { try await client.result(for: id, timeout: .clampedSeconds(timeout)) }
+    }
+
+    /// Prints the final result `waiting` gets as `{"id", "status", "result"}` and closes the client; exit 1
+    /// unless SUCCESS, 2 when the wait timed out (said on stderr).
+    static func printFinal(
+        of id: String, from client: TaskClient, _ waiting: () async throws -> ResultMessage
+    ) async throws {
         do {
-            let result = try await client.result(for: id, timeout: .clampedSeconds(timeout))
+            let result = try await waiting()
             print(JSONValue.object(["id": .string(id), "status": .string(result.status.rawValue), "result": result.result]).jsonString)
             await client.close()
             if result.status != .success { throw ExitCode(1) }
