@@ -71,13 +71,27 @@ def test_a_worker_started_with_events_says_they_are_on_already(swift_worker, que
     assert control("disable_events", hostname) == [{hostname: {"ok": "task events disabled"}}]
 
 
-def test_a_read_only_worker_refuses_enable_events_and_says_so_once(swift_worker, queue):
+def test_a_read_only_worker_turns_on_events_without_task_data(swift_worker, queue, events):
     hostname = "swift-events-read-only@interop"
     _, log = swift_worker(hostname=hostname)
-    for _ in range(3):  # Flower asks every 5 s
-        [reply] = control("enable_events", hostname)
-        assert "read-only" in reply[hostname]["error"]
-    assert log.read_text().count("refused remote-control enable_events") == 1, log.read_text()
+    assert control("enable_events", hostname) == [{hostname: {"ok": "task events enabled"}}]
+    events.wait_for("worker-online", lambda e: e["type"] == "worker-online" and e["hostname"] == hostname)
+    succeeded = app.send_task("demo.add", args=[20, 22], queue=queue)
+    assert succeeded.get(timeout=20) == 42
+    failed = app.send_task("demo.fail", args=["secret message"], queue=queue)
+    with pytest.raises(Exception):
+        failed.get(timeout=20)
+    events.wait_for("task-failed", lambda e: e["type"] == "task-failed" and e.get("uuid") == failed.id)
+    received = events.wait_for("the event", lambda e: e["type"] == "task-received" and e.get("uuid") == succeeded.id)
+    assert received["name"] == "demo.add"
+    assert (received["args"], received["kwargs"]) == ("<hidden>", "<hidden>"), received
+    done = events.wait_for("the event", lambda e: e["type"] == "task-succeeded" and e.get("uuid") == succeeded.id)
+    assert done["result"] == "<hidden>" and done["runtime"] >= 0, done
+    failure = events.wait_for("the event", lambda e: e["type"] == "task-failed" and e.get("uuid") == failed.id)
+    assert "secret message" not in str(failure), failure
+    assert failure["exception"].startswith("ValueError("), failure
+
+    # Everything else that changes the worker is still refused.
     [reply] = app.control.revoke("some-task", destination=[hostname], reply=True, timeout=20, limit=1)
     assert "error" in reply[hostname]
-    assert "refused remote-control revoke" in log.read_text(), "other refusals are still logged"
+    assert "refused remote-control revoke" in log.read_text()

@@ -101,7 +101,7 @@ def test_flower_lists_swift_workers_and_tasks_and_revokes(flower, swift_worker, 
 
 def test_flower_turns_on_the_events_of_a_worker_started_without_them(flower, swift_worker, queue):
     hostname = "swift-asked-by-flower@interop"
-    swift_worker("--remote-control", "all", hostname=hostname)
+    swift_worker(hostname=hostname)  # the defaults: no --events, read-only remote control
 
     # Flower's workers page lists only workers whose events it received; nothing but Flower's periodic
     # enable_events turns this worker's on.

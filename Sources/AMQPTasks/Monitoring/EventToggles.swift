@@ -7,10 +7,16 @@ import Synchronization
 /// `enable_events` (Flower sends it every 5 s, as does `celery control enable_events`) turns both on, and
 /// `disable_events` turns task events off again while heartbeats go on, as on a Celery worker, whose worker group
 /// never goes off. One per worker: workers in one process (tests, several services) switch independently.
+///
+/// Task events carry task data (arguments, results, exception messages). Events turned on by `-E`, or by a request
+/// that `remote_control = "all"` obeys, carry it as Celery's do; events turned on under the default read-only
+/// access carry `"<hidden>"` instead (`hidesTaskData`), so a worker shows in Flower, with its tasks' names, states
+/// and times, without anyone on the vhost being able to read task data by asking for events.
 final class EventToggles: Sendable {
     private struct Groups {
         var worker: Bool
         var task: Bool
+        var hideData: Bool = false
     }
 
     /// What `enable` changed.
@@ -33,11 +39,18 @@ final class EventToggles: Sendable {
     /// True while task events are sent.
     var taskEvents: Bool { groups.withLock { $0.task } }
 
-    /// `enable_events`: both groups on; says which were off.
-    func enable() -> Enabled {
+    /// True when task events carry `"<hidden>"` for arguments, results and exception messages.
+    var hidesTaskData: Bool { groups.withLock { $0.hideData } }
+
+    /// `enable_events`: both groups on; says which were off. `revealingData` false (a read-only worker) hides task
+    /// data in the task events this turns on; events already on keep what they show.
+    func enable(revealingData: Bool = true) -> Enabled {
         groups.withLock { groups in
-            defer { groups = Groups(worker: true, task: true) }
-            return Enabled(taskEvents: !groups.task, workerEvents: !groups.worker)
+            let before = groups
+            groups.worker = true
+            if !groups.task { groups.hideData = !revealingData }
+            groups.task = true
+            return Enabled(taskEvents: !before.task, workerEvents: !before.worker)
         }
     }
 

@@ -50,13 +50,17 @@ struct EventPublisher: Sendable {
     func taskReceived(_ message: TaskMessage) async {
         await send("task-received", [
             "uuid": .string(message.id), "name": .string(message.name),
-            "args": .string(message.argsRepr ?? PythonRepr.tuple(message.args)),
-            "kwargs": .string(message.kwargsRepr ?? PythonRepr.repr(.object(message.kwargs))),
+            "args": .string(toggles.hidesTaskData ? Self.hidden : message.argsRepr ?? PythonRepr.tuple(message.args)),
+            "kwargs": .string(
+                toggles.hidesTaskData ? Self.hidden : message.kwargsRepr ?? PythonRepr.repr(.object(message.kwargs))),
             "root_id": message.rootId.map(JSONValue.string) ?? .null,
             "parent_id": message.parentId.map(JSONValue.string) ?? .null, "retries": .int(message.retries),
             "eta": message.eta.map(JSONValue.string) ?? .null, "expires": message.expires.map(JSONValue.string) ?? .null,
         ])
     }
+
+    /// What task events say instead of task data when `toggles.hidesTaskData`.
+    static let hidden = "<hidden>"
 
     static func loadAverage() -> [Double] {
         var values = [Double](repeating: 0, count: 3)

@@ -272,7 +272,7 @@ struct RemoteControl: Sendable {
     /// lists the worker) if they were off.
     private func enableEvents() async -> JSONValue {
         guard let events else { return Self.refusal("event dispatcher unavailable") }
-        let enabled = events.toggles.enable()
+        let enabled = events.toggles.enable(revealingData: access.showsArguments)
         if enabled.workerEvents {
             await events.workerEvent("worker-online", freq: configuration.eventHeartbeat.secondsValue)
         }

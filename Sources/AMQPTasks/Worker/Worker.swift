@@ -259,7 +259,7 @@ public final class Worker: Service, Sendable {
     /// The event publisher on its own channel, after `worker-online` when events are on; nil when they cannot come
     /// on (no `-E`, and remote control short of `all`, so `enable_events` is refused).
     private func startEvents(_ connection: Connection) async throws -> EventPublisher? {
-        guard configuration.sendEvents || configuration.remoteControl == .all else { return nil }
+        guard configuration.sendEvents || configuration.remoteControl != .off else { return nil }
         let channel = try await connection.openChannel()
         try await EventPublisher.declare(on: channel)
         let events = EventPublisher(

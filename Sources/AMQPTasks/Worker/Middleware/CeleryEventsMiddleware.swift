@@ -21,21 +21,26 @@ struct CeleryEventsMiddleware: TaskMiddleware {
     func recorded(_ outcome: TaskOutcome, of task: TaskContext) async {
         guard events.toggles.taskEvents else { return }
         let id = JSONValue.string(task.taskId)
+        // Turned on by a read-only worker's enable_events: names, states and times, no task data.
+        let hide = events.toggles.hidesTaskData
         switch outcome {
         case .succeeded(let value, let runtime):
             await events.send("task-succeeded", [
-                "uuid": id, "result": .string(PythonRepr.repr(value)), "runtime": .double(runtime.secondsValue),
+                "uuid": id, "result": .string(hide ? EventPublisher.hidden : PythonRepr.repr(value)),
+                "runtime": .double(runtime.secondsValue),
             ])
         case .failed(let failure, _):
+            let message = hide ? EventPublisher.hidden : PythonRepr.quote(failure.message)
             await events.send("task-failed", [
-                "uuid": id, "exception": .string("\(failure.type)(\(PythonRepr.quote(failure.message)))"),
-                "traceback": .string("amqp-worker \(hostname): \(failure)\n"),
+                "uuid": id, "exception": .string("\(failure.type)(\(message))"),
+                "traceback": .string(hide ? EventPublisher.hidden : "amqp-worker \(hostname): \(failure)\n"),
             ])
         case .retried(let reason, let delay, _, _):
             let seconds = Int(delay.secondsValue)
+            let message = hide ? EventPublisher.hidden : PythonRepr.quote(reason.message)
             await events.send("task-retried", [
-                "uuid": id, "exception": .string("Retry(\(reason.type)(\(PythonRepr.quote(reason.message))), \(seconds))"),
-                "traceback": .string("Retry in \(seconds)s: \(reason)\n"),
+                "uuid": id, "exception": .string("Retry(\(reason.type)(\(message)), \(seconds))"),
+                "traceback": .string(hide ? EventPublisher.hidden : "Retry in \(seconds)s: \(reason)\n"),
             ])
         case .revoked(let reason):
             await events.send("task-revoked", [
