@@ -42,6 +42,9 @@ import Testing
         #expect(metrics.counters(label: TaskMetricNames.tasksTotal).count == 3)
         let runtimes = try metrics.expectTimer(TaskMetricNames.runtime, [("task", "demo.add"), ("queue", queue)])
         #expect(runtimes.values.count == 3)
+        // A TaskClient stamps what it publishes, so the worker times each task's wait in the queue.
+        let waits = try metrics.expectTimer(TaskMetricNames.queueWait, [("task", "demo.add"), ("queue", queue)])
+        #expect(waits.values.count == 3)
         #expect(try metrics.expectCounter(TaskMetricNames.reconnects).totalValue == 0)
 
         try await worker.stop()

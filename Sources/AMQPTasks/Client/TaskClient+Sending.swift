@@ -200,7 +200,9 @@ extension TaskClient {
 
     /// The message to publish: to `options`' exchange or queue if given, else where the routes send it.
     func outgoing(_ message: TaskMessage, options: SendOptions) -> OutgoingMessage {
-        let (properties, body) = message.encode()
+        var (properties, body) = message.encode()
+        // When it was published (AMQP `timestamp`, whole seconds): the worker's queue-wait histogram reads it.
+        properties.timestamp = properties.timestamp ?? Date()
         let (exchange, routingKey) = destination(of: message.name, options: options)
         return OutgoingMessage(
             body: body, exchange: exchange, routingKey: routingKey, properties: properties, mandatory: true)
