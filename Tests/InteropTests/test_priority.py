@@ -7,10 +7,16 @@ from celery import Celery
 from celeryapp import broker_url
 from conftest import amqp_task
 
-# As a Celery user configures priorities: its queues are declared with x-max-priority 10, as ours is.
-app = Celery("priority", broker=broker_url(), backend="rpc://")
-app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json",
-                result_accept_content=["json"], task_queue_max_priority=10)
+
+
+def priority_app():
+    """As a Celery user configures priorities: its queues are declared with x-max-priority 10, as ours is. Not the
+    current app (Celery makes each new app current by default), or the other tests' canvas would declare their
+    queues with x-max-priority too."""
+    app = Celery("priority", broker=broker_url(), backend="rpc://", set_as_current=False)
+    app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json",
+                    result_accept_content=["json"], task_queue_max_priority=10)
+    return app
 
 
 def test_a_celery_clients_high_priority_task_runs_before_the_backlog(swift_worker, queue, tmp_path):
@@ -22,6 +28,7 @@ max_priority = 10
 """)
     status, _, err = amqp_task("declare", "--config", str(config))
     assert status == 0, err
+    app = priority_app()
     low = [app.send_task("demo.add", args=[index, 0], queue=queue, priority=1) for index in range(50)]
     high = app.send_task("demo.add", args=[999, 0], queue=queue, priority=9)
 
