@@ -7,6 +7,22 @@ import Logging
 
 @main
 struct AMQPTaskCommand: AsyncParsableCommand {
+    /// Log lines go to standard error in every subcommand: standard output is for results (JSON lines, ids), and
+    /// swift-log's default handler would write to standard output.
+    static func main() async {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "amqp-task",
         abstract: "Send tasks, read results, and manage the queues of amqp-tasks.toml.",
@@ -100,7 +116,6 @@ struct Send: AsyncParsableCommand {
     var timeout: Double = 60
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         guard let argsList = (try? JSONValue.parse(Data(args.utf8)))?.arrayValue else {
             throw ValidationError("--args must be a JSON list, got \(args)")
         }

@@ -1,7 +1,6 @@
 import AMQPTasks
 import ArgumentParser
 import Foundation
-import Logging
 
 /// The members of a group or chord on the command line: `--task NAME --each '[[1, 2], [3, 4]]'` (one member per
 /// argument list), or `--signatures '[{"task": "demo.add", "args": [1, 2]}, …]'` (Celery signature objects).
@@ -69,7 +68,6 @@ struct Group: AsyncParsableCommand {
     var timeout: Double = 60
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let signatures = try members.members()
         let client = try await TaskClient.connect(configuration: try common.loadReportingErrors())
         var options = SendOptions(queue: members.queue)
@@ -125,7 +123,6 @@ struct Chord: AsyncParsableCommand {
     var timeout: Double = 60
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let signatures = try members.members()
         let callback = try MemberOptions.signature(self.callback, what: "--callback")
         let errbacks = try errback.map { try MemberOptions.signature($0, what: "--errback") }
@@ -164,7 +161,6 @@ struct ResultCommand: AsyncParsableCommand {
     var timeout: Double = 60
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let client = try await TaskClient.connect(configuration: try common.loadReportingErrors(), replyQueue: replyQueue)
         try await Self.printResult(of: id, from: client, timeout: timeout)
     }
@@ -212,7 +208,6 @@ struct ChainCommand: AsyncParsableCommand {
     var timeout: Double = 60
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         guard let list = (try? JSONValue.parse(Data(signatures.utf8)))?.arrayValue, !list.isEmpty else {
             throw ValidationError("--signatures must be a non-empty JSON list of signature objects, got \(signatures)")
         }
