@@ -108,6 +108,33 @@ import Testing
         try await deleteStream(stream)
     }
 
+    /// An entry dated in the future (a writer whose clock is ahead, or anyone who may publish to the stream) must
+    /// not make the worker forget the revokes read before it: the revoked set expires by time, and a "now" hours
+    /// ahead would expire all of them at once.
+    @Test func anEntryDatedInTheFutureForgetsNoEarlierRevoke() async throws {
+        let stream = uniqueStream()
+        let queue = uniqueQueue("revokelog")
+        let revoked = UUID().uuidString.lowercased()
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        try await RevokeLog.declare(stream, on: channel)
+        try await channel.confirmSelect()
+        try await RevokeLog.append([revoked], to: stream, on: channel)
+        let fourHoursAhead = Date().addingTimeInterval(RevokeLog.lifetime.secondsValue + 3600)
+        try await RevokeLog.append(["from-the-future"], to: stream, at: fourHoursAhead, on: channel)
+        await connection.close()
+
+        let runs = RunLog()
+        let worker = try await startWorker(queue, stream: stream, runs: runs)
+        #expect(worker.worker.state.isRevoked("from-the-future"), "the entry itself holds")
+        #expect(worker.worker.state.isRevoked(revoked), "the revoke before the future-dated entry still holds")
+        let marker = try await sendRevokedThenMarker(revoked, to: queue, runs: runs)
+        #expect(await runs.count(marker) == 1)
+        #expect(await runs.count(revoked) == 0, "the task revoked before the future-dated entry did not run")
+        try await worker.stop()
+        try await deleteStream(stream)
+    }
+
     @Test func anEntryRoundTripsAndItsTimeCountsFromTheRevoke() throws {
         let entry = RevokeLog.Entry(taskIDs: ["a", "b"], revokedAt: Date(timeIntervalSince1970: 1_000), writer: "w")
         #expect(try RevokeLog.Entry.parse(entry.body).get() == entry)
