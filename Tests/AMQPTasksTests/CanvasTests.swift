@@ -403,3 +403,27 @@ extension CanvasTests {
         try await Self.deleteQueues([queue])
     }
 }
+
+extension CanvasTests {
+    /// A callback routed through an exchange that no queue is bound to for its routing key comes back only once the
+    /// chord's transaction is committed (the chord is finished then): its caller gets a FAILURE saying so, instead
+    /// of waiting for a callback that never runs.
+    @Test func aChordWhoseCallbackReachesNoQueueTellsItsCaller() async throws {
+        let queue = uniqueQueue("chordlost")
+        let worker = try await RunningWorker.start(queues: [queue])
+        let client = try await TaskClient.connect(url: Broker.url)
+        let nowhere = uniqueQueue("nobinding")
+        let chord = try await client.send(
+            chord: [TaskSignature("demo.add", args: [1, 2])],
+            callback: TaskSignature("demo.echo", options: ["exchange": "amq.direct", "routing_key": .string(nowhere)]),
+            options: SendOptions(queue: queue))
+        let result = try await client.result(for: chord.callbackId, timeout: .seconds(30))
+        #expect(result.status == .failure)
+        #expect(result.failure?.type == "ChordError", "\(String(describing: result.failure))")
+        #expect(result.failure?.message.contains("reached no queue") == true, "\(String(describing: result.failure))")
+        try await Self.waitUntilChordQueueIsGone(chord.id)
+        await client.close()
+        try await worker.stop()
+        try await Self.deleteQueues([queue])
+    }
+}

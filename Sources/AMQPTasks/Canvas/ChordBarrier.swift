@@ -118,6 +118,14 @@ struct ChordBarrier: Sendable {
         for error in unroutable {
             logger.error("chord \(member.chordId): a message of its finish reached no queue: \(error)")
         }
+        if case .fired = joined, let error = unroutable.first, let firing,
+            !ChordFiring.destination(of: firing.callback, defaultQueue: member.queue).exchange.isEmpty,
+            let lost = firing.callbackLostMessage(error)
+        {
+            // Only a callback routed through an exchange can come back (a queue is checked before the commit).
+            try? await channel.publish(lost)
+            _ = try? await channel.commit()
+        }
         if state.finished {
             do {
                 try await deleteFinished(member.chordId, on: channel)
