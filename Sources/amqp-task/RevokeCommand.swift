@@ -29,13 +29,20 @@ struct Revoke: AsyncParsableCommand {
     func run() async throws {
         let (configuration, connection) = try await common.connect()
         let stream = configuration.worker.revokeLog ?? RevokeLog.queue
-        try await RevokeLog.record(ids, in: stream, on: connection)
+        // The running workers get the revoke even when it cannot be recorded (the stream declared by someone else
+        // with other arguments, a broker without streams, no permission): the failure is reported after the send.
+        var notRecorded: Error?
+        do {
+            try await RevokeLog.record(ids, in: stream, on: connection)
+        } catch {
+            notRecorded = error
+        }
         let channel = try await connection.openChannel()
         try await channel.declareExchange("celery.pidbox", type: .fanout, durable: false)
         var arguments: [String: JSONValue] = [
             "task_id": .array(ids.map(JSONValue.string)), "terminate": .bool(terminate), "signal": .string(signal),
         ]
-        arguments[RevokeLog.recordedArgument] = true
+        if notRecorded == nil { arguments[RevokeLog.recordedArgument] = true }
         let request: JSONValue = [
             "method": "revoke", "arguments": .object(arguments), "destination": nil, "pattern": nil, "matcher": nil,
         ]
@@ -45,6 +52,10 @@ struct Revoke: AsyncParsableCommand {
                 contentType: "application/json", contentEncoding: "utf-8", headers: ["clock": .int32(1)],
                 deliveryMode: BasicProperties.DeliveryMode.persistent, priority: 0))
         await connection.close()
+        if let notRecorded {
+            FileHandle.standardError.write(Data("amqp-task: sent the revoke of \(ids.count) task(s) to the running workers, but could not record it in \(stream), so workers started later will not honour it: \(notRecorded)\n".utf8))
+            throw ExitCode(1)
+        }
         print("revoked \(ids.count) task(s): recorded in \(stream) (workers started within \(Int(RevokeLog.lifetime.secondsValue / 3600)) h honour it) and sent to the running workers\(terminate ? ", which stop them if they run" : "")")
     }
 }

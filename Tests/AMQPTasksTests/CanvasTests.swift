@@ -374,3 +374,56 @@ extension CanvasTests {
         await connection.close()
     }
 }
+
+extension CanvasTests {
+    /// Each member's result fits the worker's `max_result_size`, but together they do not: the state that carries
+    /// them (and the callback after it) would pass the size a message may have, which the broker refuses at every
+    /// attempt, so the chord would never end. It fails instead, naming the member that took it over.
+    @Test func aChordWhoseResultsTogetherPassTheResultSizeFailsNamingTheMember() async throws {
+        let queue = uniqueQueue("chordsize")
+        let log = RunLog()
+        let worker = try await RunningWorker.start(
+            queues: [queue], register: Self.register(log), configure: { $0.maxResultSize = 100_000 })
+        let client = try await TaskClient.connect(url: Broker.url)
+        let big = String(repeating: "x", count: 60_000)
+        let chord = try await client.send(
+            chord: [TaskSignature("demo.echo", args: [.string(big)]), TaskSignature("demo.echo", args: [.string(big)])],
+            callback: TaskSignature("test.collect"), errbacks: [TaskSignature("test.errback")],
+            options: SendOptions(queue: queue))
+        let result = try await client.result(for: chord.callbackId, timeout: .seconds(60))
+        #expect(result.status == .failure)
+        #expect(result.failure?.type == "ChordError", "\(String(describing: result.failure))")
+        #expect(result.failure?.message.contains("ResultTooLarge") == true, "\(String(describing: result.failure))")
+        try await Self.waitUntilChordQueueIsGone(chord.id)
+        for _ in 0..<300 where await log.count("errback") == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(await log.count("errback") == 1)
+        #expect(await log.count("collect") == 0)
+        await client.close()
+        try await worker.stop()
+        try await Self.deleteQueues([queue])
+    }
+}
+
+extension CanvasTests {
+    /// A callback routed through an exchange that no queue is bound to for its routing key comes back only once the
+    /// chord's transaction is committed (the chord is finished then): its caller gets a FAILURE saying so, instead
+    /// of waiting for a callback that never runs.
+    @Test func aChordWhoseCallbackReachesNoQueueTellsItsCaller() async throws {
+        let queue = uniqueQueue("chordlost")
+        let worker = try await RunningWorker.start(queues: [queue])
+        let client = try await TaskClient.connect(url: Broker.url)
+        let nowhere = uniqueQueue("nobinding")
+        let chord = try await client.send(
+            chord: [TaskSignature("demo.add", args: [1, 2])],
+            callback: TaskSignature("demo.echo", options: ["exchange": "amq.direct", "routing_key": .string(nowhere)]),
+            options: SendOptions(queue: queue))
+        let result = try await client.result(for: chord.callbackId, timeout: .seconds(30))
+        #expect(result.status == .failure)
+        #expect(result.failure?.type == "ChordError", "\(String(describing: result.failure))")
+        #expect(result.failure?.message.contains("reached no queue") == true, "\(String(describing: result.failure))")
+        try await Self.waitUntilChordQueueIsGone(chord.id)
+        await client.close()
+        try await worker.stop()
+        try await Self.deleteQueues([queue])
+    }
+}

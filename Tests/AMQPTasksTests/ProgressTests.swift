@@ -174,7 +174,7 @@ import Testing
     }
 }
 
-/// The state streams of `ResultRouter` without a broker: history then live states, the end after a final state,
+/// The state streams of `ResultRouter` (without a worker): history then live states, the end after a final state,
 /// the timeout, a closing client, and the per-task bound on kept states.
 @Suite struct StateUpdatesRouterTests {
     @Test func aStreamGetsTheStatesSoFarThenEachNewOneAndEndsAfterTheFinal() async throws {
@@ -214,6 +214,24 @@ import Testing
         await router.failAll(TaskClientError.clientClosed("result"))
         let closed = await #expect(throws: TaskClientError.self) { for try await _ in closing {} }
         #expect(closed?.code == .closed)
+    }
+
+    /// A caller that reads slowly while a long task reports progress: what waits in its stream is bounded (the
+    /// latest states and the final one), not every state the task ever sent.
+    @Test func aSlowReaderOfStateUpdatesHoldsOnlyTheLatestStates() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let updates = client.stateUpdates(for: "slow", timeout: .seconds(60))
+        var states = updates.makeAsyncIterator()
+        await client.router.deliver(ResultMessage(taskId: "slow", status: .progress, result: .int(0)))
+        #expect(try await states.next()?.result == 0, "the stream is being fed")
+        for i in 1...1000 { await client.router.deliver(ResultMessage(taskId: "slow", status: .progress, result: .int(i))) }
+        await client.router.deliver(.success("slow", "done"))
+        var waiting: [ResultMessage] = []
+        while let state = try await states.next() { waiting.append(state) }
+        #expect(waiting.count <= ResultCache.maxHistory + 1, "\(waiting.count) states waited in the stream")
+        #expect(waiting.last?.status == .success && waiting.last?.result == "done", "the final state is never dropped")
+        #expect(waiting.dropLast().last?.result == 1000, "the latest progress is kept")
+        await client.close()
     }
 
     @Test func aTaskKeepsAtMostTheLatestHundredStates() async throws {

@@ -99,6 +99,58 @@ import Testing
         try await worker.stop()
     }
 
+    /// A limit of 1/h (set by mistake, or a rate such as 1e-300/s) makes the second task wait an hour or more,
+    /// holding its consumer; lifting the limit with `celery control rate_limit NAME 0` must let it start now, not
+    /// when the old reservation comes.
+    @Test func liftingALimitStartsTheTaskThatWaitsForIt() async throws {
+        let queue = uniqueQueue("ratelimit")
+        let starts = StartLog()
+        let worker = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                try registry.register("rate.slow") { _ in
+                    await starts.started()
+                    return .null
+                }
+            },
+            configure: {
+                $0.tasks["rate.slow"] = TaskSettings(rateLimit: try! RateLimit.parse("1/h"))
+                $0.remoteControl = .all
+            })
+        let client = try await TaskClient.connect(url: Broker.url)
+        var options = SendOptions(queue: queue)
+        options.ignoreResult = true
+        _ = try await client.sendBatch((0..<2).map { _ in client.message("rate.slow", options: options) }, options: options)
+        let limits = worker.worker.state.rateLimits
+        for _ in 0..<1200 where await starts.count < 1 || limits.waiting(for: "rate.slow") < 1 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(await starts.count == 1, "the first task started at once")
+        #expect(limits.waiting(for: "rate.slow") == 1, "the second waits for its start, an hour away")
+
+        let requester = try await PidboxRequester.open()
+        #expect(
+            try await requester.ask(worker.worker.configuration.hostname, "rate_limit", ["task_name": "rate.slow", "rate_limit": 0])
+                == ["ok": "rate limit disabled successfully"])
+        try await requester.close()
+        for _ in 0..<600 where await starts.count < 2 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(await starts.count == 2, "the waiting task started once the limit was lifted")
+        #expect(limits.waiting(for: "rate.slow") == 0)
+        await client.close()
+        try await worker.stop()
+    }
+
+    @Test func aStopDuringARateLimitWaitRequeuesTheTask() async throws {
+        let limits = TaskRateLimits(["t": RateLimit(perSecond: 1.0 / 3600)!])
+        #expect(limits.reserve("t") == .zero)
+        let waiter = Task { try await limits.waitForStart(of: "t") }
+        for _ in 0..<1200 where limits.waiting(for: "t") < 1 { try await Task.sleep(for: .milliseconds(10)) }
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(limits.waiting(for: "t") == 0)
+        limits.set(RateLimit(perSecond: 1), for: "t")  // no waiter left to wake
+    }
+
     @Test func readOnlyRemoteControlRefusesRateLimit() async throws {
         let worker = try await PidboxWorker.start(access: nil)
         let requester = try await PidboxRequester.open()

@@ -1,6 +1,7 @@
 import AMQP
 @testable import AMQPTasks
 import Foundation
+import Logging
 import Testing
 
 /// Revokes that last (the stream `RevokeLog`), on the real broker: each test has a stream of its own, deleted at
@@ -106,6 +107,85 @@ import Testing
         #expect(await runs.count(revoked) == 0)
         try await worker.stop()
         try await deleteStream(stream)
+    }
+
+    /// An entry dated in the future (a writer whose clock is ahead, or anyone who may publish to the stream) must
+    /// not make the worker forget the revokes read before it: the revoked set expires by time, and a "now" hours
+    /// ahead would expire all of them at once.
+    @Test func anEntryDatedInTheFutureForgetsNoEarlierRevoke() async throws {
+        let stream = uniqueStream()
+        let queue = uniqueQueue("revokelog")
+        let revoked = UUID().uuidString.lowercased()
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        try await RevokeLog.declare(stream, on: channel)
+        try await channel.confirmSelect()
+        try await RevokeLog.append([revoked], to: stream, on: channel)
+        let fourHoursAhead = Date().addingTimeInterval(RevokeLog.lifetime.secondsValue + 3600)
+        try await RevokeLog.append(["from-the-future"], to: stream, at: fourHoursAhead, on: channel)
+        await connection.close()
+
+        let runs = RunLog()
+        let worker = try await startWorker(queue, stream: stream, runs: runs)
+        #expect(worker.worker.state.isRevoked("from-the-future"), "the entry itself holds")
+        #expect(worker.worker.state.isRevoked(revoked), "the revoke before the future-dated entry still holds")
+        let marker = try await sendRevokedThenMarker(revoked, to: queue, runs: runs)
+        #expect(await runs.count(marker) == 1)
+        #expect(await runs.count(revoked) == 0, "the task revoked before the future-dated entry did not run")
+        try await worker.stop()
+        try await deleteStream(stream)
+    }
+
+    /// A reader that may read the stream but not write its marker (a user without the write permission): lasting
+    /// revokes are off on that connection, and the stream's consumer it had started must not stay behind, holding
+    /// up to its prefetch of entries unacknowledged for as long as the connection lasts.
+    @Test func aReaderThatCannotWriteItsMarkerLeavesNoConsumerBehind() async throws {
+        let stream = uniqueStream()
+        try Self.makeReadOnlyUser()
+        let setup = try await Connection.open(url: Broker.url)
+        try await RevokeLog.record(["one"], in: stream, on: setup)
+        let reader = try await Connection.open(url: "amqp://\(Self.readOnlyUser):\(Self.readOnlyUser)-password@127.0.0.1:\(Broker.port)/%2f")
+        let follower = RevokeLogFollower(
+            stream: stream, instance: UUID().uuidString, state: WorkerState(), logger: Logger(label: "test.revokes"))
+        let reading = try await follower.start(on: reader)
+        #expect(reading == nil, "the marker could not be written")
+        #expect(reader.isOpen)
+        // A stream's queue.declare-ok always says 0 consumers, and list_consumers leaves stream consumers out: count
+        // the consumers on the reader's channels (this user's connection is the reader's only).
+        let (_, channels) = try Self.ctl(["list_channels", "user", "consumer_count", "--quiet", "--no-table-headers"])
+        var consumers = 0
+        for line in channels.split(separator: "\n") {
+            let fields = line.split(separator: "\t").map(String.init)
+            if fields.count == 2, fields[0] == Self.readOnlyUser { consumers += Int(fields[1]) ?? 0 }
+        }
+        #expect(consumers == 0, "no consumer of the stream left behind: \(channels)")
+        await reader.close()
+        await setup.close()
+        try await deleteStream(stream)
+    }
+
+    static let readOnlyUser = "review-revokes-reader"
+
+    /// Runs `Deploy/broker ctl` (rabbitmqctl on this test's broker); returns its status and output.
+    static func ctl(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = Broker.repoRoot.appendingPathComponent("Deploy/broker")
+        process.arguments = ["ctl"] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
+    /// A user that may configure and read everything on `/` but write nothing, made with `Deploy/broker ctl`.
+    static func makeReadOnlyUser() throws {
+        let (added, addText) = try ctl(["add_user", readOnlyUser, "\(readOnlyUser)-password"])
+        if added != 0, !addText.contains("already exists") { throw TestFailure("add_user \(readOnlyUser): \(addText)") }
+        let (permitted, permitText) = try ctl(["set_permissions", "-p", "/", readOnlyUser, ".*", "^$", ".*"])
+        if permitted != 0 { throw TestFailure("set_permissions \(readOnlyUser): \(permitText)") }
     }
 
     @Test func anEntryRoundTripsAndItsTimeCountsFromTheRevoke() throws {

@@ -26,6 +26,23 @@ import Testing
         await connection.close()
     }
 
+    /// The broker frees a channel's number when it closes the channel on an error, and the next `openChannel()`
+    /// may get it. A late call on the old `Channel` (a deferred `close()`, as `defer { Task { try? await
+    /// channel.close() } }` makes) must not reach the new channel that has its number now.
+    @Test func aChannelTheBrokerClosedNeverActsOnTheNewChannelThatGetsItsNumber() async throws {
+        let connection = try await TestBroker.connect()
+        let stale = try await connection.openChannel()
+        _ = await expectAMQPError { _ = try await stale.inspectQueue(uniqueName("missing")) }
+        let fresh = try await connection.openChannel()
+        #expect(fresh.id == stale.id, "the freed number is given again (else this test shows nothing)")
+        let again = await expectAMQPError { try await stale.declareQueue("", durable: false, exclusive: true) }
+        #expect(again?.kind == .closed, "a call on the old channel says it is closed")
+        try? await stale.close()
+        #expect(fresh.isOpen, "closing the old channel left the new one open")
+        try await fresh.declareQueue("", durable: false, exclusive: true)
+        await connection.close()
+    }
+
     @Test func aMissingQueueIsCaughtAsNotFoundWithTheRefusedMethodAndIsNotNodeDown() async throws {
         let connection = try await TestBroker.connect()
         let channel = try await connection.openChannel()

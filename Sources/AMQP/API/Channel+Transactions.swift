@@ -11,7 +11,7 @@ extension Channel {
     /// Makes this channel transactional (`tx.select`); idempotent. Throws `.invalidArgument` on a confirm channel.
     public func selectTransactions() async throws {
         let id = id
-        try await core.perform("tx.select") { try $0.txSelect(channel: id) }
+        try await perform("tx.select") { try $0.txSelect(channel: id) }
     }
 
     /// Applies every publish and acknowledgement since the last commit or rollback (`tx.commit`). Returns the
@@ -20,13 +20,13 @@ extension Channel {
     @discardableResult
     public func commit() async throws -> [AMQPError] {
         let id = id
-        return try await core.perform("tx.commit") { try $0.txCommit(channel: id) }
+        return try await perform("tx.commit") { try $0.txCommit(channel: id) }
     }
 
     /// Discards every publish and acknowledgement since the last commit or rollback (`tx.rollback`). Messages
     /// whose acknowledgement was discarded stay unacknowledged on this channel.
     public func rollback() async throws {
         let id = id
-        try await core.perform("tx.rollback") { try $0.txRollback(channel: id) }
+        try await perform("tx.rollback") { try $0.txRollback(channel: id) }
     }
 }

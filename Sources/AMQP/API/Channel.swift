@@ -33,7 +33,7 @@ public final class Channel: Sendable {
         isInternal: Bool = false, arguments: FieldTable = [:]
     ) async throws {
         let id = id
-        try await core.perform("exchange.declare") {
+        try await perform("exchange.declare") {
             try $0.exchangeDeclare(
                 channel: id, name: name, type: type.rawValue, passive: false, durable: durable,
                 autoDelete: autoDelete, isInternal: isInternal, arguments: arguments)
@@ -43,7 +43,7 @@ public final class Channel: Sendable {
     /// Checks that an exchange exists (passive declare); 404 NOT_FOUND (closing the channel) when it does not.
     public func checkExchange(_ name: String) async throws {
         let id = id
-        try await core.perform("exchange.declare") {
+        try await perform("exchange.declare") {
             try $0.exchangeDeclare(
                 channel: id, name: name, type: "", passive: true, durable: false, autoDelete: false, isInternal: false,
                 arguments: [:])
@@ -53,7 +53,7 @@ public final class Channel: Sendable {
     /// Deletes an exchange (`exchange.delete`).
     public func deleteExchange(_ name: String, ifUnused: Bool = false) async throws {
         let id = id
-        try await core.perform("exchange.delete") { try $0.exchangeDelete(channel: id, name: name, ifUnused: ifUnused) }
+        try await perform("exchange.delete") { try $0.exchangeDelete(channel: id, name: name, ifUnused: ifUnused) }
     }
 
     /// Binds exchange `destination` to exchange `source` (`exchange.bind`, a RabbitMQ extension): what `source`
@@ -62,7 +62,7 @@ public final class Channel: Sendable {
         _ destination: String, to source: String, routingKey: String = "", arguments: FieldTable = [:]
     ) async throws {
         let id = id
-        try await core.perform("exchange.bind") {
+        try await perform("exchange.bind") {
             try $0.exchangeBind(
                 channel: id, destination: destination, source: source, routingKey: routingKey, arguments: arguments)
         }
@@ -78,7 +78,7 @@ public final class Channel: Sendable {
         arguments: FieldTable = [:]
     ) async throws -> QueueState {
         let id = id
-        return try await core.perform("queue.declare") {
+        return try await perform("queue.declare") {
             try $0.queueDeclare(
                 channel: id, name: name, passive: false, durable: durable, exclusive: exclusive,
                 autoDelete: autoDelete, arguments: arguments)
@@ -89,7 +89,7 @@ public final class Channel: Sendable {
     /// when it does not exist.
     public func inspectQueue(_ name: String) async throws -> QueueState {
         let id = id
-        return try await core.perform("queue.declare") {
+        return try await perform("queue.declare") {
             try $0.queueDeclare(
                 channel: id, name: name, passive: true, durable: false, exclusive: false, autoDelete: false,
                 arguments: [:])
@@ -101,7 +101,7 @@ public final class Channel: Sendable {
         _ queue: String, to exchange: String, routingKey: String = "", arguments: FieldTable = [:]
     ) async throws {
         let id = id
-        try await core.perform("queue.bind") {
+        try await perform("queue.bind") {
             try $0.queueBind(
                 channel: id, queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments,
                 unbind: false)
@@ -113,7 +113,7 @@ public final class Channel: Sendable {
         _ queue: String, from exchange: String, routingKey: String = "", arguments: FieldTable = [:]
     ) async throws {
         let id = id
-        try await core.perform("queue.unbind") {
+        try await perform("queue.unbind") {
             try $0.queueBind(
                 channel: id, queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments,
                 unbind: true)
@@ -124,14 +124,14 @@ public final class Channel: Sendable {
     @discardableResult
     public func purgeQueue(_ name: String) async throws -> UInt32 {
         let id = id
-        return try await core.perform("queue.purge") { try $0.queuePurge(channel: id, name: name) }
+        return try await perform("queue.purge") { try $0.queuePurge(channel: id, name: name) }
     }
 
     /// Deletes a queue (`queue.delete`); returns how many messages it held.
     @discardableResult
     public func deleteQueue(_ name: String, ifUnused: Bool = false, ifEmpty: Bool = false) async throws -> UInt32 {
         let id = id
-        return try await core.perform("queue.delete") {
+        return try await perform("queue.delete") {
             try $0.queueDelete(channel: id, name: name, ifUnused: ifUnused, ifEmpty: ifEmpty)
         }
     }
@@ -142,7 +142,7 @@ public final class Channel: Sendable {
     /// taken responsibility for the message (written it to disk, for persistent messages on durable queues).
     public func confirmSelect() async throws {
         let id = id
-        try await core.perform("confirm.select") { try $0.confirmSelect(channel: id) }
+        try await perform("confirm.select") { try $0.confirmSelect(channel: id) }
     }
 
     /// Publishes one message. On a confirm channel, returns when the broker confirmed it, and throws `.nacked`
@@ -150,7 +150,7 @@ public final class Channel: Sendable {
     /// their confirms are then pipelined.
     public func publish(_ message: OutgoingMessage) async throws {
         let id = id
-        try await core.performDeferred("basic.publish") { core, done in
+        try await performDeferred("basic.publish") { core, done in
             core.publish(channel: id, message, completion: done)
         }
     }
@@ -170,7 +170,7 @@ public final class Channel: Sendable {
     public func publish(batch messages: [OutgoingMessage]) async throws -> [Result<Void, AMQPError>] {
         guard !messages.isEmpty else { return [] }
         let id = id
-        return try await core.performDeferred("basic.publish") { core, done in
+        return try await performDeferred("basic.publish") { core, done in
             let collector = BatchCollector(count: messages.count, done: done)
             for (index, message) in messages.enumerated() {
                 core.publish(channel: id, message) { collector.record($0, at: index) }
@@ -184,7 +184,7 @@ public final class Channel: Sendable {
     /// (`basic.qos`, per consumer unless `global`). Prefetch 1 gives each consumer one message at a time.
     public func setPrefetch(_ count: UInt16, global: Bool = false) async throws {
         let id = id
-        try await core.perform("basic.qos") { try $0.basicQos(channel: id, prefetchCount: count, global: global) }
+        try await perform("basic.qos") { try $0.basicQos(channel: id, prefetchCount: count, global: global) }
     }
 
     /// Starts a consumer with manual acknowledgements (`basic.consume`, `no_ack = false`).
@@ -194,7 +194,7 @@ public final class Channel: Sendable {
         let id = id
         let (stream, continuation) = AsyncThrowingStream<Delivery, Error>.makeStream()
         let channelOpen = ChannelOpenFlag()
-        let tag = try await core.perform("basic.consume") {
+        let tag = try await perform("basic.consume") {
             try $0.basicConsume(
                 channel: id, queue: queue, tag: consumerTag, exclusive: exclusive, arguments: arguments,
                 continuation: continuation, channelOpen: channelOpen)
@@ -205,19 +205,19 @@ public final class Channel: Sendable {
     /// Cancels a consumer (`basic.cancel`).
     public func cancel(consumerTag: String) async throws {
         let id = id
-        try await core.perform("basic.cancel") { try $0.basicCancel(channel: id, tag: consumerTag) }
+        try await perform("basic.cancel") { try $0.basicCancel(channel: id, tag: consumerTag) }
     }
 
     /// Takes one message from a queue (`basic.get`), or nil when it is empty. With `autoAck` false, settle it.
     public func get(queue: String, autoAck: Bool = false) async throws -> Delivery? {
         let id = id
-        return try await core.perform("basic.get") { try $0.basicGet(channel: id, queue: queue, autoAck: autoAck) }
+        return try await perform("basic.get") { try $0.basicGet(channel: id, queue: queue, autoAck: autoAck) }
     }
 
     /// Acknowledges `deliveryTag`, and with `multiple` every earlier delivery on this channel.
     public func ack(deliveryTag: UInt64, multiple: Bool = false) async throws {
         let id = id
-        try await core.perform("basic.ack") {
+        try await perform("basic.ack") {
             try $0.settle(channel: id, deliveryTag: deliveryTag, .ack(multiple: multiple))
         }
     }
@@ -225,16 +225,47 @@ public final class Channel: Sendable {
     /// Negatively acknowledges `deliveryTag` (and earlier ones with `multiple`).
     public func nack(deliveryTag: UInt64, multiple: Bool = false, requeue: Bool) async throws {
         let id = id
-        try await core.perform("basic.nack") {
+        try await perform("basic.nack") {
             try $0.settle(channel: id, deliveryTag: deliveryTag, .nack(multiple: multiple, requeue: requeue))
         }
     }
 
     // MARK: Closing
 
-    /// Closes the channel (`channel.close`). Unacked deliveries go back to their queues.
+    /// Closes the channel (`channel.close`). Unacked deliveries go back to their queues. A channel closed already
+    /// (by the broker, or by an earlier `close()`) stays closed, and the newer channel that may have its number now is
+    /// left alone.
     public func close() async throws {
-        let id = id
-        try await core.perform("channel.close") { try $0.closeChannel(id) }
+        let (id, open) = (id, open)
+        try await perform("channel.close") { core in
+            guard core.isCurrent(id, open) else { return }
+            try core.closeChannel(id)
+        }
+    }
+}
+
+extension Channel {
+    /// Runs `body` on the I/O thread, or throws `.closed` when this channel is closed: the broker frees the number of
+    /// a channel it closes and a newer channel may have it, which no call on this one may touch.
+    func perform<T: Sendable>(
+        _ operation: String, _ body: @escaping @Sendable (ConnectionCore) throws -> T
+    ) async throws -> T {
+        let (id, open) = (id, open)
+        return try await core.perform(operation) { core in
+            try core.requireCurrent(id, open, operation: operation)
+            return try body(core)
+        }
+    }
+
+    /// `perform` for a call that completes later (a publish waiting for its confirm).
+    func performDeferred<T: Sendable>(
+        _ operation: String,
+        _ body: @escaping @Sendable (ConnectionCore, @escaping @Sendable (Result<T, AMQPError>) -> Void) -> Void
+    ) async throws -> T {
+        let (id, open) = (id, open)
+        return try await core.performDeferred(operation) { core, done in
+            guard core.isCurrent(id, open) else { return done(.failure(core.closedChannelError(id, operation: operation))) }
+            body(core, done)
+        }
     }
 }

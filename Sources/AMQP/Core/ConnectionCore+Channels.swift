@@ -4,12 +4,22 @@ import CRabbitMQ
 extension ConnectionCore {
     /// The open channel `id`, or the error saying it is closed.
     func openChannelState(_ id: UInt16, operation: String) throws -> ChannelState {
-        guard let channel = io.channels[id] else {
-            throw AMQPError(
-                .closed, operation: operation, message: "channel \(id) is closed",
-                hint: "the broker closes a channel on an error (404, 406, 403…); open a new channel to go on")
-        }
+        guard let channel = io.channels[id] else { throw closedChannelError(id, operation: operation) }
         return channel
+    }
+
+    /// True when channel `id` is open and is the opening `open` belongs to, not a newer channel given its number.
+    func isCurrent(_ id: UInt16, _ open: ChannelOpenFlag) -> Bool { io.channels[id]?.open === open }
+
+    /// Throws `.closed` unless channel `id` is open and is the opening `open` belongs to.
+    func requireCurrent(_ id: UInt16, _ open: ChannelOpenFlag, operation: String) throws {
+        guard isCurrent(id, open) else { throw closedChannelError(id, operation: operation) }
+    }
+
+    func closedChannelError(_ id: UInt16, operation: String) -> AMQPError {
+        AMQPError(
+            .closed, operation: operation, message: "channel \(id) is closed",
+            hint: "the broker closes a channel on an error (404, 406, 403…); open a new channel to go on")
     }
 
     /// Opens a channel (`channel.open`) on a free number and returns the number, with the flag that says while it is

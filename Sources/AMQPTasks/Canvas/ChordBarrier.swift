@@ -69,7 +69,25 @@ struct ChordBarrier: Sendable {
         if member.index >= state.size {
             logger.error("chord \(member.chordId) has \(state.size) members, but task \(member.taskId) says it is member \(member.index): it cannot join")
         }
-        let decision = state.join(index: member.index, taskId: member.taskId, member.contribution)
+        let before = state
+        var decision = state.join(index: member.index, taskId: member.taskId, member.contribution)
+        switch decision {
+        case .waiting, .complete:
+            // The results travel in the state (and then in the callback): past the size a message of this worker may
+            // have, the broker would refuse the new state at every attempt and the chord would never end. It fails.
+            let size = state.json.jsonData().count
+            guard size > member.maxStateSize else { break }
+            logger.error("chord \(member.chordId): with the result of task \(member.taskId) its state would be \(size) bytes, over \(member.maxStateSize) ([worker] max_result_size): the chord fails")
+            state = before
+            decision = state.join(
+                index: member.index, taskId: member.taskId,
+                .failed(TaskFailure(
+                    type: "ResultTooLarge",
+                    message: "the chord's results would come to \(size) bytes with this member's, over the \(member.maxStateSize) a worker's message may have ([worker] max_result_size)",
+                    module: "amqp_tasks")))
+        case .unchanged, .failed:
+            break
+        }
         let firing = ChordFiring(state: state, defaultQueue: member.queue, parentId: member.taskId, rootId: member.rootId)
         var messages: [OutgoingMessage] = []
         var joined: ChordJoin
@@ -99,6 +117,14 @@ struct ChordBarrier: Sendable {
         let unroutable = try await channel.commit()
         for error in unroutable {
             logger.error("chord \(member.chordId): a message of its finish reached no queue: \(error)")
+        }
+        if case .fired = joined, let error = unroutable.first, let firing,
+            !ChordFiring.destination(of: firing.callback, defaultQueue: member.queue).exchange.isEmpty,
+            let lost = firing.callbackLostMessage(error)
+        {
+            // Only a callback routed through an exchange can come back (a queue is checked before the commit).
+            try? await channel.publish(lost)
+            _ = try? await channel.commit()
         }
         if state.finished {
             do {

@@ -37,6 +37,23 @@ struct ChordFiring {
         return outgoing(message, for: callback)
     }
 
+    /// The chord's FAILURE for the callback's caller when the callback reached no queue (routed through an exchange
+    /// without a matching binding, which is known only once the chord's transaction committed); nil when it has no
+    /// `reply_to`. The chord is finished then: its caller is told rather than left waiting for a callback that
+    /// never runs.
+    func callbackLostMessage(_ error: AMQPError) -> OutgoingMessage? {
+        guard let replyTo = callback.options["reply_to"]?.stringValue, !replyTo.isEmpty else { return nil }
+        let failure = TaskFailure(
+            type: "ChordError", message: "the chord's callback \(callback.name) reached no queue: \(error.message)",
+            module: "celery.exceptions")
+        var result = ResultMessage.failure(
+            callbackId, failure, traceback: "chord \(chordId): its callback was dropped by the broker\n", parentId: parentId)
+        result.groupId = callback.options["group_id"]?.stringValue
+        var outgoing = result.outgoing(replyTo: replyTo, persistent: true)
+        outgoing.mandatory = true
+        return outgoing
+    }
+
     /// The chord's FAILURE for the callback's caller (nil when it has no `reply_to`) and its errbacks.
     func failureMessages(_ failure: ChordState.MemberFailure) -> [OutgoingMessage] {
         var messages: [OutgoingMessage] = []

@@ -9,6 +9,9 @@ struct ChordMember: Sendable, Hashable {
     /// The queue the member came from: where the callback and errbacks go when their signatures name none.
     let queue: String
     let contribution: ChordState.Contribution
+    /// The most bytes the chord's state (and so its callback's results) may have once this member joins: the
+    /// worker's `maxResultSize`. A member that would take it past fails the chord instead (`ChordBarrier`).
+    var maxStateSize: Int = WorkerConfiguration.defaultMaxResultSize
 }
 
 /// What joining a member did.

@@ -78,9 +78,12 @@ final class WorkerState: Sendable {
     }
 
     /// Adds ids revoked at `time` (read from `RevokeLog`) without touching running tasks: a revoke that reached
-    /// this worker while it ran was applied when it came by remote control.
+    /// this worker while it ran was applied when it came by remote control. A time in the future (a writer whose
+    /// clock is ahead, or anything else in the stream) counts as now: taken as it is, it would expire every revoke
+    /// remembered before it at once, and its own ids would stay revoked for longer than `revokedLifetime`.
     func remember(revoked ids: [String], at time: Date) {
-        locked { $0.revoked.insert(ids, at: time) }
+        let now = Date()
+        locked { $0.revoked.insert(ids, at: min(time, now)) }
     }
 
     func isRevoked(_ id: String) -> Bool { locked { $0.revoked.contains(id) } }

@@ -46,13 +46,17 @@ final class RevokeLogFollower: Sendable {
     func start(on connection: Connection) async throws -> Reading? {
         let marker = UUID().uuidString
         let consumer: Consumer
+        var channel: Channel?
+        var writing: Channel?
         do {
-            let channel = try await connection.openChannel()
-            try await RevokeLog.declare(stream, on: channel)
-            try await channel.setPrefetch(Self.prefetch)
+            let reading = try await connection.openChannel()
+            channel = reading
+            try await RevokeLog.declare(stream, on: reading)
+            try await reading.setPrefetch(Self.prefetch)
             let since = Date().addingTimeInterval(-RevokeLog.lifetime.secondsValue)
-            consumer = try await channel.consume(queue: stream, arguments: ["x-stream-offset": .timestamp(since)])
+            consumer = try await reading.consume(queue: stream, arguments: ["x-stream-offset": .timestamp(since)])
             let writer = try await connection.openChannel()
+            writing = writer
             try await writer.confirmSelect()
             try await writer.publish(
                 OutgoingMessage(
@@ -60,6 +64,8 @@ final class RevokeLogFollower: Sendable {
                     routingKey: stream))
             try? await writer.close()
         } catch where !error.isConnectionLoss {
+            // A consumer started before the failure (the marker refused) must not hold entries for the connection's life.
+            for opened in [channel, writing].compactMap({ $0 }) where opened.isOpen { try? await opened.close() }
             logger.error(
                 "lasting revokes are off on this connection: the stream \(stream) could not be read (\(error)); revokes sent while the worker runs still reach it")
             return nil

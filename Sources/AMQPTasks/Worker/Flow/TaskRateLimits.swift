@@ -6,7 +6,9 @@ import Synchronization
 /// limits are per worker too). Limits change at run time (`celery control rate_limit`).
 ///
 /// A start is reserved when asked for: concurrent consumers of the same task each get the next free time, in the
-/// order they ask, so none is starved and none starts early.
+/// order they ask, so none is starved and none starts early. A change of a task's limit voids the starts reserved
+/// under the old one: the tasks waiting for them reserve again under the new limit (a limit of `1/h` set by
+/// mistake, then lifted, must not keep every consumer holding its task for hours).
 final class TaskRateLimits: Sendable {
     private struct Bucket {
         var limit: RateLimit
@@ -14,36 +16,111 @@ final class TaskRateLimits: Sendable {
         var nextFree: ContinuousClock.Instant
     }
 
-    private let buckets: Mutex<[String: Bucket]>
+    private struct Contents {
+        var buckets: [String: Bucket]
+        /// Bumped by every `set` of a task's limit: a wait reserved under an older limit is reserved again.
+        var generations: [String: Int] = [:]
+        /// The tasks waiting for their start, woken when their task's limit changes.
+        var waiters: [String: [Int: CheckedContinuation<Void, Never>]] = [:]
+        var nextWaiter = 0
+        /// How many tasks of each name wait for their start now.
+        var waiting: [String: Int] = [:]
+    }
+
+    private let contents: Mutex<Contents>
 
     init(_ limits: [String: RateLimit] = [:]) {
         let now = ContinuousClock.now
-        buckets = Mutex(limits.mapValues { Bucket(limit: $0, nextFree: now) })
+        contents = Mutex(Contents(buckets: limits.mapValues { Bucket(limit: $0, nextFree: now) }))
     }
 
-    /// Sets (or with nil removes) the limit of `task`; starts already reserved keep their time.
+    /// Sets (or with nil removes) the limit of `task`. The tasks waiting for a start reserve again under it.
     func set(_ limit: RateLimit?, for task: String) {
-        buckets.withLock { buckets in
-            guard let limit else {
-                buckets[task] = nil
-                return
-            }
-            buckets[task] = Bucket(limit: limit, nextFree: buckets[task]?.nextFree ?? .now)
+        let woken = contents.withLock { contents in
+            contents.generations[task, default: 0] += 1
+            contents.buckets[task] = limit.map { Bucket(limit: $0, nextFree: .now) }
+            return contents.waiters.removeValue(forKey: task).map { Array($0.values) } ?? []
         }
+        for waiter in woken { waiter.resume() }
     }
 
     /// The limit of `task` now, if any.
-    func limit(for task: String) -> RateLimit? { buckets.withLock { $0[task]?.limit } }
+    func limit(for task: String) -> RateLimit? { contents.withLock { $0.buckets[task]?.limit } }
+
+    /// How many tasks named `task` wait for their start now.
+    func waiting(for task: String) -> Int { contents.withLock { $0.waiting[task] ?? 0 } }
 
     /// Reserves the next start of `task`; returns how long to wait for it (zero when it may start now, or when
     /// the task has no limit).
     func reserve(_ task: String, now: ContinuousClock.Instant = .now) -> Duration {
-        buckets.withLock { buckets in
-            guard var bucket = buckets[task] else { return .zero }
-            let start = max(bucket.nextFree, now)
-            bucket.nextFree = start + bucket.limit.interval
-            buckets[task] = bucket
-            return start - now
+        contents.withLock { Self.reserve(task, now: now, in: &$0).wait }
+    }
+
+    /// Waits until `task` may start under its limit; when the limit changes meanwhile, the start is reserved again
+    /// under the new one. `willWait` is told each wait before it begins. Throws `CancellationError` (a stop).
+    func waitForStart(of task: String, willWait: (Duration) -> Void = { _ in }) async throws {
+        while true {
+            let (wait, generation) = contents.withLock { Self.reserve(task, now: .now, in: &$0) }
+            guard wait > .zero else { return }
+            willWait(wait)
+            contents.withLock { $0.waiting[task, default: 0] += 1 }
+            defer {
+                contents.withLock { contents in
+                    contents.waiting[task, default: 1] -= 1
+                    if contents.waiting[task] == 0 { contents.waiting[task] = nil }
+                }
+            }
+            let changed = try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await Task.sleep(for: wait)
+                    return false
+                }
+                group.addTask {
+                    await self.limitChange(of: task, from: generation)
+                    return true
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
+            if !changed { return }
+        }
+    }
+
+    private static func reserve(_ task: String, now: ContinuousClock.Instant, in contents: inout Contents)
+        -> (wait: Duration, generation: Int)
+    {
+        let generation = contents.generations[task] ?? 0
+        guard var bucket = contents.buckets[task] else { return (.zero, generation) }
+        let start = max(bucket.nextFree, now)
+        bucket.nextFree = start + bucket.limit.interval
+        contents.buckets[task] = bucket
+        return (start - now, generation)
+    }
+
+    /// Returns once the limit of `task` changed after `generation` (at once if it has already), or once cancelled.
+    private func limitChange(of task: String, from generation: Int) async {
+        let id = contents.withLock { contents in
+            defer { contents.nextWaiter += 1 }
+            return contents.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // Under the lock: a cancellation handler that runs after this finds the waiter registered, and one
+                // that ran before has set `Task.isCancelled`.
+                let now = contents.withLock { contents in
+                    if Task.isCancelled || contents.generations[task] ?? 0 != generation { return true }
+                    contents.waiters[task, default: [:]][id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = contents.withLock { contents in
+                let waiter = contents.waiters[task]?.removeValue(forKey: id)
+                if contents.waiters[task]?.isEmpty == true { contents.waiters[task] = nil }
+                return waiter
+            }
+            waiter?.resume()
         }
     }
 }

@@ -11,6 +11,8 @@ import Logging
 struct ChordStage: Sendable {
     let outbox: any TaskOutbox
     let queue: String
+    /// The most bytes a chord's state may have (`WorkerConfiguration.maxResultSize`).
+    let maxStateSize: Int
     let logger: Logger
 
     func join(_ outcome: TaskOutcome, of task: TaskContext) async throws {
@@ -53,6 +55,6 @@ struct ChordStage: Sendable {
         }
         return ChordMember(
             chordId: chordId, index: index, taskId: message.id, rootId: message.rootId, queue: queue,
-            contribution: contribution)
+            contribution: contribution, maxStateSize: maxStateSize)
     }
 }

@@ -34,7 +34,7 @@ struct TaskPipeline: Sendable {
         admit = AdmitStage(registry: registry, tasks: configuration.tasks)
         runner = RunStage(middleware: middleware, state: state)
         recorder = RecordStage(outbox: outbox, queue: queue, configuration: configuration, logger: logger)
-        chords = ChordStage(outbox: outbox, queue: queue, logger: logger)
+        chords = ChordStage(outbox: outbox, queue: queue, maxStateSize: configuration.maxResultSize, logger: logger)
     }
 
     /// The built-in middleware of a worker, outermost first, followed by the user's.
