@@ -196,7 +196,9 @@ import Testing
         for worker in killed { try await worker.waitFor("consuming \(queue)") }
 
         let sender = try await TaskClient.connect(url: Broker.url, replyQueue: replyQueue)
-        let members = (0..<100).map { TaskSignature("demo.sleep_value", args: [.int($0), .double(Double($0 % 5) / 50)]) }
+        // 0.2 to 0.6 s each: the 8 slots need about 5 s for all, so the kill below (once 30 were taken) finds
+        // members running and more queued even on a loaded machine (with 0 to 0.08 s they could all be done first).
+        let members = (0..<100).map { TaskSignature("demo.sleep_value", args: [.int($0), .double(0.2 + Double($0 % 5) / 10)]) }
         let chord = try await sender.send(
             chord: members, callback: TaskSignature("demo.echo", options: ["queue": .string(callbacks)]),
             options: SendOptions(queue: queue))

@@ -6,7 +6,7 @@ import Foundation
 /// running when it was sent and reaches the workers started after it — what Celery does with `mingle` (workers
 /// swap revokes at start-up) and `--statedb` (a file per worker), here kept by the broker, replicated with it.
 ///
-/// - Written by `amqp-task revoke` (and `TaskClient.revoke`), which also broadcasts Celery's `revoke` to the
+/// - Written by `amqp-task revoke` (`RevokeLog.record`), which also broadcasts Celery's `revoke` to the
 ///   running workers; and by a Swift worker that obeys a `revoke` from Celery's tools (`celery control revoke`,
 ///   Flower), so those last too (each such worker writes it once; a reader ignores the copies).
 /// - Bounded like Celery's set: the stream keeps `lifetime` (3 hours) and at most `maxBytes`; a worker keeps at
