@@ -62,7 +62,8 @@ def test_a_chord_of_100_fires_once_in_order_after_its_sender_left_and_two_worker
                                        "--hostname", f"killed{n}@interop"], f"consuming {queue}")[0]
         for n in range(2)
     ]
-    members = [[i, (i % 5) / 50] for i in range(100)]
+    # 0.2 to 0.6 s each: the 8 slots need about 5 s for all, so the kill once 30 were taken finds members running.
+    members = [[i, 0.2 + (i % 5) / 10] for i in range(100)]
     status, out, err = amqp_task("chord", "--task", "demo.sleep_value", "--each", json.dumps(members), "--queue", queue,
                                  "--callback", json.dumps({"task": "demo.echo", "options": {"queue": callbacks}}),
                                  "--reply-queue", reply_queue)
@@ -79,8 +80,9 @@ def test_a_chord_of_100_fires_once_in_order_after_its_sender_left_and_two_worker
     for worker in killed:
         worker.wait(timeout=30)
 
-    processes.start("finisher", [binary("amqp-worker"), "--demo-tasks", "--queue", queue, "--concurrency", "4",
-                                 "--hostname", "finisher@interop"], f"consuming {queue}")
+    _, finisher_log = processes.start("finisher", [binary("amqp-worker"), "--demo-tasks", "--queue", queue,
+                                                   "--concurrency", "4", "--hostname", "finisher@interop"],
+                                      f"consuming {queue}")
     chord_queue = f"amqp-tasks.chord.{sent['chord']}"
     deadline = time.time() + 90
     while exists(chord_queue):
@@ -88,6 +90,7 @@ def test_a_chord_of_100_fires_once_in_order_after_its_sender_left_and_two_worker
         time.sleep(0.1)
     # Nobody consumes the callback queue yet: exactly one callback was sent.
     assert ready_count(callbacks) == 1
+    assert "(redelivered)" in finisher_log.read_text(), "the killed workers' running members came again"
 
     processes.start("callbacks", [binary("amqp-worker"), "--demo-tasks", "--queue", callbacks,
                                   "--hostname", "callbacks@interop"], f"consuming {callbacks}")
