@@ -63,7 +63,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Option(help: "Retries before a task that asks for more fails (default: the file's, else 3).")
     var maxRetries: Int?
 
-    @Option(help: "Remote-control commands to obey: off, read-only (celery inspect; the default) or all (also revoke and terminate).")
+    @Option(help: "Remote-control commands to obey: off, read-only (celery inspect and events), standard (also revoke, terminate and rate_limit; the default) or full (also shutdown, time_limit and what reshapes the worker; \"all\" is accepted for full).")
     var remoteControl: RemoteControlAccess?
 
     @Flag(help: "Also run the periodic scheduler: send the file's [schedules.\"NAME\"] ticks. Any number of workers may; one sends each tick (see README, Periodic tasks). Without tasks to run, only the scheduler runs.")

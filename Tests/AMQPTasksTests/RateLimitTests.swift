@@ -152,7 +152,7 @@ import Testing
     }
 
     @Test func readOnlyRemoteControlRefusesRateLimit() async throws {
-        let worker = try await PidboxWorker.start(access: nil)
+        let worker = try await PidboxWorker.start(access: .readOnly)
         let requester = try await PidboxRequester.open()
         let answer = try await requester.ask(worker.hostname, "rate_limit", ["task_name": "demo.add", "rate_limit": "1/s"])
         #expect(answer["error"] != nil, "\(answer)")

@@ -10,9 +10,9 @@ import Testing
 ///
 /// Serialized: one test deletes the shared exchange `reply.celery.pidbox`.
 @Suite(.serialized) struct RemoteControlTests {
-    @Test func readOnlyByDefaultAnswersInspectRefusesRevokeAndHidesArguments() async throws {
+    @Test func readOnlyAnswersInspectRefusesRevokeAndHidesArguments() async throws {
         let gate = Gate()
-        let worker = try await PidboxWorker.start(access: nil, gate: gate)
+        let worker = try await PidboxWorker.start(access: .readOnly, gate: gate)
         let requester = try await PidboxRequester.open()
         #expect(try await requester.ask(worker.hostname, "ping") == ["ok": "pong"])
         let registered = try await requester.ask(worker.hostname, "registered")
@@ -20,7 +20,7 @@ import Testing
 
         let refused = try await requester.ask(worker.hostname, "revoke", ["task_id": "some-task", "terminate": true])
         let error = try #require(refused["error"]?.stringValue, "a refused command is answered with an error")
-        #expect(error.contains("read-only") && error.contains("remote_control"), "\(error)")
+        #expect(error.contains("read-only") && error.contains("remote_control = \"standard\""), "\(error)")
         #expect(try await requester.ask(worker.hostname, "revoked") == [], "the refused revoke revoked nothing")
         let shutdown = try await requester.ask(worker.hostname, "shutdown")
         #expect(shutdown["error"] != nil)
@@ -42,8 +42,47 @@ import Testing
         try await worker.stop()
     }
 
-    @Test func allRevokesTerminatesAndShowsArguments() async throws {
-        let worker = try await PidboxWorker.start(access: .all)
+    @Test func standardByDefaultRevokesAndSetsRateLimitsButRefusesWhatStopsOrReshapesTheWorker() async throws {
+        let gate = Gate()
+        let worker = try await PidboxWorker.start(access: nil, gate: gate)
+        let requester = try await PidboxRequester.open()
+        #expect(try await requester.ask(worker.hostname, "ping") == ["ok": "pong"])
+        let revoked = try await requester.ask(worker.hostname, "revoke", ["task_id": "some-task"])
+        #expect(revoked["ok"] != nil, "\(revoked)")
+        #expect(try await requester.ask(worker.hostname, "revoked") == ["some-task"])
+        let rated = try await requester.ask(worker.hostname, "rate_limit", ["task_name": "demo.add", "rate_limit": "5/s"])
+        #expect(rated == ["ok": "new rate limit set successfully"])
+        // Each command that stops or reshapes a worker is answered with a refusal naming the level it needs.
+        let reshaping: [(String, [String: JSONValue])] = [
+            ("shutdown", [:]), ("pool_grow", ["n": 1]), ("pool_shrink", ["n": 1]), ("autoscale", ["max": 4, "min": 1]),
+            ("add_consumer", ["queue": "other"]), ("cancel_consumer", ["queue": "other"]),
+            ("time_limit", ["task_name": "demo.add", "soft": 1, "hard": 2]), ("pool_restart", [:]),
+        ]
+        for (method, arguments) in reshaping {
+            let answer = try await requester.ask(worker.hostname, method, arguments)
+            let error = try #require(answer["error"]?.stringValue, "\(method) is answered with an error: \(answer)")
+            #expect(error.contains("is standard") && error.contains("remote_control = \"full\""), "\(error)")
+        }
+        #expect(!worker.running.isCancelled)
+        #expect(try await requester.ask(worker.hostname, "ping") == ["ok": "pong"], "the refused shutdown stopped nothing")
+        // Task data stays hidden below full: in `active` and in the events enable_events turns on.
+        #expect(try await requester.ask(worker.hostname, "enable_events") == ["ok": "task events enabled"])
+        #expect(worker.worker.eventToggles.hidesTaskData)
+        let client = try await TaskClient.connect(url: Broker.url)
+        let id = try await client.send("gate.wait", args: ["secret-argument"], options: SendOptions(queue: worker.queue))
+        try await gate.waitForWaiters(1)
+        let active = try #require(try await requester.ask(worker.hostname, "active").arrayValue)
+        #expect(active.map { $0["id"] } == [.string(id)])
+        #expect(active[0]["args"] == "<hidden>" && active[0]["kwargs"] == "<hidden>", "\(active[0].jsonString)")
+        await gate.open()
+        #expect(try await client.result(for: id, timeout: .seconds(20)).status == .success)
+        await client.close()
+        try await requester.close()
+        try await worker.stop()
+    }
+
+    @Test func fullRevokesTerminatesAndShowsArguments() async throws {
+        let worker = try await PidboxWorker.start(access: .full)
         let requester = try await PidboxRequester.open()
         let client = try await TaskClient.connect(url: Broker.url)
         let id = try await client.send("demo.sleep", args: [30.5], options: SendOptions(queue: worker.queue))
@@ -221,14 +260,22 @@ import Testing
     }
 
     @Test func theConfigurationFileSetsRemoteControl() throws {
-        let all = try TasksConfiguration.parse("[worker]\nremote_control = \"all\"\n", file: "t.toml", environment: [:])
-        #expect(WorkerConfiguration(configuration: all).remoteControl == .all)
-        #expect(WorkerConfiguration(configuration: TasksConfiguration()).remoteControl == .readOnly)
+        for (spelling, level) in [
+            ("all", RemoteControlAccess.full), ("full", .full), ("standard", .standard), ("read-only", .readOnly),
+            ("off", .off),
+        ] {
+            let parsed = try TasksConfiguration.parse(
+                "[worker]\nremote_control = \"\(spelling)\"\n", file: "t.toml", environment: [:])
+            #expect(WorkerConfiguration(configuration: parsed).remoteControl == level, "\(spelling)")
+        }
+        #expect(WorkerConfiguration(configuration: TasksConfiguration()).remoteControl == .standard)
         let errors = #expect(throws: ConfigErrors.self) {
             try TasksConfiguration.parse("[worker]\nremote_control = \"yes\"\n", file: "t.toml", environment: [:])
         }
         #expect(errors?.description.contains("worker.remote_control") == true)
-        #expect(errors?.description.contains("read-only") == true)
+        for spelling in ["off", "read-only", "standard", "full", "all"] {
+            #expect(errors?.description.contains("\"\(spelling)\"") == true || errors?.description.contains(spelling) == true)
+        }
     }
 }
 

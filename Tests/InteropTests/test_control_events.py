@@ -71,8 +71,8 @@ def test_a_worker_started_with_events_says_they_are_on_already(swift_worker, que
     assert control("disable_events", hostname) == [{hostname: {"ok": "task events disabled"}}]
 
 
-def test_a_read_only_worker_turns_on_events_without_task_data(swift_worker, queue, events):
-    hostname = "swift-events-read-only@interop"
+def test_a_worker_on_the_default_access_turns_on_events_without_task_data(swift_worker, queue, events):
+    hostname = "swift-events-standard@interop"
     _, log = swift_worker(hostname=hostname)
     assert control("enable_events", hostname) == [{hostname: {"ok": "task events enabled"}}]
     events.wait_for("worker-online", lambda e: e["type"] == "worker-online" and e["hostname"] == hostname)
@@ -91,7 +91,7 @@ def test_a_read_only_worker_turns_on_events_without_task_data(swift_worker, queu
     assert "secret message" not in str(failure), failure
     assert failure["exception"].startswith("ValueError("), failure
 
-    # Everything else that changes the worker is still refused.
-    [reply] = app.control.revoke("some-task", destination=[hostname], reply=True, timeout=20, limit=1)
-    assert "error" in reply[hostname]
-    assert "refused remote-control revoke" in log.read_text()
+    # What stops or reshapes the worker is refused, with an answer.
+    [reply] = app.control.broadcast("shutdown", destination=[hostname], reply=True, timeout=20, limit=1)
+    assert "remote_control = \"full\"" in reply[hostname]["error"], reply
+    assert "refused remote-control shutdown" in log.read_text()

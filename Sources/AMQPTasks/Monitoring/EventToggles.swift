@@ -9,8 +9,8 @@ import Synchronization
 /// never goes off. One per worker: workers in one process (tests, several services) switch independently.
 ///
 /// Task events carry task data (arguments, results, exception messages). Events turned on by `-E`, or by a request
-/// that `remote_control = "all"` obeys, carry it as Celery's do; events turned on under the default read-only
-/// access carry `"<hidden>"` instead (`hidesTaskData`), so a worker shows in Flower, with its tasks' names, states
+/// that `remote_control = "full"` obeys, carry it as Celery's do; events turned on under any lower access (the
+/// default `standard`, or `read-only`) carry `"<hidden>"` instead (`hidesTaskData`), so a worker shows in Flower, with its tasks' names, states
 /// and times, without anyone on the vhost being able to read task data by asking for events.
 final class EventToggles: Sendable {
     private struct Groups {

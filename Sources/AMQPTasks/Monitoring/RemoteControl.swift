@@ -141,8 +141,9 @@ struct RemoteControl: Sendable {
             logger.log(
                 level: repeated ? .debug : .notice,
                 "refused remote-control \(Self.clip(method)): remote_control is \(access.rawValue)\(flowerAsksAgain ? " (Flower sends it every 5 s: later refusals are logged at debug level)" : "")")
+            let needed = RemoteControlAccess.needed(for: method).rawValue
             answer = Self.refusal(
-                "\(Self.clip(method)) refused: remote control of \(hostname) is \(access.rawValue); set [worker] remote_control = \"all\" or amqp-worker --remote-control all to allow it"
+                "\(Self.clip(method)) refused: remote control of \(hostname) is \(access.rawValue); set [worker] remote_control = \"\(needed)\" or amqp-worker --remote-control \(needed) to allow it"
             )
         } else {
             // Flower sends enable_events to every worker every 5 s: only a change is worth an info line.
@@ -181,7 +182,7 @@ struct RemoteControl: Sendable {
         case "registered":
             return .array(registry.names.map(JSONValue.string))
         case "active":
-            // Task arguments may be secrets; without remote_control = "all" they are hidden.
+            // Task arguments may be secrets; without remote_control = "full" they are hidden.
             return .array(state.active.values.sorted { $0.started < $1.started }.map {
                 activeEntry($0, showArguments: access.showsArguments)
             })

@@ -56,7 +56,7 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// Send a STARTED state before running each task (Celery's `task_track_started`).
     public var sendStarted = false
     /// Publish Celery events to `celeryev` (Celery's `-E`): worker online/heartbeat/offline and task events. Without
-    /// it, a worker whose `remoteControl` is `.all` turns them on when asked (`enable_events`; see `EventToggles`).
+    /// it, a worker whose `remoteControl` is not `.off` turns them on when asked, with task data only under `.full` (`enable_events`; see `EventToggles`).
     public var sendEvents = false
     /// Time between `worker-heartbeat` events (Celery's 2 s).
     public var eventHeartbeat: Duration = .seconds(2)
@@ -76,9 +76,9 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// the broker never closes its channel and never redelivers it to another worker while this one lives.
     public var consumerTimeout: Duration? = Self.defaultConsumerTimeout
     public static let defaultConsumerTimeout: Duration = .seconds(30 * 60)
-    /// Which remote-control commands (`celery inspect`, `celery control`, Flower) the worker obeys: by default only
-    /// the read-only ones; see `RemoteControlAccess`.
-    public var remoteControl: RemoteControlAccess = .readOnly
+    /// Which remote-control commands (`celery inspect`, `celery control`, Flower) the worker obeys: by default
+    /// `standard` (inspect, events, revoke and rate limits, not what stops or reshapes it); see `RemoteControlAccess`.
+    public var remoteControl: RemoteControlAccess = .standard
     /// Where `amqp-worker` serves `/metrics` and `/healthz` (`[worker] metrics_port`, `metrics_host`); nil = off.
     /// The `Worker` itself does not serve HTTP: it reports through swift-metrics and `Worker.status`.
     public var metricsEndpoint: MetricsEndpoint?
@@ -102,7 +102,7 @@ public struct WorkerConfiguration: Sendable, Equatable {
         sendStarted: Bool = false, sendEvents: Bool = false, eventHeartbeat: Duration = .seconds(2),
         gracePeriod: Duration = .seconds(30), maxReconnectDelay: Duration = .seconds(30),
         tasks: [String: TaskSettings] = [:], topology: TasksConfiguration? = nil,
-        remoteControl: RemoteControlAccess = .readOnly, consumerTimeout: Duration? = Self.defaultConsumerTimeout
+        remoteControl: RemoteControlAccess = .standard, consumerTimeout: Duration? = Self.defaultConsumerTimeout
     ) {
         self.broker = broker
         self.queues = queues
