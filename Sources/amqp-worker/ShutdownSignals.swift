@@ -15,7 +15,9 @@ enum ShutdownSignals {
         // metrics server last (it answers for as long as the worker stops).
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let metrics { services.append(.init(service: metrics)) }
-        if let worker { services.append(.init(service: worker)) }
+        // A worker that ends of itself (`celery control shutdown`) shuts the group down as SIGTERM does: the
+        // scheduler hands its lock over and the process exits 0, rather than the group calling it a failure.
+        if let worker { services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)) }
         if let beat { services.append(.init(service: beat)) }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)

@@ -81,6 +81,27 @@ import Testing
         try await worker.stop()
     }
 
+    @Test func fullObeysShutdownWithAWarmShutdownAndNoReplyAsCelery() async throws {
+        let worker = try await PidboxWorker.start(access: .full)
+        let requester = try await PidboxRequester.open()
+        #expect(try await requester.ask(worker.hostname, "ping") == ["ok": "pong"])
+        try await requester.send(worker.hostname, "shutdown", ["msg": "stop for the test"])
+        // run() returns once the warm shutdown has ended; the deadline is only a safety net.
+        let ended = ManagedCounter()
+        let watcher = Task {
+            defer { ended.add(1) }
+            try await worker.running.value
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while ended.value == 0, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(ended.value == 1, "shutdown stopped the worker")
+        if ended.value == 0 { worker.worker.stop() }  // so a failure does not hang the suite
+        try await watcher.value
+        // Celery's worker answers shutdown with nothing; ours neither (replies are confirmed before the worker stops).
+        #expect(try await requester.channel.get(queue: requester.replyQueue, autoAck: true) == nil)
+        try await requester.close()
+    }
+
     @Test func fullRevokesTerminatesAndShowsArguments() async throws {
         let worker = try await PidboxWorker.start(access: .full)
         let requester = try await PidboxRequester.open()

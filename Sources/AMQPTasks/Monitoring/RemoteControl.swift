@@ -13,7 +13,9 @@ import Logging
 /// (`destination`), get no answer. What is obeyed depends on `RemoteControlAccess`; a refused command is answered
 /// `{"error": "…"}`, as Celery answers a command that fails. `enable_events` and `disable_events` switch the worker's
 /// events (`EventToggles`) and answer as a Celery 5.7 worker does (`{"ok": "task events enabled"}`, `"task events
-/// already enabled"`, `"task events disabled"`, `"task events already disabled"`).
+/// already enabled"`, `"task events disabled"`, `"task events already disabled"`). `shutdown` (under `full`) starts a
+/// warm shutdown, as SIGTERM does, and is not answered, as a Celery 5.7 worker answers none (it raises
+/// `WorkerShutdown` in the handler); refused, it is answered with the refusal.
 struct RemoteControl: Sendable {
     static let exchange = "celery.pidbox"
     static let replyExchange = "reply.celery.pidbox"
@@ -35,6 +37,8 @@ struct RemoteControl: Sendable {
     let connection: Connection
     /// This worker instance, as it signs what it writes to `RevokeLog`.
     let revokeLogWriter: String
+    /// Starts the worker's warm shutdown (`Worker.stop()`), for `shutdown`.
+    let stopWorker: @Sendable () -> Void
     /// How many `enable_events` this worker refused: Flower sends one every 5 s, so only the first is a notice.
     let refusedEnableEvents = ManagedCounter()
 
@@ -66,7 +70,8 @@ struct RemoteControl: Sendable {
         let remote = RemoteControl(
             hostname: configuration.hostname, state: worker.state, registry: worker.registry,
             configuration: configuration, access: configuration.remoteControl, replies: replies, events: events,
-            logger: worker.logger, connection: connection, revokeLogWriter: worker.instance)
+            logger: worker.logger, connection: connection, revokeLogWriter: worker.instance,
+            stopWorker: { [weak worker] in worker?.stop() })
         let handled = ManagedCounter()
         var restarts = 0
         defer { Task { await replies.close() } }
@@ -174,7 +179,8 @@ struct RemoteControl: Sendable {
         text.count <= 200 ? text : text.prefix(200) + "…"
     }
 
-    /// The answer to one method, or nil for methods this worker does not know (Celery logs and ignores them).
+    /// The answer to one method, or nil for methods this worker does not know (Celery logs and ignores them) and
+    /// for `shutdown` (Celery's worker does not answer it).
     private func answer(_ method: String, _ arguments: [String: JSONValue]) async -> JSONValue? {
         switch method {
         case "ping":
@@ -230,6 +236,12 @@ struct RemoteControl: Sendable {
             return ["ok": .string("tasks \(Self.clip(ids.joined(separator: ", "))) flagged as revoked")]
         case "rate_limit":
             return setRateLimit(arguments)
+        case "shutdown":
+            // Celery logs the request's `msg` at warning level and raises WorkerShutdown: no reply is sent.
+            let message = arguments["msg"]?.stringValue.map(Self.clip) ?? "Got shutdown from remote"
+            logger.warning("\(message): warm shutdown by remote control (grace \(configuration.gracePeriod))")
+            stopWorker()
+            return nil
         case "enable_events":
             return await enableEvents()
         case "disable_events":
