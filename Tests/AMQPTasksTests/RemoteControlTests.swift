@@ -102,6 +102,43 @@ import Testing
         try await requester.close()
     }
 
+    @Test func fullSetsTimeLimitsForTasksStartedAfterwardsAsCelery() async throws {
+        let worker = try await PidboxWorker.start(access: .full)
+        let requester = try await PidboxRequester.open()
+        let client = try await TaskClient.connect(url: Broker.url)
+        #expect(
+            try await requester.ask(worker.hostname, "time_limit", ["task_name": "no.such", "soft": 1])
+                == ["error": "unknown task"])
+        let invalid = try await requester.ask(worker.hostname, "time_limit", ["task_name": "demo.sleep", "soft": "soon"])
+        #expect(invalid["error"]?.stringValue?.contains("soft time limit") == true, "\(invalid)")
+        #expect(worker.worker.state.timeLimits.limits(for: "demo.sleep") == nil, "an invalid request changes nothing")
+
+        // A soft limit on a task that has none configured: the handler sees it and answers for itself.
+        #expect(
+            try await requester.ask(worker.hostname, "time_limit", ["task_name": "demo.soft_sleep", "soft": 0.3])
+                == ["ok": "time limits set successfully"])
+        let tidy = try await client.send("demo.soft_sleep", args: [30], options: SendOptions(queue: worker.queue))
+        #expect(try await client.result(for: tidy, timeout: .seconds(20)).result == ["soft_time_limit_exceeded": true])
+
+        // A hard limit on a handler registered without one: it runs on a handler thread and is stopped at the limit.
+        #expect(
+            try await requester.ask(worker.hostname, "time_limit", ["task_name": "demo.stubborn_sleep", "hard": "0.5"])
+                == ["ok": "time limits set successfully"])
+        let stubborn = try await client.send("demo.stubborn_sleep", args: [3], options: SendOptions(queue: worker.queue))
+        let stopped = try await client.result(for: stubborn, timeout: .seconds(20))
+        #expect(stopped.failure?.type == "TimeLimitExceeded", "\(stopped)")
+
+        // Limits set to 0 (or left out) are none again, as in Celery.
+        #expect(
+            try await requester.ask(worker.hostname, "time_limit", ["task_name": "demo.soft_sleep", "soft": 0])
+                == ["ok": "time limits set successfully"])
+        let unlimited = try await client.send("demo.soft_sleep", args: [0.5], options: SendOptions(queue: worker.queue))
+        #expect(try await client.result(for: unlimited, timeout: .seconds(20)).result == 0.5)
+        await client.close()
+        try await requester.close()
+        try await worker.stop()
+    }
+
     @Test func fullRevokesTerminatesAndShowsArguments() async throws {
         let worker = try await PidboxWorker.start(access: .full)
         let requester = try await PidboxRequester.open()

@@ -236,6 +236,8 @@ struct RemoteControl: Sendable {
             return ["ok": .string("tasks \(Self.clip(ids.joined(separator: ", "))) flagged as revoked")]
         case "rate_limit":
             return setRateLimit(arguments)
+        case "time_limit":
+            return setTimeLimit(arguments)
         case "shutdown":
             // Celery logs the request's `msg` at warning level and raises WorkerShutdown: no reply is sent.
             let message = arguments["msg"]?.stringValue.map(Self.clip) ?? "Got shutdown from remote"
@@ -279,6 +281,46 @@ struct RemoteControl: Sendable {
         }
         logger.notice("rate limit of \(name) set to \(limit) by remote control")
         return ["ok": "new rate limit set successfully"]
+    }
+
+    /// `celery control time_limit NAME SOFT [HARD]`, answered with Celery's words: the limits of tasks of `NAME`
+    /// admitted from now on (tasks running keep theirs). As in Celery, a limit left out is none, and a task whose
+    /// message carries its own `timelimit` keeps it. Any handler can get a hard limit this way: a handler with a
+    /// hard limit runs on its consumer's handler thread (`HandlerThread`), taken when needed.
+    private func setTimeLimit(_ arguments: [String: JSONValue]) -> JSONValue {
+        guard let name = arguments["task_name"]?.stringValue, registry.names.contains(name) else {
+            logger.error("Change time limit attempt for unknown task \(Self.clip(arguments["task_name"]?.stringValue ?? "(none)"))")
+            return Self.refusal("unknown task")
+        }
+        let soft: Duration?
+        let hard: Duration?
+        do {
+            soft = try Self.seconds(arguments["soft"], "soft")
+            hard = try Self.seconds(arguments["hard"], "hard")
+        } catch {
+            return Self.refusal("\(error)")
+        }
+        state.timeLimits.set(TaskTimeLimits.Limits(soft: soft, hard: hard), for: name)
+        logger.notice(
+            "New time limits for tasks of type \(name): soft=\(soft.map { "\($0.secondsValue) s" } ?? "none") hard=\(hard.map { "\($0.secondsValue) s" } ?? "none") (by remote control; for tasks started from now on)")
+        return ["ok": "time limits set successfully"]
+    }
+
+    /// A limit in seconds from a request (a number, or a number as text); nil, zero or absent is none, as in Celery.
+    private static func seconds(_ value: JSONValue?, _ which: String) throws -> Duration? {
+        let seconds: Double?
+        switch value {
+        case nil, .null?: return nil
+        case .int(let n)?: seconds = Double(n)
+        case .double(let d)?: seconds = d
+        case .string(let text)?: seconds = Double(text.trimmingCharacters(in: .whitespaces))
+        default: seconds = nil
+        }
+        guard let seconds, seconds.isFinite, seconds >= 0, seconds <= 366 * 24 * 3600 else {
+            throw RemoteControlArgumentError(
+                "Invalid \(which) time limit \(clip(value?.jsonString ?? "")): expected seconds, a number from 0 (none) to a year")
+        }
+        return seconds == 0 ? nil : .clampedSeconds(seconds)
     }
 
     /// Celery's `enable_events`: task events on, and worker events too (with a `worker-online` first, so Flower
@@ -340,4 +382,10 @@ struct RemoteControl: Sendable {
             "sw_ident": "amqp-tasks", "sw_ver": .string(amqpTasksVersion),
         ]
     }
+}
+
+/// A remote-control request's argument that cannot be used; its text is the `{"error": …}` reply.
+struct RemoteControlArgumentError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

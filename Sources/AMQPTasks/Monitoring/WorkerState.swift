@@ -27,6 +27,8 @@ final class WorkerState: Sendable {
     let watchdog = HandlerWatchdog()
     /// Rate limits per task name, from the configuration and `celery control rate_limit`.
     let rateLimits = TaskRateLimits()
+    /// Time limits per task name set by `celery control time_limit`, replacing the configured ones.
+    let timeLimits = TaskTimeLimits()
 
     /// How many revoked ids a worker remembers: Celery's `REVOKES_MAX`. The oldest revocation is forgotten first.
     static let revokedCapacity = 50_000

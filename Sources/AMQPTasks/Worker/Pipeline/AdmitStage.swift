@@ -5,6 +5,8 @@ import Foundation
 struct AdmitStage: Sendable {
     let registry: TaskRegistry
     let tasks: [String: TaskSettings]
+    /// Limits set at run time (`celery control time_limit`), which replace `tasks`' for the names they cover.
+    let timeLimits: TaskTimeLimits
 
     enum Decision {
         case run(any TaskHandler, timeLimit: Duration?)
@@ -14,7 +16,7 @@ struct AdmitStage: Sendable {
     }
 
     func admit(_ message: TaskMessage, now: Date = Date()) -> Decision {
-        switch message.admission(now: now, configuredTimeLimit: tasks[message.name]?.timeLimit) {
+        switch message.admission(now: now, configuredTimeLimit: timeLimits.hard(for: message.name, configured: tasks[message.name]?.timeLimit)) {
         case .expired:
             return .verdict(.revoke(.expired))
         case .wait(let wait, _):

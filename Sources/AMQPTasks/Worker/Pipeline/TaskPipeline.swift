@@ -31,7 +31,7 @@ struct TaskPipeline: Sendable {
         self.configuration = configuration
         self.middleware = middleware
         self.logger = logger
-        admit = AdmitStage(registry: registry, tasks: configuration.tasks)
+        admit = AdmitStage(registry: registry, tasks: configuration.tasks, timeLimits: state.timeLimits)
         runner = RunStage(middleware: middleware, state: state)
         recorder = RecordStage(outbox: outbox, queue: queue, configuration: configuration, logger: logger)
         chords = ChordStage(outbox: outbox, queue: queue, maxStateSize: configuration.maxResultSize, logger: logger)
@@ -99,7 +99,8 @@ struct TaskPipeline: Sendable {
             return verdict
         case .run(let handler, let timeLimit):
             task.message.timeLimit.hard = timeLimit
-            task.message.timeLimit.soft = task.message.softTimeLimit(configured: configuration.tasks[task.taskName]?.softTimeLimit)
+            task.message.timeLimit.soft = task.message.softTimeLimit(
+                configured: admit.timeLimits.soft(for: task.taskName, configured: configuration.tasks[task.taskName]?.softTimeLimit))
             if task.message.ignoreResult == nil { task.message.ignoreResult = configuration.tasks[task.taskName]?.ignoreResult }
             if let verdict = try await hooks(task, { try await $0.willRun($1) }) { return verdict }
             if configuration.sendStarted { try await recorder.recordStarted(task.message) }
