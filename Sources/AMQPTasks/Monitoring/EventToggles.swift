@@ -42,7 +42,7 @@ final class EventToggles: Sendable {
     /// True when task events carry `"<hidden>"` for arguments, results and exception messages.
     var hidesTaskData: Bool { groups.withLock { $0.hideData } }
 
-    /// `enable_events`: both groups on; says which were off. `revealingData` false (a read-only worker) hides task
+    /// `enable_events`: both groups on; says which were off. `revealingData` false (a worker below `full`) hides task
     /// data in the task events this turns on; events already on keep what they show.
     func enable(revealingData: Bool = true) -> Enabled {
         groups.withLock { groups in

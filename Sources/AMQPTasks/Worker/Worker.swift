@@ -257,7 +257,7 @@ public final class Worker: Service, Sendable {
     }
 
     /// The event publisher on its own channel, after `worker-online` when events are on; nil when they cannot come
-    /// on (no `-E`, and remote control short of `all`, so `enable_events` is refused).
+    /// on (no `-E`, and remote control off, so no `enable_events` can arrive).
     private func startEvents(_ connection: Connection) async throws -> EventPublisher? {
         guard configuration.sendEvents || configuration.remoteControl != .off else { return nil }
         let channel = try await connection.openChannel()

@@ -21,7 +21,7 @@ struct CeleryEventsMiddleware: TaskMiddleware {
     func recorded(_ outcome: TaskOutcome, of task: TaskContext) async {
         guard events.toggles.taskEvents else { return }
         let id = JSONValue.string(task.taskId)
-        // Turned on by a read-only worker's enable_events: names, states and times, no task data.
+        // Turned on by enable_events on a worker below remote_control "full": names, states and times, no task data.
         let hide = events.toggles.hidesTaskData
         switch outcome {
         case .succeeded(let value, let runtime):
