@@ -139,6 +139,18 @@ import Testing
         try await worker.stop()
     }
 
+    @Test func fullAnswersTheCommandsItDoesNotImplementWithAnError() async throws {
+        let worker = try await PidboxWorker.start(access: .full)
+        let requester = try await PidboxRequester.open()
+        for method in ["pool_grow", "pool_shrink", "add_consumer", "cancel_consumer", "autoscale", "pool_restart"] {
+            let answer = try await requester.ask(worker.hostname, method)
+            #expect(answer == ["error": .string("\(method) is not supported by amqp-tasks workers")], "\(answer)")
+        }
+        #expect(try await requester.ask(worker.hostname, "ping") == ["ok": "pong"])
+        try await requester.close()
+        try await worker.stop()
+    }
+
     @Test func fullRevokesTerminatesAndShowsArguments() async throws {
         let worker = try await PidboxWorker.start(access: .full)
         let requester = try await PidboxRequester.open()

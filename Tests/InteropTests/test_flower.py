@@ -117,3 +117,39 @@ def test_flower_turns_on_the_events_of_a_worker_started_without_them(flower, swi
              lambda: flower_api(flower, f"task/info/{result.id}").get("state") == "SUCCESS")
     workers = chromium("--virtual-time-budget=8000", "--dump-dom", f"{flower}/workers")
     assert hostname in workers
+
+
+def flower_post(flower, path, form=b""):
+    request = urllib.request.Request(f"{flower}/api/{path}", method="POST", data=form,
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, json.load(response)
+
+
+def wait_for_flower_to_inspect(flower, hostname):
+    """Flower's control buttons act only on workers its inspector has answered (`/api/workers?refresh=1` asks)."""
+    wait_for(f"Flower's inspector to reach {hostname}",
+             lambda: hostname in flower_api(flower, "workers?refresh=1"))
+
+
+def test_flowers_shut_down_button_stops_a_full_worker(flower, swift_worker, queue):
+    hostname = "swift-shut-by-flower@interop"
+    process, log = swift_worker("--events", "--remote-control", "full", hostname=hostname)
+    wait_for_flower_to_inspect(flower, hostname)
+    assert app.send_task("demo.add", args=[1, 2], queue=queue).get(timeout=20) == 3
+    # Flower's "Shut Down" button (the API it posts to): a warm shutdown, and the worker exits 0.
+    status, body = flower_post(flower, f"worker/shutdown/{hostname}")
+    assert (status, body) == (200, {"message": "Shutting down!"})
+    assert process.wait(timeout=60) == 0, log.read_text()
+    assert "Got shutdown from remote: warm shutdown by remote control" in log.read_text()
+
+
+def test_flowers_shut_down_button_is_refused_by_a_worker_on_the_default_access(flower, swift_worker, queue):
+    hostname = "swift-not-shut-by-flower@interop"
+    process, log = swift_worker("--events", hostname=hostname)
+    wait_for_flower_to_inspect(flower, hostname)
+    # Flower asks for no reply to shutdown; the worker answers the refusal all the same and logs it.
+    assert flower_post(flower, f"worker/shutdown/{hostname}")[0] == 200
+    wait_for("the worker to log the refused shutdown", lambda: "refused remote-control shutdown" in log.read_text())
+    assert process.poll() is None
+    assert app.send_task("demo.add", args=[1, 2], queue=queue).get(timeout=20) == 3
