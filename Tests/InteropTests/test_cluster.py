@@ -70,7 +70,7 @@ def test_celery_client_sends_to_a_quorum_queue_run_by_swift_workers(nodes, proce
     # --url: Deploy/test exports AMQP_URL (the single local broker), which would override the file's cluster URLs.
     processes.start("w", [binary("amqp-worker"), "--config", str(config), "--url", ",".join(nodes), "--demo-tasks",
                           "--hostname", "q@cluster"], f"consuming {queue}")
-    app = Celery("quorum", broker=nodes[1], backend="rpc://")
+    app = Celery("quorum", broker=nodes[1], backend="rpc://", set_as_current=False)
     app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json",
                     # Celery declares the queue it sends to: declare it as the file does, or RabbitMQ answers 406.
                     task_queues=[Queue(queue, queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": 10,

@@ -45,7 +45,7 @@ def test_a_celery_countdown_to_a_quorum_queue_behind_a_topic_exchange_runs_on_sw
     config = topic_config(tmp_path / "topic.toml", exchange, queue, key)
     _, log = processes.start("w", [binary("amqp-worker"), "--config", str(config), "--demo-tasks", "--queue", queue,
                                    "--hostname", "delay@interop"], f"consuming {queue}")
-    app = Celery("delayed", broker=broker_url(), backend="rpc://")
+    app = Celery("delayed", broker=broker_url(), backend="rpc://", set_as_current=False)
     app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json",
                     # Declared as the file declares it; a quorum queue is what turns on Celery's delayed delivery.
                     task_queues=[Queue(queue, Exchange(exchange, type="topic"), routing_key=key,
