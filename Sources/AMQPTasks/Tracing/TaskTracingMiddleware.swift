@@ -10,8 +10,12 @@ struct TaskTracingMiddleware: TaskMiddleware {
     let tracing: TaskTracing
 
     func run(_ task: TaskContext, next: @Sendable (TaskContext) async throws -> JSONValue) async throws -> JSONValue {
+        let tracer = tracing.tracer
+        // No tracer bootstrapped (the default): a no-op span would record nothing and inject nothing, so skip the
+        // header parsing, span and task-local on every task.
+        if tracer is NoOpTracer { return try await next(task) }
         let parent = tracing.context(of: task.message)
-        let span = tracing.tracer.startSpan("\(SpanNames.run)/\(task.taskName)", context: parent, ofKind: .consumer)
+        let span = tracer.startSpan("\(SpanNames.run)/\(task.taskName)", context: parent, ofKind: .consumer)
         defer { span.end() }
         span.attributes[SpanNames.action] = SpanNames.run
         span.attributes[SpanNames.taskName] = task.taskName
