@@ -78,19 +78,13 @@ struct Group: AsyncParsableCommand {
             await client.close()
             return
         }
-        do {
+        try await ResultCommand.printWaited(closing: client) {
             let results = try await group.results(from: client, timeout: .clampedSeconds(timeout))
             let line = JSONValue.object([
                 "group": .string(group.id),
-                "results": .array(results.map { .object(["id": .string($0.taskId), "status": .string($0.status.rawValue), "result": $0.result]) }),
+                "results": .array(results.map { ResultCommand.line(id: $0.taskId, $0) }),
             ])
-            print(line.jsonString)
-            await client.close()
-            if results.contains(where: { $0.status != .success }) { throw ExitCode(1) }
-        } catch let timeout as TaskClientError where timeout.code == .timedOut {
-            FileHandle.standardError.write(Data("amqp-task: \(timeout)\n".utf8))
-            await client.close()
-            throw ExitCode(2)
+            return (line, results.allSatisfy { $0.status == .success })
         }
     }
 }
@@ -175,11 +169,27 @@ struct ResultCommand: AsyncParsableCommand {
     static func printFinal(
         of id: String, from client: TaskClient, _ waiting: () async throws -> ResultMessage
     ) async throws {
-        do {
+        try await printWaited(closing: client) {
             let result = try await waiting()
-            print(JSONValue.object(["id": .string(id), "status": .string(result.status.rawValue), "result": result.result]).jsonString)
+            return (line(id: id, result), result.status == .success)
+        }
+    }
+
+    /// `{"id", "status", "result"}` of one task's final result.
+    static func line(id: String, _ result: ResultMessage) -> JSONValue {
+        .object(["id": .string(id), "status": .string(result.status.rawValue), "result": result.result])
+    }
+
+    /// Prints the JSON line `waiting` makes and closes the client; exit 1 unless it succeeded, 2 when the wait
+    /// timed out (said on stderr).
+    static func printWaited(
+        closing client: TaskClient, _ waiting: () async throws -> (line: JSONValue, succeeded: Bool)
+    ) async throws {
+        do {
+            let (line, succeeded) = try await waiting()
+            print(line.jsonString)
             await client.close()
-            if result.status != .success { throw ExitCode(1) }
+            if !succeeded { throw ExitCode(1) }
         } catch let timeout as TaskClientError where timeout.code == .timedOut {
             FileHandle.standardError.write(Data("amqp-task: \(timeout)\n".utf8))
             await client.close()
