@@ -80,11 +80,7 @@ import Testing
         await client.close()
         await answers.close()
         for worker in workers { try await worker.stop() }
-        let connection = try await Connection.open(url: url)
-        let channel = try await connection.openChannel()
-        #expect(try await channel.inspectQueue(queue).messageCount == 0)
-        try await channel.deleteQueue(queue)
-        await connection.close()
+        try await Self.expectEmptyAndDelete(queue, url: url)
     }
 
     /// Custody off, one worker with two slots: the broker's consumer_timeout closes the first slot's channel and
@@ -129,11 +125,7 @@ import Testing
         await client.close()
         await answers.close()
         try await worker.stop()
-        let connection = try await Connection.open(url: url)
-        let channel = try await connection.openChannel()
-        #expect(try await channel.inspectQueue(queue).messageCount == 0)
-        try await channel.deleteQueue(queue)
-        await connection.close()
+        try await Self.expectEmptyAndDelete(queue, url: url)
     }
 
     /// A task in custody whose outcome cannot be recorded goes back to its queue at once (its custody copy is
@@ -228,6 +220,15 @@ import Testing
         try await channel.deleteQueue(queue)
         await connection.close()
         await client.close()
+    }
+
+    /// Expects `queue` to hold nothing (every task answered once, no redelivery left), then deletes it.
+    static func expectEmptyAndDelete(_ queue: String, url: String) async throws {
+        let connection = try await Connection.open(url: url)
+        let channel = try await connection.openChannel()
+        #expect(try await channel.inspectQueue(queue).messageCount == 0)
+        try await channel.deleteQueue(queue)
+        await connection.close()
     }
 
     /// Waits until `queue` has `count` consumers (the slots took tasks again after a long one).

@@ -28,18 +28,26 @@ import Testing
         #expect(try await requester.ask(worker.hostname, "enable_events") == ["ok": "task events enabled"])
         #expect(worker.worker.eventToggles.hidesTaskData)
 
+        try await Self.expectActiveHidesArguments(of: worker, asking: requester, gate: gate)
+        try await requester.close()
+        try await worker.stop()
+    }
+
+    /// A task with a secret argument runs (held at `gate`); `inspect active` lists it with its arguments hidden;
+    /// then it is let go and succeeds.
+    static func expectActiveHidesArguments(
+        of worker: PidboxWorker, asking requester: PidboxRequester, gate: Gate
+    ) async throws {
         let client = try await TaskClient.connect(url: Broker.url)
         let id = try await client.send("gate.wait", args: ["secret-argument"], options: SendOptions(queue: worker.queue))
         try await gate.waitForWaiters(1)
         let active = try #require(try await requester.ask(worker.hostname, "active").arrayValue)
         #expect(active.map { $0["id"] } == [.string(id)])
         #expect(!active[0].jsonString.contains("secret-argument"), "arguments stay hidden: \(active[0].jsonString)")
-        #expect(active[0]["args"] == "<hidden>" && active[0]["kwargs"] == "<hidden>")
+        #expect(active[0]["args"] == "<hidden>" && active[0]["kwargs"] == "<hidden>", "\(active[0].jsonString)")
         await gate.open()
         #expect(try await client.result(for: id, timeout: .seconds(20)).status == .success)
         await client.close()
-        try await requester.close()
-        try await worker.stop()
     }
 
     @Test func standardByDefaultRevokesAndSetsRateLimitsButRefusesWhatStopsOrReshapesTheWorker() async throws {
@@ -68,15 +76,7 @@ import Testing
         // Task data stays hidden below full: in `active` and in the events enable_events turns on.
         #expect(try await requester.ask(worker.hostname, "enable_events") == ["ok": "task events enabled"])
         #expect(worker.worker.eventToggles.hidesTaskData)
-        let client = try await TaskClient.connect(url: Broker.url)
-        let id = try await client.send("gate.wait", args: ["secret-argument"], options: SendOptions(queue: worker.queue))
-        try await gate.waitForWaiters(1)
-        let active = try #require(try await requester.ask(worker.hostname, "active").arrayValue)
-        #expect(active.map { $0["id"] } == [.string(id)])
-        #expect(active[0]["args"] == "<hidden>" && active[0]["kwargs"] == "<hidden>", "\(active[0].jsonString)")
-        await gate.open()
-        #expect(try await client.result(for: id, timeout: .seconds(20)).status == .success)
-        await client.close()
+        try await Self.expectActiveHidesArguments(of: worker, asking: requester, gate: gate)
         try await requester.close()
         try await worker.stop()
     }

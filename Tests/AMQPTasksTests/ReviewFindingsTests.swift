@@ -13,21 +13,9 @@ import Testing
     static let producerURL = "amqp://review-producer:review-producer-password@127.0.0.1:\(Broker.port)/%2f"
 
     static func makeProducerUser() throws {
-        func ctl(_ arguments: [String]) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = Broker.repoRoot.appendingPathComponent("Deploy/broker")
-            process.arguments = ["ctl"] + arguments
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, text)
-        }
-        let (added, addText) = try ctl(["add_user", producer, "review-producer-password"])
+        let (added, addText) = try Broker.ctl(["add_user", producer, "review-producer-password"])
         if added != 0, !addText.contains("already exists") { throw TestFailure("add_user \(producer): \(addText)") }
-        let (permitted, permitText) = try ctl(["set_permissions", "-p", "/", producer, ".*", ".*", ".*"])
+        let (permitted, permitText) = try Broker.ctl(["set_permissions", "-p", "/", producer, ".*", ".*", ".*"])
         if permitted != 0 { throw TestFailure("set_permissions \(producer): \(permitText)") }
     }
 

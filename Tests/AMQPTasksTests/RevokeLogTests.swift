@@ -15,6 +15,16 @@ import Testing
         await connection.close()
     }
 
+    /// Declares `stream` and lets `body` publish to it on a confirm channel of a connection of its own.
+    func writeStream(_ stream: String, _ body: (Channel) async throws -> Void) async throws {
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        try await RevokeLog.declare(stream, on: channel)
+        try await channel.confirmSelect()
+        try await body(channel)
+        await connection.close()
+    }
+
     /// Sends `revoked` and then a marker task to `queue`; returns once the marker ran (so `revoked` was settled:
     /// it was ahead of the marker in the queue).
     func sendRevokedThenMarker(_ revoked: String, to queue: String, runs: RunLog) async throws -> String {
@@ -86,17 +96,14 @@ import Testing
         let stream = uniqueStream()
         let queue = uniqueQueue("revokelog")
         let revoked = UUID().uuidString.lowercased()
-        let connection = try await Connection.open(url: Broker.url)
-        let channel = try await connection.openChannel()
-        try await RevokeLog.declare(stream, on: channel)
-        try await channel.confirmSelect()
-        let garbage = [
-            "not json", "[1, 2]", "{}", #"{"task_ids": "one"}"#, #"{"task_ids": [1], "revoked_at": 1}"#,
-            #"{"task_ids": ["x"]}"#, #"{"task_ids": ["y"], "revoked_at": "yesterday"}"#, String(repeating: "{", count: 100_000),
-        ]
-        for body in garbage { try await channel.publish(Data(body.utf8), routingKey: stream) }
-        try await RevokeLog.append([revoked], to: stream, on: channel)
-        await connection.close()
+        try await writeStream(stream) { channel in
+            let garbage = [
+                "not json", "[1, 2]", "{}", #"{"task_ids": "one"}"#, #"{"task_ids": [1], "revoked_at": 1}"#,
+                #"{"task_ids": ["x"]}"#, #"{"task_ids": ["y"], "revoked_at": "yesterday"}"#, String(repeating: "{", count: 100_000),
+            ]
+            for body in garbage { try await channel.publish(Data(body.utf8), routingKey: stream) }
+            try await RevokeLog.append([revoked], to: stream, on: channel)
+        }
 
         let runs = RunLog()
         let worker = try await startWorker(queue, stream: stream, runs: runs)
@@ -116,14 +123,11 @@ import Testing
         let stream = uniqueStream()
         let queue = uniqueQueue("revokelog")
         let revoked = UUID().uuidString.lowercased()
-        let connection = try await Connection.open(url: Broker.url)
-        let channel = try await connection.openChannel()
-        try await RevokeLog.declare(stream, on: channel)
-        try await channel.confirmSelect()
-        try await RevokeLog.append([revoked], to: stream, on: channel)
-        let fourHoursAhead = Date().addingTimeInterval(RevokeLog.lifetime.secondsValue + 3600)
-        try await RevokeLog.append(["from-the-future"], to: stream, at: fourHoursAhead, on: channel)
-        await connection.close()
+        try await writeStream(stream) { channel in
+            try await RevokeLog.append([revoked], to: stream, on: channel)
+            let fourHoursAhead = Date().addingTimeInterval(RevokeLog.lifetime.secondsValue + 3600)
+            try await RevokeLog.append(["from-the-future"], to: stream, at: fourHoursAhead, on: channel)
+        }
 
         let runs = RunLog()
         let worker = try await startWorker(queue, stream: stream, runs: runs)
@@ -152,7 +156,7 @@ import Testing
         #expect(reader.isOpen)
         // A stream's queue.declare-ok always says 0 consumers, and list_consumers leaves stream consumers out: count
         // the consumers on the reader's channels (this user's connection is the reader's only).
-        let (_, channels) = try Self.ctl(["list_channels", "user", "consumer_count", "--quiet", "--no-table-headers"])
+        let (_, channels) = try Broker.ctl(["list_channels", "user", "consumer_count", "--quiet", "--no-table-headers"])
         var consumers = 0
         for line in channels.split(separator: "\n") {
             let fields = line.split(separator: "\t").map(String.init)
@@ -166,25 +170,11 @@ import Testing
 
     static let readOnlyUser = "review-revokes-reader"
 
-    /// Runs `Deploy/broker ctl` (rabbitmqctl on this test's broker); returns its status and output.
-    static func ctl(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = Broker.repoRoot.appendingPathComponent("Deploy/broker")
-        process.arguments = ["ctl"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
-    }
-
     /// A user that may configure and read everything on `/` but write nothing, made with `Deploy/broker ctl`.
     static func makeReadOnlyUser() throws {
-        let (added, addText) = try ctl(["add_user", readOnlyUser, "\(readOnlyUser)-password"])
+        let (added, addText) = try Broker.ctl(["add_user", readOnlyUser, "\(readOnlyUser)-password"])
         if added != 0, !addText.contains("already exists") { throw TestFailure("add_user \(readOnlyUser): \(addText)") }
-        let (permitted, permitText) = try ctl(["set_permissions", "-p", "/", readOnlyUser, ".*", "^$", ".*"])
+        let (permitted, permitText) = try Broker.ctl(["set_permissions", "-p", "/", readOnlyUser, ".*", "^$", ".*"])
         if permitted != 0 { throw TestFailure("set_permissions \(readOnlyUser): \(permitText)") }
     }
 

@@ -13,6 +13,20 @@ enum Broker {
         .deletingLastPathComponent()
     static let port = Int(ProcessInfo.processInfo.environment["AMQP_BROKER_PORT"] ?? "") ?? 5672
     static let url = "amqp://guest:guest@127.0.0.1:\(port)/%2f"
+
+    /// Runs `Deploy/broker ctl` (rabbitmqctl on this test's broker); returns its status and output.
+    static func ctl(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = repoRoot.appendingPathComponent("Deploy/broker")
+        process.arguments = ["ctl"] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
 }
 
 func uniqueQueue(_ prefix: String = "tasks") -> String {
