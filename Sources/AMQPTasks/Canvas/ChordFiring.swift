@@ -87,13 +87,7 @@ struct ChordFiring {
     }
 
     private func task(_ signature: TaskSignature, id: String, prepending value: JSONValue) -> TaskMessage {
-        var message = TaskMessage(
-            id: id, name: signature.name, args: signature.immutable ? signature.args : [value] + signature.args,
-            kwargs: signature.kwargs)
-        message.rootId = rootId ?? parentId
-        message.parentId = parentId
-        message.replyTo = signature.options["reply_to"]?.stringValue
-        return message
+        signature.followUp(id: id, calledWith: value, parentId: parentId, rootId: rootId)
     }
 
     private func outgoing(_ message: TaskMessage, for signature: TaskSignature) -> OutgoingMessage {

@@ -14,4 +14,14 @@ extension TaskSignature {
         copy.immutable = true
         return copy
     }
+
+    /// The task this signature calls as a follow-up of task `parentId` (a link, errback, chain step or chord
+    /// callback): `value` first in its arguments unless it is immutable, its `reply_to` option as the reply queue.
+    func followUp(id: String, calledWith value: JSONValue, parentId: String, rootId: String?) -> TaskMessage {
+        var message = TaskMessage(id: id, name: name, args: immutable ? args : [value] + args, kwargs: kwargs)
+        message.rootId = rootId ?? parentId
+        message.parentId = parentId
+        message.replyTo = options["reply_to"]?.stringValue
+        return message
+    }
 }

@@ -229,13 +229,11 @@ struct RecordStage: Sendable {
         trace: TaskTraceSlot
     ) async throws {
         let options = signature.options
-        var next = TaskMessage(
-            id: options["task_id"]?.stringValue ?? UUID().uuidString.lowercased(), name: signature.name,
-            args: signature.immutable ? signature.args : [value] + signature.args, kwargs: signature.kwargs,
-            embed: TaskEmbed(chain: chain?.isEmpty == false ? chain : nil))
-        next.rootId = parent.rootId ?? parent.id
-        next.parentId = parent.id
-        next.replyTo = options["reply_to"]?.stringValue ?? parent.replyTo
+        var next = signature.followUp(
+            id: options["task_id"]?.stringValue ?? UUID().uuidString.lowercased(), calledWith: value,
+            parentId: parent.id, rootId: parent.rootId)
+        next.embed = TaskEmbed(chain: chain?.isEmpty == false ? chain : nil)
+        next.replyTo = next.replyTo ?? parent.replyTo
         let targetQueue = options["queue"]?.stringValue ?? queue
         let span = trace.startPublish(of: &next, to: targetQueue)
         defer { span?.end() }
