@@ -234,12 +234,14 @@ import Testing
             ])
         try await channel.bindQueue(old, to: old)
         try await channel.declareQueue(queue, durable: true)
-        // Parked by an old worker just before the upgrade: due in 8 s, once the new worker runs.
+        // The new worker first (it consumes once it has bound its queue to the due exchange), then a task parked as
+        // an old worker parked it: due in 8 s. Published before the worker, the task could come due while a loaded
+        // broker still declared the worker's delay levels, before the binding existed (seen in a clean-clone CI).
+        let worker = try await RunningWorker.start(queues: [queue])
         let client = try await TaskClient.connect(url: Broker.url)
         let message = client.message("demo.add", args: [20, 22])
         let (properties, body) = message.encode()
         try await channel.publish(OutgoingMessage(body: body, exchange: old, routingKey: queue, properties: properties, mandatory: true))
-        let worker = try await RunningWorker.start(queues: [queue])
         #expect(try await client.value(for: message.id, timeout: .seconds(60)) == 42)
         try await worker.stop()
         await client.close()
