@@ -165,4 +165,13 @@ import Testing
         #expect(CeleryTime.parse("2026-11-25T16:22:28+01:00") == CeleryTime.parse("2026-11-25T15:22:28Z"))
         #expect(CeleryTime.parse("yesterday") == nil)
     }
+
+    @Test func celeryTimestampsAreWrittenWithEveryDigit() {
+        #expect(CeleryTime.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000000+00:00")
+        #expect(CeleryTime.format(Date(timeIntervalSince1970: 1_000_000_000.5)) == "2001-09-09T01:46:40.500000+00:00")
+        #expect(CeleryTime.format(Date(timeIntervalSince1970: 1_700_000_009.000_001)) == "2023-11-14T22:13:29.000001+00:00")
+        #expect(CeleryTime.format(Date(timeIntervalSince1970: -62_135_596_800)) == "0001-01-01T00:00:00.000000+00:00")
+        #expect(CeleryTime.format(Date(timeIntervalSince1970: 253_402_300_799)) == "9999-12-31T23:59:59.000000+00:00")
+        #expect(CeleryTime.format(Date(timeIntervalSince1970: .nan)) == "1970-01-01T00:00:00.000000+00:00")
+    }
 }
