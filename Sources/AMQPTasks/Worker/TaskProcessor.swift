@@ -128,7 +128,7 @@ struct TaskProcessor {
 
     /// What a task is known by when counting attempts: its id, else its correlation id, else its content.
     static func attemptKey(_ received: ReceivedMessage) -> String {
-        if let id = received.claimedTaskId { return String(id.prefix(300)) }
+        if let id = received.claimedTaskId { return id.utf8.count <= 300 ? id : String(id.prefix(300)) }
         var hasher = Hasher()
         hasher.combine(received.body.prefix(4096))
         hasher.combine(received.body.count)
