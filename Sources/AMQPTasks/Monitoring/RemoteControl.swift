@@ -39,6 +39,12 @@ struct RemoteControl: Sendable {
     let revokeLogWriter: String
     /// Starts the worker's warm shutdown (`Worker.stop()`), for `shutdown`.
     let stopWorker: @Sendable () -> Void
+    /// The worker's queues and consumer slots, for the pool, autoscale and consumer commands.
+    let slots: ConsumerSlots
+    /// Declares a queue `add_consumer` adds (or checks it exists), with its dead-letter queue and delay bindings.
+    let prepareQueue: @Sendable (String, QueueDeclaration?) async throws -> Void
+    /// The worker's status (its live consumers per queue), for `stats`.
+    let workerStatus: @Sendable () -> WorkerStatus
     /// How many `enable_events` this worker refused: Flower sends one every 5 s, so only the first is a notice.
     let refusedEnableEvents = ManagedCounter()
 
@@ -71,7 +77,12 @@ struct RemoteControl: Sendable {
             hostname: configuration.hostname, state: worker.state, registry: worker.registry,
             configuration: configuration, access: configuration.remoteControl, replies: replies, events: events,
             logger: worker.logger, connection: connection, revokeLogWriter: worker.instance,
-            stopWorker: { [weak worker] in worker?.stop() })
+            stopWorker: { [weak worker] in worker?.stop() }, slots: worker.slots,
+            prepareQueue: { [weak worker] queue, declaration in
+                guard let worker else { return }
+                try await worker.prepareAddedQueue(queue, declaration: declaration, on: connection)
+            },
+            workerStatus: { [weak worker] in worker?.status ?? WorkerStatus(connected: false, queues: [], consumers: [:]) })
         let handled = ManagedCounter()
         var restarts = 0
         defer { Task { await replies.close() } }
@@ -172,10 +183,10 @@ struct RemoteControl: Sendable {
     }
 
     /// A refusal, as Celery answers a command that failed.
-    private static func refusal(_ why: String) -> JSONValue { ["error": .string(why)] }
+    static func refusal(_ why: String) -> JSONValue { ["error": .string(why)] }
 
     /// Text from a request, shortened for logs and replies.
-    private static func clip(_ text: String) -> String {
+    static func clip(_ text: String) -> String {
         text.count <= 200 ? text : text.prefix(200) + "…"
     }
 
@@ -195,12 +206,7 @@ struct RemoteControl: Sendable {
         case "stats":
             return await stats()
         case "active_queues":
-            return .array(configuration.queues.map { queue in
-                [
-                    "name": .string(queue), "exchange": ["name": "", "type": "direct"], "routing_key": .string(queue),
-                    "durable": true, "exclusive": false, "auto_delete": false, "no_ack": false,
-                ]
-            })
+            return activeQueues()
         case "scheduled", "reserved":
             // Tasks with an ETA wait in the broker's delay queues, never in worker memory; prefetch 1 reserves none.
             return .array([])
@@ -209,7 +215,7 @@ struct RemoteControl: Sendable {
         case "conf":
             return [
                 "worker_prefetch_multiplier": .int(Int(configuration.prefetch)), "task_acks_late": true,
-                "worker_concurrency": .int(configuration.concurrency), "task_serializer": "json",
+                "worker_concurrency": .int(slots.shape.concurrency), "task_serializer": "json",
                 "result_backend": "rpc://",
             ]
         case "revoke", "terminate":
@@ -248,6 +254,19 @@ struct RemoteControl: Sendable {
             return await enableEvents()
         case "disable_events":
             return disableEvents()
+        case "pool_grow":
+            return await poolGrow(arguments)
+        case "pool_shrink":
+            return await poolShrink(arguments)
+        case "autoscale":
+            return await autoscale(arguments)
+        case "add_consumer":
+            return await addConsumer(arguments)
+        case "cancel_consumer":
+            return await cancelConsumer(arguments)
+        case "pool_restart":
+            return Self.refusal(
+                "pool_restart is not supported by amqp-tasks workers: they run tasks in their own process, with no pool processes to restart; restart the worker to load new code")
         case let other where RemoteControlAccess.controlMethods.contains(other):
             return Self.refusal("\(other) is not supported by amqp-tasks workers")
         default:
@@ -361,6 +380,8 @@ struct RemoteControl: Sendable {
 
     private func stats() async -> JSONValue {
         let processed = state.processed
+        let shape = slots.shape
+        let consumers = workerStatus().consumers
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return [
@@ -369,10 +390,17 @@ struct RemoteControl: Sendable {
             "clock": .string(String(state.tick())),
             "pool": [
                 "implementation": "amqp-tasks consumers",
-                "max-concurrency": .int(configuration.concurrency * configuration.queues.count),
+                "max-concurrency": .int(shape.concurrency * shape.queues.count),
                 "processes": .array([.int(Int(getpid()))]),
             ],
-            "prefetch_count": .int(Int(configuration.prefetch) * configuration.concurrency * configuration.queues.count),
+            "prefetch_count": .int(Int(configuration.prefetch) * shape.concurrency * shape.queues.count),
+            // amqp-tasks' own: consumer slots per queue now, and how many consume each queue at this moment (a
+            // retiring slot counts until its task ended).
+            "concurrency": .int(shape.concurrency),
+            "consumers": .object(consumers.mapValues(JSONValue.int)),
+            "autoscaler": shape.autoscale.map {
+                ["max": .int($0.max), "min": .int($0.min), "current": .int(shape.concurrency)]
+            } ?? .object([:]),
             "broker": ["transport": "amqp", "heartbeat": .int(Int((configuration.broker.connections.first?.heartbeat ?? .seconds(60)).secondsValue.rounded()))],
             "rusage": [
                 "maxrss": .int(Int(usage.ru_maxrss)),
