@@ -154,8 +154,32 @@ extension RemoteControl {
                 "routing_key": .string(declared?.routingKey ?? queue),
                 "durable": .bool(declared?.queueDurable ?? true), "exclusive": false,
                 "auto_delete": .bool(declared?.queueAutoDelete ?? false), "no_ack": false,
+                // The rest of kombu's Queue.as_dict(), which Flower's worker page reads.
+                "alias": .null, "bindings": [], "binding_arguments": .null, "consumer_arguments": .null,
+                "queue_arguments": declared.map { Self.json($0.queueArguments) } ?? .null,
+                "expires": .null, "message_ttl": .null, "max_length": .null, "max_length_bytes": .null,
+                "max_priority": .null,
             ]
         })
+    }
+
+    /// Queue arguments as JSON, for `active_queues` (what is not text or a number is shown as its description).
+    private static func json(_ table: FieldTable) -> JSONValue {
+        guard !table.entries.isEmpty else { return .null }
+        return .object(Dictionary(table.entries.map { entry in
+            let value: JSONValue
+            switch entry.value {
+            case .string(let text): value = .string(text)
+            case .bool(let flag): value = .bool(flag)
+            case .int8(let n): value = .int(Int(n))
+            case .int16(let n): value = .int(Int(n))
+            case .int32(let n): value = .int(Int(n))
+            case .int64(let n): value = .int(Int(n))
+            case .double(let n): value = .double(n)
+            default: value = .string("\(entry.value)")
+            }
+            return (entry.key, value)
+        }, uniquingKeysWith: { _, last in last }))
     }
 
     /// A queue name from a request: 1 to 255 bytes (AMQP's limit), not one of the worker's own queues.

@@ -197,7 +197,7 @@ struct RemoteControl: Sendable {
         case "ping":
             return ["ok": "pong"]
         case "registered":
-            return .array(registry.names.map(JSONValue.string))
+            return registered(arguments["taskinfoitems"])
         case "active":
             // Task arguments may be secrets; without remote_control = "full" they are hidden.
             return .array(state.active.values.sorted { $0.started < $1.started }.map {
@@ -384,7 +384,7 @@ struct RemoteControl: Sendable {
         let consumers = workerStatus().consumers
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return [
+        var answer: [String: JSONValue] = [
             "total": .object(processed.mapValues(JSONValue.int)),
             "pid": .int(Int(getpid())),
             "clock": .string(String(state.tick())),
@@ -398,9 +398,6 @@ struct RemoteControl: Sendable {
             // retiring slot counts until its task ended).
             "concurrency": .int(shape.concurrency),
             "consumers": .object(consumers.mapValues(JSONValue.int)),
-            "autoscaler": shape.autoscale.map {
-                ["max": .int($0.max), "min": .int($0.min), "current": .int(shape.concurrency)]
-            } ?? .object([:]),
             "broker": ["transport": "amqp", "heartbeat": .int(Int((configuration.broker.connections.first?.heartbeat ?? .seconds(60)).secondsValue.rounded()))],
             "rusage": [
                 "maxrss": .int(Int(usage.ru_maxrss)),
@@ -409,6 +406,34 @@ struct RemoteControl: Sendable {
             ],
             "sw_ident": "amqp-tasks", "sw_ver": .string(amqpTasksVersion),
         ]
+        if let range = shape.autoscale {
+            // As Celery's Autoscaler.info(), per queue: the range and the consumers per queue now.
+            answer["autoscaler"] = ["max": .int(range.max), "min": .int(range.min), "current": .int(shape.concurrency)]
+        }
+        return .object(answer)
+    }
+
+    /// `inspect registered`: the task names; with Celery's `taskinfoitems` (`celery inspect registered rate_limit
+    /// time_limit soft_time_limit`), each name followed by the limits in force now, as a Celery worker lists them
+    /// (`"demo.add [rate_limit=10/s time_limit=5.0]"`). Without them, the names alone: these workers have no
+    /// per-task exchange or routing key, Celery's default items.
+    private func registered(_ items: JSONValue?) -> JSONValue {
+        let wanted = (items?.arrayValue ?? []).compactMap(\.stringValue)
+        return .array(registry.names.map { name in
+            let timeLimits = state.timeLimits.limits(for: name)
+            let settings = configuration.tasks[name]
+            let fields: [String] = wanted.compactMap { item in
+                switch item {
+                case "rate_limit": return state.rateLimits.limit(for: name).map { "rate_limit=\($0)" }
+                case "time_limit":
+                    return (timeLimits.map { $0.hard } ?? settings?.timeLimit).map { "time_limit=\($0.secondsValue)" }
+                case "soft_time_limit":
+                    return (timeLimits.map { $0.soft } ?? settings?.softTimeLimit).map { "soft_time_limit=\($0.secondsValue)" }
+                default: return nil
+                }
+            }
+            return .string(fields.isEmpty ? name : "\(name) [\(fields.joined(separator: " "))]")
+        })
     }
 }
 
