@@ -128,7 +128,14 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         if let url { try replaceAddresses(of: &configuration, with: url, from: "--url") }
         if !queues.isEmpty { configuration.queues = queues }
         if let concurrency { configuration.concurrency = concurrency }
-        if let autoscale { configuration.autoscale = try AutoscaleRange(parsing: autoscale) }
+        if let autoscale {
+            let range = try AutoscaleRange(parsing: autoscale)
+            guard range.max <= configuration.maxConcurrency else {
+                throw ValidationError(
+                    "--autoscale: the maximum \(range.max) is above [worker] max_concurrency (\(configuration.maxConcurrency)): raise max_concurrency or lower the maximum")
+            }
+            configuration.autoscale = range
+        }
         if let prefetch { configuration.prefetch = prefetch }
         if let hostname { configuration.hostname = hostname }
         if let grace { configuration.gracePeriod = .seconds(grace) }

@@ -16,6 +16,8 @@ import Logging
 /// already enabled"`, `"task events disabled"`, `"task events already disabled"`). `shutdown` (under `full`) starts a
 /// warm shutdown, as SIGTERM does, and is not answered, as a Celery 5.7 worker answers none (it raises
 /// `WorkerShutdown` in the handler); refused, it is answered with the refusal.
+/// `pool_grow`, `pool_shrink`, `autoscale`, `add_consumer` and `cancel_consumer` (under `full`) reshape the worker's
+/// consumer slots (`RemoteControl+Pool.swift`, `ConsumerSlots`).
 struct RemoteControl: Sendable {
     static let exchange = "celery.pidbox"
     static let replyExchange = "reply.celery.pidbox"
