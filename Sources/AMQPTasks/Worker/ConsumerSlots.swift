@@ -17,6 +17,8 @@ final class ConsumerSlots: Sendable {
     struct Shape: Sendable, Equatable {
         /// The queues consumed, in the order they were configured or added.
         var queues: [String]
+        /// The queues `add_consumer` added (readied again after a reconnect as it readied them).
+        var added: Set<String> = []
         /// How `add_consumer` declared the queues it added with an exchange (declared again after a reconnect).
         var declarations: [String: QueueDeclaration] = [:]
         /// Slots per queue.
@@ -132,6 +134,7 @@ final class ConsumerSlots: Sendable {
         state.withLock { state in
             guard !state.shape.queues.contains(queue) else { return false }
             state.shape.queues.append(queue)
+            state.shape.added.insert(queue)
             state.shape.declarations[queue] = declaration
             for _ in 0..<state.shape.concurrency { state.start(queue) }
             return true
@@ -143,6 +146,7 @@ final class ConsumerSlots: Sendable {
         let retiring = state.withLock { state -> [ConsumerSlot]? in
             guard state.shape.queues.contains(queue) else { return nil }
             state.shape.queues.removeAll { $0 == queue }
+            state.shape.added.remove(queue)
             state.shape.declarations[queue] = nil
             return state.live.filter { $0.queue == queue && !$0.isRetiring }
         }

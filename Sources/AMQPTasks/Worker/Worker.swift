@@ -182,17 +182,23 @@ public final class Worker: Service, Sendable {
         // The queues consumed now: after a reconnect, those `add_consumer` added too, not those it cancelled.
         let shape = slots.shape
         let setup = try await connection.openChannel()
-        for queue in shape.queues {
-            if let declaration = shape.declarations[queue] {
-                try await declaration.declare(on: connection)
-            } else {
-                // As Celery declares it (durable, no arguments), unless it exists.
-                try await Topology.declareQueueIfMissing(queue, on: connection)
-            }
+        for queue in shape.queues where !shape.added.contains(queue) {
+            // As Celery declares it (durable, no arguments), unless it exists.
+            try await Topology.declareQueueIfMissing(queue, on: connection)
             let quorum = configuration.topology?.queue(named: queue)?.kind == .quorum
             try await DeadLetters.declare(for: queue, quorum: quorum, on: setup)
         }
         try await setup.close()
+        for queue in shape.queues where shape.added.contains(queue) {
+            // A queue add_consumer added: declared again only if it is gone, and a refusal costs only its consumers
+            // (they start again with a pause, logging why), never the reconnect.
+            do {
+                try await prepareAddedQueue(
+                    queue, declaration: shape.declarations[queue], on: connection, onlyIfMissing: true)
+            } catch let error where !error.isConnectionLoss {
+                logger.error("the queue \(queue), added by add_consumer, could not be readied after the reconnect: \(error)")
+            }
+        }
         do {
             try await DelayedDeliverySetup.prepare(
                 queues: shape.queues, configuration: configuration.topology, on: connection, logger: logger)
@@ -488,8 +494,19 @@ extension Worker {
     /// Readies a queue `add_consumer` adds, as `connect` readies the configured ones: declared as `declaration`
     /// says, or as the configuration's topology says, or (neither) checked to exist; then its `<queue>.dead` and its
     /// delay bindings. Throws the broker's refusal, or says that the queue does not exist.
-    func prepareAddedQueue(_ queue: String, declaration: QueueDeclaration?, on connection: Connection) async throws {
-        if let declaration {
+    /// `onlyIfMissing` (after a reconnect): a queue that exists is used as it is, not declared again.
+    func prepareAddedQueue(
+        _ queue: String, declaration: QueueDeclaration?, on connection: Connection, onlyIfMissing: Bool = false
+    ) async throws {
+        if let declaration, onlyIfMissing {
+            let probe = try await connection.openChannel()
+            do {
+                _ = try await probe.inspectQueue(queue)
+                try? await probe.close()
+            } catch let error as AMQPError where error.replyCode == .notFound {
+                try await declaration.declare(on: connection)
+            }
+        } else if let declaration {
             try await declaration.declare(on: connection)
         } else if let topology = configuration.topology, topology.queue(named: queue) != nil {
             try await Topology.declare(topology, on: connection)
