@@ -30,10 +30,12 @@ import Testing
             #expect(try await client.result(for: id, timeout: .seconds(30)).result == "released")
             #expect(await runs.count(id) == 1, "a retiring slot's task runs once, never requeued")
         }
-        try await Self.waitForConsumers(1, on: worker.queue, requester: requester)
-        try await BadInputTests.waitUntil("one slot in the status") {
-            worker.worker.status.consumers[worker.queue] == 1
+        // The retired slots end (a retired slot that took tasks again would stay among the running ones).
+        try await BadInputTests.waitUntil("the retired slots to end") {
+            worker.worker.slots.runningCounts == [worker.queue: 1]
         }
+        try await Self.waitForConsumers(1, on: worker.queue, requester: requester)
+        #expect(worker.worker.status.consumers[worker.queue] == 1)
         #expect(try await requester.ask(worker.hostname, "pool_shrink")["error"] != nil, "at least one slot stays")
         await client.close()
         try await requester.close()
@@ -104,7 +106,10 @@ import Testing
         #expect(try await requester.ask(worker.hostname, "pool_grow")["error"]?.stringValue?.contains("autoscale") == true)
         await gate.open()
         for id in ids { #expect(try await client.result(for: id, timeout: .seconds(30)).result == "released") }
-        // Idle: back to the minimum.
+        // Idle: back to the minimum, the retired slots ended.
+        try await BadInputTests.waitUntil("the idle slots to retire") {
+            worker.worker.slots.runningCounts == [worker.queue: 1]
+        }
         try await Self.waitForConsumers(1, on: worker.queue, requester: requester)
         #expect(worker.worker.slots.shape.concurrency == 1)
         #expect(

@@ -45,8 +45,6 @@ struct RemoteControl: Sendable {
     let slots: ConsumerSlots
     /// Declares a queue `add_consumer` adds (or checks it exists), with its dead-letter queue and delay bindings.
     let prepareQueue: @Sendable (String, QueueDeclaration?) async throws -> Void
-    /// The worker's status (its live consumers per queue), for `stats`.
-    let workerStatus: @Sendable () -> WorkerStatus
     /// How many `enable_events` this worker refused: Flower sends one every 5 s, so only the first is a notice.
     let refusedEnableEvents = ManagedCounter()
 
@@ -83,8 +81,7 @@ struct RemoteControl: Sendable {
             prepareQueue: { [weak worker] queue, declaration in
                 guard let worker else { return }
                 try await worker.prepareAddedQueue(queue, declaration: declaration, on: connection)
-            },
-            workerStatus: { [weak worker] in worker?.status ?? WorkerStatus(connected: false, queues: [], consumers: [:]) })
+            })
         let handled = ManagedCounter()
         var restarts = 0
         defer { Task { await replies.close() } }
@@ -383,7 +380,7 @@ struct RemoteControl: Sendable {
     private func stats() async -> JSONValue {
         let processed = state.processed
         let shape = slots.shape
-        let consumers = workerStatus().consumers
+        let consumers = slots.runningCounts
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         var answer: [String: JSONValue] = [
@@ -396,8 +393,8 @@ struct RemoteControl: Sendable {
                 "processes": .array([.int(Int(getpid()))]),
             ],
             "prefetch_count": .int(Int(configuration.prefetch) * shape.concurrency * shape.queues.count),
-            // amqp-tasks' own: consumer slots per queue now, and how many consume each queue at this moment (a
-            // retiring slot counts until its task ended).
+            // amqp-tasks' own: consumer slots per queue now, and the slots running for each queue (a retiring one
+            // counts until its task ended).
             "concurrency": .int(shape.concurrency),
             "consumers": .object(consumers.mapValues(JSONValue.int)),
             "broker": ["transport": "amqp", "heartbeat": .int(Int((configuration.broker.connections.first?.heartbeat ?? .seconds(60)).secondsValue.rounded()))],

@@ -73,6 +73,11 @@ final class ConsumerSlots: Sendable {
         }
     }
 
+    /// Slots running on the serving connection, per queue, retiring ones included until they ended.
+    var runningCounts: [String: Int] {
+        state.withLock { state in state.live.reduce(into: [:]) { $0[$1.queue, default: 0] += 1 } }
+    }
+
     /// How many slots of `queue` run a task now.
     func busyCount(of queue: String) -> Int {
         state.withLock { $0.live.filter { $0.queue == queue && $0.isBusy }.count }
