@@ -264,3 +264,14 @@ def test_malformed_arguments_get_an_error_reply_and_the_worker_keeps_its_consume
         delete(lowered, "other")
         with app.connection_for_write() as connection:
             connection.default_channel.exchange_delete(f"{queue}.x")
+
+
+def test_a_bad_autoscale_on_the_command_line_stops_amqp_worker_with_a_clear_error():
+    from conftest import binary
+    import subprocess
+    for value, expected in [("100,1", "above [worker] max_concurrency (64)"), ("2,3", "must not be below the minimum"),
+                            ("many", "MAX,MIN")]:
+        result = subprocess.run([binary("amqp-worker"), "--demo-tasks", "--autoscale", value], capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode != 0, result
+        assert expected in result.stderr, (value, result.stderr)
