@@ -71,7 +71,8 @@ public final class Worker: Service, Sendable {
         for (name, settings) in configuration.tasks { state.rateLimits.set(settings.rateLimit, for: name) }
     }
 
-    /// Whether the worker is connected to the broker and consumes every configured queue now: what a health check
+    /// Whether the worker is connected to the broker and consumes every queue it should now (those configured, plus
+    /// those `add_consumer` added, minus those `cancel_consumer` cancelled): what a health check
     /// (`amqp-worker --metrics-port`'s `/healthz`) answers from.
     public var status: WorkerStatus { statusTracker.status(queues: slots.shape.queues) }
 
