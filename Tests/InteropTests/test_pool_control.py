@@ -164,7 +164,7 @@ def test_autoscale_grows_under_a_backlog_and_shrinks_back_when_idle(swift_worker
     swift_worker("--config", str(config), "--remote-control", "full", *EXEC, hostname=hostname)
     wait_for_remote_control(hostname)
     assert stats(hostname)["autoscaler"] == {"max": 3, "min": 1, "current": 1}
-    assert consumers_of(queue) == (0, 1)
+    wait_for("the worker's consumer", lambda: consumers_of(queue) == (0, 1))
     assert "not supported with autoscale" in control(hostname, "pool_grow", "1")["error"]
     # Three tasks that all wait for each other finish only if the worker grew to three consumers.
     barrier = tmp_path / "barrier"
@@ -207,6 +207,7 @@ def test_each_reshaping_command_is_refused_by_default_with_an_error_reply(swift_
     hostname = f"refuses-{command}-{uuid.uuid4().hex[:6]}@interop"
     _, log = swift_worker(hostname=hostname)
     wait_for_remote_control(hostname)
+    wait_for("the worker's consumer", lambda: consumers_of(queue) == (0, 1))
     reply = control(hostname, command, *args)
     assert 'remote_control = "full"' in reply["error"], reply
     assert f"refused remote-control {command}" in log.read_text()
@@ -229,6 +230,7 @@ def test_malformed_arguments_get_an_error_reply_and_the_worker_keeps_its_consume
     try:
         swift_worker("--remote-control", "full", hostname=hostname)
         wait_for_remote_control(hostname)
+        wait_for("the worker's consumer", lambda: consumers_of(queue) == (0, 1))
         bad = [
             ("pool_grow", {"n": -1}, "expected a whole number"),
             ("pool_grow", {"n": "two"}, "expected a whole number"),
