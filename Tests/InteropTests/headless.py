@@ -2,6 +2,7 @@
 client (Flower already brings Tornado): open a page, type into inputs, click buttons with real mouse events, read
 the page. Enough to press Flower's buttons as a user does, with no WebDriver and no extra package."""
 import asyncio
+import base64
 import itertools
 import json
 import shutil
@@ -31,6 +32,8 @@ class HeadlessChromium:
         if browser is None:
             raise AssertionError("chromium is not installed: Deploy/install-deps installs it")
         port = _free_port()
+        self.socket = None
+        self.loop = None
         self.process = subprocess.Popen(
             [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
              f"--window-size={window[0]},{window[1]}", f"--remote-debugging-port={port}",
@@ -48,15 +51,20 @@ class HeadlessChromium:
             except OSError:
                 time.sleep(0.1)
         self.loop = asyncio.new_event_loop()
+        self.socket = None
         url = page["webSocketDebuggerUrl"]
 
         async def connect():
             return await websocket_connect(url, max_message_size=64 << 20)
 
-        self.socket = self.loop.run_until_complete(connect())
-        self.ids = itertools.count(1)
-        self.call("Page.enable")
-        self.call("Runtime.enable")
+        try:
+            self.socket = self.loop.run_until_complete(connect())
+            self.ids = itertools.count(1)
+            self.call("Page.enable")
+            self.call("Runtime.enable")
+        except BaseException:
+            self.close()  # never leave a browser running behind a failed start
+            raise
 
     def call(self, method, **params):
         """Sends one DevTools command and returns its result (events in between are skipped)."""
@@ -135,12 +143,11 @@ class HeadlessChromium:
 
     def screenshot(self, path):
         data = self.call("Page.captureScreenshot", format="png")["data"]
-        import base64
         path.write_bytes(base64.b64decode(data))
 
     def close(self):
         try:
-            if getattr(self, "socket", None) is not None:
+            if self.socket is not None:
                 self.socket.close()
         finally:
             if self.process.poll() is None:
@@ -149,5 +156,5 @@ class HeadlessChromium:
                     self.process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     self.process.kill()
-            if getattr(self, "loop", None) is not None:
+            if self.loop is not None:
                 self.loop.close()
