@@ -36,6 +36,9 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     @Option(help: "Consumers per queue (default: the file's, else 1).")
     var concurrency: Int?
 
+    @Option(help: "MAX,MIN: autoscale consumers per queue between MIN and MAX by backlog, as Celery's --autoscale (default: the file's [worker] autoscale, else off: --concurrency holds).")
+    var autoscale: String?
+
     @Option(help: "Unacknowledged tasks per consumer (default: the file's, else 1 = each consumer holds only the task it runs).")
     var prefetch: UInt16?
 
@@ -95,6 +98,9 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         if let metricsHost, metricsHost.isEmpty { throw ValidationError("--metrics-host must not be empty") }
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if let prefetch, prefetch < 1 { throw ValidationError("--prefetch must be at least 1") }
+        if let autoscale {
+            do { _ = try AutoscaleRange(parsing: autoscale) } catch { throw ValidationError("--autoscale: \(error)") }
+        }
         if let grace, !(grace.isFinite && grace >= 0 && grace <= 3_153_600_000) {
             throw ValidationError("--grace must be a number of seconds from 0 to 3153600000, got \(grace)")
         }
@@ -122,6 +128,14 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         if let url { try replaceAddresses(of: &configuration, with: url, from: "--url") }
         if !queues.isEmpty { configuration.queues = queues }
         if let concurrency { configuration.concurrency = concurrency }
+        if let autoscale {
+            let range = try AutoscaleRange(parsing: autoscale)
+            guard range.max <= configuration.maxConcurrency else {
+                throw ValidationError(
+                    "--autoscale: the maximum \(range.max) is above [worker] max_concurrency (\(configuration.maxConcurrency)): raise max_concurrency or lower the maximum")
+            }
+            configuration.autoscale = range
+        }
         if let prefetch { configuration.prefetch = prefetch }
         if let hostname { configuration.hostname = hostname }
         if let grace { configuration.gracePeriod = .seconds(grace) }

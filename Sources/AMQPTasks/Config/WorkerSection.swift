@@ -9,7 +9,7 @@ enum WorkerSection {
             "result_persistent", "max_message_size", "max_result_size", "record_attempts", "remote_control",
             "max_abandoned_handlers",
             "consumer_timeout", "metrics_port", "metrics_host",
-            "log_format",
+            "log_format", "max_concurrency", "autoscale", "autoscale_keepalive",
         ])
         var worker = WorkerConfiguration()
         if let queues = r.stringArray("queues") {
@@ -23,6 +23,28 @@ enum WorkerSection {
                 context.error(r.key("concurrency"), "expected a whole number of consumers, at least 1, got \(concurrency)")
             }
         }
+        if let most = r.int("max_concurrency") {
+            if (1...1000).contains(most) {
+                worker.maxConcurrency = most
+            } else {
+                context.error(r.key("max_concurrency"), "expected 1 to 1000 consumers per queue, got \(most)")
+            }
+        }
+        if let autoscale = r.string("autoscale") {
+            do {
+                let range = try AutoscaleRange(parsing: autoscale)
+                if range.max > worker.maxConcurrency {
+                    context.error(
+                        r.key("autoscale"),
+                        "the autoscale maximum \(range.max) is above max_concurrency (\(worker.maxConcurrency)): raise max_concurrency or lower the maximum")
+                } else {
+                    worker.autoscale = range
+                }
+            } catch {
+                context.error(r.key("autoscale"), "\(error)")
+            }
+        }
+        if let keepalive = r.nonNegativeSeconds("autoscale_keepalive") { worker.autoscaleKeepalive = keepalive }
         if let prefetch = r.int("prefetch") {
             if let valid = UInt16(exactly: prefetch), valid >= 1 {
                 worker.prefetch = valid

@@ -16,6 +16,8 @@ import Logging
 /// already enabled"`, `"task events disabled"`, `"task events already disabled"`). `shutdown` (under `full`) starts a
 /// warm shutdown, as SIGTERM does, and is not answered, as a Celery 5.7 worker answers none (it raises
 /// `WorkerShutdown` in the handler); refused, it is answered with the refusal.
+/// `pool_grow`, `pool_shrink`, `autoscale`, `add_consumer` and `cancel_consumer` (under `full`) reshape the worker's
+/// consumer slots (`RemoteControl+Pool.swift`, `ConsumerSlots`).
 struct RemoteControl: Sendable {
     static let exchange = "celery.pidbox"
     static let replyExchange = "reply.celery.pidbox"
@@ -39,6 +41,10 @@ struct RemoteControl: Sendable {
     let revokeLogWriter: String
     /// Starts the worker's warm shutdown (`Worker.stop()`), for `shutdown`.
     let stopWorker: @Sendable () -> Void
+    /// The worker's queues and consumer slots, for the pool, autoscale and consumer commands.
+    let slots: ConsumerSlots
+    /// Declares a queue `add_consumer` adds (or checks it exists), with its dead-letter queue and delay bindings.
+    let prepareQueue: @Sendable (String, QueueDeclaration?) async throws -> Void
     /// How many `enable_events` this worker refused: Flower sends one every 5 s, so only the first is a notice.
     let refusedEnableEvents = ManagedCounter()
 
@@ -71,7 +77,11 @@ struct RemoteControl: Sendable {
             hostname: configuration.hostname, state: worker.state, registry: worker.registry,
             configuration: configuration, access: configuration.remoteControl, replies: replies, events: events,
             logger: worker.logger, connection: connection, revokeLogWriter: worker.instance,
-            stopWorker: { [weak worker] in worker?.stop() })
+            stopWorker: { [weak worker] in worker?.stop() }, slots: worker.slots,
+            prepareQueue: { [weak worker] queue, declaration in
+                guard let worker else { return }
+                try await worker.prepareAddedQueue(queue, declaration: declaration, on: connection)
+            })
         let handled = ManagedCounter()
         var restarts = 0
         defer { Task { await replies.close() } }
@@ -172,10 +182,10 @@ struct RemoteControl: Sendable {
     }
 
     /// A refusal, as Celery answers a command that failed.
-    private static func refusal(_ why: String) -> JSONValue { ["error": .string(why)] }
+    static func refusal(_ why: String) -> JSONValue { ["error": .string(why)] }
 
     /// Text from a request, shortened for logs and replies.
-    private static func clip(_ text: String) -> String {
+    static func clip(_ text: String) -> String {
         text.count <= 200 ? text : text.prefix(200) + "…"
     }
 
@@ -186,7 +196,7 @@ struct RemoteControl: Sendable {
         case "ping":
             return ["ok": "pong"]
         case "registered":
-            return .array(registry.names.map(JSONValue.string))
+            return registered(arguments["taskinfoitems"])
         case "active":
             // Task arguments may be secrets; without remote_control = "full" they are hidden.
             return .array(state.active.values.sorted { $0.started < $1.started }.map {
@@ -195,12 +205,7 @@ struct RemoteControl: Sendable {
         case "stats":
             return await stats()
         case "active_queues":
-            return .array(configuration.queues.map { queue in
-                [
-                    "name": .string(queue), "exchange": ["name": "", "type": "direct"], "routing_key": .string(queue),
-                    "durable": true, "exclusive": false, "auto_delete": false, "no_ack": false,
-                ]
-            })
+            return activeQueues()
         case "scheduled", "reserved":
             // Tasks with an ETA wait in the broker's delay queues, never in worker memory; prefetch 1 reserves none.
             return .array([])
@@ -209,7 +214,7 @@ struct RemoteControl: Sendable {
         case "conf":
             return [
                 "worker_prefetch_multiplier": .int(Int(configuration.prefetch)), "task_acks_late": true,
-                "worker_concurrency": .int(configuration.concurrency), "task_serializer": "json",
+                "worker_concurrency": .int(slots.shape.concurrency), "task_serializer": "json",
                 "result_backend": "rpc://",
             ]
         case "revoke", "terminate":
@@ -248,6 +253,19 @@ struct RemoteControl: Sendable {
             return await enableEvents()
         case "disable_events":
             return disableEvents()
+        case "pool_grow":
+            return await poolGrow(arguments)
+        case "pool_shrink":
+            return await poolShrink(arguments)
+        case "autoscale":
+            return await autoscale(arguments)
+        case "add_consumer":
+            return await addConsumer(arguments)
+        case "cancel_consumer":
+            return await cancelConsumer(arguments)
+        case "pool_restart":
+            return Self.refusal(
+                "pool_restart is not supported by amqp-tasks workers: they run tasks in their own process, with no pool processes to restart; restart the worker to load new code")
         case let other where RemoteControlAccess.controlMethods.contains(other):
             return Self.refusal("\(other) is not supported by amqp-tasks workers")
         default:
@@ -361,18 +379,24 @@ struct RemoteControl: Sendable {
 
     private func stats() async -> JSONValue {
         let processed = state.processed
+        let shape = slots.shape
+        let consumers = slots.runningCounts
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return [
+        var answer: [String: JSONValue] = [
             "total": .object(processed.mapValues(JSONValue.int)),
             "pid": .int(Int(getpid())),
             "clock": .string(String(state.tick())),
             "pool": [
                 "implementation": "amqp-tasks consumers",
-                "max-concurrency": .int(configuration.concurrency * configuration.queues.count),
+                "max-concurrency": .int(shape.concurrency * shape.queues.count),
                 "processes": .array([.int(Int(getpid()))]),
             ],
-            "prefetch_count": .int(Int(configuration.prefetch) * configuration.concurrency * configuration.queues.count),
+            "prefetch_count": .int(Int(configuration.prefetch) * shape.concurrency * shape.queues.count),
+            // amqp-tasks' own: consumer slots per queue now, and the slots running for each queue (a retiring one
+            // counts until its task ended).
+            "concurrency": .int(shape.concurrency),
+            "consumers": .object(consumers.mapValues(JSONValue.int)),
             "broker": ["transport": "amqp", "heartbeat": .int(Int((configuration.broker.connections.first?.heartbeat ?? .seconds(60)).secondsValue.rounded()))],
             "rusage": [
                 "maxrss": .int(Int(usage.ru_maxrss)),
@@ -381,6 +405,34 @@ struct RemoteControl: Sendable {
             ],
             "sw_ident": "amqp-tasks", "sw_ver": .string(amqpTasksVersion),
         ]
+        if let range = shape.autoscale {
+            // As Celery's Autoscaler.info(), per queue: the range and the consumers per queue now.
+            answer["autoscaler"] = ["max": .int(range.max), "min": .int(range.min), "current": .int(shape.concurrency)]
+        }
+        return .object(answer)
+    }
+
+    /// `inspect registered`: the task names; with Celery's `taskinfoitems` (`celery inspect registered rate_limit
+    /// time_limit soft_time_limit`), each name followed by the limits in force now, as a Celery worker lists them
+    /// (`"demo.add [rate_limit=10/s time_limit=5.0]"`). Without them, the names alone: these workers have no
+    /// per-task exchange or routing key, Celery's default items.
+    private func registered(_ items: JSONValue?) -> JSONValue {
+        let wanted = (items?.arrayValue ?? []).compactMap(\.stringValue)
+        return .array(registry.names.map { name in
+            let timeLimits = state.timeLimits.limits(for: name)
+            let settings = configuration.tasks[name]
+            let fields: [String] = wanted.compactMap { item in
+                switch item {
+                case "rate_limit": return state.rateLimits.limit(for: name).map { "rate_limit=\($0)" }
+                case "time_limit":
+                    return (timeLimits.map { $0.hard } ?? settings?.timeLimit).map { "time_limit=\($0.secondsValue)" }
+                case "soft_time_limit":
+                    return (timeLimits.map { $0.soft } ?? settings?.softTimeLimit).map { "soft_time_limit=\($0.secondsValue)" }
+                default: return nil
+                }
+            }
+            return .string(fields.isEmpty ? name : "\(name) [\(fields.joined(separator: " "))]")
+        })
     }
 }
 

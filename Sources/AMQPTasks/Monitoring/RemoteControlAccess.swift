@@ -7,8 +7,9 @@
 ///   Flower's worker pages) and `enable_events`/`disable_events`; everything else is refused.
 /// - `standard` (the default): `readOnly` plus `revoke` (with `terminate`) and `rate_limit`.
 /// - `full` (`"full"`, or `"all"` as earlier versions spelled it): also what stops or reshapes the worker
-///   (`shutdown`, `time_limit`, and the pool, consumer and autoscale commands), and task data: `inspect active`
-///   shows arguments and events turned on by `enable_events` carry arguments and results.
+///   (`shutdown`, `time_limit`, `pool_grow`, `pool_shrink`, `add_consumer`, `cancel_consumer`, `autoscale`; see
+///   `ConsumerSlots`), and task data: `inspect active` shows arguments and events turned on by `enable_events` carry
+///   arguments and results. `pool_restart` is answered "not supported" there (no pool processes to restart).
 ///
 /// Below `full`, `inspect active` lists running tasks with their arguments replaced by `"<hidden>"`, and events turned
 /// on by `enable_events` carry `"<hidden>"` in place of task data. A refused command is always answered, with a
@@ -20,7 +21,8 @@ public enum RemoteControlAccess: String, Sendable, Hashable, CaseIterable {
     case readOnly = "read-only"
     /// The default: monitoring, `revoke`/`terminate` and `rate_limit`; what stops or reshapes the worker is refused.
     case standard
-    /// Every command this worker implements, including `shutdown`, `time_limit` and `inspect active` with arguments.
+    /// Every command this worker implements, including `shutdown`, `time_limit`, the pool, consumer and autoscale
+    /// commands, and `inspect active` with arguments.
     case full
 
     /// `full`, as versions before `standard` existed called it.
@@ -52,7 +54,8 @@ public enum RemoteControlAccess: String, Sendable, Hashable, CaseIterable {
     /// Commands that change what the worker does to tasks without stopping or reshaping it: obeyed from `standard`.
     static let standardMethods: Set<String> = ["revoke", "terminate", "revoke_by_stamped_headers", "rate_limit"]
 
-    /// Commands that stop or reshape a worker: obeyed only under `full`.
+    /// Commands that stop or reshape a worker: obeyed only under `full` (`pool_restart` is then answered "not
+    /// supported", with the reason), refused with an error reply below it.
     static let fullMethods: Set<String> = [
         "shutdown", "pool_restart", "pool_grow", "pool_shrink", "autoscale", "add_consumer", "cancel_consumer",
         "time_limit",

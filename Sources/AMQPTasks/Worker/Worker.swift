@@ -14,6 +14,9 @@ import ServiceLifecycle
 /// same worker never runs a task twice in it (`DeliveryMemory`), and a task that runs for half the broker's
 /// `consumer_timeout` goes into custody (`TaskCustody`), so the broker does not hand it to another worker meanwhile.
 ///
+/// A worker consumes each queue with `concurrency` consumer slots, each its own channel; remote control and autoscale
+/// reshape them while it runs (`ConsumerSlots`).
+///
 /// A worker is a swift-service-lifecycle `Service`: run it in a `ServiceGroup` beside your other services, and a
 /// graceful shutdown of the group is a warm shutdown of the worker (`stop()`); `shutdownNow()` is the cold one.
 public final class Worker: Service, Sendable {
@@ -41,7 +44,9 @@ public final class Worker: Service, Sendable {
     /// Why the worker stopped to be restarted, once abandoned handlers piled up (see `maxAbandonedHandlers`).
     let restart = RestartDecision()
     /// Whether the worker is connected and which queues it consumes (`status`).
-    private let statusTracker: WorkerStatusTracker
+    private let statusTracker = WorkerStatusTracker()
+    /// The queues consumed and the consumer slots per queue now, as remote control and autoscale change them.
+    let slots: ConsumerSlots
     /// Where the worker's metrics go (`TaskMetricNames`).
     let metricsFactory: any MetricsFactory
     /// Which tracer traces the tasks (`TaskTracingMiddleware`).
@@ -56,7 +61,7 @@ public final class Worker: Service, Sendable {
         tracer: (any Tracer)? = nil
     ) {
         self.tracing = TaskTracing(tracer)
-        self.statusTracker = WorkerStatusTracker(queues: configuration.queues)
+        self.slots = ConsumerSlots(configuration: configuration)
         self.eventToggles = EventToggles(enabled: configuration.sendEvents)
         self.metricsFactory = metricsFactory
         self.configuration = configuration
@@ -66,9 +71,10 @@ public final class Worker: Service, Sendable {
         for (name, settings) in configuration.tasks { state.rateLimits.set(settings.rateLimit, for: name) }
     }
 
-    /// Whether the worker is connected to the broker and consumes every configured queue now: what a health check
+    /// Whether the worker is connected to the broker and consumes every queue it should now (those configured, plus
+    /// those `add_consumer` added, minus those `cancel_consumer` cancelled): what a health check
     /// (`amqp-worker --metrics-port`'s `/healthz`) answers from.
-    public var status: WorkerStatus { statusTracker.status }
+    public var status: WorkerStatus { statusTracker.status(queues: slots.shape.queues) }
 
     /// Runs until `stop()`, `shutdownNow()` or a graceful shutdown of its `ServiceGroup`: connects, consumes, and
     /// reconnects with backoff when the connection is lost. Returns after a warm shutdown; throws
@@ -174,24 +180,36 @@ public final class Worker: Service, Sendable {
         if let topology = self.configuration.topology {
             try await Topology.declare(topology, on: connection)
         }
+        // The queues consumed now: after a reconnect, those `add_consumer` added too, not those it cancelled.
+        let shape = slots.shape
         let setup = try await connection.openChannel()
-        for queue in self.configuration.queues {
+        for queue in shape.queues where !shape.added.contains(queue) {
             // As Celery declares it (durable, no arguments), unless it exists.
             try await Topology.declareQueueIfMissing(queue, on: connection)
             let quorum = configuration.topology?.queue(named: queue)?.kind == .quorum
             try await DeadLetters.declare(for: queue, quorum: quorum, on: setup)
         }
         try await setup.close()
+        for queue in shape.queues where shape.added.contains(queue) {
+            // A queue add_consumer added: declared again only if it is gone, and a refusal costs only its consumers
+            // (they start again with a pause, logging why), never the reconnect.
+            do {
+                try await prepareAddedQueue(
+                    queue, declaration: shape.declarations[queue], on: connection, onlyIfMissing: true)
+            } catch let error where !error.isConnectionLoss {
+                logger.error("the queue \(queue), added by add_consumer, could not be readied after the reconnect: \(error)")
+            }
+        }
         do {
             try await DelayedDeliverySetup.prepare(
-                queues: configuration.queues, configuration: configuration.topology, on: connection, logger: logger)
+                queues: shape.queues, configuration: configuration.topology, on: connection, logger: logger)
         } catch let error where !error.isConnectionLoss {
             // As Celery's worker: a delay topology the broker refuses stops delayed tasks, not the worker.
             logger.error(
-                "the delay levels or their bindings could not be declared, so delayed tasks (countdown, eta, retries) will not reach \(configuration.queues.joined(separator: ", ")) until this is fixed and the worker restarted: \(error)"
+                "the delay levels or their bindings could not be declared, so delayed tasks (countdown, eta, retries) will not reach \(shape.queues.joined(separator: ", ")) until this is fixed and the worker restarted: \(error)"
             )
         }
-        await UnroutableDelayedTasks.resend(to: configuration.queues, on: connection, logger: logger)
+        await UnroutableDelayedTasks.resend(to: shape.queues, on: connection, logger: logger)
         // Revokes recorded before this connection (a restart, a worker started later) hold before any task runs.
         var revokes: RevokeLogFollower.Reading?
         if let stream = configuration.revokeLog {
@@ -199,7 +217,7 @@ public final class Worker: Service, Sendable {
                 .start(on: connection)
         }
         logger.info(
-            "worker \(self.configuration.hostname) consuming \(self.configuration.queues.joined(separator: ", ")) with concurrency \(self.configuration.concurrency), prefetch \(self.configuration.prefetch); tasks: \(registry.names.joined(separator: ", "))"
+            "worker \(self.configuration.hostname) consuming \(shape.queues.joined(separator: ", ")) with concurrency \(shape.concurrency)\(shape.autoscale.map { " (autoscale \($0.min) to \($0.max))" } ?? ""), prefetch \(self.configuration.prefetch); tasks: \(registry.names.joined(separator: ", "))"
         )
         return (connection, revokes)
     }
@@ -215,30 +233,59 @@ public final class Worker: Service, Sendable {
                 queue: CustodyQueue(hostname: configuration.hostname, instance: custodyInstance, consumerTimeout: $0),
                 logger: logger)
         }
+        // Consumer slots start as the shape says and as remote control or autoscale add them (`ConsumerSlots`).
+        let (groupEvents, groupEvent) = AsyncStream.makeStream(of: SlotGroupEvent.self)
+        slots.beginConnection { groupEvent.yield(.start($0)) }
         let slots = Task {
+            defer { self.slots.endConnection() }
             try await withThrowingTaskGroup(of: Void.self) { group in
+                var running = 0
+                /// Runs `body` in the group; `groupEvents` hears when it ended or failed.
+                func run(_ body: @escaping @Sendable () async throws -> Void) {
+                    running += 1
+                    group.addTask {
+                        do {
+                            try await body()
+                            groupEvent.yield(.ended)
+                        } catch {
+                            groupEvent.yield(.failed(error))
+                        }
+                    }
+                }
                 if let revokes {
                     // A stop cancels the stream's consumer with the others, which ends the reading.
                     if await control.register(revokes.consumer) {
-                        group.addTask {
+                        run {
                             await withTaskCancellationHandler { await revokes.task.value } onCancel: { revokes.task.cancel() }
                         }
                     }
                 }
-                for queue in configuration.queues {
-                    for _ in 0..<max(1, configuration.concurrency) {
-                        group.addTask {
-                            try await self.runConsumer(
-                                queue: queue, connection: connection, events: events, custody: custody)
-                        }
-                    }
-                }
-                group.addTask { try await self.runRemoteControl(connection, events: events) }
+                run { try await self.runRemoteControl(connection, events: events) }
                 if let events {
-                    group.addTask { await self.sendHeartbeats(events) }
+                    run { await self.sendHeartbeats(events) }
                 }
-                // The first consumer to fail (a lost connection) ends the others too, so the worker reconnects.
-                while try await group.next() != nil {}
+                run { await self.runAutoscaler(connection) }
+                for await event in groupEvents {
+                    switch event {
+                    case .start(let slot):
+                        if await control.isStopping {
+                            self.slots.slotEnded(slot)
+                            continue
+                        }
+                        run {
+                            defer { self.slots.slotEnded(slot) }
+                            try await self.runConsumer(slot: slot, connection: connection, events: events, custody: custody)
+                        }
+                    case .ended:
+                        running -= 1
+                    case .failed(let error):
+                        // The first consumer to fail (a lost connection) ends the others too, so the worker reconnects.
+                        throw error
+                    }
+                    if running == 0 { break }
+                }
+                // Cancelled (a cold shutdown, or the end of a warm one's grace): the slots end as they are told.
+                try Task.checkCancellation()
             }
         }
         await control.track(slots, gracePeriod: configuration.gracePeriod.secondsValue)
@@ -280,25 +327,38 @@ public final class Worker: Service, Sendable {
         }
     }
 
+    /// Sizes the consumer slots by backlog while an autoscale range is set (see `Autoscaler`).
+    private func runAutoscaler(_ connection: Connection) async {
+        let control = self.control
+        await Autoscaler(
+            slots: slots, connection: connection, interval: configuration.autoscaleInterval,
+            keepalive: configuration.autoscaleKeepalive, logger: logger
+        ).run(isStopping: { await control.isStopping }, sleep: { try? await control.sleep(seconds: $0) })
+    }
+
     /// Answers remote-control requests; a clash over the node name disables it, never the worker.
     private func runRemoteControl(_ connection: Connection, events: EventPublisher?) async throws {
         try await RemoteControl.serve(worker: self, on: connection, events: events, control: control)
     }
 
-    /// One consumer slot of `queue`, for as long as the connection lasts. When the broker closes the consumer's
-    /// channel (a message it refused, a queue on a node that went down) or cancels the consumer (its queue was
-    /// deleted), the slot comes back on a new channel after a pause, saying so in the log: a worker never goes on
-    /// with fewer consumers than it was started with. A lost connection ends it (the worker reconnects).
+    /// One consumer slot of its queue, for as long as the connection lasts or until it retires (remote control or
+    /// autoscale took it away: it ends after its task). When the broker closes the consumer's channel (a message it
+    /// refused, a queue on a node that went down) or cancels the consumer (its queue was deleted), the slot comes
+    /// back on a new channel after a pause, saying so in the log: a worker never goes on with fewer consumers than
+    /// it should have. A lost connection ends it (the worker reconnects).
     private func runConsumer(
-        queue: String, connection: Connection, events: EventPublisher?, custody: CustodyKeeper?
+        slot consumerSlot: ConsumerSlot, connection: Connection, events: EventPublisher?, custody: CustodyKeeper?
     ) async throws {
+        let queue = consumerSlot.queue
         var restarts = 0
         let slot = SlotChannel(connection: connection, prefetch: configuration.prefetch)
-        while true {
+        while !consumerSlot.isRetiring {
             var lost: AMQPError?
             let progress = ConsumerProgress()
             do {
-                if try await consume(queue: queue, slot: slot, events: events, custody: custody, progress: progress) {
+                if try await consume(
+                    consumerSlot, channel: slot, events: events, custody: custody, progress: progress)
+                {
                     return
                 }
             } catch let error as AMQPError
@@ -306,8 +366,9 @@ public final class Worker: Service, Sendable {
             {
                 lost = error
             }
-            // The connection closed on purpose (a lost one throws above), or a stop began: nothing to restart.
-            if !connection.isOpen { return }
+            // The connection closed on purpose (a lost one throws above), a stop began or the slot retired: nothing
+            // to restart.
+            if !connection.isOpen || consumerSlot.isRetiring { return }
             if await control.isStopping { return }
             // A consumer that served tasks since its last restart starts its pauses anew.
             if progress.processed > 0 { restarts = 0 }
@@ -318,13 +379,16 @@ public final class Worker: Service, Sendable {
                 "the consumer of \(queue) stopped: \(lost.map { "\($0)" } ?? "its channel was closed"); starting it again in \(String(format: "%.1f", pause)) s (restart \(restarts))"
             )
             try? await control.sleep(seconds: pause)
+            if consumerSlot.isRetiring { return }
             let queueGone = lost?.kind == .consumerCancelledByServer || lost?.replyCode == .notFound
             if queueGone {
                 // Its queue was deleted: declare it again as the configuration says (type, arguments, bindings),
                 // or as Celery declares it. A 404 on basic.consume cannot tell a deleted queue from one whose node
                 // is down; the declare does (`isNodeDown`), and then the consumer just starts again later.
                 do {
-                    if let topology = configuration.topology, topology.queue(named: queue) != nil {
+                    if let declaration = slots.shape.declarations[queue] {
+                        try await declaration.declare(on: connection)
+                    } else if let topology = configuration.topology, topology.queue(named: queue) != nil {
                         try await Topology.declare(topology, on: connection)
                     } else {
                         try await Topology.declareQueueIfMissing(queue, on: connection)
@@ -340,12 +404,14 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    /// Consumes on the slot's channel until the consumer ends; true when it ended because a stop cancelled it. A
-    /// consumer cancelled because its task went into custody starts again on the same channel once the task ended.
+    /// Consumes on the slot's channel until the consumer ends; true when it ended because a stop cancelled it or
+    /// the slot retired. A consumer cancelled because its task went into custody starts again on the same channel
+    /// once the task ended.
     private func consume(
-        queue: String, slot: SlotChannel, events: EventPublisher?, custody keeper: CustodyKeeper?,
-        progress: ConsumerProgress
+        _ consumerSlot: ConsumerSlot, channel slot: SlotChannel, events: EventPublisher?,
+        custody keeper: CustodyKeeper?, progress: ConsumerProgress
     ) async throws -> Bool {
+        let queue = consumerSlot.queue
         let channel = try await slot.current()
         let pipeline = TaskPipeline(
             queue: queue, configuration: configuration, registry: registry, state: state,
@@ -365,6 +431,13 @@ public final class Worker: Service, Sendable {
                 statusTracker.consumerStarted(queue)
             }
             guard await control.register(consumer) else { return true }
+            guard consumerSlot.attach(consumer) else {
+                // Retired while its consumer started: it took no task.
+                try? await consumer.cancel()
+                await control.unregister(consumer)
+                await slot.close()
+                return true
+            }
             let custodyCancel = CustodyCancel(consumer)
             let watch = keeper.map { keeper in
                 CustodyWatch(
@@ -385,7 +458,9 @@ public final class Worker: Service, Sendable {
                     // Deliveries still buffered when the broker closed the channel were requeued by the close:
                     // running them would run them twice.
                     guard consumer.channelIsOpen else { continue }
+                    consumerSlot.setBusy(true)
                     await processor.process(delivery)
+                    consumerSlot.setBusy(false)
                     progress.processedOne()
                 }
                 ended = .success(())
@@ -393,11 +468,81 @@ public final class Worker: Service, Sendable {
                 ended = .failure(error)
             }
             await control.unregister(consumer)
-            guard case .success = ended, custodyCancel.happened, await !control.isStopping else { break }
+            consumerSlot.detach()
+            guard case .success = ended, custodyCancel.happened, !consumerSlot.isRetiring, await !control.isStopping
+            else { break }
             logger.info("the consumer of \(queue) takes tasks again: its task in custody ended")
         }
+        // A retiring slot's task was recorded and acknowledged above: closing its channel loses nothing.
         await slot.close()
         try ended.get()
+        if consumerSlot.isRetiring {
+            logger.info("a consumer of \(queue) retired (\(slots.shape.queues.contains(queue) ? "fewer consumers per queue" : "no longer consuming \(queue)"))")
+            return true
+        }
         return await control.isStopping
+    }
+}
+
+/// What the task group serving one connection hears: a consumer slot to start, or one of its tasks ended or failed.
+private enum SlotGroupEvent: Sendable {
+    case start(ConsumerSlot)
+    case ended
+    case failed(any Error)
+}
+
+extension Worker {
+    /// Readies a queue `add_consumer` adds, as `connect` readies the configured ones: declared as `declaration`
+    /// says, or as the configuration's topology says, or (neither) checked to exist; then its `<queue>.dead` and its
+    /// delay bindings. Throws the broker's refusal, or says that the queue does not exist.
+    /// `onlyIfMissing` (after a reconnect): a queue that exists is used as it is, not declared again.
+    func prepareAddedQueue(
+        _ queue: String, declaration: QueueDeclaration?, on connection: Connection, onlyIfMissing: Bool = false
+    ) async throws {
+        if let declaration, onlyIfMissing {
+            let probe = try await connection.openChannel()
+            do {
+                _ = try await probe.inspectQueue(queue)
+                try? await probe.close()
+            } catch let error as AMQPError where error.replyCode == .notFound {
+                try await declaration.declare(on: connection)
+            }
+        } else if let declaration {
+            try await declaration.declare(on: connection)
+        } else if let topology = configuration.topology, topology.queue(named: queue) != nil {
+            try await Topology.declare(topology, on: connection)
+        } else {
+            let probe = try await connection.openChannel()
+            do {
+                _ = try await probe.inspectQueue(queue)
+                try? await probe.close()
+            } catch let error as AMQPError where error.replyCode == .notFound {
+                throw AddedQueueMissing(queue: queue, broker: error)
+            }
+        }
+        let setup = try await connection.openChannel()
+        do {
+            let quorum = configuration.topology?.queue(named: queue)?.kind == .quorum
+            try await DeadLetters.declare(for: queue, quorum: quorum, on: setup)
+        } catch {
+            try? await setup.close()
+            throw error
+        }
+        do {
+            try await DelayedDeliverySetup.bind(queue, configuration: configuration.topology, on: setup)
+        } catch let error where !error.isConnectionLoss {
+            logger.error("delayed tasks (countdown, eta, retries) will not reach \(queue): its delay bindings could not be declared: \(error)")
+        }
+        if setup.isOpen { try? await setup.close() }
+    }
+}
+
+/// `add_consumer` named a queue that does not exist, without an exchange to declare it with.
+struct AddedQueueMissing: Error, CustomStringConvertible {
+    let queue: String
+    let broker: AMQPError
+
+    var description: String {
+        "queue \(queue) does not exist (\(broker.message)): declare it first, or give its exchange (celery control add_consumer \(queue) EXCHANGE [TYPE [ROUTING_KEY]]) for the worker to declare it as Celery does"
     }
 }

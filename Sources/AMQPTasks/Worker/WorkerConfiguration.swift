@@ -4,7 +4,8 @@ import Foundation
 /// Settings of a `Worker`, with defaults at each property: the one type for them, whether they come from Swift, from
 /// the configuration file's `[worker]` (`TasksConfiguration.worker` is one) or from `amqp-worker`'s options.
 ///
-/// `[worker]` sets `queues`, `concurrency`, `prefetch`, `gracePeriod` (`grace_period`), `hostname`, `sendStarted`,
+/// `[worker]` sets `queues`, `concurrency`, `maxConcurrency` (`max_concurrency`), `autoscale`, `autoscaleKeepalive`
+/// (`autoscale_keepalive`), `prefetch`, `gracePeriod` (`grace_period`), `hostname`, `sendStarted`,
 /// `retryPolicy.maxRetries` (`max_retries`), `persistentResults` (`result_persistent`), `maxMessageSize`,
 /// `maxResultSize`, `recordAttempts`, `maxAbandonedHandlers`, `remoteControl`, `consumerTimeout`, `metricsEndpoint` (`metrics_port`, `metrics_host`) and `logFormat` (`log_format`). `broker`, `tasks` and `topology` come from the file's other
 /// sections (`init(configuration:)`); `sendEvents`, `eventHeartbeat` and `maxReconnectDelay` only from Swift or the
@@ -15,8 +16,21 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// Queues to consume. Each is declared (durable, classic, no arguments, as Celery declares `celery`) unless it
     /// exists already, in which case it is used as it is.
     public var queues: [String] = ["celery"]
-    /// Consumers per queue; each holds at most `prefetch` tasks.
+    /// Consumers per queue; each holds at most `prefetch` tasks. `pool_grow`, `pool_shrink` and autoscale change
+    /// it at run time, within 1 to `maxConcurrency`.
     public var concurrency: Int = 1
+    /// The most consumers per queue remote control (`pool_grow`, `autoscale`) may ask for (`[worker]
+    /// max_concurrency`); each is a channel of its own. 64 by default.
+    public var maxConcurrency: Int = Self.defaultMaxConcurrency
+    public static let defaultMaxConcurrency = 64
+    /// Celery's `--autoscale MAX,MIN` (`[worker] autoscale = "MAX,MIN"`): the worker starts with MIN consumers per
+    /// queue and grows to MAX under a backlog (`Autoscaler`); nil (the default) keeps `concurrency`.
+    public var autoscale: AutoscaleRange?
+    /// How long autoscale keeps grown consumers before it shrinks back (Celery's `AUTOSCALE_KEEPALIVE`, 30 s;
+    /// `[worker] autoscale_keepalive`).
+    public var autoscaleKeepalive: Duration = .seconds(30)
+    /// How often autoscale reads the queues' backlog (1 s, as Celery's autoscaler looks).
+    public var autoscaleInterval: Duration = .seconds(1)
     /// Unacknowledged tasks per consumer. 1 (the default) means a consumer holds exactly the task it runs, so a
     /// long task never delays others queued behind it and a crash loses at most that one task (to redelivery).
     /// Above 1, tasks wait in the consumer while another runs.

@@ -9,12 +9,14 @@ final class WorkerStatusTracker: Sendable {
         var consumers: [String: Int] = [:]
     }
     private let current = Mutex(Current())
-    private let queues: [String]
 
-    init(queues: [String]) { self.queues = queues }
-
-    var status: WorkerStatus {
-        current.withLock { WorkerStatus(connected: $0.connection?.isOpen ?? false, queues: queues, consumers: $0.consumers) }
+    /// The status, for the queues the worker consumes now (`ConsumerSlots`: configured, added, minus cancelled).
+    func status(queues: [String]) -> WorkerStatus {
+        current.withLock {
+            WorkerStatus(
+                connected: $0.connection?.isOpen ?? false, queues: queues,
+                consumers: $0.consumers.filter { queues.contains($0.key) })
+        }
     }
 
     /// The connection the worker serves now (nil between connections).

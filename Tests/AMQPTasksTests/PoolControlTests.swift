@@ -1,0 +1,155 @@
+import AMQP
+@testable import AMQPTasks
+import Foundation
+import Testing
+
+/// Celery's commands that reshape a worker (`pool_grow`, `pool_shrink`, `add_consumer`, `cancel_consumer`,
+/// `autoscale`) against the local broker: the consumer slots they add and retire, counted by the broker and by
+/// `Worker.status`; a retiring busy slot that finishes its task; autoscale growing under a backlog and shrinking when
+/// idle; and the configuration keys. Waits for events (gates, consumer counts), never for time.
+@Suite(.serialized) struct PoolControlTests {
+    @Test func poolGrowAddsSlotsAndPoolShrinkRetiresABusyOneOnlyAfterItsTask() async throws {
+        let gate = Gate()
+        let runs = RunLog()
+        let worker = try await PidboxWorker.start(access: .full, gate: gate, runs: runs)
+        let requester = try await PidboxRequester.open()
+        let client = try await TaskClient.connect(url: Broker.url)
+        #expect(try await requester.ask(worker.hostname, "pool_grow", ["n": 2]) == ["ok": "pool will grow"])
+        try await Self.waitForConsumers(3, on: worker.queue, requester: requester)
+        #expect(worker.worker.status.consumers[worker.queue] == 3)
+
+        // Three tasks held at the gate: every slot is busy. Shrinking by 2 retires two busy slots.
+        var ids: [String] = []
+        for _ in 0..<3 { ids.append(try await client.send("gate.wait", options: SendOptions(queue: worker.queue))) }
+        try await gate.waitForWaiters(3)
+        #expect(try await requester.ask(worker.hostname, "pool_shrink", ["n": 2]) == ["ok": "pool will shrink"])
+        #expect(worker.worker.slots.shape.concurrency == 1)
+        #expect(worker.worker.status.consumers[worker.queue] == 3, "retiring slots count until their tasks ended")
+        await gate.open()
+        for id in ids {
+            #expect(try await client.result(for: id, timeout: .seconds(30)).result == "released")
+            #expect(await runs.count(id) == 1, "a retiring slot's task runs once, never requeued")
+        }
+        // The retired slots end (a retired slot that took tasks again would stay among the running ones).
+        try await BadInputTests.waitUntil("the retired slots to end") {
+            worker.worker.slots.runningCounts == [worker.queue: 1]
+        }
+        try await Self.waitForConsumers(1, on: worker.queue, requester: requester)
+        #expect(worker.worker.status.consumers[worker.queue] == 1)
+        #expect(try await requester.ask(worker.hostname, "pool_shrink")["error"] != nil, "at least one slot stays")
+        await client.close()
+        try await requester.close()
+        try await worker.stop()
+    }
+
+    @Test func addConsumerAndCancelConsumerChangeTheQueuesAndAMissingQueueChangesNothing() async throws {
+        let worker = try await PidboxWorker.start(access: .full)
+        let requester = try await PidboxRequester.open()
+        let client = try await TaskClient.connect(url: Broker.url)
+        let extra = uniqueQueue("added")
+        let missing = try await requester.ask(worker.hostname, "add_consumer", ["queue": .string(extra)])
+        #expect(missing["error"]?.stringValue?.contains("does not exist") == true, "\(missing)")
+        #expect(worker.worker.status.queues == [worker.queue])
+
+        // With an exchange, declared as Celery does (the exchange named, the routing key the queue's name).
+        let exchange = "\(extra).exchange"
+        #expect(
+            try await requester.ask(
+                worker.hostname, "add_consumer",
+                ["queue": .string(extra), "exchange": .string(exchange), "exchange_type": "direct"])
+                == ["ok": .string("add consumer \(extra)")])
+        try await Self.waitForConsumers(1, on: extra, requester: requester)
+        var routed = SendOptions()
+        routed.exchange = exchange
+        routed.routingKey = extra
+        let id = try await client.send("demo.add", args: [2, 5], options: routed)
+        #expect(try await client.result(for: id, timeout: .seconds(30)).result == 7)
+        #expect(worker.worker.status.queues == [worker.queue, extra])
+
+        #expect(
+            try await requester.ask(worker.hostname, "cancel_consumer", ["queue": .string(extra)])
+                == ["ok": .string("no longer consuming from \(extra)")])
+        try await Self.waitForConsumers(0, on: extra, requester: requester)
+        #expect(worker.worker.status.queues == [worker.queue])
+        #expect(worker.worker.status.isHealthy, "a cancelled queue is not one the worker should consume")
+        let cancelledLast = try await requester.ask(worker.hostname, "cancel_consumer", ["queue": .string(worker.queue)])
+        #expect(cancelledLast["error"]?.stringValue?.contains("the only queue") == true)
+        await client.close()
+        try await requester.close()
+        try await worker.stop()
+        let cleanup = try await Connection.open(url: Broker.url)
+        let channel = try await cleanup.openChannel()
+        _ = try? await channel.deleteQueue(extra)
+        _ = try? await channel.deleteQueue(DeadLetters.name(for: extra))
+        try? await channel.deleteExchange(exchange)
+        await cleanup.close()
+    }
+
+    @Test func autoscaleGrowsUnderABacklogAndShrinksIdleSlotsAfterTheKeepalive() async throws {
+        let gate = Gate()
+        let worker = try await PidboxWorker.start(access: .full, gate: gate) {
+            $0.autoscale = try AutoscaleRange(max: 3, min: 1)
+            $0.autoscaleKeepalive = .milliseconds(200)
+            $0.autoscaleInterval = .milliseconds(100)
+        }
+        let requester = try await PidboxRequester.open()
+        let client = try await TaskClient.connect(url: Broker.url)
+        #expect(worker.worker.status.consumers[worker.queue] == 1)
+        // Four tasks at a closed gate: the backlog grows the worker to its maximum, three running at once.
+        var ids: [String] = []
+        for _ in 0..<4 { ids.append(try await client.send("gate.wait", options: SendOptions(queue: worker.queue))) }
+        try await gate.waitForWaiters(3)
+        try await Self.waitForConsumers(3, on: worker.queue, requester: requester)
+        #expect(worker.worker.slots.shape.concurrency == 3, "never above the maximum")
+        let stats = try await requester.ask(worker.hostname, "stats")
+        #expect(stats["autoscaler"] == ["max": 3, "min": 1, "current": 3], "\(stats)")
+        #expect(try await requester.ask(worker.hostname, "pool_grow")["error"]?.stringValue?.contains("autoscale") == true)
+        await gate.open()
+        for id in ids { #expect(try await client.result(for: id, timeout: .seconds(30)).result == "released") }
+        // Idle: back to the minimum, the retired slots ended.
+        try await BadInputTests.waitUntil("the idle slots to retire") {
+            worker.worker.slots.runningCounts == [worker.queue: 1]
+        }
+        try await Self.waitForConsumers(1, on: worker.queue, requester: requester)
+        #expect(worker.worker.slots.shape.concurrency == 1)
+        #expect(
+            try await requester.ask(worker.hostname, "autoscale", ["max": 2, "min": 2])
+                == ["ok": "autoscale now max=2 min=2"])
+        try await Self.waitForConsumers(2, on: worker.queue, requester: requester)
+        await client.close()
+        try await requester.close()
+        try await worker.stop()
+    }
+
+    @Test func theConfigurationFileSetsAutoscaleAndMaxConcurrency() throws {
+        let file = try TasksConfiguration.parse(
+            "[worker]\nmax_concurrency = 8\nautoscale = \"6,2\"\nautoscale_keepalive = 5\n", file: "t.toml",
+            environment: [:])
+        #expect(file.worker.maxConcurrency == 8)
+        #expect(file.worker.autoscale == (try AutoscaleRange(max: 6, min: 2)))
+        #expect(file.worker.autoscaleKeepalive == .seconds(5))
+        #expect(ConsumerSlots(configuration: file.worker).shape.concurrency == 2, "autoscale starts at its minimum")
+        #expect(WorkerConfiguration().autoscale == nil && WorkerConfiguration().maxConcurrency == 64)
+        for (text, expected) in [
+            ("autoscale = \"6,9\"", "below the minimum"), ("autoscale = \"x\"", "MAX,MIN"),
+            ("autoscale = \"4,0\"", "at least 1"), ("autoscale = \"100,1\"", "above max_concurrency"),
+            ("max_concurrency = 0", "1 to 1000"),
+        ] {
+            let errors = #expect(throws: ConfigErrors.self) {
+                try TasksConfiguration.parse("[worker]\n\(text)\n", file: "t.toml", environment: [:])
+            }
+            #expect(errors?.description.contains(expected) == true, "\(text): \(errors?.description ?? "")")
+        }
+        #expect(try AutoscaleRange(parsing: "10") == AutoscaleRange(max: 10, min: 1))
+    }
+
+    /// Waits until the broker counts `count` consumers on `queue`.
+    static func waitForConsumers(_ count: Int, on queue: String, requester: PidboxRequester) async throws {
+        try await BadInputTests.waitUntil("\(count) consumers on \(queue)") {
+            let probe = try await requester.connection.openChannel()
+            let consumers = (try? await probe.inspectQueue(queue))?.consumerCount
+            try? await probe.close()
+            return consumers.map(Int.init) == count
+        }
+    }
+}
