@@ -21,8 +21,11 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
             stdout is the result; exit 0 = SUCCESS, 75 = retry, anything else = FAILURE. A command runs in its own \
             process group with a minimal environment (PATH, HOME, USER, LOGNAME, LANG, LANGUAGE, LC_*, TZ, TMPDIR; \
             not AMQP_URL); [tasks."NAME"] in the configuration file adds env, inherit_env, stdout_limit \
-            (default 1 MiB), stderr_limit (64 KiB) and kill_timeout (5 s), for --exec handlers too.
-            """)
+            (default 1 MiB), stderr_limit (64 KiB) and kill_timeout (5 s), for --exec handlers too. \
+            Under systemd (Type=notify, NOTIFY_SOCKET set) it sends READY=1 once it consumes every queue, \
+            STATUS= lines, and STOPPING=1 at a warm shutdown.
+            """,
+        version: AMQPTasksVersion.current)
 
     @Option(help: "Configuration file (default: $AMQP_TASKS_CONFIG, else ./amqp-tasks.toml if present).")
     var config: String?
@@ -229,7 +232,10 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
                 logger: Logger(label: "amqp-worker.metrics"))
         }
         do {
-            try await ShutdownSignals.run(worker, beat: scheduler, metrics: metricsServer, logger: logger)
+            let systemd = SystemdNotifier.fromEnvironment().map {
+                SystemdReporter(notifier: $0, logger: Logger(label: "amqp-worker.systemd"))
+            }
+            try await ShutdownSignals.run(worker, beat: scheduler, metrics: metricsServer, systemd: systemd, logger: logger)
         } catch WorkerShutdown.cold {
             logger.warning("cold shutdown: running tasks were requeued for another worker; exiting with status 1")
             throw ExitCode(1)
