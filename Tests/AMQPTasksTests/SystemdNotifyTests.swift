@@ -8,8 +8,9 @@ import Glibc
 #endif
 
 /// amqp-worker under systemd's `Type=notify`: the real binary, with `NOTIFY_SOCKET` naming a unix datagram socket
-/// this test binds (as systemd does), tells READY=1 only once the broker lists its consumer, and STOPPING=1 after
-/// SIGTERM; both with a file-path socket and an abstract-namespace (`@name`) one.
+/// this test binds (as systemd does), says it is not consuming while an exclusive consumer of the test keeps it from
+/// its queue, READY=1 only once it consumes, and STOPPING=1 after SIGTERM; with a file-path socket and an
+/// abstract-namespace (`@name`) one.
 @Suite struct SystemdNotifyTests {
     @Test func pathSocketGetsReadyAfterConsumingAndStoppingAfterSigterm() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("amqp-notify-\(UUID().uuidString.prefix(8))").path
@@ -26,19 +27,33 @@ import Glibc
 
     private func expectReadyThenStopping(socket: NotifySocket, notifySocket: String) async throws {
         let queue = uniqueQueue("notify")
+        // The test's exclusive consumer keeps the worker from consuming (403, retried) until it is cancelled, so the
+        // worker is running, connected and not ready: READY=1 must wait for its consumer.
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        _ = try await channel.declareQueue(queue)
+        let lock = try await channel.consume(queue: queue, exclusive: true)
         let worker = try NotifiedWorker(["--demo-tasks", "--queue", queue, "--grace", "5"], notifySocket: notifySocket)
+        let blocked = try await socket.receive(until: { $0.contains("STATUS=connected, not consuming \(queue)") },
+                                               while: { worker.process.isRunning })
+        #expect(!blocked.contains { $0.contains("READY=1") }, "READY=1 before the worker could consume: \(blocked)")
+        try await lock.cancel()
+
         let ready = try await socket.receive(until: { $0.contains("READY=1") }, while: { worker.process.isRunning })
-        // READY=1 came after the worker consumed: the broker lists its consumer on the queue now.
+        // READY=1 came once the worker consumed: the broker lists its consumer on the queue now.
         let (status, consumers) = try Broker.ctl(["list_consumers", "queue_name", "--quiet", "--no-table-headers"])
         #expect(status == 0)
         #expect(consumers.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == queue },
                 "READY=1 before the broker listed a consumer on \(queue): \(consumers)")
-        #expect(ready.contains("STATUS=consuming \(queue)"), "\(ready)")
+        #expect(ready.last?.contains("STATUS=consuming \(queue)") == true, "\(ready)")
 
         worker.signal(SIGTERM)
         let stopping = try await socket.receive(until: { $0.contains("STOPPING=1") }, while: { worker.process.isRunning })
-        #expect(stopping.contains("STATUS=warm shutdown"), "\(stopping)")
+        #expect(stopping.last?.contains("STATUS=warm shutdown") == true, "\(stopping)")
+        #expect(!stopping.contains { $0.contains("READY=1") }, "READY=1 sent twice: \(stopping)")
         #expect(try await worker.exitStatus() == 0)
+        _ = try? await channel.deleteQueue(queue)
+        await connection.close()
     }
 }
 
@@ -64,9 +79,9 @@ private final class NotifySocket: @unchecked Sendable {
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    /// Receives datagrams until one satisfies `done`, and returns it; fails once `alive` is false (the worker
-    /// exited) or after 60 s (a safety net).
-    func receive(until done: (String) -> Bool, while alive: () -> Bool) async throws -> String {
+    /// Receives datagrams until one satisfies `done`, and returns every one received, that one last; fails once
+    /// `alive` is false (the worker exited) or after 60 s (a safety net).
+    func receive(until done: (String) -> Bool, while alive: () -> Bool) async throws -> [String] {
         let deadline = Date().addingTimeInterval(60)
         var seen: [String] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -75,7 +90,7 @@ private final class NotifySocket: @unchecked Sendable {
             if count > 0 {
                 let message = String(decoding: buffer[0..<count], as: UTF8.self)
                 seen.append(message)
-                if done(message) { return message }
+                if done(message) { return seen }
             } else if !alive() {
                 throw TestFailure("the worker exited; it notified: \(seen)")
             }
