@@ -190,6 +190,8 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Read (and unset) NOTIFY_SOCKET first, before any thread of ours could read the environment at the same time.
+        let notifier = SystemdNotifier.fromEnvironment()
         let (configuration, file) = try workerConfiguration()
         bootstrapLogging(format: logFormat ?? configuration.logFormat, worker: configuration.hostname)
         if let traceLog { InstrumentationSystem.bootstrap(TraceLogTracer.jsonLines(to: try Self.traceLogHandle(traceLog))) }
@@ -231,10 +233,8 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
                 endpoint: endpoint, responder: MetricsResponder(registry: prometheus, worker: worker),
                 logger: Logger(label: "amqp-worker.metrics"))
         }
+        let systemd = notifier.map { SystemdReporter(notifier: $0, logger: Logger(label: "amqp-worker.systemd")) }
         do {
-            let systemd = SystemdNotifier.fromEnvironment().map {
-                SystemdReporter(notifier: $0, logger: Logger(label: "amqp-worker.systemd"))
-            }
             try await ShutdownSignals.run(worker, beat: scheduler, metrics: metricsServer, systemd: systemd, logger: logger)
         } catch WorkerShutdown.cold {
             logger.warning("cold shutdown: running tasks were requeued for another worker; exiting with status 1")
