@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "amqp-tasks",
-    platforms: [.macOS(.v13)],
+    // Linux only: no `platforms` claim, as nothing else builds (CRabbitMQShim uses Linux's eventfd; README "Deploying").
     products: [
         .library(name: "AMQP", targets: ["AMQP"]),
         .library(name: "AMQPTasks", targets: ["AMQPTasks"]),

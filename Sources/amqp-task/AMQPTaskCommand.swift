@@ -26,6 +26,7 @@ struct AMQPTaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "amqp-task",
         abstract: "Send tasks, read results, and manage the queues of amqp-tasks.toml.",
+        version: AMQPTasksVersion.current,
         subcommands: [
             Send.self, Group.self, Chord.self, ChainCommand.self, ResultCommand.self, ConfigCommand.self, Declare.self,
             Queues.self, Purge.self, Dead.self, Inspect.self, Events.self, Schedules.self, Revoke.self,

@@ -21,8 +21,11 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
             stdout is the result; exit 0 = SUCCESS, 75 = retry, anything else = FAILURE. A command runs in its own \
             process group with a minimal environment (PATH, HOME, USER, LOGNAME, LANG, LANGUAGE, LC_*, TZ, TMPDIR; \
             not AMQP_URL); [tasks."NAME"] in the configuration file adds env, inherit_env, stdout_limit \
-            (default 1 MiB), stderr_limit (64 KiB) and kill_timeout (5 s), for --exec handlers too.
-            """)
+            (default 1 MiB), stderr_limit (64 KiB) and kill_timeout (5 s), for --exec handlers too. \
+            Under systemd (Type=notify, NOTIFY_SOCKET set) it sends READY=1 once it consumes every queue, \
+            STATUS= lines, and STOPPING=1 at a warm shutdown.
+            """,
+        version: AMQPTasksVersion.current)
 
     @Option(help: "Configuration file (default: $AMQP_TASKS_CONFIG, else ./amqp-tasks.toml if present).")
     var config: String?
@@ -201,6 +204,8 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Read (and unset) NOTIFY_SOCKET first, before any thread of ours could read the environment at the same time.
+        let notifier = SystemdNotifier.fromEnvironment()
         let (configuration, file) = try workerConfiguration()
         bootstrapLogging(format: logFormat ?? configuration.logFormat, worker: configuration.hostname)
         if let traceLog { InstrumentationSystem.bootstrap(TraceLogTracer.jsonLines(to: try Self.traceLogHandle(traceLog))) }
@@ -242,8 +247,9 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
                 endpoint: endpoint, responder: MetricsResponder(registry: prometheus, worker: worker),
                 logger: Logger(label: "amqp-worker.metrics"))
         }
+        let systemd = notifier.map { SystemdReporter(notifier: $0, logger: Logger(label: "amqp-worker.systemd")) }
         do {
-            try await ShutdownSignals.run(worker, beat: scheduler, metrics: metricsServer, logger: logger)
+            try await ShutdownSignals.run(worker, beat: scheduler, metrics: metricsServer, systemd: systemd, logger: logger)
         } catch WorkerShutdown.cold {
             logger.warning("cold shutdown: running tasks were requeued for another worker; exiting with status 1")
             throw ExitCode(1)

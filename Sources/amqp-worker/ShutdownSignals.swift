@@ -9,8 +9,13 @@ import UnixSignals
 ///
 /// swift-service-lifecycle's own signal handling cannot say this: a graceful-shutdown signal received again is
 /// ignored, and a signal cannot be both a graceful and a cancellation signal.
+///
+/// Under systemd (`Type=notify`, `NOTIFY_SOCKET` set) it also tells systemd when the worker is ready and when it
+/// stops (`SystemdReporter`).
 enum ShutdownSignals {
-    static func run(_ worker: Worker?, beat: BeatService?, metrics: MetricsServer?, logger: Logger) async throws {
+    static func run(
+        _ worker: Worker?, beat: BeatService?, metrics: MetricsServer?, systemd: SystemdReporter?, logger: Logger
+    ) async throws {
         // Shut down in reverse order: the scheduler first (handing its lock over at once), then the worker, and the
         // metrics server last (it answers for as long as the worker stops).
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -21,6 +26,7 @@ enum ShutdownSignals {
         if let beat { services.append(.init(service: beat)) }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let reporting = Task { await systemd?.reportUntilCancelled(worker) }
         let watcher = Task {
             var received = 0
             for await signal in signals {
@@ -28,6 +34,9 @@ enum ShutdownSignals {
                 if received == 1 {
                     let grace = worker.map { " (grace \($0.configuration.gracePeriod))" } ?? ""
                     logger.notice("\(signal): warm shutdown\(grace); send it again for a cold shutdown")
+                    reporting.cancel()
+                    await reporting.value
+                    systemd?.stopping("warm shutdown\(grace): finishing running tasks")
                     await group.triggerGracefulShutdown()
                 } else {
                     logger.notice("\(signal) again: cold shutdown; running tasks are requeued now")
@@ -35,7 +44,10 @@ enum ShutdownSignals {
                 }
             }
         }
-        defer { watcher.cancel() }
+        defer {
+            watcher.cancel()
+            reporting.cancel()
+        }
         try await group.run()
     }
 }

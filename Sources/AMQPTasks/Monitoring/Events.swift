@@ -69,5 +69,5 @@ struct EventPublisher: Sendable {
     }
 }
 
-/// The version workers report in events and `inspect stats`.
-public let amqpTasksVersion = "0.1.0"
+/// The version workers report in events and `inspect stats`: `AMQPTasksVersion.current`.
+public let amqpTasksVersion = AMQPTasksVersion.current
