@@ -1,5 +1,5 @@
 import AMQP
-import AMQPTasks
+@testable import AMQPTasks
 import Foundation
 import Testing
 
@@ -21,6 +21,30 @@ import Testing
         let channel = try await client.openChannel()
         let delivery = try #require(try await channel.get(queue: queue, autoAck: true))
         #expect(try TaskMessage.decode(properties: delivery.properties, body: delivery.body).id == id)
+        try await channel.deleteQueue(queue)
+        await client.close()
+    }
+
+    @Test func aTaskWithALargeArgumentIsSentWithItsReprCutAsCeleryCutsIt() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let queue = uniqueQueue("largearg")
+        try await client.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        // Its full repr (200 KB) would not fit the 128 KB frame: before the cut, send retried for its whole window.
+        let large = String(repeating: "x", count: 200_000)
+        let id = try await client.send(
+            "demo.echo", args: [.string(large)], kwargs: ["note": .string(large)], options: SendOptions(queue: queue))
+        let channel = try await client.openChannel()
+        let delivery = try #require(try await channel.get(queue: queue, autoAck: true))
+        let message = try TaskMessage.decode(properties: delivery.properties, body: delivery.body)
+        #expect(message.id == id)
+        #expect(message.args == [.string(large)])
+        let argsRepr = try #require(message.argsRepr)
+        #expect(argsRepr.count == TaskMessage.maxReprLength + 3 && argsRepr.hasSuffix("..."))
+        #expect(argsRepr.hasPrefix("('xxx"))
+        #expect(try #require(message.kwargsRepr).count == TaskMessage.maxReprLength + 3)
+        // A short repr is sent whole.
+        #expect(TaskMessage.shortened("(1, 2)") == "(1, 2)")
+        #expect(TaskMessage.shortened(String(repeating: "é", count: 1024)) == String(repeating: "é", count: 1024))
         try await channel.deleteQueue(queue)
         await client.close()
     }

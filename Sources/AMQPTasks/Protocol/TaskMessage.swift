@@ -98,8 +98,8 @@ extension TaskMessage {
             "timelimit": .array([Self.limitValue(timeLimit.hard), Self.limitValue(timeLimit.soft)]),
             "root_id": .string(rootId ?? id),
             "parent_id": parentId.map(FieldValue.string) ?? .void,
-            "argsrepr": .string(argsRepr ?? PythonRepr.tuple(args)),
-            "kwargsrepr": .string(kwargsRepr ?? PythonRepr.repr(.object(kwargs))),
+            "argsrepr": .string(Self.shortened(argsRepr ?? PythonRepr.tuple(args))),
+            "kwargsrepr": .string(Self.shortened(kwargsRepr ?? PythonRepr.repr(.object(kwargs)))),
             "origin": .string(origin ?? Self.defaultOrigin),
             "ignore_result": ignoreResult.map(FieldValue.bool) ?? .void,
         ]
@@ -123,6 +123,16 @@ extension TaskMessage {
 
     /// The longest task id a result can carry (its `correlation_id` is an AMQP short string).
     public static let maxIdBytes = 255
+
+    /// The longest `argsrepr`/`kwargsrepr` sent, in characters, as Celery's `argsrepr_maxsize`: the repr is for
+    /// monitoring, and a full repr of a large argument would not fit the AMQP frame (the task could not be sent).
+    public static let maxReprLength = 1024
+
+    /// `repr` cut to `maxReprLength` characters, with `...` after a cut, as Celery's `saferepr`.
+    static func shortened(_ repr: String) -> String {
+        guard repr.utf8.count > maxReprLength, repr.count > maxReprLength else { return repr }
+        return repr.prefix(maxReprLength) + "..."
+    }
 
     private static let modelledHeaders: Set<String> = [
         "lang", "task", "id", "shadow", "eta", "expires", "group", "group_index", "retries", "timelimit", "root_id",
