@@ -101,9 +101,10 @@ extension TaskClient {
         let now = Date()
         for (index, message) in messages.enumerated() {
             var message = message
+            let name = message.name
             spans.append(
                 tracing.startPublish(
-                    of: &message, to: destination(of: message.name, options: options).routingKey,
+                    of: &message, to: destination(of: name, options: options).routingKey,
                     parent: ServiceContext.current ?? .topLevel))
             let plain = self.outgoing(message, options: options)
             switch Self.delayed(plain, of: message, now: now) {

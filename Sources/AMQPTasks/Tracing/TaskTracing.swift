@@ -31,12 +31,18 @@ struct TaskTracing: Sendable {
     /// and writes the span's context into the message's headers, replacing the context it carried. The caller ends
     /// the span once the broker confirmed (or refused) the message. A tracer that injects nothing (the no-op one)
     /// leaves the headers as they were.
-    func startPublish(of message: inout TaskMessage, to destination: String?, parent: ServiceContext) -> any Span {
+    func startPublish(
+        of message: inout TaskMessage, to destination: @autoclosure () -> String?, parent: ServiceContext
+    ) -> any Span {
+        let tracer = self.tracer
+        // No tracer bootstrapped (the default): skip the span name, attributes and injection on every send
+        // (~15,000 instructions a task in the client's callgrind profile), as the worker's middleware does.
+        if tracer is NoOpTracer { return NoOpTracer.NoOpSpan(context: parent) }
         let span = tracer.startSpan("\(SpanNames.publish)/\(message.name)", context: parent, ofKind: .producer)
         span.attributes[SpanNames.action] = SpanNames.publish
         span.attributes[SpanNames.taskName] = message.name
         span.attributes[SpanNames.messageID] = message.id
-        if let destination { span.attributes[SpanNames.destination] = destination }
+        if let destination = destination() { span.attributes[SpanNames.destination] = destination }
         var injected = FieldTable()
         tracer.inject(span.context, into: &injected, using: TaskHeaderInjector())
         guard !injected.isEmpty else { return span }
