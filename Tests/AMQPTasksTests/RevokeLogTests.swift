@@ -54,6 +54,93 @@ import Testing
             })
     }
 
+    /// Publishes a revoke as Celery's `celery control revoke` does (to every worker: no destination) and returns
+    /// the answers that came within 30 s, once `expected` came.
+    func broadcastRevoke(_ id: String, expecting expected: Int) async throws -> [JSONValue] {
+        let requester = try await PidboxRequester.open()
+        let request: JSONValue = [
+            "method": "revoke", "arguments": ["task_id": .string(id), "terminate": false, "signal": "SIGTERM"],
+            "reply_to": ["exchange": .string(RemoteControl.replyExchange), "routing_key": .string(requester.key)],
+            "ticket": .string(UUID().uuidString.lowercased()),
+        ]
+        try await requester.channel.publish(
+            request.jsonData(), exchange: RemoteControl.exchange, routingKey: "",
+            properties: BasicProperties(contentType: "application/json", contentEncoding: "utf-8"))
+        var answers: [JSONValue] = []
+        for _ in 0..<600 where answers.count < expected {
+            if let delivery = try await requester.channel.get(queue: requester.replyQueue, autoAck: true) {
+                answers.append(try JSONValue.parse(delivery.body))
+            } else {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        try await requester.close()
+        return answers
+    }
+
+    /// The entries of `stream` that carry `id`, read from its start up to a marker written now.
+    func entries(in stream: String, carrying id: String) async throws -> Int {
+        let marker = UUID().uuidString
+        try await writeStream(stream) { channel in
+            try await channel.publish(
+                RevokeLog.Entry(taskIDs: [], revokedAt: Date(), marker: marker).body, routingKey: stream)
+        }
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        try await channel.setPrefetch(100)
+        let consumer = try await channel.consume(queue: stream, arguments: ["x-stream-offset": "first"])
+        var count = 0
+        for try await delivery in consumer {
+            try await delivery.ack()
+            guard case .success(let entry) = RevokeLog.Entry.parse(delivery.body) else { continue }
+            if entry.marker == marker { break }
+            if entry.taskIDs.contains(id) { count += 1 }
+        }
+        await connection.close()
+        return count
+    }
+
+    /// A revoke from Celery's tools reaches every worker; one of them, not each, records it in the stream.
+    @Test func aRevokeBroadcastToThreeWorkersIsRecordedOnce() async throws {
+        let stream = uniqueStream()
+        let queue = uniqueQueue("revokelog")
+        let revoked = UUID().uuidString.lowercased()
+        let runs = RunLog()
+        var workers: [RunningWorker] = []
+        for _ in 0..<3 { workers.append(try await startWorker(queue, stream: stream, runs: runs)) }
+        let answers = try await broadcastRevoke(revoked, expecting: 3)
+        #expect(answers.count == 3, "each worker answered: \(answers)")
+        #expect(answers.allSatisfy { $0.objectValue?.values.first?["ok"] != nil }, "\(answers)")
+        #expect(try await entries(in: stream, carrying: revoked) == 1, "one entry for the three workers")
+        for worker in workers { try await worker.stop() }
+        let later = try await startWorker(queue, stream: stream, runs: runs)
+        #expect(later.worker.state.isRevoked(revoked), "the revoke lasts for a worker started later")
+        try await later.stop()
+        try await deleteStream(stream)
+    }
+
+    /// A stream the broker refuses (here: a classic queue of that name) cannot stall remote control: the revoke is
+    /// answered, with an error saying it holds only in the worker, and the worker answers the next request.
+    @Test func aRevokeThatCannotBeRecordedIsAnsweredWithAnErrorAndRemoteControlGoesOn() async throws {
+        let notAStream = uniqueStream()
+        let setup = try await Connection.open(url: Broker.url)
+        _ = try await setup.openChannel().declareQueue(notAStream, durable: false)
+        let queue = uniqueQueue("revokelog")
+        let runs = RunLog()
+        let worker = try await startWorker(queue, stream: notAStream, runs: runs)
+        let requester = try await PidboxRequester.open()
+        let hostname = worker.worker.configuration.hostname
+        let revoked = UUID().uuidString.lowercased()
+        let answer = try await requester.ask(hostname, "revoke", ["task_id": .string(revoked)])
+        #expect(answer["error"]?.stringValue?.contains("could not be recorded") == true, "\(answer)")
+        #expect(worker.worker.state.isRevoked(revoked), "the revoke holds in the worker")
+        #expect(try await requester.ask(hostname, "ping") == ["ok": "pong"], "remote control goes on")
+        try await requester.close()
+        try await worker.stop()
+        _ = try await setup.openChannel().deleteQueue(notAStream)
+        await setup.close()
+    }
+
     @Test func aRevokeRecordedBeforeAWorkerStartsHoldsInIt() async throws {
         let stream = uniqueStream()
         let queue = uniqueQueue("revokelog")

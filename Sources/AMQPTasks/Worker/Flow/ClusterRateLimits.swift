@@ -8,23 +8,28 @@ import Synchronization
 ///
 /// Starts are tokens kept in the broker. Each such task has a token queue, `amqp-tasks.rate.<task>` (a quorum
 /// queue holding at most `burst` tokens, `x-overflow` `reject-publish`: a token issued while the queue is full is
-/// dropped). One worker, the refiller, issues the tokens of every cluster-wide limit at its rate: it is elected
-/// through the broker (`ExclusiveQueueLock` on `amqp-tasks.rate.refiller`, as the periodic scheduler elects its
-/// leader) on a connection of its own with a short heartbeat, so when it stops or dies another worker takes over
-/// within about a second (a host that goes silent: within twice the heartbeat). Two tokens of one refiller are
-/// issued at least `1 / rate` apart (after a stall it does not catch up).
+/// dropped). For each such task one worker, its refiller, issues the tokens at the rate: it is elected through the
+/// broker (`ExclusiveQueueLock` on `amqp-tasks.rate-refiller.<task>`, as the periodic scheduler elects its leader)
+/// on a connection of its own with a short heartbeat, so when it stops or dies another worker takes over within
+/// about a second (a host that goes silent: within twice the heartbeat). Token k of a refiller is issued in the
+/// interval after it was due, `k / rate` after its first (after a stall it does not catch up).
 ///
 /// A task of such a name waits for a token before it runs: its consumer takes one from the token queue (prefetch
 /// 1, so the waiting slot holds at most the one token it needs, and nothing else), acknowledges it (taken = used:
 /// a worker that dies after taking one loses that start, never repeats it) and runs the task. A waiting task
 /// that is revoked stops waiting at once (any token it was being handed goes back to the queue).
 ///
-/// The bound: in any window of T seconds, the cluster starts at most `rate × T + 1 + burst` tasks of the name
-/// (tokens issued in the window, at most `rate × T + 1`, plus those the queue held when it began), plus one for
-/// each refiller takeover in the window (the new refiller issues its first token at once).
+/// The bound: in any window of T seconds, the cluster starts at most `⌈rate × T⌉ + 1 + burst` tasks of the name
+/// (tokens issued in the window, at most `⌈rate × T⌉ + 1`, plus those the queue held when it began), plus one
+/// for each refiller takeover in the window (the new refiller issues its first token at once). The rate is the
+/// refiller's: workers whose configurations give the task different rates get the rate of whichever refills.
 final class ClusterRateLimits: Sendable {
-    /// The lock whose holder issues the tokens.
-    static let refillerLock = "amqp-tasks.rate.refiller"
+    /// The lock whose holder issues the tokens of `task` (cut to fit AMQP's 255 bytes).
+    static func refillerLock(_ task: String) -> String {
+        var name = "amqp-tasks.rate-refiller.\(task)"
+        while name.utf8.count > 255 { name.removeLast() }
+        return name
+    }
     /// Tokens a token queue keeps when nobody takes them: the starts that may come at once after a quiet time.
     static let burst = 1
     /// Heartbeat of the connection that holds the lock: a refiller whose host goes silent loses it after about
@@ -86,10 +91,19 @@ final class ClusterRateLimits: Sendable {
                 }
                 try? await setup.close()
                 current.withLock { $0 = opened }
-                try await ExclusiveQueueLock(queue: Self.refillerLock, retryInterval: Self.retryInterval).take(on: opened) {
-                    logger.info("cluster rate limits: another worker refills the tokens; standing by")
+                // Each task has its own refiller: workers whose configurations limit different tasks all get tokens.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (task, limit) in limits {
+                        group.addTask {
+                            try await ExclusiveQueueLock(queue: Self.refillerLock(task), retryInterval: Self.retryInterval)
+                                .take(on: opened) {
+                                    self.logger.info("cluster rate limit of \(task): another worker refills its tokens; standing by")
+                                }
+                            try await self.refill(task, at: limit, on: opened)
+                        }
+                    }
+                    try await group.next()
                 }
-                try await refill(on: opened)
             } catch is CancellationError {
             } catch {
                 if !Task.isCancelled { logger.warning("cluster rate limits: \(error); trying again in \(Self.retryInterval)") }
@@ -101,31 +115,29 @@ final class ClusterRateLimits: Sendable {
         }
     }
 
-    /// Issues the tokens of every limit at its rate, until the connection is lost (throws) or cancelled.
-    private func refill(on connection: Connection) async throws {
-        let tasks = limits.sorted { $0.key < $1.key }
-        logger.notice(
-            "cluster rate limits: \(identity) refills the tokens of \(tasks.map { "\($0.key) (\($0.value))" }.joined(separator: ", "))")
+    /// Issues the tokens of `task` at `limit`, until the connection is lost (throws) or cancelled. Token k is due
+    /// one interval after token k-1 was due (no drift); a refiller late by a whole interval or more (a stall) starts
+    /// the schedule again from now, so it never catches up with a burst.
+    private func refill(_ task: String, at limit: RateLimit, on connection: Connection) async throws {
+        logger.notice("cluster rate limit of \(task): \(identity) refills its tokens at \(limit)")
         let channel = try await connection.openChannel()
-        let start = ContinuousClock.now
-        var next = tasks.map { _ in start }
+        let queue = Self.queue(task)
+        let interval = limit.interval
+        var due = ContinuousClock.now
         var sequence = 0
         while true {
             if let error = connection.closedError { throw error }
-            for index in tasks.indices where next[index] <= ContinuousClock.now {
-                let issued = ContinuousClock.now
+            let now = ContinuousClock.now
+            if due <= now {
                 sequence += 1
                 let token = RateLimitToken(refiller: identity, sequence: sequence, issuedAt: Date())
                 try await channel.publish(
                     OutgoingMessage(
-                        body: token.body, routingKey: Self.queue(tasks[index].key),
-                        properties: BasicProperties(contentType: "application/json")))
-                // At least one interval after this token: late, it never catches up with a burst.
-                next[index] = max(next[index], issued) + tasks[index].value.interval
+                        body: token.body, routingKey: queue, properties: BasicProperties(contentType: "application/json")))
+                due = now - due >= interval ? now + interval : due + interval
             }
             // At most a second: a lost connection is noticed within a second.
-            let wake = min(next.min()!, ContinuousClock.now + .seconds(1))
-            try await Task.sleep(until: wake, clock: .continuous)
+            try await Task.sleep(until: min(due, ContinuousClock.now + .seconds(1)), clock: .continuous)
         }
     }
 

@@ -1,0 +1,164 @@
+import AMQP
+@testable import AMQPTasks
+import Foundation
+import Testing
+
+/// Cluster-wide rate limits (`rate_limit_scope = "cluster"`) on the real broker: several workers in this process,
+/// each with its own connections, take tokens from one token queue refilled by one elected refiller. Every test
+/// has a task name of its own, so its token queue and refiller lock are its own.
+@Suite struct ClusterRateLimitTests {
+    /// What each start saw: the token it consumed and when it started.
+    actor TokenLog {
+        struct Start {
+            let taskId: String
+            let token: RateLimitToken?
+            let at: ContinuousClock.Instant
+        }
+        private(set) var starts: [Start] = []
+        func started(_ taskId: String, _ token: RateLimitToken?) { starts.append(Start(taskId: taskId, token: token, at: .now)) }
+        var count: Int { starts.count }
+        var latestRefiller: String? { starts.last?.token?.refiller }
+    }
+
+    static let rate = 10.0
+
+    func uniqueTask() -> String { "cluster.rate.\(UUID().uuidString.prefix(8).lowercased())" }
+
+    func startWorker(_ queue: String, task: String, log: TokenLog) async throws -> RunningWorker {
+        try await RunningWorker.start(
+            queues: [queue], concurrency: 2,
+            register: { registry in
+                try registry.register(task) { context in
+                    await log.started(context.taskId, RateLimitToken.current)
+                    return .null
+                }
+            },
+            configure: {
+                $0.tasks[task] = TaskSettings(rateLimit: RateLimit(perSecond: Self.rate), rateLimitScope: .cluster)
+                $0.remoteControl = .all
+            })
+    }
+
+    func send(_ count: Int, of task: String, to queue: String) async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        var options = SendOptions(queue: queue)
+        options.ignoreResult = true
+        _ = try await client.sendBatch((0..<count).map { _ in client.message(task, options: options) }, options: options)
+        await client.close()
+    }
+
+    func deleteTokenQueue(_ task: String) async throws {
+        let connection = try await Connection.open(url: Broker.url)
+        _ = try await connection.openChannel().deleteQueue(ClusterRateLimits.queue(task))
+        await connection.close()
+    }
+
+    /// The most starts within any window of `seconds` (each window begins at a start).
+    func mostStarts(in seconds: Double, _ starts: [ContinuousClock.Instant]) -> Int {
+        let sorted = starts.sorted()
+        var most = 0
+        var end = 0
+        for begin in sorted.indices {
+            while end < sorted.count && sorted[end] - sorted[begin] <= .seconds(seconds) { end += 1 }
+            most = max(most, end - begin)
+        }
+        return most
+    }
+
+    /// What every run must show: each start consumed a token, no token twice, and no window of T seconds held
+    /// more than ⌈rate·T⌉ + 1 + burst (+ `takeovers`) starts.
+    func expectTheBound(_ starts: [TokenLog.Start], takeovers: Int = 0) {
+        #expect(starts.allSatisfy { $0.token != nil }, "every start consumed a token")
+        let ids = starts.compactMap { $0.token?.id }
+        #expect(Set(ids).count == ids.count, "no two tasks consumed the same token: \(ids.count - Set(ids).count) repeated")
+        for window in [1.0, 3.0, 10.0] {
+            let bound = Int((Self.rate * window).rounded(.up)) + 1 + ClusterRateLimits.burst + takeovers
+            let most = mostStarts(in: window, starts.map(\.at))
+            #expect(most <= bound, "\(most) starts within \(window) s; the bound is \(bound)")
+        }
+    }
+
+    @Test func theClusterWideLimitHolds10PerSecondAcross3WorkersFor30Seconds() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let log = TokenLog()
+        var workers: [RunningWorker] = []
+        for _ in 0..<3 { workers.append(try await startWorker(queue, task: task, log: log)) }
+        let total = 300
+        try await send(total, of: task, to: queue)
+        for _ in 0..<2400 where await log.count < total { try await Task.sleep(for: .milliseconds(50)) }
+        let starts = await log.starts
+        #expect(starts.count == total, "all \(total) tasks started")
+        expectTheBound(starts)
+        #expect(Set(starts.compactMap { $0.token?.refiller }).count == 1, "one refiller issued every token")
+        if let first = starts.map(\.at).min(), let last = starts.map(\.at).max(), starts.count > 1 {
+            let rate = Double(starts.count - 1) / (last - first).secondsValue
+            #expect(abs(rate - Self.rate) <= 0.15 * Self.rate, "\(starts.count) starts at \(rate)/s from first to last")
+        }
+        for worker in workers { try await worker.stop() }
+        try await deleteTokenQueue(task)
+    }
+
+    /// The refiller stops mid-run: another worker becomes refiller, tasks keep starting, the bound holds with one
+    /// takeover.
+    @Test func whenTheRefillerStopsAnotherTakesOverAndTheBoundHolds() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let log = TokenLog()
+        var workers: [RunningWorker] = []
+        for _ in 0..<3 { workers.append(try await startWorker(queue, task: task, log: log)) }
+        let total = 100
+        try await send(total, of: task, to: queue)
+        for _ in 0..<1200 where await log.count < 30 { try await Task.sleep(for: .milliseconds(50)) }
+        let refiller = try #require(await log.latestRefiller)
+        let leader = try #require(workers.firstIndex { refiller.hasPrefix($0.worker.configuration.hostname + "/") })
+        try await workers.remove(at: leader).stop()
+        for _ in 0..<2400 where Set(await log.starts.map(\.taskId)).count < total {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let starts = await log.starts
+        #expect(Set(starts.map(\.taskId)).count == total, "every task started, after the refiller stopped too")
+        let refillers = Set(starts.compactMap { $0.token?.refiller })
+        #expect(refillers.count == 2 && refillers.contains(refiller), "another worker took over: \(refillers)")
+        expectTheBound(starts, takeovers: 1)
+        for worker in workers { try await worker.stop() }
+        try await deleteTokenQueue(task)
+    }
+
+    @Test func remoteRateLimitRefusesAClusterWideLimit() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let worker = try await startWorker(queue, task: task, log: TokenLog())
+        let requester = try await PidboxRequester.open()
+        let answer = try await requester.ask(
+            worker.worker.configuration.hostname, "rate_limit", ["task_name": .string(task), "rate_limit": "100/s"])
+        #expect(answer["error"]?.stringValue?.contains("cluster-wide") == true, "\(answer)")
+        try await requester.close()
+        try await worker.stop()
+        try await deleteTokenQueue(task)
+    }
+
+    @Test func theConfigurationReadsTheScopeAndNamesABadOneByFileLineAndKey() throws {
+        let configuration = try TasksConfiguration.parse(
+            """
+            [tasks."a"]
+            rate_limit = "10/s"
+            rate_limit_scope = "cluster"
+
+            [tasks."b"]
+            rate_limit = "10/s"
+            """, file: "t.toml", environment: [:])
+        #expect(configuration.tasks["a"]?.rateLimitScope == .cluster)
+        #expect(configuration.tasks["b"]?.rateLimitScope == .worker, "worker is the default, as Celery")
+        let error = #expect(throws: ConfigErrors.self) {
+            try TasksConfiguration.parse(
+                "[tasks.\"a\"]\nrate_limit = \"10/s\"\nrate_limit_scope = \"galaxy\"\n", file: "t.toml", environment: [:])
+        }
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains("t.toml:3") && text.contains("rate_limit_scope") && text.contains("galaxy"), "\(text)")
+        let missing = #expect(throws: ConfigErrors.self) {
+            try TasksConfiguration.parse("[tasks.\"a\"]\nrate_limit_scope = \"cluster\"\n", file: "t.toml", environment: [:])
+        }
+        #expect(missing.map { "\($0)" }?.contains("needs a rate_limit") == true)
+    }
+}
