@@ -54,22 +54,22 @@ import Testing
             })
     }
 
-    /// Publishes a revoke as Celery's `celery control revoke` does (to every worker: no destination) and returns
-    /// the answers that came within 30 s, once `expected` came.
-    func broadcastRevoke(_ id: String, expecting expected: Int) async throws -> [JSONValue] {
+    /// Publishes a revoke as Celery's `celery control revoke -d …` does (on the fanout exchange, so every worker
+    /// receives it, for the workers `hostnames`) and returns their answers, once all came (30 s at most).
+    func broadcastRevoke(_ id: String, to hostnames: [String]) async throws -> [String: JSONValue] {
         let requester = try await PidboxRequester.open()
         let request: JSONValue = [
             "method": "revoke", "arguments": ["task_id": .string(id), "terminate": false, "signal": "SIGTERM"],
             "reply_to": ["exchange": .string(RemoteControl.replyExchange), "routing_key": .string(requester.key)],
-            "ticket": .string(UUID().uuidString.lowercased()),
+            "ticket": .string(UUID().uuidString.lowercased()), "destination": .array(hostnames.map(JSONValue.string)),
         ]
         try await requester.channel.publish(
             request.jsonData(), exchange: RemoteControl.exchange, routingKey: "",
             properties: BasicProperties(contentType: "application/json", contentEncoding: "utf-8"))
-        var answers: [JSONValue] = []
-        for _ in 0..<600 where answers.count < expected {
+        var answers: [String: JSONValue] = [:]
+        for _ in 0..<600 where answers.count < hostnames.count {
             if let delivery = try await requester.channel.get(queue: requester.replyQueue, autoAck: true) {
-                answers.append(try JSONValue.parse(delivery.body))
+                for (hostname, answer) in try JSONValue.parse(delivery.body).objectValue ?? [:] { answers[hostname] = answer }
             } else {
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -108,9 +108,8 @@ import Testing
         let runs = RunLog()
         var workers: [RunningWorker] = []
         for _ in 0..<3 { workers.append(try await startWorker(queue, stream: stream, runs: runs)) }
-        let answers = try await broadcastRevoke(revoked, expecting: 3)
-        #expect(answers.count == 3, "each worker answered: \(answers)")
-        #expect(answers.allSatisfy { $0.objectValue?.values.first?["ok"] != nil }, "\(answers)")
+        let answers = try await broadcastRevoke(revoked, to: workers.map(\.worker.configuration.hostname))
+        #expect(answers.count == 3 && answers.values.allSatisfy { $0["ok"] != nil }, "each worker obeyed: \(answers)")
         #expect(try await entries(in: stream, carrying: revoked) == 1, "one entry for the three workers")
         for worker in workers { try await worker.stop() }
         let later = try await startWorker(queue, stream: stream, runs: runs)
