@@ -108,6 +108,24 @@ import Testing
         let runs = RunLog()
         var workers: [RunningWorker] = []
         for _ in 0..<3 { workers.append(try await startWorker(queue, stream: stream, runs: runs)) }
+        // The three share the task queue, so only the first start waited for its consumers: wait until each one
+        // answers a ping (a broadcast reaches only the pidbox queues that exist when it is sent).
+        let pinger = try await PidboxRequester.open()
+        for hostname in workers.map(\.worker.configuration.hostname) {
+            var answered = false
+            for _ in 0..<60 where !answered {
+                try await pinger.send(hostname, "ping")
+                for _ in 0..<10 where !answered {
+                    if let reply = try await pinger.channel.get(queue: pinger.replyQueue, autoAck: true) {
+                        answered = (try? JSONValue.parse(reply.body))?[hostname] != nil
+                    } else {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+            }
+            #expect(answered, "\(hostname) answers remote control")
+        }
+        try await pinger.close()
         let answers = try await broadcastRevoke(revoked, to: workers.map(\.worker.configuration.hostname))
         #expect(answers.count == 3 && answers.values.allSatisfy { $0["ok"] != nil }, "each worker obeyed: \(answers)")
         #expect(try await entries(in: stream, carrying: revoked) == 1, "one entry for the three workers")

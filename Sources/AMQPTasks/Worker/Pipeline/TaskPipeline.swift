@@ -65,6 +65,7 @@ struct TaskPipeline: Sendable {
         case .failure(let rejection):
             logger.error("rejected a message from \(queue): \(rejection)")
             try await recorder.reject(received, rejection)
+            try await chords.joinRejected(received, rejection, maxMessageSize: configuration.maxMessageSize)
             for middleware in middleware.reversed() { await middleware.rejected(received, because: rejection) }
             return nil
         case .success(let decoded):
