@@ -1,6 +1,7 @@
 import AMQP
 @testable import AMQPTasks
 import Foundation
+import Synchronization
 import Testing
 
 /// Rate limits: Celery's syntax, the per-worker bucket, `[tasks."NAME"] rate_limit` on a real worker, and
@@ -183,10 +184,14 @@ import Testing
         let limits = TaskRateLimits(["t": RateLimit(perSecond: 1.0 / 3600)!])
         #expect(limits.reserve("t") == .zero)
         let release = StartWaitRelease()
+        let revoked = RevokedFlag()
         let waiter = Task {
-            try await limits.waitForStart(of: "t", releasedBy: { await release.wait(for: "x") { false } })
+            try await limits.waitForStart(of: "t", releasedBy: { await release.wait(for: "x") { revoked.isSet } })
         }
         for _ in 0..<1200 where limits.waiting(for: "t") < 1 { try await Task.sleep(for: .milliseconds(10)) }
+        // As `WorkerState.revoke` does: the id is revoked first, then its waits are released (a wait that registers
+        // after the release sees the flag).
+        revoked.set()
         release.release(["x"])
         #expect(try await waiter.value == false, "released, not started")
         let next = limits.reserve("t")
@@ -221,4 +226,11 @@ actor StartLog {
     func started() { starts.append(.now) }
     var count: Int { starts.count }
     var last: ContinuousClock.Instant? { starts.max() }
+}
+
+/// A revoked flag for one id, as `WorkerState` keeps it.
+final class RevokedFlag: Sendable {
+    private let flag = Mutex(false)
+    func set() { flag.withLock { $0 = true } }
+    var isSet: Bool { flag.withLock { $0 } }
 }

@@ -30,7 +30,7 @@ struct RateLimitMiddleware: TaskMiddleware {
             guard let token = try await cluster.takeToken(for: task.taskName, releasedBy: released) else {
                 throw TaskRevoked(.revoked)
             }
-            task.logger.debug("took cluster rate-limit token \(token)")
+            task.logger.info("took cluster rate-limit token \(token)")
             tokens.hold(token, for: id)
             return
         }
