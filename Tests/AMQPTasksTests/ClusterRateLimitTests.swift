@@ -125,6 +125,50 @@ import Testing
         try await deleteTokenQueue(task)
     }
 
+    /// A task waiting for a token (the next is an hour away) that is revoked ends REVOKED now, and its token
+    /// wait ends: the next task waits in its place.
+    @Test func aRevokedTaskWaitingForATokenEndsRevokedAtOnce() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let log = TokenLog()
+        let worker = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                try registry.register(task) { context in
+                    await log.started(context.taskId, RateLimitToken.current)
+                    return .null
+                }
+            },
+            configure: {
+                $0.tasks[task] = TaskSettings(rateLimit: try! RateLimit.parse("1/h"), rateLimitScope: .cluster)
+                $0.remoteControl = .all
+            })
+        let client = try await TaskClient.connect(url: Broker.url)
+        let options = SendOptions(queue: queue)
+        let first = try await client.send(task, options: options)
+        #expect(try await client.result(for: first, timeout: .seconds(30)).status == .success, "the first token came at once")
+        let held = try await client.send(task, options: options)
+        let requester = try await PidboxRequester.open()
+        // Revoked once it waits: `active` does not list it yet, so wait until its consumer holds it unacknowledged.
+        let probe = try await Connection.open(url: Broker.url)
+        var unacknowledged: UInt32 = 0
+        for _ in 0..<600 where unacknowledged == 0 {
+            let channel = try await probe.openChannel()
+            let state = try await channel.inspectQueue(queue)
+            unacknowledged = state.messageCount == 0 ? 1 : 0
+            try? await channel.close()
+            if unacknowledged == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        await probe.close()
+        _ = try await requester.ask(worker.worker.configuration.hostname, "revoke", ["task_id": .string(held)])
+        try await requester.close()
+        #expect(try await client.result(for: held, timeout: .seconds(20)).status == .revoked)
+        #expect(await log.count == 1, "the revoked task never ran")
+        await client.close()
+        try await worker.stop()
+        try await deleteTokenQueue(task)
+    }
+
     @Test func remoteRateLimitRefusesAClusterWideLimit() async throws {
         let queue = uniqueQueue("cluster-rate")
         let task = uniqueTask()
