@@ -19,10 +19,12 @@ import Synchronization
 /// a worker that dies after taking one loses that start, never repeats it) and runs the task. A waiting task
 /// that is revoked stops waiting at once (any token it was being handed goes back to the queue).
 ///
-/// The bound: in any window of T seconds, the cluster starts at most `⌈rate × T⌉ + 1 + burst` tasks of the name
-/// (tokens issued in the window, at most `⌈rate × T⌉ + 1`, plus those the queue held when it began), plus one
-/// for each refiller takeover in the window (the new refiller issues its first token at once). The rate is the
-/// refiller's: workers whose configurations give the task different rates get the rate of whichever refills.
+/// The bound: in any window of T seconds the refiller issues at most `⌈rate × T⌉ + 1` tokens (token k within the
+/// interval after it is due). The tasks started (tokens taken) in such a window are those issued in it, plus the
+/// ones the queue held when it opened (at most `burst`), plus the one in flight then (delivered, not yet taken: one
+/// unless delivering a token takes longer than an interval): at most `⌈rate × T⌉ + 2 + burst`, plus one for each
+/// refiller takeover in the window (the new refiller issues its first token at once). The rate is the refiller's:
+/// workers whose configurations give the task different rates get the rate of whichever refills.
 final class ClusterRateLimits: Sendable {
     /// The lock whose holder issues the tokens of `task` (cut to fit AMQP's 255 bytes).
     static func refillerLock(_ task: String) -> String {
@@ -201,9 +203,13 @@ final class ClusterRateLimits: Sendable {
             throw AMQPError(.closed, operation: "basic.consume", message: "the token queue \(queue) ended its consumer")
         case .token(let delivery):
             try await delivery.ack()
-            if let token = RateLimitToken.parse(delivery.body) { return token }
+            let taken = Date()
+            if var token = RateLimitToken.parse(delivery.body) {
+                token.takenAt = taken
+                return token
+            }
             logger.warning("took a message of \(queue) that is not a token (\(delivery.body.count) bytes); it counts as one")
-            return RateLimitToken(refiller: "unknown", sequence: Int(delivery.deliveryTag), issuedAt: Date())
+            return RateLimitToken(refiller: "unknown", sequence: Int(delivery.deliveryTag), issuedAt: taken, takenAt: taken)
         }
     }
 }

@@ -11,14 +11,18 @@ public struct RateLimitToken: Sendable, Hashable, CustomStringConvertible {
     public let sequence: Int
     /// When the refiller issued it (the refiller's clock).
     public let issuedAt: Date
+    /// When this worker took it (this worker's clock): the moment the task was allowed to start. The limit bounds
+    /// these moments; the handler starts after it, as soon as the worker gets to it.
+    public internal(set) var takenAt: Date
 
     /// The token of the task that runs now, when its task has a cluster-wide rate limit.
     @TaskLocal public static var current: RateLimitToken?
 
-    public init(refiller: String, sequence: Int, issuedAt: Date) {
+    public init(refiller: String, sequence: Int, issuedAt: Date, takenAt: Date? = nil) {
         self.refiller = refiller
         self.sequence = sequence
         self.issuedAt = issuedAt
+        self.takenAt = takenAt ?? issuedAt
     }
 
     /// Names the token across the cluster.
