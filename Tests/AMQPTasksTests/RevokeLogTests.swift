@@ -158,6 +158,19 @@ import Testing
         await setup.close()
     }
 
+    /// The wait for the stream's confirm is bounded: a recording that never answers (here one that ignores
+    /// cancellation and would answer after 30 s, as a blocked connection would) gives way to `TimedOut` at the limit,
+    /// so the revoke's reply, and the pidbox requests after it, do not wait for it.
+    @Test func aRecordingThatDoesNotAnswerIsCutAtItsLimit() async throws {
+        await #expect(throws: BoundedWait.TimedOut.self) {
+            try await BoundedWait.run(within: .milliseconds(200)) { () async throws -> Bool in
+                await Task.detached { try? await Task.sleep(for: .seconds(30)) }.value
+                return true
+            }
+        }
+        #expect(try await BoundedWait.run(within: .seconds(30)) { 42 } == 42, "an answer within the limit is returned")
+    }
+
     @Test func aRevokeRecordedBeforeAWorkerStartsHoldsInIt() async throws {
         let stream = uniqueStream()
         let queue = uniqueQueue("revokelog")
