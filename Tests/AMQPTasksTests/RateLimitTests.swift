@@ -1,6 +1,7 @@
 import AMQP
 @testable import AMQPTasks
 import Foundation
+import Synchronization
 import Testing
 
 /// Rate limits: Celery's syntax, the per-worker bucket, `[tasks."NAME"] rate_limit` on a real worker, and
@@ -140,6 +141,63 @@ import Testing
         try await worker.stop()
     }
 
+    /// A task held by its rate limit (its start an hour away) that is revoked ends REVOKED now, not after its
+    /// turn, and its consumer takes the next task.
+    @Test func aRevokedTaskWaitingForItsRateLimitEndsRevokedAtOnceAndTheSlotTakesTheNext() async throws {
+        let queue = uniqueQueue("ratelimit")
+        let starts = StartLog()
+        let worker = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                try registry.register("rate.slow") { _ in
+                    await starts.started()
+                    return .null
+                }
+            },
+            configure: {
+                $0.tasks["rate.slow"] = TaskSettings(rateLimit: try! RateLimit.parse("1/h"))
+                $0.remoteControl = .all
+            })
+        let client = try await TaskClient.connect(url: Broker.url)
+        let options = SendOptions(queue: queue)
+        _ = try await client.send("rate.slow", options: options)
+        let held = try await client.send("rate.slow", options: options)
+        let limits = worker.worker.state.rateLimits
+        for _ in 0..<1200 where await starts.count < 1 || limits.waiting(for: "rate.slow") < 1 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(limits.waiting(for: "rate.slow") == 1, "the second task waits for its start, an hour away")
+
+        let requester = try await PidboxRequester.open()
+        _ = try await requester.ask(worker.worker.configuration.hostname, "revoke", ["task_id": .string(held)])
+        try await requester.close()
+        #expect(try await client.result(for: held, timeout: .seconds(20)).status == .revoked)
+        _ = try await client.send("rate.slow", options: options)
+        for _ in 0..<600 where limits.waiting(for: "rate.slow") < 1 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(limits.waiting(for: "rate.slow") == 1, "the consumer took the next task, which waits its turn")
+        #expect(await starts.count == 1, "the revoked task never ran")
+        await client.close()
+        try await worker.stop()
+    }
+
+    @Test func aReleasedWaitGivesItsStartBack() async throws {
+        let limits = TaskRateLimits(["t": RateLimit(perSecond: 1.0 / 3600)!])
+        #expect(limits.reserve("t") == .zero)
+        let release = StartWaitRelease()
+        let revoked = RevokedFlag()
+        let waiter = Task {
+            try await limits.waitForStart(of: "t", releasedBy: { await release.wait(for: "x") { revoked.isSet } })
+        }
+        for _ in 0..<1200 where limits.waiting(for: "t") < 1 { try await Task.sleep(for: .milliseconds(10)) }
+        // As `WorkerState.revoke` does: the id is revoked first, then its waits are released (a wait that registers
+        // after the release sees the flag).
+        revoked.set()
+        release.release(["x"])
+        #expect(try await waiter.value == false, "released, not started")
+        let next = limits.reserve("t")
+        #expect(next > .seconds(3500) && next <= .seconds(3600), "the next task takes the released start: \(next)")
+    }
+
     @Test func aStopDuringARateLimitWaitRequeuesTheTask() async throws {
         let limits = TaskRateLimits(["t": RateLimit(perSecond: 1.0 / 3600)!])
         #expect(limits.reserve("t") == .zero)
@@ -168,4 +226,11 @@ actor StartLog {
     func started() { starts.append(.now) }
     var count: Int { starts.count }
     var last: ContinuousClock.Instant? { starts.max() }
+}
+
+/// A revoked flag for one id, as `WorkerState` keeps it.
+final class RevokedFlag: Sendable {
+    private let flag = Mutex(false)
+    func set() { flag.withLock { $0 = true } }
+    var isSet: Bool { flag.withLock { $0 } }
 }

@@ -54,6 +54,123 @@ import Testing
             })
     }
 
+    /// Publishes a revoke as Celery's `celery control revoke -d …` does (on the fanout exchange, so every worker
+    /// receives it, for the workers `hostnames`) and returns their answers, once all came (30 s at most).
+    func broadcastRevoke(_ id: String, to hostnames: [String]) async throws -> [String: JSONValue] {
+        let requester = try await PidboxRequester.open()
+        let request: JSONValue = [
+            "method": "revoke", "arguments": ["task_id": .string(id), "terminate": false, "signal": "SIGTERM"],
+            "reply_to": ["exchange": .string(RemoteControl.replyExchange), "routing_key": .string(requester.key)],
+            "ticket": .string(UUID().uuidString.lowercased()), "destination": .array(hostnames.map(JSONValue.string)),
+        ]
+        try await requester.channel.publish(
+            request.jsonData(), exchange: RemoteControl.exchange, routingKey: "",
+            properties: BasicProperties(contentType: "application/json", contentEncoding: "utf-8"))
+        var answers: [String: JSONValue] = [:]
+        for _ in 0..<600 where answers.count < hostnames.count {
+            if let delivery = try await requester.channel.get(queue: requester.replyQueue, autoAck: true) {
+                for (hostname, answer) in try JSONValue.parse(delivery.body).objectValue ?? [:] { answers[hostname] = answer }
+            } else {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        try await requester.close()
+        return answers
+    }
+
+    /// The entries of `stream` that carry `id`, read from its start up to a marker written now.
+    func entries(in stream: String, carrying id: String) async throws -> Int {
+        let marker = UUID().uuidString
+        try await writeStream(stream) { channel in
+            try await channel.publish(
+                RevokeLog.Entry(taskIDs: [], revokedAt: Date(), marker: marker).body, routingKey: stream)
+        }
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        try await channel.setPrefetch(100)
+        let consumer = try await channel.consume(queue: stream, arguments: ["x-stream-offset": "first"])
+        var count = 0
+        for try await delivery in consumer {
+            try await delivery.ack()
+            guard case .success(let entry) = RevokeLog.Entry.parse(delivery.body) else { continue }
+            if entry.marker == marker { break }
+            if entry.taskIDs.contains(id) { count += 1 }
+        }
+        await connection.close()
+        return count
+    }
+
+    /// A revoke from Celery's tools reaches every worker; one of them, not each, records it in the stream.
+    @Test func aRevokeBroadcastToThreeWorkersIsRecordedOnce() async throws {
+        let stream = uniqueStream()
+        let queue = uniqueQueue("revokelog")
+        let revoked = UUID().uuidString.lowercased()
+        let runs = RunLog()
+        var workers: [RunningWorker] = []
+        for _ in 0..<3 { workers.append(try await startWorker(queue, stream: stream, runs: runs)) }
+        // The three share the task queue, so only the first start waited for its consumers: wait until each one
+        // answers a ping (a broadcast reaches only the pidbox queues that exist when it is sent).
+        let pinger = try await PidboxRequester.open()
+        for hostname in workers.map(\.worker.configuration.hostname) {
+            var answered = false
+            for _ in 0..<60 where !answered {
+                try await pinger.send(hostname, "ping")
+                for _ in 0..<10 where !answered {
+                    if let reply = try await pinger.channel.get(queue: pinger.replyQueue, autoAck: true) {
+                        answered = (try? JSONValue.parse(reply.body))?[hostname] != nil
+                    } else {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+            }
+            #expect(answered, "\(hostname) answers remote control")
+        }
+        try await pinger.close()
+        let answers = try await broadcastRevoke(revoked, to: workers.map(\.worker.configuration.hostname))
+        #expect(answers.count == 3 && answers.values.allSatisfy { $0["ok"] != nil }, "each worker obeyed: \(answers)")
+        #expect(try await entries(in: stream, carrying: revoked) == 1, "one entry for the three workers")
+        for worker in workers { try await worker.stop() }
+        let later = try await startWorker(queue, stream: stream, runs: runs)
+        #expect(later.worker.state.isRevoked(revoked), "the revoke lasts for a worker started later")
+        try await later.stop()
+        try await deleteStream(stream)
+    }
+
+    /// A stream the broker refuses (here: a classic queue of that name) cannot stall remote control: the revoke is
+    /// answered, with an error saying it holds only in the worker, and the worker answers the next request.
+    @Test func aRevokeThatCannotBeRecordedIsAnsweredWithAnErrorAndRemoteControlGoesOn() async throws {
+        let notAStream = uniqueStream()
+        let setup = try await Connection.open(url: Broker.url)
+        _ = try await setup.openChannel().declareQueue(notAStream, durable: false)
+        let queue = uniqueQueue("revokelog")
+        let runs = RunLog()
+        let worker = try await startWorker(queue, stream: notAStream, runs: runs)
+        let requester = try await PidboxRequester.open()
+        let hostname = worker.worker.configuration.hostname
+        let revoked = UUID().uuidString.lowercased()
+        let answer = try await requester.ask(hostname, "revoke", ["task_id": .string(revoked)])
+        #expect(answer["error"]?.stringValue?.contains("could not be recorded") == true, "\(answer)")
+        #expect(worker.worker.state.isRevoked(revoked), "the revoke holds in the worker")
+        #expect(try await requester.ask(hostname, "ping") == ["ok": "pong"], "remote control goes on")
+        try await requester.close()
+        try await worker.stop()
+        _ = try await setup.openChannel().deleteQueue(notAStream)
+        await setup.close()
+    }
+
+    /// The wait for the stream's confirm is bounded: a recording that never answers (here one that ignores
+    /// cancellation and would answer after 30 s, as a blocked connection would) gives way to `TimedOut` at the limit,
+    /// so the revoke's reply, and the pidbox requests after it, do not wait for it.
+    @Test func aRecordingThatDoesNotAnswerIsCutAtItsLimit() async throws {
+        await #expect(throws: BoundedWait.TimedOut.self) {
+            try await BoundedWait.run(within: .milliseconds(200)) { () async throws -> Bool in
+                await Task.detached { try? await Task.sleep(for: .seconds(30)) }.value
+                return true
+            }
+        }
+        #expect(try await BoundedWait.run(within: .seconds(30)) { 42 } == 42, "an answer within the limit is returned")
+    }
+
     @Test func aRevokeRecordedBeforeAWorkerStartsHoldsInIt() async throws {
         let stream = uniqueStream()
         let queue = uniqueQueue("revokelog")

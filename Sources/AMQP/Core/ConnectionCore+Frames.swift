@@ -66,10 +66,13 @@ extension ConnectionCore {
             contentProblem: problem, core: self, channelID: channel, channelGeneration: io.channels[channel]?.generation ?? 0)
         if let sink = io.consumers[tag] {
             sink.yield(delivery)
-        } else {
+        } else if io.channels[channel] != nil {
             // The consumer was cancelled while this delivery was in flight: give it back so it is not lost.
             _ = amqp_basic_reject(state, channel, deliver.delivery_tag, 1)
         }
+        // Otherwise its channel was closed meanwhile (the delivery was read while channel.close waited for its
+        // close-ok): the broker requeued it with the channel, and a reject on the closed channel would make the
+        // broker close the whole connection (504 CHANNEL_ERROR).
     }
 
     private func returnMessage(_ returned: amqp_basic_return_t, channel: UInt16) {

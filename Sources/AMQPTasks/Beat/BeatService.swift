@@ -82,18 +82,8 @@ public final class BeatService: Service, Sendable {
 
     /// Returns once this instance holds the lock; retries every `retryInterval` while another one does.
     private func takeLock(on connection: Connection) async throws {
-        var waiting = false
-        while true {
-            let channel = try await connection.openChannel()
-            do {
-                try await channel.declareQueue(BeatQueues.leader, durable: false, exclusive: true, autoDelete: false)
-                try? await channel.close()
-                return
-            } catch let error as AMQPError where error.replyCode == .resourceLocked {
-                if !waiting { logger.info("beat: another instance leads; standing by") }
-                waiting = true
-            }
-            try await Task.sleep(for: retryInterval)
+        try await ExclusiveQueueLock(queue: BeatQueues.leader, retryInterval: retryInterval).take(on: connection) {
+            logger.info("beat: another instance leads; standing by")
         }
     }
 

@@ -50,3 +50,11 @@ public struct RateLimitSyntaxError: Error, CustomStringConvertible {
         "expected a rate such as \"10/s\", \"100/m\" or \"2/h\" (0 for no limit), got \"\(text)\""
     }
 }
+
+/// Who keeps a task's `rate_limit` (`[tasks."NAME"] rate_limit_scope`): each worker on its own (`worker`, the
+/// default, as Celery), or all workers together (`cluster`, through tokens kept in the broker: see
+/// `ClusterRateLimits`).
+public enum RateLimitScope: String, Sendable, Hashable {
+    case worker
+    case cluster
+}

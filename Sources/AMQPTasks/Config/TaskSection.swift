@@ -6,6 +6,7 @@ enum TaskSection {
         r.allowOnly([
             "command", "max_retries", "retry_backoff", "time_limit", "soft_time_limit", "ignore_result", "queue",
             "env", "inherit_env", "stdout_limit", "stderr_limit", "kill_timeout", "rate_limit",
+            "rate_limit_scope",
         ])
         var task = TaskSettings()
         if let command = r.stringArray("command") {
@@ -28,6 +29,7 @@ enum TaskSection {
         task.ignoreResult = r.bool("ignore_result")
         task.queue = r.string("queue")
         task.rateLimit = readRateLimit(r)
+        task.rateLimitScope = readRateLimitScope(r, limited: task.rateLimit != nil)
         readExecSettings(r, into: &task)
         return task
     }
@@ -46,6 +48,22 @@ enum TaskSection {
             r.context.error(r.key("rate_limit"), "\(error)")
             return nil
         }
+    }
+
+    /// `rate_limit_scope`: `"worker"` (each worker keeps the limit, as Celery) or `"cluster"` (all workers together).
+    private static func readRateLimitScope(_ r: TableReader, limited: Bool) -> RateLimitScope {
+        guard let value = r.table["rate_limit_scope"] else { return .worker }
+        guard let text = value.string, let scope = RateLimitScope(rawValue: text) else {
+            let given = value.string.map { "\"\($0)\"" } ?? "a value that is not a string"
+            r.context.error(
+                r.key("rate_limit_scope"),
+                "expected \"worker\" (each worker keeps rate_limit, as Celery) or \"cluster\" (all workers together), got \(given)")
+            return .worker
+        }
+        if scope == .cluster && !limited && r.table["rate_limit"] == nil {
+            r.context.error(r.key("rate_limit_scope"), "rate_limit_scope = \"cluster\" needs a rate_limit in the same table, such as rate_limit = \"10/s\"")
+        }
+        return scope
     }
 
     /// The exec handler's keys: `env`, `inherit_env`, `stdout_limit`, `stderr_limit`, `kill_timeout`.

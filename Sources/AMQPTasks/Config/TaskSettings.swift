@@ -25,13 +25,16 @@ public struct TaskSettings: Sendable, Hashable {
     public var killTimeout: Duration?
     /// At most this many starts of the task per second in each worker (`rate_limit = "10/s"`, Celery's syntax).
     public var rateLimit: RateLimit?
+    /// Whether `rateLimit` binds each worker (the default, as Celery) or all workers together
+    /// (`rate_limit_scope = "cluster"`).
+    public var rateLimitScope: RateLimitScope = .worker
 
     /// The settings of one task; every key of `[tasks."NAME"]` has a parameter, nil or empty meaning "not set".
     public init(
         command: [String]? = nil, maxRetries: Int? = nil, retryBackoff: Duration? = nil, timeLimit: Duration? = nil,
         softTimeLimit: Duration? = nil, ignoreResult: Bool? = nil, queue: String? = nil, env: [String: String] = [:],
         inheritEnv: [String] = [], stdoutLimit: Int? = nil, stderrLimit: Int? = nil, killTimeout: Duration? = nil,
-        rateLimit: RateLimit? = nil
+        rateLimit: RateLimit? = nil, rateLimitScope: RateLimitScope = .worker
     ) {
         self.command = command
         self.maxRetries = maxRetries
@@ -46,5 +49,6 @@ public struct TaskSettings: Sendable, Hashable {
         self.stderrLimit = stderrLimit
         self.killTimeout = killTimeout
         self.rateLimit = rateLimit
+        self.rateLimitScope = rateLimitScope
     }
 }

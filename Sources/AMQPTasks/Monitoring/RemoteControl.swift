@@ -230,12 +230,18 @@ struct RemoteControl: Sendable {
                 || arguments["terminate"].map { $0.boolValue ?? (($0.intValue ?? 0) != 0) } ?? false
             let running = state.revoke(ids, terminate: terminate)
             logger.notice("revoked \(Self.clip(ids.joined(separator: ", ")))\(terminate ? "; terminated \(running.count) running" : "")")
-            // `amqp-task revoke` recorded it already; from Celery's tools, this worker records it so it lasts.
+            // `amqp-task revoke` recorded it already; from Celery's tools, one of the workers that receive it
+            // records it so it lasts (`RevokeLog.recordOnce`), waiting at most `RevokeLog.recordLimit`.
             if arguments[RevokeLog.recordedArgument]?.boolValue != true, let stream = configuration.revokeLog {
+                let (connection, writer) = (self.connection, revokeLogWriter)
                 do {
-                    try await RevokeLog.record(ids, in: stream, writer: revokeLogWriter, on: connection)
+                    _ = try await BoundedWait.run(within: RevokeLog.recordLimit) {
+                        try await RevokeLog.recordOnce(ids, in: stream, writer: writer, on: connection)
+                    }
                 } catch {
-                    logger.error("the revoke of \(Self.clip(ids.joined(separator: ", "))) holds in this worker until it stops, but could not be recorded in \(stream) to last: \(error)")
+                    let why = "tasks \(Self.clip(ids.joined(separator: ", "))) flagged as revoked in this worker until it stops, but the revoke could not be recorded in \(stream) to last (\(error)); send it again, or with amqp-task revoke"
+                    logger.error("\(why)")
+                    return Self.refusal(why)
                 }
             }
             return ["ok": .string("tasks \(Self.clip(ids.joined(separator: ", "))) flagged as revoked")]
@@ -277,6 +283,12 @@ struct RemoteControl: Sendable {
     private func setRateLimit(_ arguments: [String: JSONValue]) -> JSONValue {
         guard let name = arguments["task_name"]?.stringValue, registry.names.contains(name) else {
             return Self.refusal("unknown task")
+        }
+        if configuration.tasks[name]?.rateLimitScope == .cluster {
+            // Kept by all workers together: one worker's word cannot change it (workers started later, or that
+            // missed this broadcast, would issue tokens at the old rate).
+            return Self.refusal(
+                "the rate limit of \(name) is cluster-wide (rate_limit_scope = \"cluster\"): change rate_limit in [tasks.\"\(name)\"] of the workers' configuration and restart them")
         }
         let text: String
         switch arguments["rate_limit"] {

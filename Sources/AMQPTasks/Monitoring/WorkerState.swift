@@ -27,6 +27,8 @@ final class WorkerState: Sendable {
     let watchdog = HandlerWatchdog()
     /// Rate limits per task name, from the configuration and `celery control rate_limit`.
     let rateLimits = TaskRateLimits()
+    /// Wakes the tasks waiting for their start under a rate limit when they are revoked.
+    let startWaits = StartWaitRelease()
     /// Time limits per task name set by `celery control time_limit`, replacing the configured ones.
     let timeLimits = TaskTimeLimits()
 
@@ -76,6 +78,7 @@ final class WorkerState: Sendable {
             return ids.compactMap { contents.activeTasks[$0] }
         }
         if terminate { for task in running { task.cancel() } }
+        startWaits.release(ids)
         return running.map(\.message.id)
     }
 
@@ -86,6 +89,7 @@ final class WorkerState: Sendable {
     func remember(revoked ids: [String], at time: Date) {
         let now = Date()
         locked { $0.revoked.insert(ids, at: min(time, now)) }
+        startWaits.release(ids)
     }
 
     func isRevoked(_ id: String) -> Bool { locked { $0.revoked.contains(id) } }

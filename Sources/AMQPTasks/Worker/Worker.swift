@@ -51,6 +51,8 @@ public final class Worker: Service, Sendable {
     let metricsFactory: any MetricsFactory
     /// Which tracer traces the tasks (`TaskTracingMiddleware`).
     let tracing: TaskTracing
+    /// The rate limits kept by all workers together (`rate_limit_scope = "cluster"`), if any.
+    let clusterRateLimits: ClusterRateLimits?
 
     /// - Parameter tracer: traces every handler run and the tasks sent on its behalf (see "Tracing" in the README);
     ///   nil (the default) means the process's bootstrapped one, `InstrumentationSystem.tracer` (a no-op unless
@@ -68,7 +70,12 @@ public final class Worker: Service, Sendable {
         self.registry = registry
         self.middleware = middleware
         self.logger = logger
-        for (name, settings) in configuration.tasks { state.rateLimits.set(settings.rateLimit, for: name) }
+        for (name, settings) in configuration.tasks where settings.rateLimitScope == .worker {
+            state.rateLimits.set(settings.rateLimit, for: name)
+        }
+        self.clusterRateLimits = ClusterRateLimits(
+            tasks: configuration.tasks, broker: configuration.broker,
+            identity: "\(configuration.hostname)/\(UUID().uuidString.prefix(8).lowercased())", logger: logger)
     }
 
     /// Whether the worker is connected to the broker and consumes every queue it should now (those configured, plus
@@ -124,6 +131,8 @@ public final class Worker: Service, Sendable {
     }
 
     private func runUntilStopped() async throws {
+        let refilling = clusterRateLimits.map { limits in Task { await limits.run() } }
+        defer { refilling?.cancel() }
         var attempt = 0
         var connectedBefore = false
         let reconnects = Counter(label: TaskMetricNames.reconnects, factory: metricsFactory)
@@ -418,7 +427,7 @@ public final class Worker: Service, Sendable {
             middleware: TaskPipeline.middleware(
                 state: state, events: events, hostname: configuration.hostname,
                 metrics: TaskMetricsMiddleware(knownTasks: Set(registry.names), factory: metricsFactory),
-                tracing: tracing, user: middleware),
+                tracing: tracing, clusterRateLimits: clusterRateLimits, user: middleware),
             outbox: ChannelOutbox(slot: slot, logger: logger), logger: logger)
         var ended: Result<Void, Error> = .success(())
         // The slot counts as consuming `queue` from its first consumer until it stops, through custody pauses.

@@ -57,11 +57,19 @@ final class TaskRateLimits: Sendable {
     }
 
     /// Waits until `task` may start under its limit; when the limit changes meanwhile, the start is reserved again
-    /// under the new one. `willWait` is told each wait before it begins. Throws `CancellationError` (a stop).
-    func waitForStart(of task: String, willWait: (Duration) -> Void = { _ in }) async throws {
+    /// under the new one. `willWait` is told each wait before it begins. `released` (when given) ends the wait
+    /// early: the task was revoked. Returns true when the task may start, false when it was released (its
+    /// reserved start is given back when no later one was reserved after it). Throws `CancellationError` (a stop).
+    @discardableResult
+    func waitForStart(
+        of task: String, releasedBy released: (@Sendable () async -> Void)? = nil,
+        willWait: (Duration) -> Void = { _ in }
+    ) async throws -> Bool {
+        enum Woken: Sendable { case due, limitChanged, released }
         while true {
-            let (wait, generation) = contents.withLock { Self.reserve(task, now: .now, in: &$0) }
-            guard wait > .zero else { return }
+            let now = ContinuousClock.now
+            let (wait, generation) = contents.withLock { Self.reserve(task, now: now, in: &$0) }
+            guard wait > .zero else { return true }
             willWait(wait)
             contents.withLock { $0.waiting[task, default: 0] += 1 }
             defer {
@@ -70,19 +78,44 @@ final class TaskRateLimits: Sendable {
                     if contents.waiting[task] == 0 { contents.waiting[task] = nil }
                 }
             }
-            let changed = try await withThrowingTaskGroup(of: Bool.self) { group in
+            let woken = try await withThrowingTaskGroup(of: Woken.self) { group in
                 group.addTask {
                     try await Task.sleep(for: wait)
-                    return false
+                    return .due
                 }
                 group.addTask {
                     await self.limitChange(of: task, from: generation)
-                    return true
+                    return .limitChanged
+                }
+                if let released {
+                    group.addTask {
+                        await released()
+                        return .released
+                    }
                 }
                 defer { group.cancelAll() }
                 return try await group.next()!
             }
-            if !changed { return }
+            try Task.checkCancellation()
+            switch woken {
+            case .due: return true
+            case .limitChanged: continue
+            case .released:
+                giveBack(task, start: now + wait, generation: generation)
+                return false
+            }
+        }
+    }
+
+    /// A released wait gives its start back when it is the last one reserved (under the same limit), so the
+    /// task that comes next takes it.
+    private func giveBack(_ task: String, start: ContinuousClock.Instant, generation: Int) {
+        contents.withLock { contents in
+            guard contents.generations[task] ?? 0 == generation, var bucket = contents.buckets[task],
+                bucket.nextFree == start + bucket.limit.interval
+            else { return }
+            bucket.nextFree = start
+            contents.buckets[task] = bucket
         }
     }
 

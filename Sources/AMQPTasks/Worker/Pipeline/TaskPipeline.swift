@@ -40,12 +40,13 @@ struct TaskPipeline: Sendable {
     /// The built-in middleware of a worker, outermost first, followed by the user's.
     static func middleware(
         state: WorkerState, events: EventPublisher?, hostname: String, metrics: TaskMetricsMiddleware? = nil,
-        tracing: TaskTracing = TaskTracing(nil), user: [any TaskMiddleware]
+        tracing: TaskTracing = TaskTracing(nil), clusterRateLimits: ClusterRateLimits? = nil,
+        user: [any TaskMiddleware]
     ) -> [any TaskMiddleware] {
         var all: [any TaskMiddleware] = [TaskLogMiddleware()]
         if let events { all.append(CeleryEventsMiddleware(events: events, hostname: hostname)) }
         // Before revocation: a task revoked while it waited for its rate limit is not run.
-        all.append(RateLimitMiddleware(limits: state.rateLimits))
+        all.append(RateLimitMiddleware(state: state, cluster: clusterRateLimits))
         all.append(RevocationMiddleware(state: state))
         // Innermost of the worker's own, so its runtime is the handler's (and the user middleware's around it).
         if let metrics { all.append(metrics) }
@@ -64,6 +65,7 @@ struct TaskPipeline: Sendable {
         case .failure(let rejection):
             logger.error("rejected a message from \(queue): \(rejection)")
             try await recorder.reject(received, rejection)
+            try await chords.joinRejected(received, rejection, maxMessageSize: configuration.maxMessageSize)
             for middleware in middleware.reversed() { await middleware.rejected(received, because: rejection) }
             return nil
         case .success(let decoded):

@@ -1,0 +1,221 @@
+import AMQP
+@testable import AMQPTasks
+import Foundation
+import Testing
+
+/// Cluster-wide rate limits (`rate_limit_scope = "cluster"`) on the real broker: several workers in this process,
+/// each with its own connections, take tokens from one token queue refilled by one elected refiller. Every test
+/// has a task name of its own, so its token queue and refiller lock are its own.
+@Suite struct ClusterRateLimitTests {
+    /// What each start saw: the token it consumed and when it started.
+    actor TokenLog {
+        struct Start {
+            let taskId: String
+            let token: RateLimitToken?
+            let at: ContinuousClock.Instant
+        }
+        private(set) var starts: [Start] = []
+        func started(_ taskId: String, _ token: RateLimitToken?) { starts.append(Start(taskId: taskId, token: token, at: .now)) }
+        var count: Int { starts.count }
+        var latestRefiller: String? { starts.last?.token?.refiller }
+    }
+
+    static let rate = 10.0
+
+    func uniqueTask() -> String { "cluster.rate.\(UUID().uuidString.prefix(8).lowercased())" }
+
+    func startWorker(_ queue: String, task: String, log: TokenLog) async throws -> RunningWorker {
+        try await RunningWorker.start(
+            queues: [queue], concurrency: 2,
+            register: { registry in
+                try registry.register(task) { context in
+                    await log.started(context.taskId, RateLimitToken.current)
+                    return .null
+                }
+            },
+            configure: {
+                $0.tasks[task] = TaskSettings(rateLimit: RateLimit(perSecond: Self.rate), rateLimitScope: .cluster)
+                $0.remoteControl = .all
+            })
+    }
+
+    func send(_ count: Int, of task: String, to queue: String) async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        var options = SendOptions(queue: queue)
+        options.ignoreResult = true
+        _ = try await client.sendBatch((0..<count).map { _ in client.message(task, options: options) }, options: options)
+        await client.close()
+    }
+
+    func deleteTokenQueue(_ task: String) async throws {
+        let connection = try await Connection.open(url: Broker.url)
+        _ = try await connection.openChannel().deleteQueue(ClusterRateLimits.queue(task))
+        await connection.close()
+    }
+
+    /// The most starts within any window of `seconds` (each window begins at a start).
+    func mostStarts(in seconds: Double, _ starts: [ContinuousClock.Instant]) -> Int {
+        let sorted = starts.sorted()
+        var most = 0
+        var end = 0
+        for begin in sorted.indices {
+            while end < sorted.count && sorted[end] - sorted[begin] <= .seconds(seconds) { end += 1 }
+            most = max(most, end - begin)
+        }
+        return most
+    }
+
+    /// What every run must show: each start consumed a token, no token twice; no window of T seconds saw more
+    /// than ⌈rate·T⌉ + 1 tokens issued (+ 1 per refiller takeover), nor more than ⌈rate·T⌉ + 1 + burst + 1 taken
+    /// (+ 1 per takeover): a take follows its token's issue by the broker's delivery, so the tokens taken in a window
+    /// are those issued in it, the one the queue may hold, and the one in flight when it opened. A take is the
+    /// moment the limit let the task start (`RateLimitToken.takenAt`); the handler begins when the worker gets to it.
+    func expectTheBound(_ starts: [TokenLog.Start], takeovers: Int = 0) {
+        #expect(starts.allSatisfy { $0.token != nil }, "every start consumed a token")
+        let tokens = starts.compactMap(\.token)
+        let ids = tokens.map(\.id)
+        #expect(Set(ids).count == ids.count, "no two tasks consumed the same token: \(ids.count - Set(ids).count) repeated")
+        #expect(tokens.allSatisfy { $0.takenAt >= $0.issuedAt }, "no token was taken before it was issued")
+        let anchor = ContinuousClock.now
+        let reference = Date()
+        func instants(_ dates: [Date]) -> [ContinuousClock.Instant] {
+            dates.map { anchor + .seconds($0.timeIntervalSince(reference)) }
+        }
+        for window in [1.0, 3.0, 10.0] {
+            let issuedBound = Int((Self.rate * window).rounded(.up)) + 1 + takeovers
+            let issued = mostStarts(in: window, instants(tokens.map(\.issuedAt)))
+            #expect(issued <= issuedBound, "\(issued) tokens issued within \(window) s; the bound is \(issuedBound)")
+            let takenBound = issuedBound + ClusterRateLimits.burst + 1
+            let taken = mostStarts(in: window, instants(tokens.map(\.takenAt)))
+            #expect(taken <= takenBound, "\(taken) starts within \(window) s; the bound is \(takenBound)")
+        }
+    }
+
+    @Test func theClusterWideLimitHolds10PerSecondAcross3WorkersFor30Seconds() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let log = TokenLog()
+        var workers: [RunningWorker] = []
+        for _ in 0..<3 { workers.append(try await startWorker(queue, task: task, log: log)) }
+        let total = 300
+        try await send(total, of: task, to: queue)
+        for _ in 0..<2400 where await log.count < total { try await Task.sleep(for: .milliseconds(50)) }
+        let starts = await log.starts
+        #expect(starts.count == total, "all \(total) tasks started")
+        expectTheBound(starts)
+        #expect(Set(starts.compactMap { $0.token?.refiller }).count == 1, "one refiller issued every token")
+        if let first = starts.map(\.at).min(), let last = starts.map(\.at).max(), starts.count > 1 {
+            let rate = Double(starts.count - 1) / (last - first).secondsValue
+            #expect(abs(rate - Self.rate) <= 0.15 * Self.rate, "\(starts.count) starts at \(rate)/s from first to last")
+        }
+        for worker in workers { try await worker.stop() }
+        try await deleteTokenQueue(task)
+    }
+
+    /// The refiller stops mid-run: another worker becomes refiller, tasks keep starting, the bound holds with one
+    /// takeover.
+    @Test func whenTheRefillerStopsAnotherTakesOverAndTheBoundHolds() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let log = TokenLog()
+        var workers: [RunningWorker] = []
+        for _ in 0..<3 { workers.append(try await startWorker(queue, task: task, log: log)) }
+        let total = 100
+        try await send(total, of: task, to: queue)
+        for _ in 0..<1200 where await log.count < 30 { try await Task.sleep(for: .milliseconds(50)) }
+        let refiller = try #require(await log.latestRefiller)
+        let leader = try #require(workers.firstIndex { refiller.hasPrefix($0.worker.configuration.hostname + "/") })
+        try await workers.remove(at: leader).stop()
+        for _ in 0..<2400 where Set(await log.starts.map(\.taskId)).count < total {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let starts = await log.starts
+        #expect(Set(starts.map(\.taskId)).count == total, "every task started, after the refiller stopped too")
+        let refillers = Set(starts.compactMap { $0.token?.refiller })
+        #expect(refillers.count == 2 && refillers.contains(refiller), "another worker took over: \(refillers)")
+        expectTheBound(starts, takeovers: 1)
+        for worker in workers { try await worker.stop() }
+        try await deleteTokenQueue(task)
+    }
+
+    /// A task waiting for a token (the next is an hour away) that is revoked ends REVOKED now, and its token
+    /// wait ends: the next task waits in its place.
+    @Test func aRevokedTaskWaitingForATokenEndsRevokedAtOnce() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let log = TokenLog()
+        let worker = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                try registry.register(task) { context in
+                    await log.started(context.taskId, RateLimitToken.current)
+                    return .null
+                }
+            },
+            configure: {
+                $0.tasks[task] = TaskSettings(rateLimit: try! RateLimit.parse("1/h"), rateLimitScope: .cluster)
+                $0.remoteControl = .all
+            })
+        let client = try await TaskClient.connect(url: Broker.url)
+        let options = SendOptions(queue: queue)
+        let first = try await client.send(task, options: options)
+        #expect(try await client.result(for: first, timeout: .seconds(30)).status == .success, "the first token came at once")
+        let held = try await client.send(task, options: options)
+        let requester = try await PidboxRequester.open()
+        // Revoked once it waits: `active` does not list it yet, so wait until its consumer holds it unacknowledged.
+        let probe = try await Connection.open(url: Broker.url)
+        var unacknowledged: UInt32 = 0
+        for _ in 0..<600 where unacknowledged == 0 {
+            let channel = try await probe.openChannel()
+            let state = try await channel.inspectQueue(queue)
+            unacknowledged = state.messageCount == 0 ? 1 : 0
+            try? await channel.close()
+            if unacknowledged == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        await probe.close()
+        _ = try await requester.ask(worker.worker.configuration.hostname, "revoke", ["task_id": .string(held)])
+        try await requester.close()
+        #expect(try await client.result(for: held, timeout: .seconds(20)).status == .revoked)
+        #expect(await log.count == 1, "the revoked task never ran")
+        await client.close()
+        try await worker.stop()
+        try await deleteTokenQueue(task)
+    }
+
+    @Test func remoteRateLimitRefusesAClusterWideLimit() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let worker = try await startWorker(queue, task: task, log: TokenLog())
+        let requester = try await PidboxRequester.open()
+        let answer = try await requester.ask(
+            worker.worker.configuration.hostname, "rate_limit", ["task_name": .string(task), "rate_limit": "100/s"])
+        #expect(answer["error"]?.stringValue?.contains("cluster-wide") == true, "\(answer)")
+        try await requester.close()
+        try await worker.stop()
+        try await deleteTokenQueue(task)
+    }
+
+    @Test func theConfigurationReadsTheScopeAndNamesABadOneByFileLineAndKey() throws {
+        let configuration = try TasksConfiguration.parse(
+            """
+            [tasks."a"]
+            rate_limit = "10/s"
+            rate_limit_scope = "cluster"
+
+            [tasks."b"]
+            rate_limit = "10/s"
+            """, file: "t.toml", environment: [:])
+        #expect(configuration.tasks["a"]?.rateLimitScope == .cluster)
+        #expect(configuration.tasks["b"]?.rateLimitScope == .worker, "worker is the default, as Celery")
+        let error = #expect(throws: ConfigErrors.self) {
+            try TasksConfiguration.parse(
+                "[tasks.\"a\"]\nrate_limit = \"10/s\"\nrate_limit_scope = \"galaxy\"\n", file: "t.toml", environment: [:])
+        }
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains("t.toml:3") && text.contains("rate_limit_scope") && text.contains("galaxy"), "\(text)")
+        let missing = #expect(throws: ConfigErrors.self) {
+            try TasksConfiguration.parse("[tasks.\"a\"]\nrate_limit_scope = \"cluster\"\n", file: "t.toml", environment: [:])
+        }
+        #expect(missing.map { "\($0)" }?.contains("needs a rate_limit") == true)
+    }
+}
