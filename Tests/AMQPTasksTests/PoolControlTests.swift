@@ -1,6 +1,7 @@
 import AMQP
 @testable import AMQPTasks
 import Foundation
+import Logging
 import Testing
 
 /// Celery's commands that reshape a worker (`pool_grow`, `pool_shrink`, `add_consumer`, `cancel_consumer`,
@@ -116,6 +117,33 @@ import Testing
             try await requester.ask(worker.hostname, "autoscale", ["max": 2, "min": 2])
                 == ["ok": "autoscale now max=2 min=2"])
         try await Self.waitForConsumers(2, on: worker.queue, requester: requester)
+        await client.close()
+        try await requester.close()
+        try await worker.stop()
+    }
+
+    /// More slots than the connection has channels (`channel_max`): the slots without a channel wait and try again,
+    /// logging why; the connection and the slots that have one go on. Before, the first slot refused a channel ended
+    /// the connection, and the reconnect started the same slots again: a reconnect loop any `pool_grow` could start.
+    @Test func slotsBeyondTheConnectionsChannelsWaitAndNeverMakeTheWorkerReconnect() async throws {
+        let log = CapturedLog()
+        let reconnects = { log.messages.filter { $0.contains("reconnecting in") } }
+        let slotWaits = { log.messages.filter { $0.contains("channels of this connection") } }
+        let worker = try await PidboxWorker.start(access: .full, log: log.handler(containing: " ")) {
+            $0.broker = try WorkerConfiguration(url: Broker.url + "?channel_max=12").broker
+        }
+        let requester = try await PidboxRequester.open()
+        let client = try await TaskClient.connect(url: Broker.url)
+        #expect(try await requester.ask(worker.hostname, "pool_grow", ["n": 20]) == ["ok": "pool will grow"])
+        // A slot refused a channel says so (the fix), or the connection ends (the bug): wait for either.
+        try await BadInputTests.waitUntil("a slot refused a channel, or a reconnect") {
+            !slotWaits().isEmpty || !reconnects().isEmpty
+        }
+        #expect(reconnects().isEmpty, "\(reconnects())")
+        let id = try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: worker.queue))
+        #expect(try await client.result(for: id, timeout: .seconds(30)).result == 5)
+        #expect(worker.worker.status.connected)
+        #expect(reconnects().isEmpty, "\(reconnects())")
         await client.close()
         try await requester.close()
         try await worker.stop()
