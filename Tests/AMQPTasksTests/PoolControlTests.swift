@@ -149,6 +149,41 @@ import Testing
         try await worker.stop()
     }
 
+    /// `add_consumer` refuses the queues amqp-tasks keeps for itself, even when they exist: consuming another
+    /// worker's custody queue would run the task that worker runs now; a delay level, tasks before they are due.
+    @Test func addConsumerRefusesCustodyAndDelayQueues() async throws {
+        let worker = try await PidboxWorker.start(access: .full)
+        let requester = try await PidboxRequester.open()
+        let custody = "amqp-tasks.custody.other-\(UUID().uuidString.prefix(8))@test.x"
+        let setup = try await requester.connection.openChannel()
+        try await setup.declareQueue(custody, durable: true, autoDelete: false, arguments: [:])
+        for queue in [custody, "celery_delayed_3"] {
+            let answer = try await requester.ask(worker.hostname, "add_consumer", ["queue": .string(queue)])
+            #expect(answer["error"]?.stringValue?.contains("keeps for itself") == true, "\(queue): \(answer)")
+        }
+        #expect(worker.worker.slots.shape.queues == [worker.queue])
+        _ = try? await setup.deleteQueue(custody)
+        try? await setup.close()
+        try await requester.close()
+        try await worker.stop()
+    }
+
+    /// A resize never leaves the autoscale range set now, whatever target it is given: the autoscaler sizes from
+    /// the range it read before probing the queues, which an `autoscale` command may have narrowed meanwhile.
+    @Test func aResizeStaysWithinTheAutoscaleRangeSetNow() async throws {
+        var configuration = WorkerConfiguration()
+        configuration.queues = ["q"]
+        configuration.autoscale = try AutoscaleRange(max: 8, min: 1)
+        let slots = ConsumerSlots(configuration: configuration)
+        #expect(await slots.resize(to: 6) == 6)
+        slots.setAutoscale(try AutoscaleRange(max: 2, min: 1))
+        // What a stale autoscaler asks for after the range was narrowed to 2.
+        #expect(await slots.resize(to: 6) == 2)
+        #expect(slots.shape.concurrency == 2)
+        slots.setAutoscale(try AutoscaleRange(max: 4, min: 3))
+        #expect(await slots.resize(to: 1) == 3)
+    }
+
     @Test func theConfigurationFileSetsAutoscaleAndMaxConcurrency() throws {
         let file = try TasksConfiguration.parse(
             "[worker]\nmax_concurrency = 8\nautoscale = \"6,2\"\nautoscale_keepalive = 5\n", file: "t.toml",

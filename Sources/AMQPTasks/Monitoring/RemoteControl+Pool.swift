@@ -196,6 +196,12 @@ extension RemoteControl {
             throw RemoteControlArgumentError(
                 "\(command) \(Self.clip(name)) refused: it is a remote-control, event or revoke-log queue, not a task queue")
         }
+        // Consuming these would run tasks another worker runs now (custody copies) or before they are due (delay
+        // levels).
+        if name.hasPrefix("amqp-tasks.") || name.hasPrefix("celery_delayed_") {
+            throw RemoteControlArgumentError(
+                "\(command) \(Self.clip(name)) refused: it is one of the queues amqp-tasks keeps for itself (custody copies, delayed tasks), not a task queue")
+        }
         return name
     }
 
