@@ -278,6 +278,10 @@ public final class Worker: Service, Sendable {
                         }
                     case .ended:
                         running -= 1
+                        // Collect the child that ended (it returns right after saying so): a task group keeps every
+                        // finished child until `next()` takes it, so slots retired and started again and again
+                        // (pool_grow/pool_shrink, autoscale) would pile up for as long as the connection lasts.
+                        _ = try await group.next()
                     case .failed(let error):
                         // The first consumer to fail (a lost connection) ends the others too, so the worker reconnects.
                         throw error
