@@ -168,6 +168,33 @@ import Testing
         try await worker.stop()
     }
 
+    /// `add_consumer` options AMQP cannot carry (a queue argument named with more than 255 bytes) get a refusal; the
+    /// worker's connection, and the tasks running on it, are not touched.
+    @Test func addConsumerWithAnOverlongQueueArgumentIsRefusedWithoutTouchingTheConnection() async throws {
+        let log = CapturedLog()
+        let worker = try await PidboxWorker.start(access: .full, log: log.handler(containing: " "))
+        let requester = try await PidboxRequester.open()
+        let queue = uniqueQueue("overlong")
+        let overlong = String(repeating: "k", count: 300)
+        for arguments: JSONValue in [[overlong: .int(1)], ["x-note": [overlong: .int(1)]]] {
+            let answer = try await requester.ask(
+                worker.hostname, "add_consumer",
+                ["queue": .string(queue), "exchange": .string("\(queue).x"), "queue_arguments": arguments])
+            #expect(answer["error"]?.stringValue?.contains("at most 255 bytes") == true, "\(answer)")
+        }
+        #expect(try await requester.ask(worker.hostname, "ping") == ["ok": "pong"])
+        #expect(worker.worker.status.connected)
+        #expect(log.messages.filter { $0.contains("reconnecting in") }.isEmpty, "\(log.messages.suffix(5))")
+        #expect(worker.worker.slots.shape.queues == [worker.queue])
+        try await requester.close()
+        try await worker.stop()
+        let cleanup = try await Connection.open(url: Broker.url)
+        let channel = try await cleanup.openChannel()
+        _ = try? await channel.deleteQueue(queue)
+        try? await channel.deleteExchange("\(queue).x")
+        await cleanup.close()
+    }
+
     /// A resize never leaves the autoscale range set now, whatever target it is given: the autoscaler sizes from
     /// the range it read before probing the queues, which an `autoscale` command may have narrowed meanwhile.
     @Test func aResizeStaysWithinTheAutoscaleRangeSetNow() async throws {

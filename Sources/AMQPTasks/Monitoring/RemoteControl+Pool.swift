@@ -238,7 +238,13 @@ extension RemoteControl {
         var queueArguments: FieldTable = [:]
         switch arguments["queue_arguments"] {
         case nil, .null?: break
-        case .object(let table)?: queueArguments = FieldTable(table.sorted { $0.key < $1.key }.map { (key: $0.key, value: FieldValue(json: $0.value)) })
+        case .object(let table)?:
+            if let key = overlongKey(in: .object(table)) {
+                // rabbitmq-c would write the frame half and drop the whole connection (every running task requeued).
+                throw RemoteControlArgumentError(
+                    "add_consumer: a queue_arguments name is at most 255 bytes (an AMQP short string), got \(key.utf8.count) bytes (\(clip(key)))")
+            }
+            queueArguments = FieldTable(table.sorted { $0.key < $1.key }.map { (key: $0.key, value: FieldValue(json: $0.value)) })
         case let other?: throw RemoteControlArgumentError("add_consumer: queue_arguments must be an object, got \(clip(other.jsonString))")
         }
         let durable = try flag("durable")
@@ -261,6 +267,17 @@ extension RemoteControl {
             return nil
         }
         return declaration
+    }
+
+    /// The first name in `value` (its tables, at any depth) longer than an AMQP short string; nil when all fit.
+    private static func overlongKey(in value: JSONValue) -> String? {
+        switch value {
+        case .object(let table):
+            if let key = table.keys.first(where: { $0.utf8.count > 255 }) { return key }
+            return table.values.lazy.compactMap { overlongKey(in: $0) }.first
+        case .array(let values): return values.lazy.compactMap { overlongKey(in: $0) }.first
+        default: return nil
+        }
     }
 
     /// A count from a request (a whole number, or one as text): 1 to `most`; absent or null is 1.
