@@ -195,6 +195,29 @@ import Testing
         await cleanup.close()
     }
 
+    /// `add_consumer` of a queue whose name leaves no room for its dead-letter queue (`<queue>.dead`, over 255
+    /// bytes) gets a refusal; the worker's connection, and the tasks running on it, are not touched.
+    @Test func addConsumerOfAQueueTooLongForItsDeadLetterQueueIsRefusedWithoutTouchingTheConnection() async throws {
+        let log = CapturedLog()
+        let worker = try await PidboxWorker.start(access: .full, log: log.handler(containing: " "))
+        let requester = try await PidboxRequester.open()
+        let prefix = uniqueQueue("long")
+        let queue = prefix + String(repeating: "q", count: 255 - prefix.utf8.count)
+        let answer = try await requester.ask(
+            worker.hostname, "add_consumer", ["queue": .string(queue), "exchange": .string("\(prefix).x")])
+        #expect(answer["error"]?.stringValue?.contains("dead") == true, "\(answer)")
+        #expect(try await requester.ask(worker.hostname, "ping") == ["ok": "pong"])
+        #expect(log.messages.filter { $0.contains("reconnecting in") }.isEmpty, "\(log.messages.suffix(5))")
+        #expect(worker.worker.slots.shape.queues == [worker.queue])
+        try await requester.close()
+        try await worker.stop()
+        let cleanup = try await Connection.open(url: Broker.url)
+        let channel = try await cleanup.openChannel()
+        _ = try? await channel.deleteQueue(queue)
+        try? await channel.deleteExchange("\(prefix).x")
+        await cleanup.close()
+    }
+
     /// A resize never leaves the autoscale range set now, whatever target it is given: the autoscaler sizes from
     /// the range it read before probing the queues, which an `autoscale` command may have narrowed meanwhile.
     @Test func aResizeStaysWithinTheAutoscaleRangeSetNow() async throws {
