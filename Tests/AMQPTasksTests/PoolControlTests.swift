@@ -168,8 +168,8 @@ import Testing
         try await worker.stop()
     }
 
-    /// `add_consumer` options AMQP cannot carry (a queue argument named with more than 255 bytes) get a refusal; the
-    /// worker's connection, and the tasks running on it, are not touched.
+    /// `add_consumer` options AMQP cannot carry (a queue argument named with more than 255 bytes, queue arguments
+    /// larger than a frame) get a refusal; the worker's connection, and the tasks running on it, are not touched.
     @Test func addConsumerWithAnOverlongQueueArgumentIsRefusedWithoutTouchingTheConnection() async throws {
         let log = CapturedLog()
         let worker = try await PidboxWorker.start(access: .full, log: log.handler(containing: " "))
@@ -182,6 +182,12 @@ import Testing
                 ["queue": .string(queue), "exchange": .string("\(queue).x"), "queue_arguments": arguments])
             #expect(answer["error"]?.stringValue?.contains("at most 255 bytes") == true, "\(answer)")
         }
+        // Larger than a frame (frame_max, 128 KiB by default).
+        let huge = try await requester.ask(
+            worker.hostname, "add_consumer",
+            ["queue": .string(queue), "exchange": .string("\(queue).x"),
+             "queue_arguments": ["x-note": .string(String(repeating: "n", count: 300_000))]])
+        #expect(huge["error"]?.stringValue?.contains("at most 4096 bytes") == true, "\(huge)")
         #expect(try await requester.ask(worker.hostname, "ping") == ["ok": "pong"])
         #expect(worker.worker.status.connected)
         #expect(log.messages.filter { $0.contains("reconnecting in") }.isEmpty, "\(log.messages.suffix(5))")

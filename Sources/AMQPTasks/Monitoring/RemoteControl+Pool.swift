@@ -245,6 +245,12 @@ extension RemoteControl {
         switch arguments["queue_arguments"] {
         case nil, .null?: break
         case .object(let table)?:
+            let size = JSONValue.object(table).jsonString.utf8.count
+            guard size <= maxQueueArgumentsBytes else {
+                // A queue.declare larger than a frame: rabbitmq-c would drop the whole connection.
+                throw RemoteControlArgumentError(
+                    "add_consumer: queue_arguments is at most \(maxQueueArgumentsBytes) bytes of JSON, got \(size)")
+            }
             if let key = overlongKey(in: .object(table)) {
                 // rabbitmq-c would write the frame half and drop the whole connection (every running task requeued).
                 throw RemoteControlArgumentError(
@@ -274,6 +280,11 @@ extension RemoteControl {
         }
         return declaration
     }
+
+    /// The most JSON `add_consumer`'s queue_arguments may take: far more than any queue's arguments, and its
+    /// `queue.declare` stays well within one frame (frame_max is 128 KiB by default; a JSON byte encodes to at most
+    /// a few in an AMQP table).
+    static let maxQueueArgumentsBytes = 4096
 
     /// The first name in `value` (its tables, at any depth) longer than an AMQP short string; nil when all fit.
     private static func overlongKey(in value: JSONValue) -> String? {
