@@ -1,6 +1,7 @@
 import AMQP
 @testable import AMQPTasks
 import Foundation
+import Logging
 import Testing
 
 /// Celery's commands that reshape a worker (`pool_grow`, `pool_shrink`, `add_consumer`, `cancel_consumer`,
@@ -119,6 +120,124 @@ import Testing
         await client.close()
         try await requester.close()
         try await worker.stop()
+    }
+
+    /// More slots than the connection has channels (`channel_max`): the slots without a channel wait and try again,
+    /// logging why; the connection and the slots that have one go on. Before, the first slot refused a channel ended
+    /// the connection, and the reconnect started the same slots again: a reconnect loop any `pool_grow` could start.
+    @Test func slotsBeyondTheConnectionsChannelsWaitAndNeverMakeTheWorkerReconnect() async throws {
+        let log = CapturedLog()
+        let reconnects = { log.messages.filter { $0.contains("reconnecting in") } }
+        let slotWaits = { log.messages.filter { $0.contains("channels of this connection") } }
+        let worker = try await PidboxWorker.start(access: .full, log: log.handler(containing: " ")) {
+            $0.broker = try WorkerConfiguration(url: Broker.url + "?channel_max=12").broker
+        }
+        let requester = try await PidboxRequester.open()
+        let client = try await TaskClient.connect(url: Broker.url)
+        #expect(try await requester.ask(worker.hostname, "pool_grow", ["n": 20]) == ["ok": "pool will grow"])
+        // A slot refused a channel says so (the fix), or the connection ends (the bug): wait for either.
+        try await BadInputTests.waitUntil("a slot refused a channel, or a reconnect") {
+            !slotWaits().isEmpty || !reconnects().isEmpty
+        }
+        #expect(reconnects().isEmpty, "\(reconnects())")
+        let id = try await client.send("demo.add", args: [2, 3], options: SendOptions(queue: worker.queue))
+        #expect(try await client.result(for: id, timeout: .seconds(30)).result == 5)
+        #expect(worker.worker.status.connected)
+        #expect(reconnects().isEmpty, "\(reconnects())")
+        await client.close()
+        try await requester.close()
+        try await worker.stop()
+    }
+
+    /// `add_consumer` refuses the queues amqp-tasks keeps for itself, even when they exist: consuming another
+    /// worker's custody queue would run the task that worker runs now; a delay level, tasks before they are due.
+    @Test func addConsumerRefusesCustodyAndDelayQueues() async throws {
+        let worker = try await PidboxWorker.start(access: .full)
+        let requester = try await PidboxRequester.open()
+        let custody = "amqp-tasks.custody.other-\(UUID().uuidString.prefix(8))@test.x"
+        let setup = try await requester.connection.openChannel()
+        try await setup.declareQueue(custody, durable: true, autoDelete: false, arguments: [:])
+        for queue in [custody, "celery_delayed_3"] {
+            let answer = try await requester.ask(worker.hostname, "add_consumer", ["queue": .string(queue)])
+            #expect(answer["error"]?.stringValue?.contains("keeps for itself") == true, "\(queue): \(answer)")
+        }
+        #expect(worker.worker.slots.shape.queues == [worker.queue])
+        _ = try? await setup.deleteQueue(custody)
+        try? await setup.close()
+        try await requester.close()
+        try await worker.stop()
+    }
+
+    /// `add_consumer` options AMQP cannot carry (a queue argument named with more than 255 bytes, queue arguments
+    /// larger than a frame) get a refusal; the worker's connection, and the tasks running on it, are not touched.
+    @Test func addConsumerWithAnOverlongQueueArgumentIsRefusedWithoutTouchingTheConnection() async throws {
+        let log = CapturedLog()
+        let worker = try await PidboxWorker.start(access: .full, log: log.handler(containing: " "))
+        let requester = try await PidboxRequester.open()
+        let queue = uniqueQueue("overlong")
+        let overlong = String(repeating: "k", count: 300)
+        for arguments: JSONValue in [[overlong: .int(1)], ["x-note": [overlong: .int(1)]]] {
+            let answer = try await requester.ask(
+                worker.hostname, "add_consumer",
+                ["queue": .string(queue), "exchange": .string("\(queue).x"), "queue_arguments": arguments])
+            #expect(answer["error"]?.stringValue?.contains("at most 255 bytes") == true, "\(answer)")
+        }
+        // Larger than a frame (frame_max, 128 KiB by default).
+        let huge = try await requester.ask(
+            worker.hostname, "add_consumer",
+            ["queue": .string(queue), "exchange": .string("\(queue).x"),
+             "queue_arguments": ["x-note": .string(String(repeating: "n", count: 300_000))]])
+        #expect(huge["error"]?.stringValue?.contains("at most 4096 bytes") == true, "\(huge)")
+        #expect(try await requester.ask(worker.hostname, "ping") == ["ok": "pong"])
+        #expect(worker.worker.status.connected)
+        #expect(log.messages.filter { $0.contains("reconnecting in") }.isEmpty, "\(log.messages.suffix(5))")
+        #expect(worker.worker.slots.shape.queues == [worker.queue])
+        try await requester.close()
+        try await worker.stop()
+        let cleanup = try await Connection.open(url: Broker.url)
+        let channel = try await cleanup.openChannel()
+        _ = try? await channel.deleteQueue(queue)
+        try? await channel.deleteExchange("\(queue).x")
+        await cleanup.close()
+    }
+
+    /// `add_consumer` of a queue whose name leaves no room for its dead-letter queue (`<queue>.dead`, over 255
+    /// bytes) gets a refusal; the worker's connection, and the tasks running on it, are not touched.
+    @Test func addConsumerOfAQueueTooLongForItsDeadLetterQueueIsRefusedWithoutTouchingTheConnection() async throws {
+        let log = CapturedLog()
+        let worker = try await PidboxWorker.start(access: .full, log: log.handler(containing: " "))
+        let requester = try await PidboxRequester.open()
+        let prefix = uniqueQueue("long")
+        let queue = prefix + String(repeating: "q", count: 255 - prefix.utf8.count)
+        let answer = try await requester.ask(
+            worker.hostname, "add_consumer", ["queue": .string(queue), "exchange": .string("\(prefix).x")])
+        #expect(answer["error"]?.stringValue?.contains("dead") == true, "\(answer)")
+        #expect(try await requester.ask(worker.hostname, "ping") == ["ok": "pong"])
+        #expect(log.messages.filter { $0.contains("reconnecting in") }.isEmpty, "\(log.messages.suffix(5))")
+        #expect(worker.worker.slots.shape.queues == [worker.queue])
+        try await requester.close()
+        try await worker.stop()
+        let cleanup = try await Connection.open(url: Broker.url)
+        let channel = try await cleanup.openChannel()
+        _ = try? await channel.deleteQueue(queue)
+        try? await channel.deleteExchange("\(prefix).x")
+        await cleanup.close()
+    }
+
+    /// A resize never leaves the autoscale range set now, whatever target it is given: the autoscaler sizes from
+    /// the range it read before probing the queues, which an `autoscale` command may have narrowed meanwhile.
+    @Test func aResizeStaysWithinTheAutoscaleRangeSetNow() async throws {
+        var configuration = WorkerConfiguration()
+        configuration.queues = ["q"]
+        configuration.autoscale = try AutoscaleRange(max: 8, min: 1)
+        let slots = ConsumerSlots(configuration: configuration)
+        #expect(await slots.resize(to: 6) == 6)
+        slots.setAutoscale(try AutoscaleRange(max: 2, min: 1))
+        // What a stale autoscaler asks for after the range was narrowed to 2.
+        #expect(await slots.resize(to: 6) == 2)
+        #expect(slots.shape.concurrency == 2)
+        slots.setAutoscale(try AutoscaleRange(max: 4, min: 3))
+        #expect(await slots.resize(to: 1) == 3)
     }
 
     @Test func theConfigurationFileSetsAutoscaleAndMaxConcurrency() throws {

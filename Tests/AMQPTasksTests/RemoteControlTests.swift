@@ -356,7 +356,7 @@ struct PidboxWorker {
 
     static func start(
         access: RemoteControlAccess?, gate: Gate = Gate(), runs: RunLog = RunLog(), revokeLog: String? = nil,
-        configure: (inout WorkerConfiguration) throws -> Void = { _ in }
+        log: (any LogHandler)? = nil, configure: (inout WorkerConfiguration) throws -> Void = { _ in }
     ) async throws -> PidboxWorker {
         let queue = uniqueQueue("pidbox")
         var configuration = try WorkerConfiguration(url: Broker.url)
@@ -373,8 +373,9 @@ struct PidboxWorker {
             await gate.wait()
             return "released"
         }
-        var logger = Logger(label: "amqp-tasks.worker")
-        logger.logLevel = .warning
+        var logger = log.map { handler in Logger(label: "amqp-tasks.worker") { _ in handler } }
+            ?? Logger(label: "amqp-tasks.worker")
+        logger.logLevel = log == nil ? .warning : .trace
         let worker = Worker(configuration: configuration, registry: registry, logger: logger)
         let running = Task { try await worker.run() }
         let requester = try await PidboxRequester.open()

@@ -93,6 +93,12 @@ extension RemoteControl {
         let declaration: QueueDeclaration?
         do {
             queue = try queueName(arguments["queue"], "add_consumer")
+            let deadLetters = DeadLetters.name(for: queue)
+            guard deadLetters.utf8.count <= 255 else {
+                // Declaring it, rabbitmq-c would write the frame half and drop the whole connection.
+                throw RemoteControlArgumentError(
+                    "add_consumer: a queue name is at most \(255 - (deadLetters.utf8.count - queue.utf8.count)) bytes, so that its dead-letter queue \(Self.clip(deadLetters)) fits AMQP's 255; got \(queue.utf8.count) bytes")
+            }
             declaration = try Self.declaration(of: queue, arguments)
         } catch {
             return Self.refusal("\(error)")
@@ -196,6 +202,12 @@ extension RemoteControl {
             throw RemoteControlArgumentError(
                 "\(command) \(Self.clip(name)) refused: it is a remote-control, event or revoke-log queue, not a task queue")
         }
+        // Consuming these would run tasks another worker runs now (custody copies) or before they are due (delay
+        // levels).
+        if name.hasPrefix("amqp-tasks.") || name.hasPrefix("celery_delayed_") {
+            throw RemoteControlArgumentError(
+                "\(command) \(Self.clip(name)) refused: it is one of the queues amqp-tasks keeps for itself (custody copies, delayed tasks), not a task queue")
+        }
         return name
     }
 
@@ -232,7 +244,19 @@ extension RemoteControl {
         var queueArguments: FieldTable = [:]
         switch arguments["queue_arguments"] {
         case nil, .null?: break
-        case .object(let table)?: queueArguments = FieldTable(table.sorted { $0.key < $1.key }.map { (key: $0.key, value: FieldValue(json: $0.value)) })
+        case .object(let table)?:
+            let size = JSONValue.object(table).jsonString.utf8.count
+            guard size <= maxQueueArgumentsBytes else {
+                // A queue.declare larger than a frame: rabbitmq-c would drop the whole connection.
+                throw RemoteControlArgumentError(
+                    "add_consumer: queue_arguments is at most \(maxQueueArgumentsBytes) bytes of JSON, got \(size)")
+            }
+            if let key = overlongKey(in: .object(table)) {
+                // rabbitmq-c would write the frame half and drop the whole connection (every running task requeued).
+                throw RemoteControlArgumentError(
+                    "add_consumer: a queue_arguments name is at most 255 bytes (an AMQP short string), got \(key.utf8.count) bytes (\(clip(key)))")
+            }
+            queueArguments = FieldTable(table.sorted { $0.key < $1.key }.map { (key: $0.key, value: FieldValue(json: $0.value)) })
         case let other?: throw RemoteControlArgumentError("add_consumer: queue_arguments must be an object, got \(clip(other.jsonString))")
         }
         let durable = try flag("durable")
@@ -255,6 +279,22 @@ extension RemoteControl {
             return nil
         }
         return declaration
+    }
+
+    /// The most JSON `add_consumer`'s queue_arguments may take: far more than any queue's arguments, and its
+    /// `queue.declare` stays well within one frame (frame_max is 128 KiB by default; a JSON byte encodes to at most
+    /// a few in an AMQP table).
+    static let maxQueueArgumentsBytes = 4096
+
+    /// The first name in `value` (its tables, at any depth) longer than an AMQP short string; nil when all fit.
+    private static func overlongKey(in value: JSONValue) -> String? {
+        switch value {
+        case .object(let table):
+            if let key = table.keys.first(where: { $0.utf8.count > 255 }) { return key }
+            return table.values.lazy.compactMap { overlongKey(in: $0) }.first
+        case .array(let values): return values.lazy.compactMap { overlongKey(in: $0) }.first
+        default: return nil
+        }
     }
 
     /// A count from a request (a whole number, or one as text): 1 to `most`; absent or null is 1.

@@ -108,12 +108,16 @@ final class ConsumerSlots: Sendable {
         state.withLock { $0.live.removeAll { $0 === slot } }
     }
 
-    /// Sets the slots per queue to `target` (1 to `maxConcurrency`): new slots start at once, surplus ones retire,
-    /// idle ones first. Returns the new concurrency.
+    /// Sets the slots per queue to `target` (1 to `maxConcurrency`, and within the autoscale range while one is set):
+    /// new slots start at once, surplus ones retire, idle ones first. Returns the new concurrency.
+    ///
+    /// The range is the one set now, read under the same lock: the `Autoscaler` sizes from a range it read before
+    /// probing the queues, and an `autoscale` command may have narrowed it meanwhile.
     @discardableResult
     func resize(to target: Int) async -> Int {
         let (retiring, concurrency) = state.withLock { state -> ([ConsumerSlot], Int) in
-            let target = min(max(1, target), maxConcurrency)
+            var target = min(max(1, target), maxConcurrency)
+            if let range = state.shape.autoscale { target = min(max(target, range.min), range.max) }
             let change = target - state.shape.concurrency
             state.shape.concurrency = target
             var retiring: [ConsumerSlot] = []

@@ -287,6 +287,10 @@ public final class Worker: Service, Sendable {
                         }
                     case .ended:
                         running -= 1
+                        // Collect the child that ended (it returns right after saying so): a task group keeps every
+                        // finished child until `next()` takes it, so slots retired and started again and again
+                        // (pool_grow/pool_shrink, autoscale) would pile up for as long as the connection lasts.
+                        _ = try await group.next()
                     case .failed(let error):
                         // The first consumer to fail (a lost connection) ends the others too, so the worker reconnects.
                         throw error
@@ -361,7 +365,9 @@ public final class Worker: Service, Sendable {
         let queue = consumerSlot.queue
         var restarts = 0
         let slot = SlotChannel(connection: connection, prefetch: configuration.prefetch)
-        while !consumerSlot.isRetiring {
+        // A cancelled slot (its task group ends: a lost connection, another slot's failure, a cold shutdown) ends
+        // too: its pauses return at once when cancelled, so going round again would spin.
+        while !consumerSlot.isRetiring, !Task.isCancelled {
             var lost: AMQPError?
             let progress = ConsumerProgress()
             do {
@@ -371,13 +377,16 @@ public final class Worker: Service, Sendable {
                     return
                 }
             } catch let error as AMQPError
-                where connection.isOpen && (error.isChannelLevel || error.kind == .consumerCancelledByServer)
+                where connection.isOpen
+                    && (error.isChannelLevel || error.kind == .consumerCancelledByServer || error.isChannelLimit)
             {
+                // Every channel of the connection in use (more slots than `channel_max`): this slot waits for one,
+                // the connection and the other slots go on.
                 lost = error
             }
             // The connection closed on purpose (a lost one throws above), a stop began or the slot retired: nothing
             // to restart.
-            if !connection.isOpen || consumerSlot.isRetiring { return }
+            if !connection.isOpen || consumerSlot.isRetiring || Task.isCancelled { return }
             if await control.isStopping { return }
             // A consumer that served tasks since its last restart starts its pauses anew.
             if progress.processed > 0 { restarts = 0 }
@@ -388,7 +397,7 @@ public final class Worker: Service, Sendable {
                 "the consumer of \(queue) stopped: \(lost.map { "\($0)" } ?? "its channel was closed"); starting it again in \(String(format: "%.1f", pause)) s (restart \(restarts))"
             )
             try? await control.sleep(seconds: pause)
-            if consumerSlot.isRetiring { return }
+            if consumerSlot.isRetiring || Task.isCancelled { return }
             let queueGone = lost?.kind == .consumerCancelledByServer || lost?.replyCode == .notFound
             if queueGone {
                 // Its queue was deleted: declare it again as the configuration says (type, arguments, bindings),
@@ -491,6 +500,12 @@ public final class Worker: Service, Sendable {
         }
         return await control.isStopping
     }
+}
+
+extension AMQPError {
+    /// `channel.open` refused because every channel the connection may have (`channel_max`) is open: the
+    /// connection is fine, a channel will be free again once another closes.
+    var isChannelLimit: Bool { kind == .invalidArgument && operation == "channel.open" }
 }
 
 /// What the task group serving one connection hears: a consumer slot to start, or one of its tasks ended or failed.
