@@ -123,6 +123,15 @@ def client_run(broker, impl, count, tag):
     return out_file
 
 
+# Mangled Swift names of our own modules' functions ($s4AMQP..., $s9AMQPTasks..., closures in them likewise).
+OUR_MODULES = r"^\$s(4AMQP|9AMQPTasks|14AMQPTasksDemo|11amqp_worker)[^a-z]"
+
+
+# Async functions and their partial functions: callgrind sees each resumption called from the executor, so what it
+# calls "inclusive" for them runs on into the rest of the pipeline; synchronous functions' inclusive costs are sound.
+ASYNC = r"Ya|TY\d*_|TQ\d*_"
+
+
 def by_function(out_file, inclusive):
     """Instructions per function (callgrind_annotate, inclusive or self), by mangled name."""
     listing = subprocess.run(["callgrind_annotate", f"--inclusive={'yes' if inclusive else 'no'}", "--threshold=100",
@@ -149,13 +158,15 @@ def demangle(names):
 def print_top(mode, impl, full, empty, count, top, per_task_total):
     """The costliest functions per task, self and inclusive. Inclusive figures of async code are approximate:
     callgrind sees the executor re-entering functions (swift_task_switch, job run loops) as recursion, and
-    callgrind_annotate counts such cycles more than once, so entries above the whole per-task cost are left out."""
-    for inclusive in (False, True):
+    callgrind_annotate counts such cycles more than once, so entries above the whole per-task cost are left out; the
+    third list, our modules' synchronous functions, is the one to read for where our own code spends."""
+    for inclusive, ours_only in ((False, False), (True, False), (True, True)):
         with_tasks, without = by_function(full, inclusive), by_function(empty, inclusive)
-        per_task = sorted(((value - without.get(name, 0)) / count, name) for name, value in with_tasks.items())
+        per_task = sorted(((value - without.get(name, 0)) / count, name) for name, value in with_tasks.items()
+                          if not ours_only or (re.search(OUR_MODULES, name) and not re.search(ASYNC, name)))
         per_task = [(cost, name) for cost, name in reversed(per_task)
                     if 0 < cost <= per_task_total * 1.01][:top]
-        kind = "inclusive" if inclusive else "self"
+        kind = "inclusive, our synchronous functions" if ours_only else "inclusive" if inclusive else "self"
         print(f"\n{mode}, {impl}: top {top} functions by {kind} instructions per task (of {per_task_total:,.0f}; "
               f"COUNT run minus empty run)")
         for (cost, _), pretty in zip(per_task, demangle([name for _, name in per_task])):
