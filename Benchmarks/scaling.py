@@ -191,10 +191,11 @@ def print_tables(results):
             extra = " | – | – | –"
         rows.append(f"| {name} ({count:,} tasks, {label}) | {raw:,.0f} | {ours:,.0f} | {ours / raw:.2f}{extra} |")
     cg_head = " raw instr/task | ours instr/task | ours/raw |" if results.get("callgrind") else ""
-    print(f"\nmedians of {rounds} interleaved rounds\n")
-    print(f"| scenario | raw C | ours | ours/raw |{cg_head}")
-    print("|---|---:|---:|---:|" + ("---:|---:|---:|" if cg_head else ""))
-    print("\n".join(rows))
+    if rows:
+        print(f"\nmedians of {rounds} interleaved rounds\n")
+        print(f"| scenario | raw C | ours | ours/raw |{cg_head}")
+        print("|---|---:|---:|---:|" + ("---:|---:|---:|" if cg_head else ""))
+        print("\n".join(rows))
     for impl, b in results.get("backlog", {}).items():
         print(f"\nbacklog of {b['count']:,} tasks, {impl}: {b['rate_first_tenth']:,.0f} tasks/s over the first tenth, "
               f"{b['rate_last_tenth']:,.0f} over the last, {b['rate_overall']:,.0f} overall; worker RSS "
