@@ -9,6 +9,9 @@ Scenarios (counts shrink with --smoke):
   latency     2,000 tasks one at a time                                             (p50/p90/p99 ms)
   memory      worker RSS idle, while and after running 200,000 tasks                (MB; one round)
 
+With --scaling, how cost grows instead (Benchmarks/scaling.py): body sizes, 1/10/100 queues, 1,000 concurrent
+senders, a backlog of a million tasks; Benchmarks/callgrind counts instructions per task.
+
 With --baseline DIR (the release folder Benchmarks/build-baseline REV prints), an earlier build of ours runs as a
 fourth implementation, "base", interleaved with the others, and the table adds ours/base: a change measured against
 the commit before it on the same machine, in the same run.
@@ -216,7 +219,17 @@ def main():
                                        "latency, memory); default all")
     parser.add_argument("--baseline", help="release folder of an earlier build of ours (Benchmarks/build-baseline "
                                            "REV prints it), run as a fourth implementation, 'base'")
+    parser.add_argument("--scaling", action="store_true",
+                        help="how cost grows instead (Benchmarks/scaling.py): body sizes, queues, 1,000 concurrent "
+                             "senders, a large backlog; --only body,queues,callers,backlog picks among them")
+    parser.add_argument("--scaling-count", type=int, default=20_000, help="tasks per --scaling run (default 20,000)")
+    parser.add_argument("--backlog", type=int, default=1_000_000, help="tasks in the --scaling backlog")
+    parser.add_argument("--callgrind", action="store_true", help="--scaling: add callgrind instructions per task")
     args = parser.parse_args()
+    if args.scaling:
+        import scaling
+        scaling.run(args)
+        return
     if args.baseline:
         BUILDS["base"] = pathlib.Path(args.baseline)
         IMPLS.append("base")

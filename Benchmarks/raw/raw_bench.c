@@ -6,6 +6,10 @@
  *   raw_bench worker    HOST PORT QUEUE         prefetch-1 consumer that replies to reply_to, then acks (forever)
  *   raw_bench roundtrip HOST PORT QUEUE COUNT   publish COUNT requests (pipelined confirms), await all replies
  *   raw_bench latency   HOST PORT QUEUE COUNT   one request at a time: confirmed publish, then its reply
+ *
+ * consume takes a comma-separated list of queues (one prefetch-1 consumer on each, all on one channel).
+ * BENCH_BODY_BYTES=N: every request's body is [["x…x"], {}, {}] with N x's (as amqp-tasks-bench's argument), and
+ * the worker echoes the request body back as its reply (as demo.echo does); without it the body is [[i], {}, {}].
  */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -58,9 +62,31 @@ static void await_confirms(amqp_connection_state_t conn, uint64_t last) {
     }
 }
 
+/* BENCH_BODY_BYTES, or -1 when unset. */
+static long body_bytes(void) {
+    const char *value = getenv("BENCH_BODY_BYTES");
+    return value ? atol(value) : -1;
+}
+
 static void publish(amqp_connection_state_t conn, amqp_bytes_t routing_key, amqp_bytes_t reply_to, int i) {
-    char body[64], id[32];
-    int len = snprintf(body, sizeof body, "[[%d], {}, {}]", i);
+    static char *padded = NULL;
+    static size_t padded_len = 0;
+    char small[64], id[32], *body = small;
+    long pad = body_bytes();
+    size_t len;
+    if (pad >= 0) {
+        if (!padded) {
+            padded = malloc(pad + 16);
+            memcpy(padded, "[[\"", 3);
+            memset(padded + 3, 'x', pad);
+            memcpy(padded + 3 + pad, "\"], {}, {}]", 11);
+            padded_len = 3 + pad + 11;
+        }
+        body = padded;
+        len = padded_len;
+    } else {
+        len = (size_t)snprintf(small, sizeof small, "[[%d], {}, {}]", i);
+    }
     snprintf(id, sizeof id, "%d", i);
     amqp_basic_properties_t props;
     memset(&props, 0, sizeof props);
@@ -69,7 +95,7 @@ static void publish(amqp_connection_state_t conn, amqp_bytes_t routing_key, amqp
     props.content_type = amqp_cstring_bytes("application/json");
     props.correlation_id = amqp_cstring_bytes(id);
     if (reply_to.len) { props._flags |= AMQP_BASIC_REPLY_TO_FLAG; props.reply_to = reply_to; }
-    amqp_bytes_t bytes = {(size_t)len, body};
+    amqp_bytes_t bytes = {len, body};
     if (amqp_basic_publish(conn, 1, amqp_empty_bytes, routing_key, 0, 0, &props, bytes) != AMQP_STATUS_OK) {
         fprintf(stderr, "raw_bench: publish failed\n");
         exit(1);
@@ -107,7 +133,8 @@ int main(int argc, char **argv) {
     amqp_bytes_t queue = amqp_cstring_bytes(argv[4]);
     int count = argc > 5 ? atoi(argv[5]) : 0;
     amqp_connection_state_t conn = connect_to(argv[2], port);
-    declare(conn, queue);
+    int consuming = strcmp(mode, "consume") == 0;
+    if (!consuming) declare(conn, queue);
 
     if (strcmp(mode, "publish") == 0) {
         amqp_confirm_select(conn, 1);
@@ -123,8 +150,15 @@ int main(int argc, char **argv) {
         double pipelined = count / (now() - t0);
         amqp_queue_purge(conn, 1, queue);
         printf("{\"publish_confirm_each\": %.1f, \"publish_pipelined\": %.1f}\n", each, pipelined);
-    } else if (strcmp(mode, "consume") == 0) {
-        consume_from(conn, queue, 1, 0);
+    } else if (consuming) {
+        amqp_basic_qos(conn, 1, 0, 1, 0);
+        check(amqp_get_rpc_reply(conn), "basic.qos");
+        for (char *name = strtok(argv[4], ","); name; name = strtok(NULL, ",")) {
+            amqp_bytes_t each = amqp_cstring_bytes(name);
+            declare(conn, each);
+            amqp_basic_consume(conn, 1, each, amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+            check(amqp_get_rpc_reply(conn), "basic.consume");
+        }
         double t0 = 0;
         for (int received = 0; received < count; received++) {
             amqp_envelope_t envelope;
@@ -150,8 +184,9 @@ int main(int argc, char **argv) {
             props.delivery_mode = transient_replies() ? 1 : 2;
             props.correlation_id = envelope.message.properties.correlation_id;
             props.content_type = amqp_cstring_bytes("application/json");
-            amqp_basic_publish(conn, 1, amqp_empty_bytes, envelope.message.properties.reply_to, 0, 0, &props,
-                               amqp_cstring_bytes("{\"status\": \"SUCCESS\", \"result\": null}"));
+            amqp_bytes_t reply = body_bytes() >= 0 ? envelope.message.body
+                                                   : amqp_cstring_bytes("{\"status\": \"SUCCESS\", \"result\": null}");
+            amqp_basic_publish(conn, 1, amqp_empty_bytes, envelope.message.properties.reply_to, 0, 0, &props, reply);
             await_confirms(conn, ++seq); /* the outcome is recorded before the ack, as our worker does */
             amqp_basic_ack(conn, 1, envelope.delivery_tag, 0);
             amqp_destroy_envelope(&envelope);
