@@ -100,10 +100,9 @@ import Testing
         try await worker.stop()
     }
 
-    /// A limit of 1/h (set by mistake, or a rate such as 1e-300/s) makes the second task wait an hour or more,
-    /// holding its consumer; lifting the limit with `celery control rate_limit NAME 0` must let it start now, not
-    /// when the old reservation comes.
-    @Test func liftingALimitStartsTheTaskThatWaitsForIt() async throws {
+    /// A worker whose `rate.slow` may start once an hour (remote control `full`), on a queue of its own, and the
+    /// log of the starts of its handler.
+    static func workerLimitedToOnePerHour() async throws -> (String, StartLog, RunningWorker) {
         let queue = uniqueQueue("ratelimit")
         let starts = StartLog()
         let worker = try await RunningWorker.start(
@@ -118,6 +117,14 @@ import Testing
                 $0.tasks["rate.slow"] = TaskSettings(rateLimit: try! RateLimit.parse("1/h"))
                 $0.remoteControl = .all
             })
+        return (queue, starts, worker)
+    }
+
+    /// A limit of 1/h (set by mistake, or a rate such as 1e-300/s) makes the second task wait an hour or more,
+    /// holding its consumer; lifting the limit with `celery control rate_limit NAME 0` must let it start now, not
+    /// when the old reservation comes.
+    @Test func liftingALimitStartsTheTaskThatWaitsForIt() async throws {
+        let (queue, starts, worker) = try await Self.workerLimitedToOnePerHour()
         let client = try await TaskClient.connect(url: Broker.url)
         var options = SendOptions(queue: queue)
         options.ignoreResult = true
@@ -144,20 +151,7 @@ import Testing
     /// A task held by its rate limit (its start an hour away) that is revoked ends REVOKED now, not after its
     /// turn, and its consumer takes the next task.
     @Test func aRevokedTaskWaitingForItsRateLimitEndsRevokedAtOnceAndTheSlotTakesTheNext() async throws {
-        let queue = uniqueQueue("ratelimit")
-        let starts = StartLog()
-        let worker = try await RunningWorker.start(
-            queues: [queue],
-            register: { registry in
-                try registry.register("rate.slow") { _ in
-                    await starts.started()
-                    return .null
-                }
-            },
-            configure: {
-                $0.tasks["rate.slow"] = TaskSettings(rateLimit: try! RateLimit.parse("1/h"))
-                $0.remoteControl = .all
-            })
+        let (queue, starts, worker) = try await Self.workerLimitedToOnePerHour()
         let client = try await TaskClient.connect(url: Broker.url)
         let options = SendOptions(queue: queue)
         _ = try await client.send("rate.slow", options: options)
