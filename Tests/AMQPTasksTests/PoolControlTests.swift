@@ -188,6 +188,15 @@ import Testing
             ["queue": .string(queue), "exchange": .string("\(queue).x"),
              "queue_arguments": ["x-note": .string(String(repeating: "n", count: 300_000))]])
         #expect(huge["error"]?.stringValue?.contains("at most 4096 bytes") == true, "\(huge)")
+        try await Self.expectConnectionUntouched(worker, requester, log, thenDelete: queue, exchange: "\(queue).x")
+    }
+
+    /// After a refused `add_consumer`: the worker still answers, never reconnected and consumes only its own queue;
+    /// then the worker stops and what the test may have made on the broker is deleted.
+    static func expectConnectionUntouched(
+        _ worker: PidboxWorker, _ requester: PidboxRequester, _ log: CapturedLog, thenDelete queue: String,
+        exchange: String
+    ) async throws {
         #expect(try await requester.ask(worker.hostname, "ping") == ["ok": "pong"])
         #expect(worker.worker.status.connected)
         #expect(log.messages.filter { $0.contains("reconnecting in") }.isEmpty, "\(log.messages.suffix(5))")
@@ -197,7 +206,7 @@ import Testing
         let cleanup = try await Connection.open(url: Broker.url)
         let channel = try await cleanup.openChannel()
         _ = try? await channel.deleteQueue(queue)
-        try? await channel.deleteExchange("\(queue).x")
+        try? await channel.deleteExchange(exchange)
         await cleanup.close()
     }
 
@@ -212,16 +221,7 @@ import Testing
         let answer = try await requester.ask(
             worker.hostname, "add_consumer", ["queue": .string(queue), "exchange": .string("\(prefix).x")])
         #expect(answer["error"]?.stringValue?.contains("dead") == true, "\(answer)")
-        #expect(try await requester.ask(worker.hostname, "ping") == ["ok": "pong"])
-        #expect(log.messages.filter { $0.contains("reconnecting in") }.isEmpty, "\(log.messages.suffix(5))")
-        #expect(worker.worker.slots.shape.queues == [worker.queue])
-        try await requester.close()
-        try await worker.stop()
-        let cleanup = try await Connection.open(url: Broker.url)
-        let channel = try await cleanup.openChannel()
-        _ = try? await channel.deleteQueue(queue)
-        try? await channel.deleteExchange("\(prefix).x")
-        await cleanup.close()
+        try await Self.expectConnectionUntouched(worker, requester, log, thenDelete: queue, exchange: "\(prefix).x")
     }
 
     /// A resize never leaves the autoscale range set now, whatever target it is given: the autoscaler sizes from
