@@ -47,6 +47,34 @@ import Testing
         #expect(c.schedules["demo.heartbeat"]?.task == "demo.add")
     }
 
+    /// A name or key longer than AMQP's short string (255 bytes; 250 for a queue, whose `.dead` queue is declared
+    /// too) is a configuration error with its line and key, not a connection that rabbitmq-c drops while writing
+    /// `queue.declare`, at every reconnect.
+    @Test func namesLongerThanAnAMQPShortStringAreRefusedWithTheirLineAndKey() {
+        let long = String(repeating: "q", count: 251)
+        let messages = errors(
+            """
+            [[exchanges]]
+            name = "\(long)xxxxx"
+
+            [[queues]]
+            name = "\(long)"
+            bindings = [{ exchange = "amq.topic", routing_key = "\(long)xxxxx" }]
+
+            [routes]
+            "a.*" = { exchange = "amq.topic", routing_key = "\(long)xxxxx" }
+
+            [worker]
+            queues = ["\(long)"]
+            """)
+        #expect(messages.count == 5, "\(messages)")
+        #expect(messages.contains { $0.hasPrefix("bad.toml:2: exchanges[0].name: must be at most 255 bytes, got 256") }, "\(messages)")
+        #expect(messages.contains { $0.hasPrefix("bad.toml:5: queues[0].name: must be at most 250 bytes") && $0.hasSuffix("got 251") }, "\(messages)")
+        #expect(messages.contains { $0.contains("routing_key: must be at most 255 bytes, got 256") }, "\(messages)")
+        #expect(messages.contains { $0.contains("worker.queues: must be at most 250 bytes") }, "\(messages)")
+        #expect(errors("[[queues]]\nname = \"\(String(repeating: "q", count: 250))\"\n").isEmpty)
+    }
+
     @Test func amqpURLInTheEnvironmentOverridesTheFile() throws {
         let c = try TasksConfiguration.load(path: Self.example, environment: ["AMQP_URL": "amqp://u:p@elsewhere/%2f"])
         #expect(c.broker.url == "amqp://u:p@elsewhere/%2f")

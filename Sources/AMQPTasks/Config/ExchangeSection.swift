@@ -6,6 +6,7 @@ enum ExchangeSection {
     static func read(_ r: TableReader) -> ExchangeDefinition? {
         r.allowOnly(["name", "type", "durable", "auto_delete", "arguments"])
         guard let name = r.required("name") else { return nil }
+        r.checkShortString("name", name)
         var exchange = ExchangeDefinition(name: name)
         if let type = r.string("type") {
             if ["direct", "topic", "fanout", "headers"].contains(type) || type.hasPrefix("x-") {

@@ -8,6 +8,10 @@ enum QueueSection {
             "arguments", "bindings", "consumer_timeout",
         ])
         guard let name = r.required("name") else { return nil }
+        let deadSuffix = DeadLetters.name(for: "")
+        r.checkShortString(
+            "name", name, maxBytes: 255 - deadSuffix.utf8.count,
+            because: " (AMQP names hold 255, and the worker also declares \"<name>\(deadSuffix)\")")
         var queue = QueueDefinition(name: name)
         queue.durable = r.bool("durable") ?? true
         if let type = r.string("type") {
@@ -43,7 +47,10 @@ enum QueueSection {
         for binding in r.tables("bindings") {
             binding.allowOnly(["exchange", "routing_key"])
             guard let exchange = binding.required("exchange") else { continue }
-            queue.bindings.append(.init(exchange: exchange, routingKey: binding.string("routing_key") ?? ""))
+            let routingKey = binding.string("routing_key") ?? ""
+            binding.checkShortString("exchange", exchange)
+            binding.checkShortString("routing_key", routingKey)
+            queue.bindings.append(.init(exchange: exchange, routingKey: routingKey))
         }
         return queue
     }

@@ -11,6 +11,9 @@ enum RoutesSection {
             let queue = target.string("queue")
             let exchange = target.string("exchange")
             let routingKey = target.string("routing_key")
+            for (name, value) in [("queue", queue), ("exchange", exchange), ("routing_key", routingKey)] {
+                if let value { target.checkShortString(name, value) }
+            }
             switch (queue, exchange) {
             case (let queue?, nil):
                 if routingKey != nil {

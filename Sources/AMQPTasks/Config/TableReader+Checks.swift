@@ -19,6 +19,15 @@ extension TableReader {
         return value
     }
 
+    /// Reports `value` (read from `name`) when it is longer than `maxBytes` bytes of UTF-8: AMQP's short strings
+    /// (names, routing keys) hold 255, and rabbitmq-c fails one longer only while writing its frame, which drops the
+    /// whole connection (a worker would reconnect and fail again, forever).
+    func checkShortString(_ name: String, _ value: String, maxBytes: Int = 255, because why: String = "") {
+        let bytes = value.utf8.count
+        guard bytes > maxBytes else { return }
+        context.error(key(name), "must be at most \(maxBytes) bytes\(why), got \(bytes)")
+    }
+
     /// A size in bytes from 1 KiB to 512 MiB (RabbitMQ refuses messages over 512 MiB whatever its settings).
     func byteCount(_ name: String) -> Int? {
         guard let bytes = int(name) else { return nil }

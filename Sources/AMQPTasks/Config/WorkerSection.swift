@@ -13,6 +13,11 @@ enum WorkerSection {
         ])
         var worker = WorkerConfiguration()
         if let queues = r.stringArray("queues") {
+            for queue in queues {
+                r.checkShortString(
+                    "queues", queue, maxBytes: 255 - DeadLetters.name(for: "").utf8.count,
+                    because: " for each queue (AMQP names hold 255, and the worker also declares its .dead queue)")
+            }
             context.workerQueuesInFile = queues
             if !queues.isEmpty { worker.queues = queues }
         }
