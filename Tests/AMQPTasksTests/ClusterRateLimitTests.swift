@@ -21,12 +21,14 @@ import Testing
     }
 
     static let rate = 10.0
+    /// Consumer slots per worker: each may wait for a token.
+    static let concurrency = 2
 
     func uniqueTask() -> String { "cluster.rate.\(UUID().uuidString.prefix(8).lowercased())" }
 
     func startWorker(_ queue: String, task: String, log: TokenLog) async throws -> RunningWorker {
         try await RunningWorker.start(
-            queues: [queue], concurrency: 2,
+            queues: [queue], concurrency: Self.concurrency,
             register: { registry in
                 try registry.register(task) { context in
                     await log.started(context.taskId, RateLimitToken.current)
@@ -66,11 +68,12 @@ import Testing
     }
 
     /// What every run must show: each start consumed a token, no token twice; no window of T seconds saw more
-    /// than ⌈rate·T⌉ + 1 tokens issued (+ 1 per refiller takeover), nor more than ⌈rate·T⌉ + 1 + burst + 1 taken
-    /// (+ 1 per takeover): a take follows its token's issue by the broker's delivery, so the tokens taken in a window
-    /// are those issued in it, the one the queue may hold, and the one in flight when it opened. A take is the
+    /// than ⌈rate·T⌉ + 1 tokens issued (+ 1 per refiller takeover), nor more than ⌈rate·T⌉ + 1 + burst + W taken
+    /// (+ 1 per takeover), W the slots that wait for tokens: a take follows its token's issue by the broker's delivery,
+    /// so the tokens taken in a window are those issued in it, the one the queue may hold, and those in flight (one
+    /// per waiting slot at most) when it opened. A take is the
     /// moment the limit let the task start (`RateLimitToken.takenAt`); the handler begins when the worker gets to it.
-    func expectTheBound(_ starts: [TokenLog.Start], takeovers: Int = 0) {
+    func expectTheBound(_ starts: [TokenLog.Start], takeovers: Int = 0, waitingSlots: Int) {
         #expect(starts.allSatisfy { $0.token != nil }, "every start consumed a token")
         let tokens = starts.compactMap(\.token)
         let ids = tokens.map(\.id)
@@ -85,7 +88,9 @@ import Testing
             let issuedBound = Int((Self.rate * window).rounded(.up)) + 1 + takeovers
             let issued = mostStarts(in: window, instants(tokens.map(\.issuedAt)))
             #expect(issued <= issuedBound, "\(issued) tokens issued within \(window) s; the bound is \(issuedBound)")
-            let takenBound = issuedBound + ClusterRateLimits.burst + 1
+            // Each waiting slot may hold one token delivered before the window and taken in it: a loaded CI machine
+            // saw a take bound of +1 broken by one (two slots each handed a token late).
+            let takenBound = issuedBound + ClusterRateLimits.burst + waitingSlots
             let taken = mostStarts(in: window, instants(tokens.map(\.takenAt)))
             #expect(taken <= takenBound, "\(taken) starts within \(window) s; the bound is \(takenBound)")
         }
@@ -102,7 +107,7 @@ import Testing
         for _ in 0..<2400 where await log.count < total { try await Task.sleep(for: .milliseconds(50)) }
         let starts = await log.starts
         #expect(starts.count == total, "all \(total) tasks started")
-        expectTheBound(starts)
+        expectTheBound(starts, waitingSlots: 3 * Self.concurrency)
         #expect(Set(starts.compactMap { $0.token?.refiller }).count == 1, "one refiller issued every token")
         if let first = starts.map(\.at).min(), let last = starts.map(\.at).max(), starts.count > 1 {
             let rate = Double(starts.count - 1) / (last - first).secondsValue
@@ -133,7 +138,7 @@ import Testing
         #expect(Set(starts.map(\.taskId)).count == total, "every task started, after the refiller stopped too")
         let refillers = Set(starts.compactMap { $0.token?.refiller })
         #expect(refillers.count == 2 && refillers.contains(refiller), "another worker took over: \(refillers)")
-        expectTheBound(starts, takeovers: 1)
+        expectTheBound(starts, takeovers: 1, waitingSlots: 3 * Self.concurrency)
         for worker in workers { try await worker.stop() }
         try await deleteTokenQueue(task)
     }

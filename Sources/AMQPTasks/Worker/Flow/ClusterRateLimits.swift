@@ -21,8 +21,9 @@ import Synchronization
 ///
 /// The bound: in any window of T seconds the refiller issues at most `⌈rate × T⌉ + 1` tokens (token k within the
 /// interval after it is due). The tasks started (tokens taken) in such a window are those issued in it, plus the
-/// ones the queue held when it opened (at most `burst`), plus the one in flight then (delivered, not yet taken: one
-/// unless delivering a token takes longer than an interval): at most `⌈rate × T⌉ + 2 + burst`, plus one for each
+/// ones the queue held when it opened (at most `burst`), plus those in flight then (delivered, not yet taken: at
+/// most one per consumer slot waiting for a token, W; usually one, but on a loaded machine a delivery can take longer
+/// than an interval): at most `⌈rate × T⌉ + 1 + burst + W`, plus one for each
 /// refiller takeover in the window (the new refiller issues its first token at once). The rate is the refiller's:
 /// workers whose configurations give the task different rates get the rate of whichever refills.
 final class ClusterRateLimits: Sendable {
