@@ -6,7 +6,8 @@ import Tracing
 /// trace when it carries none or a malformed one. The handler runs with the span's context as
 /// `ServiceContext.current`, so the tasks it sends through a `TaskClient` are children of it; the tasks the worker
 /// sends on its behalf (links, chain steps, errbacks, its retry) are too (`TaskTraceSlot`).
-struct TaskTracingMiddleware: TaskMiddleware {
+struct TaskTracingMiddleware: HookDeclaringMiddleware {
+    let hooks: MiddlewareHooks = [.run]
     let tracing: TaskTracing
 
     func run(_ task: TaskContext, next: @Sendable (TaskContext) async throws -> JSONValue) async throws -> JSONValue {

@@ -13,7 +13,8 @@ import Metrics
 ///
 /// The `task` label is the task's name only when the worker has a handler for it, else `unknown`: names come from
 /// senders, so a flood of garbage names must not make a series each.
-struct TaskMetricsMiddleware: TaskMiddleware {
+struct TaskMetricsMiddleware: HookDeclaringMiddleware {
+    let hooks: MiddlewareHooks = [.run, .recorded, .rejected]
     let labels: TaskMetricsLabels
     let factory: any MetricsFactory
 

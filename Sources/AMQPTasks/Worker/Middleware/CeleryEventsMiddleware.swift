@@ -3,7 +3,8 @@ import Foundation
 /// Celery's task events (`task-received`, `task-started`, `task-succeeded`, `task-failed`, `task-retried`,
 /// `task-revoked`, `task-rejected`) for Flower, `celery events` and `amqp-task events`; on with `-E` or after
 /// `enable_events` (`EventToggles`), and off again after `disable_events`.
-struct CeleryEventsMiddleware: TaskMiddleware {
+struct CeleryEventsMiddleware: HookDeclaringMiddleware {
+    let hooks: MiddlewareHooks = [.received, .run, .recorded, .rejected]
     let events: EventPublisher
     let hostname: String
 

@@ -9,7 +9,8 @@ import Synchronization
 /// requeues it (the wait is cancelled), and another worker's consumers go on taking the queue's other tasks. A change
 /// of the limit during the wait applies to it (`TaskRateLimits.waitForStart`). A revoke of the waiting task ends
 /// the wait at once: the task is REVOKED, and the consumer takes its next task.
-struct RateLimitMiddleware: TaskMiddleware {
+struct RateLimitMiddleware: HookDeclaringMiddleware {
+    let hooks: MiddlewareHooks = [.willRun, .run, .recorded]
     let state: WorkerState
     let cluster: ClusterRateLimits?
     /// The tokens taken in `willRun`, until `run` hands them to the handler.

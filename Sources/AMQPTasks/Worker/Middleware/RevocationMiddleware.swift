@@ -3,7 +3,8 @@ import Foundation
 /// Answers REVOKED for a task revoked by remote control (`celery control revoke`, `amqp-task revoke`) before it
 /// runs: when it arrives, and again when it is about to run. (One stopped by `revoke --terminate` while it ran is answered by `RunStage`, which alone knows that the
 /// worker abandoned its handler, whatever the middleware around it did.)
-struct RevocationMiddleware: TaskMiddleware {
+struct RevocationMiddleware: HookDeclaringMiddleware {
+    let hooks: MiddlewareHooks = [.received, .willRun]
     let state: WorkerState
 
     func received(_ task: TaskContext) async throws {

@@ -2,7 +2,8 @@ import Foundation
 import Logging
 
 /// The worker's log line for each step of a task, with `task_id` and `task` in the metadata.
-struct TaskLogMiddleware: TaskMiddleware {
+struct TaskLogMiddleware: HookDeclaringMiddleware {
+    let hooks: MiddlewareHooks = [.received, .recorded]
     func received(_ task: TaskContext) async throws {
         task.logger.info("received\(task.redelivered ? " (redelivered)" : "")")
     }
