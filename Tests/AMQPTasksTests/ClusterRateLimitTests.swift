@@ -182,6 +182,28 @@ import Testing
         try await deleteTokenQueue(task)
     }
 
+    /// Someone deletes the token queue while the workers run: the next task still gets a token (a waiting worker
+    /// declares the queue again) instead of waiting forever while the refiller's tokens go nowhere.
+    @Test func aDeletedTokenQueueIsDeclaredAgainAndTasksStillStart() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let log = TokenLog()
+        let worker = try await startWorker(queue, task: task, log: log)
+        let client = try await TaskClient.connect(url: Broker.url)
+        let options = SendOptions(queue: queue)
+        let first = try await client.send(task, options: options)
+        #expect(try await client.result(for: first, timeout: .seconds(30)).status == .success, "a token before the delete")
+        try await deleteTokenQueue(task)
+        let second = try await client.send(task, options: options)
+        #expect(
+            try await client.result(for: second, timeout: .seconds(30)).status == .success,
+            "a token after the token queue was deleted")
+        #expect(await log.count == 2)
+        await client.close()
+        try await worker.stop()
+        try await deleteTokenQueue(task)
+    }
+
     @Test func remoteRateLimitRefusesAClusterWideLimit() async throws {
         let queue = uniqueQueue("cluster-rate")
         let task = uniqueTask()
