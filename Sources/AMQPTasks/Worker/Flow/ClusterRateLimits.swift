@@ -149,6 +149,9 @@ final class ClusterRateLimits: Sendable {
     func takeToken(for task: String, releasedBy released: @escaping @Sendable () async -> Void) async throws
         -> RateLimitToken?
     {
+        // After a failed take the token queue is declared again: someone may have deleted it (the refiller's
+        // tokens would go nowhere and this wait would never end).
+        var declare = false
         while true {
             try Task.checkCancellation()
             guard let connection = current.withLock({ $0 }), connection.isOpen else {
@@ -156,10 +159,11 @@ final class ClusterRateLimits: Sendable {
                 continue
             }
             do {
-                return try await take(Self.queue(task), on: connection, releasedBy: released)
+                return try await take(Self.queue(task), on: connection, declaring: declare, releasedBy: released)
             } catch where !(error is CancellationError) && !Task.isCancelled {
                 logger.warning(
                     "could not take a token of the cluster-wide rate limit of \(task): \(error); trying again in \(Self.retryInterval)")
+                declare = true
                 try await Task.sleep(for: Self.retryInterval)
             }
         }
@@ -173,11 +177,14 @@ final class ClusterRateLimits: Sendable {
 
     /// One take on a channel of its own: a prefetch-1 consumer of the token queue, until its first delivery or
     /// the release. Closing the channel returns a token delivered but not acknowledged.
+    /// `declare`: declare the token queue first (it may have been deleted since the worker connected).
     private func take(
-        _ queue: String, on connection: Connection, releasedBy released: @escaping @Sendable () async -> Void
+        _ queue: String, on connection: Connection, declaring declare: Bool,
+        releasedBy released: @escaping @Sendable () async -> Void
     ) async throws -> RateLimitToken? {
         let channel = try await connection.openChannel()
         defer { Task { try? await channel.close() } }
+        if declare { try await channel.declareQueue(queue, durable: true, arguments: Self.queueArguments) }
         try await channel.setPrefetch(1)
         let consumer = try await channel.consume(queue: queue)
         let taken = try await withThrowingTaskGroup(of: Taken.self) { group in
