@@ -230,7 +230,7 @@ struct RecordStage: Sendable {
     ) async throws {
         let options = signature.options
         var next = signature.followUp(
-            id: options["task_id"]?.stringValue ?? UUID().uuidString.lowercased(), calledWith: value,
+            id: options["task_id"]?.stringValue ?? UUID().lowercasedString, calledWith: value,
             parentId: parent.id, rootId: parent.rootId)
         next.embed = TaskEmbed(chain: chain?.isEmpty == false ? chain : nil)
         next.replyTo = next.replyTo ?? parent.replyTo
