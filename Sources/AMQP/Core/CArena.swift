@@ -10,8 +10,13 @@ import Foundation
 /// I/O thread only: reachable only through `ConnectionCore.io`, which checks the thread, and not `Sendable`.
 final class CArena {
     private var blocks: [UnsafeMutableRawPointer] = []
+    /// A buffer kept across resets, for encoding to check a size (`scratch(_:)`).
+    private var scratchBuffer: UnsafeMutableRawBufferPointer?
 
-    deinit { reset() }
+    deinit {
+        reset()
+        scratchBuffer?.deallocate()
+    }
 
     /// Frees everything handed out since the last reset.
     func reset() {
@@ -23,6 +28,16 @@ final class CArena {
         let block = malloc(max(byteCount, 1))!
         blocks.append(block)
         return block
+    }
+
+    /// `byteCount` bytes to encode into and throw away, kept for the connection's lifetime (not freed by `reset()`)
+    /// so that checking every publish's size allocates nothing after the first.
+    func scratch(_ byteCount: Int) -> UnsafeMutableRawPointer {
+        if let buffer = scratchBuffer, buffer.count >= byteCount { return buffer.baseAddress! }
+        scratchBuffer?.deallocate()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 8)
+        scratchBuffer = buffer
+        return buffer.baseAddress!
     }
 
     /// A NUL-terminated copy of `string`, for rabbitmq-c's `const char *` parameters.

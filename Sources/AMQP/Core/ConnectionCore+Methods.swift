@@ -137,6 +137,10 @@ extension ConnectionCore {
             return
         }
         var properties = arena.properties(message.properties)
+        if let error = contentHeaderOverflow(&properties) {
+            completion(.failure(error))  // refused before anything is written, as above
+            return
+        }
         let status = message.body.withUnsafeBytes { body in
             amqp_basic_publish(
                 state, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey), message.mandatory.c,

@@ -32,6 +32,20 @@ public enum DeadLetters {
         try await channel.bindQueue(name, to: name)
     }
 
+    /// The copy of `received` without the dead-letter headers, for when they would not fit in one frame with the
+    /// message's own headers (`AMQPError.invalidArgument` from `basic.publish`): the message's properties as they
+    /// came fit, since it was delivered on a connection with this frame size. Only what the broker would refuse
+    /// goes: the expiration (a dead letter stays) and the `user_id` (not the worker's).
+    static func bareMessage(for received: ReceivedMessage, queue: String) -> OutgoingMessage {
+        var properties = received.properties
+        properties.expiration = nil
+        properties.userId = nil
+        return OutgoingMessage(
+            body: received.body, exchange: name(for: queue),
+            routingKey: NativeDelayedDelivery.strippingDelayPrefix(received.routingKey), properties: properties,
+            mandatory: true)
+    }
+
     /// The copy of `received` to publish to the dead-letter exchange.
     static func message(
         for received: ReceivedMessage, queue: String, reason: String, error: String, worker: String
