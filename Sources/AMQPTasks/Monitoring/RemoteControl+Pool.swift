@@ -30,9 +30,34 @@ extension RemoteControl {
             return Self.refusal(
                 "pool_grow \(n) refused: \(configuration.hostname) has \(current) consumers per queue and may have at most \(slots.maxConcurrency) ([worker] max_concurrency)")
         }
+        if let room = await channelRoom(), room.slotsPerQueue < n {
+            // Each slot needs a channel of the connection: the ones beyond channel_max would only wait for one.
+            let added = room.slotsPerQueue
+            if added > 0 { await slots.resize(to: current + added) }
+            logger.warning("pool_grow \(n): grown by \(added) consumers per queue only: \(room.reason)")
+            return Self.refusal(
+                "pool_grow \(n): added \(added) consumer slot(s) per queue (\(added * slots.shape.queues.count) in all), not \(n): \(room.reason); connect with a higher channel_max (the broker URL's ?channel_max=, 0 lets the broker choose) or grow by fewer")
+        }
         let now = await slots.resize(to: current + n)
         logger.notice("pool grown by remote control: \(now) consumers per queue (was \(current))")
         return ["ok": "pool will grow"]
+    }
+
+    /// Channels of the connection `pool_grow` leaves to the worker's short-lived ones (a remote-control reply
+    /// channel opened again, `add_consumer`'s declarations, a queue re-declared after it was deleted).
+    static let channelsKeptFree = 2
+
+    /// How many more consumer slots per queue the connection has channels for (each slot consumes on its own
+    /// channel), and why no more; nil when the connection cannot say (it is closing: the slots start with the next).
+    private func channelRoom() async -> (slotsPerQueue: Int, reason: String)? {
+        guard let usage = try? await connection.channelUsage() else { return nil }
+        let waiting = slots.waitingForConsumer
+        let free = max(0, usage.free - waiting - Self.channelsKeptFree)
+        let queues = max(1, slots.shape.queues.count)
+        return (
+            free / queues,
+            "each consumer needs a channel of its own, and the connection may have \(usage.limit) (channel_max): \(usage.open) are open, \(waiting) consumer(s) are about to open one and \(Self.channelsKeptFree) are kept for the worker's own use"
+        )
     }
 
     /// `pool_shrink [N=1]`: N fewer consumer slots per queue, at least one left; each retiring slot finishes its
