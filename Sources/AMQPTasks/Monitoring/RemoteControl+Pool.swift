@@ -119,10 +119,10 @@ extension RemoteControl {
         do {
             queue = try queueName(arguments["queue"], "add_consumer")
             let deadLetters = DeadLetters.name(for: queue)
-            guard deadLetters.utf8.count <= 255 else {
+            guard queue.utf8.count <= DeadLetters.longestQueueName else {
                 // Declaring it, rabbitmq-c would write the frame half and drop the whole connection.
                 throw RemoteControlArgumentError(
-                    "add_consumer: a queue name is at most \(255 - (deadLetters.utf8.count - queue.utf8.count)) bytes, so that its dead-letter queue \(Self.clip(deadLetters)) fits AMQP's 255; got \(queue.utf8.count) bytes")
+                    "add_consumer: a queue name is at most \(DeadLetters.longestQueueName) bytes, so that its dead-letter queue \(Self.clip(deadLetters)) fits AMQP's 255; got \(queue.utf8.count) bytes")
             }
             declaration = try Self.declaration(of: queue, arguments)
         } catch {

@@ -10,6 +10,9 @@ public enum DeadLetters {
     /// The dead-letter exchange and queue name for `queue`.
     public static func name(for queue: String) -> String { "\(queue).dead" }
 
+    /// The longest queue name (in UTF-8 bytes) whose dead-letter queue still fits an AMQP name (255 bytes): 250.
+    public static let longestQueueName = 255 - name(for: "").utf8.count
+
     /// Headers added to a dead-lettered message.
     public enum Header {
         public static let reason = "x-amqp-tasks-reason"
