@@ -271,9 +271,12 @@ import Testing
         let reading = try await follower.start(on: reader)
         #expect(reading == nil, "the marker could not be written")
         #expect(reader.isOpen)
-        // A stream's queue.declare-ok always says 0 consumers, and list_consumers leaves stream consumers out: count
-        // the consumers on the reader's channels (this user's connection is the reader's only).
-        let (_, channels) = try Broker.ctl(["list_channels", "user", "consumer_count", "--quiet", "--no-table-headers"])
+        // A stream's queue.declare-ok always says 0 consumers (so a passive declare cannot count them, as it does for
+        // SystemdNotifyTests' classic queue), and list_consumers leaves stream consumers out: count the consumers on
+        // the reader's channels (this user's connection is the reader's only). A failed listing must fail the test,
+        // not read as "no consumers".
+        let (status, channels) = try Broker.ctl(["list_channels", "user", "consumer_count", "--quiet", "--no-table-headers"])
+        #expect(status == 0, "rabbitmqctl list_channels failed: \(channels)")
         var consumers = 0
         for line in channels.split(separator: "\n") {
             let fields = line.split(separator: "\t").map(String.init)
