@@ -149,7 +149,7 @@ extension ConnectionCore {
             return
         }
         var properties = arena.properties(message.properties)
-        if let error = contentHeaderOverflow(&properties) {
+        if let error = contentHeaderOverflow(&properties, from: message.properties) {
             completion(.failure(error))  // refused before anything is written, as above
             return
         }
