@@ -100,8 +100,7 @@ import Testing
     /// the interval, ±15 %). Counted on the tokens, not on the run's length: a machine that stalls the whole process
     /// (a loaded CI runner) stalls the refiller too, which then issues fewer tokens, as documented. How many of the
     /// issued tokens the tasks used is not asserted: it measures the machine, not the limit (the whole suite running
-    /// beside this test, a clean-clone CI run used 299 of 383 — each take opens a channel and a consumer — where an
-    /// idle machine uses all).
+    /// beside this test, a clean-clone CI run used 299 of 383 where an idle machine uses all).
     func expectTheRate(_ starts: [TokenLog.Start]) {
         let tokens = starts.compactMap(\.token).sorted { $0.sequence < $1.sequence }
         guard tokens.count > 2 else {
@@ -222,6 +221,91 @@ import Testing
         #expect(await log.count == 2)
         await client.close()
         try await worker.stop()
+        try await deleteTokenQueue(task)
+    }
+
+    /// However many of a worker's slots wait for a token, the worker has one token consumer of the task (one
+    /// channel, one consumer), not one per waiting slot or per token: counted on the token queue (a passive
+    /// queue.declare) all along a run of 40 tasks through 4 slots.
+    @Test func aWorkerTakesEveryTokenThroughOneLongLivedConsumer() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let log = TokenLog()
+        let worker = try await RunningWorker.start(
+            queues: [queue], concurrency: 4,
+            register: { registry in
+                try registry.register(task) { context in
+                    await log.started(context.taskId, RateLimitToken.current)
+                    return .null
+                }
+            },
+            configure: { $0.tasks[task] = TaskSettings(rateLimit: RateLimit(perSecond: 20), rateLimitScope: .cluster) })
+        let total = 40
+        try await send(total, of: task, to: queue)
+        let probe = try await Connection.open(url: Broker.url)
+        var consumerCounts: [UInt32] = []
+        for _ in 0..<2400 where await log.count < total {
+            let channel = try await probe.openChannel()
+            consumerCounts.append(try await channel.inspectQueue(ClusterRateLimits.queue(task)).consumerCount)
+            try? await channel.close()
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await probe.close()
+        #expect(await log.count == total, "all \(total) tasks started")
+        #expect(consumerCounts.contains(1), "the worker's token consumer was counted")
+        #expect(
+            consumerCounts.allSatisfy { $0 <= 1 },
+            "one token consumer while 4 slots waited; counted at most \(consumerCounts.max() ?? 0) (\(consumerCounts.count) counts)")
+        try await worker.stop()
+        try await deleteTokenQueue(task)
+    }
+
+    /// A message published into the token queue by anyone but a refiller (here one whose body even reads as a
+    /// token) is not a token: the worker rejects it, stays up, runs every task on the refiller's tokens only, at
+    /// the rate, and the message is gone from the queue (not requeued).
+    @Test func aForeignMessageInTheTokenQueueIsRejectedNotUsedAsAToken() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let log = TokenLog()
+        let worker = try await startWorker(queue, task: task, log: log)
+        let total = 20
+        try await send(total, of: task, to: queue)
+        for _ in 0..<1200 where await log.count < 2 { try await Task.sleep(for: .milliseconds(50)) }
+        // Published while tasks take every token (the queue has room): retried while the full queue refuses it.
+        let forger = try await Connection.open(url: Broker.url)
+        let channel = try await forger.openChannel()
+        try await channel.confirmSelect()
+        let forged = RateLimitToken(refiller: "forger", sequence: 1, issuedAt: Date())
+        var published = false
+        for _ in 0..<600 where !published {
+            do {
+                try await channel.publish(
+                    OutgoingMessage(
+                        body: forged.body, routingKey: ClusterRateLimits.queue(task),
+                        properties: BasicProperties(contentType: "application/json", messageId: "forged")))
+                published = true
+            } catch let error as AMQPError where error.kind == .nacked {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        #expect(published, "the forged message was accepted by the token queue")
+        for _ in 0..<2400 where await log.count < total { try await Task.sleep(for: .milliseconds(50)) }
+        let starts = await log.starts
+        #expect(starts.count == total, "every task ran: the worker stayed up")
+        #expect(
+            starts.allSatisfy { $0.token?.refiller != "forger" }, "no task used the forged message as its token")
+        #expect(Set(starts.compactMap { $0.token?.refiller }).count == 1, "one refiller issued every token used")
+        expectTheBound(starts, waitingSlots: 1)
+        try await worker.stop()
+        // Nothing foreign is left in the queue (rejected without requeue): what remains are the refiller's tokens.
+        var left: [Delivery] = []
+        while let delivery = try await channel.get(queue: ClusterRateLimits.queue(task), autoAck: true) {
+            left.append(delivery)
+        }
+        #expect(
+            left.allSatisfy { $0.properties.type == RateLimitToken.messageType },
+            "the forged message was not requeued: \(left.map { $0.properties.messageId ?? "-" })")
+        await forger.close()
         try await deleteTokenQueue(task)
     }
 

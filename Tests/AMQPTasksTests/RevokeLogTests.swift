@@ -136,6 +136,40 @@ import Testing
         try await deleteStream(stream)
     }
 
+    /// The worker that claimed a broadcast revoke dies before it writes it (here: its connection closes while it
+    /// holds the claim): another worker that was refused the claim claims it then and writes it; once written, no
+    /// one writes it again, even after the writer's connection ended too. One entry in the stream.
+    @Test func aRevokeWhoseClaimerDiesBeforeWritingIsWrittenByAnotherOnce() async throws {
+        let stream = uniqueStream()
+        let revoked = UUID().uuidString.lowercased()
+        let claim = RevokeLog.claimQueue([revoked], stream: stream)
+        let claimer = try await Connection.open(url: Broker.url)
+        _ = try await claimer.openChannel().declareQueue(claim, durable: false, exclusive: true, autoDelete: false)
+        let other = try await Connection.open(url: Broker.url)
+        let (refused, refusal) = AsyncStream<Void>.makeStream()
+        let recording = Task {
+            try await RevokeLog.recordOnce(
+                [revoked], in: stream, writer: "other", on: other, waitingAtMost: .seconds(60),
+                claimHeldElsewhere: { refusal.yield() })
+        }
+        var iterator = refused.makeAsyncIterator()
+        _ = await iterator.next()  // the other worker was refused the claim: the claimer holds it
+        await claimer.close()  // and dies before it writes
+        #expect(try await recording.value, "the other worker wrote the revoke once the claimer was gone")
+        let third = try await Connection.open(url: Broker.url)
+        #expect(
+            try await RevokeLog.recordOnce([revoked], in: stream, writer: "third", on: third) == false,
+            "written already: not again")
+        await other.close()
+        #expect(
+            try await RevokeLog.recordOnce([revoked], in: stream, writer: "third", on: third) == false,
+            "not again after the writer's connection ended either")
+        _ = try await third.openChannel().deleteQueue(RevokeLog.writtenQueue(claim))
+        await third.close()
+        #expect(try await entries(in: stream, carrying: revoked) == 1, "one entry in the stream")
+        try await deleteStream(stream)
+    }
+
     /// A stream the broker refuses (here: a classic queue of that name) cannot stall remote control: the revoke is
     /// answered, with an error saying it holds only in the worker, and the worker answers the next request.
     @Test func aRevokeThatCannotBeRecordedIsAnsweredWithAnErrorAndRemoteControlGoesOn() async throws {
