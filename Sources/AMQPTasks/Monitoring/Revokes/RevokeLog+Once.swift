@@ -70,7 +70,7 @@ extension RevokeLog {
             }
             // Written: the others stop waiting. Should this fail, they claim it once this worker's connection ends
             // and write it again (at least once).
-            try? await channel.declareQueue(written, durable: false, exclusive: false, autoDelete: false, arguments: expiry)
+            _ = try? await channel.declareQueue(written, durable: false, exclusive: false, autoDelete: false, arguments: expiry)
             try? await channel.close()
             return true
         }
