@@ -202,6 +202,44 @@ import Testing
         try await deleteTokenQueue(task)
     }
 
+    /// A worker that stops while its slots wait for a token (the next is an hour away) returns their tasks to the
+    /// queue: a stop is not a revoke, no task is lost or recorded REVOKED.
+    @Test func aWorkerStoppingWhileTasksWaitForATokenReturnsThemToTheQueue() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let log = TokenLog()
+        let worker = try await RunningWorker.start(
+            queues: [queue], concurrency: 2,
+            register: { registry in
+                try registry.register(task) { context in
+                    await log.started(context.taskId, RateLimitToken.current)
+                    return .null
+                }
+            },
+            configure: { $0.tasks[task] = TaskSettings(rateLimit: try! RateLimit.parse("1/h"), rateLimitScope: .cluster) })
+        let client = try await TaskClient.connect(url: Broker.url)
+        let options = SendOptions(queue: queue)
+        let first = try await client.send(task, options: options)
+        #expect(try await client.result(for: first, timeout: .seconds(30)).status == .success, "the first token came at once")
+        for _ in 0..<2 { _ = try await client.send(task, options: options) }
+        let probe = try await Connection.open(url: Broker.url)
+        func ready() async throws -> UInt32 {
+            let channel = try await probe.openChannel()
+            defer { Task { try? await channel.close() } }
+            return try await channel.inspectQueue(queue).messageCount
+        }
+        // Both slots hold their task, unacknowledged, waiting for a token.
+        for _ in 0..<600 where try await ready() > 0 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try await ready() == 0, "both tasks wait in the worker")
+        try await worker.stop()
+        for _ in 0..<600 where try await ready() < 2 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try await ready() == 2, "both waiting tasks went back to the queue (a REVOKED task is acknowledged)")
+        #expect(await log.count == 1)
+        await probe.close()
+        await client.close()
+        try await deleteTokenQueue(task)
+    }
+
     /// Someone deletes the token queue while the workers run: the next task still gets a token (a waiting worker
     /// declares the queue again) instead of waiting forever while the refiller's tokens go nowhere.
     @Test func aDeletedTokenQueueIsDeclaredAgainAndTasksStillStart() async throws {

@@ -177,11 +177,13 @@ final class ClusterRateLimits: Sendable {
                 if case .token(let token) = first { return .some(token) }
                 return nil
             }
-            guard let handed else { return nil }  // released
-            guard let held = handed, !Task.isCancelled else {
-                if let held = handed { handout.giveBack(held) }
+            // A stop cancels both waits: whichever ended first, the task goes back to its queue (not REVOKED).
+            if Task.isCancelled {
+                if case let held?? = handed { handout.giveBack(held) }
                 throw CancellationError()
             }
+            guard let handed else { return nil }  // released: the task was revoked
+            guard let held = handed else { continue }  // `next` ends without a token only when cancelled
             do {
                 try await held.delivery.ack()
             } catch {
