@@ -298,6 +298,41 @@ import Testing
         try await deleteTokenQueue(task)
     }
 
+    /// The broker closes the connection the worker takes tokens on (here through the management API): the worker
+    /// connects again, opens its one token consumer there, and the next task gets a token.
+    @Test func aLostConnectionReopensTheTokenConsumer() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let log = TokenLog()
+        let worker = try await startWorker(queue, task: task, log: log)
+        let client = try await TaskClient.connect(url: Broker.url)
+        let options = SendOptions(queue: queue)
+        let first = try await client.send(task, options: options)
+        #expect(try await client.result(for: first, timeout: .seconds(30)).status == .success, "a token before the loss")
+        let identity = try #require(worker.worker.clusterRateLimits?.identity)
+        let api = "http://127.0.0.1:\(ManagementAPIProbe.port)/api/connections"
+        var name: String?
+        for _ in 0..<300 where name == nil {
+            let listing = try ManagementAPIProbe.run(["curl", "-sf", "-u", "guest:guest", api])
+            name = (try? JSONValue.parse(Data(listing.utf8)))?.arrayValue?
+                .first { $0["user_provided_name"]?.stringValue == "amqp-tasks rate limits \(identity)" }?["name"]?.stringValue
+            if name == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let connection = try #require(name, "the management API lists the worker's rate-limit connection")
+        let encoded = connection.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? connection
+        _ = try ManagementAPIProbe.run(["curl", "-sf", "-u", "guest:guest", "-X", "DELETE", "\(api)/\(encoded)"])
+        let second = try await client.send(task, options: options)
+        #expect(try await client.result(for: second, timeout: .seconds(30)).status == .success, "a token after the loss")
+        let probe = try await Connection.open(url: Broker.url)
+        let channel = try await probe.openChannel()
+        #expect(try await channel.inspectQueue(ClusterRateLimits.queue(task)).consumerCount == 1, "one token consumer again")
+        await probe.close()
+        #expect(await log.count == 2)
+        await client.close()
+        try await worker.stop()
+        try await deleteTokenQueue(task)
+    }
+
     /// A message published into the token queue by anyone but a refiller (here one whose body even reads as a
     /// token) is not a token: the worker rejects it, stays up, runs every task on the refiller's tokens only, at
     /// the rate, and the message is gone from the queue (not requeued).
