@@ -170,6 +170,35 @@ import Testing
         try await deleteStream(stream)
     }
 
+    /// The claimer writes the revoke, declares the written queue and its connection ends (the worker stops) just
+    /// after another worker looked for the written queue and just before that worker claims again: the claim is
+    /// free, but the revoke is written; the other worker must not write it a second time. One entry in the stream.
+    @Test func aClaimFreedAfterTheRevokeWasWrittenIsNotWrittenAgain() async throws {
+        let stream = uniqueStream()
+        let revoked = UUID().uuidString.lowercased()
+        let claim = RevokeLog.claimQueue([revoked], stream: stream)
+        let claimer = try await Connection.open(url: Broker.url)
+        _ = try await claimer.openChannel().declareQueue(claim, durable: false, exclusive: true, autoDelete: false)
+        let other = try await Connection.open(url: Broker.url)
+        let attempts = ClaimAttempts()
+        let wrote = try await RevokeLog.recordOnce(
+            [revoked], in: stream, writer: "other", on: other, waitingAtMost: .seconds(60),
+            willClaim: {
+                // The second claim attempt, after a refusal: the claimer finishes as a claimer does, then stops.
+                guard await attempts.next() == 2 else { return }
+                try await RevokeLog.record([revoked], in: stream, writer: "claimer", on: claimer)
+                _ = try await claimer.openChannel().declareQueue(
+                    RevokeLog.writtenQueue(claim), durable: false, exclusive: false, autoDelete: false)
+                await claimer.close()
+            })
+        #expect(await attempts.value >= 2, "the claim was refused once, then tried again")
+        #expect(!wrote, "written by the claimer: not by the other worker")
+        _ = try await other.openChannel().deleteQueue(RevokeLog.writtenQueue(claim))
+        await other.close()
+        #expect(try await entries(in: stream, carrying: revoked) == 1, "one entry in the stream")
+        try await deleteStream(stream)
+    }
+
     /// A stream the broker refuses (here: a classic queue of that name) cannot stall remote control: the revoke is
     /// answered, with an error saying it holds only in the worker, and the worker answers the next request.
     @Test func aRevokeThatCannotBeRecordedIsAnsweredWithAnErrorAndRemoteControlGoesOn() async throws {
@@ -337,5 +366,15 @@ import Testing
         state.remember(revoked: ["new"], at: Date().addingTimeInterval(-60))
         #expect(!state.isRevoked("old"), "a revoke older than its lifetime is over")
         #expect(state.isRevoked("new"))
+    }
+}
+
+/// Counts the claim attempts of a `RevokeLog.recordOnce` in a test.
+private actor ClaimAttempts {
+    private(set) var value = 0
+    /// Counts one more attempt and returns how many there were.
+    func next() -> Int {
+        value += 1
+        return value
     }
 }

@@ -37,13 +37,16 @@ extension RevokeLog {
     /// it, waits for the stream's confirm, then declares the revoke's written queue (`writtenQueue`, not exclusive,
     /// gone `claimLifetime` after its last use). A worker refused the claim (405 RESOURCE_LOCKED) looks every
     /// `claimPollInterval` until the written queue exists (it returns false: written by another) or the claim is
-    /// free again (its claimer died, or could not write and deleted its claim): then it claims and writes. Throws
+    /// free again (its claimer died, or could not write and deleted its claim): then it claims, looks once more for
+    /// the written queue (a claimer that wrote and then stopped freed the claim after declaring it), and writes. Throws
     /// `ClaimHeldElsewhere` after `limit` without either (by default a second less than `recordLimit`, which bounds the
     /// whole recording in remote control, so this error is the one answered). Returns whether this worker wrote it.
-    /// `claimHeldElsewhere` is called at each refused claim.
+    /// `claimHeldElsewhere` is called at each refused claim, `willClaim` before each claim (tests change the broker
+    /// between the steps with them).
     static func recordOnce(
         _ ids: [String], in name: String = queue, writer: String, on connection: Connection,
-        waitingAtMost limit: Duration = recordLimit - .seconds(1), claimHeldElsewhere: @Sendable () -> Void = {}
+        waitingAtMost limit: Duration = recordLimit - .seconds(1), claimHeldElsewhere: @Sendable () -> Void = {},
+        willClaim: @Sendable () async throws -> Void = {}
     ) async throws -> Bool {
         guard !ids.isEmpty else { return false }
         let claim = claimQueue(ids, stream: name)
@@ -52,6 +55,7 @@ extension RevokeLog {
         let deadline = ContinuousClock.now + limit
         while true {
             if try await exists(written, on: connection) { return false }
+            try await willClaim()
             let channel = try await connection.openChannel()
             do {
                 try await channel.declareQueue(claim, durable: false, exclusive: true, autoDelete: false, arguments: expiry)
@@ -60,6 +64,12 @@ extension RevokeLog {
                 guard ContinuousClock.now < deadline else { throw ClaimHeldElsewhere(claim: claim, waited: limit) }
                 try await Task.sleep(for: claimPollInterval)
                 continue
+            }
+            // Claimed; looked for the written queue again: a claimer that wrote it declared that queue before its
+            // claim went (its connection ended) and this claim came, so it shows now though it did not before.
+            if try await exists(written, on: connection) {
+                try? await channel.close()
+                return false
             }
             do {
                 try await record(ids, in: name, writer: writer, on: connection)
