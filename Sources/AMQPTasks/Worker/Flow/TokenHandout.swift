@@ -23,6 +23,8 @@ final class TokenHandout: Sendable {
         var nextWaiter = 0
         /// The consumer channel now: bumped when one opens or ends.
         var epoch = 0
+        /// How many consumer channels opened.
+        var openings = 0
     }
 
     private let contents = Mutex(Contents())
@@ -31,6 +33,7 @@ final class TokenHandout: Sendable {
     func open() -> Int {
         contents.withLock { contents in
             contents.epoch += 1
+            contents.openings += 1
             contents.held = nil
             return contents.epoch
         }
@@ -63,6 +66,8 @@ final class TokenHandout: Sendable {
 
     /// How many slots wait for a token now.
     var waiting: Int { contents.withLock { $0.waiters.count } }
+    /// How many times the token consumer opened (a channel of its own each time).
+    var openings: Int { contents.withLock { $0.openings } }
 
     /// The next token for this slot; nil once cancelled (a token handed at the same time is given back).
     func next() async -> HeldToken? {
