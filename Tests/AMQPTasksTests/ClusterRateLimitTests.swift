@@ -384,6 +384,51 @@ import Testing
         try await deleteTokenQueue(task)
     }
 
+    /// Workers often share one configuration while each runs only some of its tasks. A worker configured with a
+    /// task's cluster-wide limit that does not run the task (does not register it) may refill its tokens, but holds
+    /// none of them: here it is the refiller of a 1/h limit, its one token stays in the queue, and a task sent to
+    /// the worker that runs it starts on that token; the token queue has that worker's consumer only.
+    @Test func aWorkerThatDoesNotRunATaskHoldsNoneOfItsTokens() async throws {
+        let queue = uniqueQueue("cluster-rate")
+        let task = uniqueTask()
+        let log = TokenLog()
+        let hourly: (inout WorkerConfiguration) -> Void = {
+            $0.tasks[task] = TaskSettings(rateLimit: try! RateLimit.parse("1/h"), rateLimitScope: .cluster)
+        }
+        let bystander = try await RunningWorker.start(
+            queues: [uniqueQueue("cluster-rate-other")],
+            register: { registry in try registry.register("cluster.rate.other") { _ in .null } }, configure: hourly)
+        #expect(bystander.worker.clusterRateLimits?.handouts[task] == nil, "no token consumer for a task it does not run")
+        let probe = try await Connection.open(url: Broker.url)
+        func tokenQueue() async throws -> QueueState {
+            let channel = try await probe.openChannel()
+            defer { Task { try? await channel.close() } }
+            return try await channel.inspectQueue(ClusterRateLimits.queue(task))
+        }
+        // The bystander, alone, is the refiller: its first token is issued at once.
+        for _ in 0..<600 where try await tokenQueue().messageCount == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try await tokenQueue().messageCount == 1, "the bystander's token waits in the queue")
+        let runner = try await RunningWorker.start(
+            queues: [queue],
+            register: { registry in
+                try registry.register(task) { context in
+                    await log.started(context.taskId, RateLimitToken.current)
+                    return .null
+                }
+            },
+            configure: hourly)
+        let client = try await TaskClient.connect(url: Broker.url)
+        let id = try await client.send(task, options: SendOptions(queue: queue))
+        #expect(try await client.result(for: id, timeout: .seconds(30)).status == .success, "the runner got the token")
+        #expect(await log.starts.map { $0.token?.sequence } == [1])
+        #expect(try await tokenQueue().consumerCount == 1, "the runner's token consumer only")
+        await client.close()
+        await probe.close()
+        try await runner.stop()
+        try await bystander.stop()
+        try await deleteTokenQueue(task)
+    }
+
     @Test func remoteRateLimitRefusesAClusterWideLimit() async throws {
         let queue = uniqueQueue("cluster-rate")
         let task = uniqueTask()

@@ -14,7 +14,7 @@ import Synchronization
 /// about a second (a host that goes silent: within twice the heartbeat). Token k of a refiller is issued in the
 /// interval after it was due, `k / rate` after its first (after a stall it does not catch up).
 ///
-/// A task of such a name waits for a token before it runs. Each worker has one token consumer per such task
+/// A task of such a name waits for a token before it runs. Each worker has one token consumer per such task it runs
 /// (`consumeTokens`: a channel of its own, prefetch 1, manual acknowledgements, opened again on a new connection),
 /// so it holds at most one token of the task, delivered and not acknowledged, however many of its slots wait. A
 /// waiting slot is handed that token and acknowledges it (taken = used: a worker that dies after taking one loses
@@ -64,15 +64,20 @@ final class ClusterRateLimits: Sendable {
     /// The tokens of each task's token consumer, handed to the slots that wait for one.
     let handouts: [String: TokenHandout]
 
-    /// The cluster-wide limits of `tasks`; nil when there is none.
-    init?(tasks: [String: TaskSettings], broker: BrokerSettings, identity: String, logger: Logger) {
+    /// The cluster-wide limits of `tasks`; nil when there is none. `running`: the tasks this worker runs (registers).
+    /// It stands for refiller of every limit, but has a token consumer only for the limited tasks it runs: a worker
+    /// that shares the configuration but never runs a task would otherwise hold one of its tokens for nothing (at a
+    /// slow rate, the one a worker running it waits for).
+    init?(
+        tasks: [String: TaskSettings], running: Set<String>, broker: BrokerSettings, identity: String, logger: Logger
+    ) {
         var limits: [String: RateLimit] = [:]
         for (name, settings) in tasks where settings.rateLimitScope == .cluster {
             if let limit = settings.rateLimit { limits[name] = limit }
         }
         guard !limits.isEmpty else { return nil }
         self.limits = limits
-        self.handouts = limits.mapValues { _ in TokenHandout() }
+        self.handouts = limits.filter { running.contains($0.key) }.mapValues { _ in TokenHandout() }
         self.identity = identity
         self.broker = broker
         self.logger = logger
@@ -100,7 +105,7 @@ final class ClusterRateLimits: Sendable {
                 // Each has one token consumer in this worker, whatever the number of slots waiting for its tokens.
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for (task, limit) in limits {
-                        group.addTask { try await self.consumeTokens(of: task, on: opened) }
+                        if handouts[task] != nil { group.addTask { try await self.consumeTokens(of: task, on: opened) } }
                         group.addTask {
                             try await ExclusiveQueueLock(queue: Self.refillerLock(task), retryInterval: Self.retryInterval)
                                 .take(on: opened) {
