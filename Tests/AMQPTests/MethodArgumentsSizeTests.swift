@@ -36,8 +36,15 @@ import Testing
             #expect(error?.description.contains("frame_max 8192") == true, "says which limit: \(error.map { "\($0)" } ?? "")")
             #expect(connection.isOpen && channel.isOpen, "\(operation) with arguments larger than a frame cost the connection")
         }
-        // The same channel still works, and arguments that fit still go.
-        try await channel.bindQueue(queue, to: exchange, arguments: ["small": .string(String(repeating: "a", count: 7_000))])
+        // The same channel still works, and arguments that fill the frame exactly still go. A queue.bind frame is 7
+        // (header) + 4 (class, method) + 2 (ticket) + 3 short strings + 1 (nowait) + the table + 1 (frame end); the
+        // table ["k": string of n bytes] is 4 + 2 (key) + 5 (type, length) + n.
+        let exactFit = Self.frameMax - 15 - (1 + queue.utf8.count) - (1 + exchange.utf8.count) - 1 - 11
+        let oneByteOver = await expectAMQPError {
+            try await channel.bindQueue(queue, to: exchange, arguments: ["k": .string(String(repeating: "a", count: exactFit + 1))])
+        }
+        #expect(oneByteOver?.kind == .invalidArgument, "one byte over the frame: \(oneByteOver.map { "\($0)" } ?? "")")
+        try await channel.bindQueue(queue, to: exchange, arguments: ["k": .string(String(repeating: "a", count: exactFit))])
         #expect(try await channel.inspectQueue(queue).consumerCount == 0)
         try await channel.deleteExchange(exchange)
         await connection.close()
