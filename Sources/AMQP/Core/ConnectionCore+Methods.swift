@@ -10,6 +10,7 @@ extension ConnectionCore {
         _ = try openChannelState(channel, operation: "exchange.declare")
         try ShortStrings.check(
             "exchange.declare", ["exchange name": name, "exchange type": type], arguments: arguments)
+        try checkMethodFits("exchange.declare", names: [name, type], arguments: arguments)
         amqp_exchange_declare(
             state, channel, arena.bytes(name), arena.bytes(type), passive.c, durable.c, autoDelete.c, isInternal.c,
             arena.table(arguments))
@@ -35,6 +36,7 @@ extension ConnectionCore {
             "exchange.bind",
             ["destination exchange name": destination, "source exchange name": source, "routing key": routingKey],
             arguments: arguments)
+        try checkMethodFits("exchange.bind", names: [destination, source, routingKey], arguments: arguments)
         amqp_exchange_bind(
             state, channel, arena.bytes(destination), arena.bytes(source), arena.bytes(routingKey),
             arena.table(arguments))
@@ -49,6 +51,7 @@ extension ConnectionCore {
     ) throws -> QueueState {
         _ = try openChannelState(channel, operation: "queue.declare")
         try ShortStrings.check("queue.declare", ["queue name": name], arguments: arguments)
+        try checkMethodFits("queue.declare", names: [name], arguments: arguments)
         let ok = amqp_queue_declare(
             state, channel, arena.bytes(name), passive.c, durable.c, exclusive.c, autoDelete.c,
             arena.table(arguments))
@@ -70,6 +73,7 @@ extension ConnectionCore {
         _ = try openChannelState(channel, operation: operation)
         try ShortStrings.check(
             operation, ["queue name": queue, "exchange name": exchange, "routing key": routingKey], arguments: arguments)
+        try checkMethodFits(operation, names: [queue, exchange, routingKey], arguments: arguments)
         if unbind {
             amqp_queue_unbind(
                 state, channel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey),
@@ -183,6 +187,7 @@ extension ConnectionCore {
     ) throws -> String {
         let channelState = try openChannelState(channel, operation: "basic.consume")
         try ShortStrings.check("basic.consume", ["queue name": queue, "consumer tag": tag], arguments: arguments)
+        try checkMethodFits("basic.consume", names: [queue, tag], arguments: arguments)
         let ok = amqp_basic_consume(
             state, channel, arena.bytes(queue), arena.bytes(tag), 0, 0, exclusive.c, arena.table(arguments))
         try check(amqp_get_rpc_reply(state), operation: "basic.consume '\(queue)'", channel: channel)
