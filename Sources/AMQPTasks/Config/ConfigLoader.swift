@@ -1,5 +1,4 @@
 import Foundation
-import TOMLKit
 
 /// Turns the TOML tree into `TasksConfiguration`, one section reader per section, reporting type errors and unknown
 /// keys in `context`.

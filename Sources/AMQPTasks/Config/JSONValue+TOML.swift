@@ -1,8 +1,6 @@
-import TOMLKit
-
 extension JSONValue {
     /// A TOML value as JSON (`args` and `kwargs` of `[schedules."NAME"]`); dates and times become their TOML text.
-    init(toml value: TOMLValueConvertible) {
+    init(toml value: TOMLValue) {
         if let bool = value.bool {
             self = .bool(bool)
         } else if let int = value.int {

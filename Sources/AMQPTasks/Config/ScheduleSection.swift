@@ -1,5 +1,4 @@
 import Foundation
-import TOMLKit
 
 /// Reads one `[schedules."NAME"]` table: `task`, exactly one of `every` and `cron` (with `timezone`), `args`,
 /// `kwargs`, `queue`, `expires`.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Finds the line of each key in a TOML file's text, so errors about values (which TOMLKit reports without
+/// Finds the line of each key in a TOML file's text, so errors about values (which the TOML tree holds without
 /// positions) can still name the line.
 ///
 /// It follows `[table]` and `[[array]]` headers (counting array elements) and `key = value` lines, with bare,
@@ -55,7 +55,7 @@ struct SourceLocator {
         return nil
     }
 
-    /// Position of `path` in the file, for keeping file order where TOMLKit sorts keys.
+    /// Position of `path` in the file, for keeping file order where `TOMLTable.keys` sorts them.
     func position(of path: String) -> Int { order[path] ?? Int.max }
 
     /// Formats a key path: bare keys joined by dots, others quoted.

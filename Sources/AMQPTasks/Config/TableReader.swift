@@ -1,6 +1,5 @@
 import AMQP
 import Foundation
-import TOMLKit
 
 /// Reads one TOML table, checking types and reporting keys it does not know.
 struct TableReader {
@@ -20,7 +19,7 @@ struct TableReader {
         }
     }
 
-    private func wrongType(_ name: String, _ expected: String, _ value: TOMLValueConvertible) {
+    private func wrongType(_ name: String, _ expected: String, _ value: TOMLValue) {
         context.error(key(name), "expected \(expected), got \(value.type) \(value.debugDescription)")
     }
 

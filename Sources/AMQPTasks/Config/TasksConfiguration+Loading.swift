@@ -1,6 +1,5 @@
 import AMQP
 import Foundation
-import TOMLKit
 
 extension TasksConfiguration {
     /// Where the configuration file is: `--config PATH`, else `AMQP_TASKS_CONFIG`, else `./amqp-tasks.toml` if it
@@ -29,21 +28,13 @@ extension TasksConfiguration {
     public static func parse(
         _ text: String, file: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> TasksConfiguration {
-        if let problem = TOMLPreflight.check(text) {
-            throw ConfigErrors(errors: [
-                ConfigError(
-                    file: file, line: problem.line, key: "",
-                    message: "TOML syntax: \(problem.message) (column \(problem.column))")
-            ])
-        }
         let root: TOMLTable
-        do {
-            root = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
+        do throws(TOMLParseError) {
+            root = try TOMLParser.parse(text)
+        } catch {
             throw ConfigErrors(errors: [
                 ConfigError(
-                    file: file, line: error.source.begin.line, key: "",
-                    message: "TOML syntax: \(error.description) (column \(error.source.begin.column))")
+                    file: file, line: error.line, key: "", message: "TOML syntax: \(error.message) (column \(error.column))")
             ])
         }
         let context = ConfigContext(file: file, locator: SourceLocator(text: text))
