@@ -201,6 +201,20 @@ import Testing
         #expect(Self.theirs(text) == .tree(.table(["a": .string("x")])), "if toml++/TOMLKit keep it now, fold this into valid")
     }
 
+    /// With TOMLKit, `env = { A = "x\u0000y" }` gave "x" and the task ran with A=x; the exec handler's NUL check now
+    /// sees the NUL and the file is refused with its line and key.
+    @Test func aNULInAnExecEnvironmentValueIsRefusedNotCut() {
+        let text = "[tasks.t]\ncommand = [\"/bin/true\"]\nenv = { A = \"x\\u0000y\" }\n"
+        do {
+            _ = try TasksConfiguration.parse(text, file: "nul.toml", environment: [:])
+            Issue.record("accepted")
+        } catch let errors as ConfigErrors {
+            #expect(errors.errors.map(\.description) == ["nul.toml:3: tasks.t.env.A: an environment variable's value cannot contain NUL"])
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
     @Test(arguments: invalid) func invalidDocumentsAreRefusedByBoth(_ text: String) {
         #expect(Self.ours(text).isRefused, "ours accepted \(text.debugDescription): \(Self.ours(text))")
         #expect(Self.theirs(text).isRefused, "toml++ accepted \(text.debugDescription): \(Self.theirs(text))")

@@ -1,4 +1,5 @@
 @testable import AMQPTasks
+import Foundation
 import Testing
 
 /// Our TOML 1.0 reader (Sources/AMQPTasks/Config/TOML): each feature read right, each rule enforced with its line.
@@ -326,6 +327,36 @@ import Testing
             if let column { #expect(error.column == column, "\(text.debugDescription): \(error)") }
             #expect(error.message.contains(says), "\(text.debugDescription): \(error)")
         }
+    }
+
+    /// Damaged documents (seeded random edits of the example configuration and the differential corpus, with the
+    /// bytes TOML gives meaning to) are each answered, accepted or refused, and a refusal points inside the document:
+    /// the parser neither traps nor loops on any of them.
+    @Test func damagedDocumentsAreAnsweredWithAPlaceInsideThem() throws {
+        let example = try String(
+            contentsOf: Broker.repoRoot.appendingPathComponent("Deploy/examples/amqp-tasks.toml"), encoding: .utf8)
+        let seeds = [example] + TOMLDifferentialTests.valid
+        let alphabet = Array("[]{}=,.\"'#\\\n\r\t _-+:0123456789aeEfinrstuxzTZ\u{0}\u{7F}é".utf8)
+        var random = SeededRandom(seed: 0x70_6D_6C)
+        var refused = 0
+        for round in 0..<4000 {
+            var bytes = Array(seeds[round % seeds.count].utf8)
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                let at = Int.random(in: 0...bytes.count, using: &random)
+                let byte = alphabet.randomElement(using: &random)!
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0: bytes.insert(byte, at: at)
+                case 1 where at < bytes.count: bytes[at] = byte
+                default: if at < bytes.count { bytes.remove(at: at) }
+                }
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            guard let error = failure(text) else { continue }
+            refused += 1
+            let lines = text.utf8.filter { $0 == 0x0A }.count + 1
+            #expect((1...lines).contains(error.line) && error.column >= 1, "\(text.debugDescription): \(error)")
+        }
+        #expect(refused > 1000, "the edits should break most documents; \(refused) of 4000 refused")
     }
 
     /// What TOML 1.0 allows near the rules above is accepted.
