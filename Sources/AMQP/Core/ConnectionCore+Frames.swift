@@ -1,5 +1,5 @@
 import CRabbitMQ
-import Foundation
+import FoundationEssentials
 
 /// Frames the broker sends on its own initiative: deliveries, confirms, returns, cancels and closes.
 extension ConnectionCore {
