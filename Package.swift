@@ -2,6 +2,11 @@
 import Foundation
 import PackageDescription
 
+/// Targets that amqp-worker links: FoundationEssentials only, never the full Foundation (its libFoundation.so and
+/// ICU are 7.6 MB of an idle worker's RSS; Deploy/check-lean). Without this, Foundation's extension members
+/// (String(format:), trimmingCharacters…) would stay usable here through any module that imports Foundation.
+let leanSettings: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "amqp-tasks",
     // Linux only: no `platforms` claim, as nothing else builds (CRabbitMQShim uses Linux's eventfd; README "Deploying").
@@ -14,7 +19,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
-        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
@@ -28,27 +32,38 @@ let package = Package(
             providers: [.apt(["librabbitmq-dev"])]
         ),
         .target(name: "CRabbitMQShim", dependencies: ["CRabbitMQ"]),
+        // TOMLKit 0.6.0 over toml++, vendored with FoundationEssentials instead of Foundation (Vendor/TOMLKit/README.md).
+        .target(
+            name: "CTOML", path: "Vendor/TOMLKit/CTOML",
+            cxxSettings: [.define("TOML_EXCEPTIONS", to: "1")]
+        ),
+        .target(
+            name: "TOMLKit", dependencies: ["CTOML"], path: "Vendor/TOMLKit/TOMLKit",
+            swiftSettings: [.swiftLanguageMode(.v5)]  // as its own manifest (tools 5.4)
+        ),
         .target(
             name: "AMQP",
             dependencies: [
                 "CRabbitMQ",
                 "CRabbitMQShim",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: leanSettings
         ),
         .target(
             name: "AMQPTasks",
             dependencies: [
                 "AMQP",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
+                "TOMLKit",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
-            ]
+            ],
+            swiftSettings: leanSettings
         ),
         // The demo tasks (demo.add, demo.sleep…): an example task library, not part of AMQPTasks' API.
-        .target(name: "AMQPTasksDemo", dependencies: ["AMQPTasks"]),
+        .target(name: "AMQPTasksDemo", dependencies: ["AMQPTasks"], swiftSettings: leanSettings),
         .executableTarget(
             name: "amqp-worker",
             dependencies: [
@@ -61,7 +76,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
-            ]
+            ],
+            swiftSettings: leanSettings
         ),
         .executableTarget(
             name: "amqp-task",
@@ -95,7 +111,8 @@ let package = Package(
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ]
         ),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17  // toml++ (Vendor/TOMLKit), as TOMLKit's own manifest
 )
 
 // The libFuzzer harness exists only for Tests/Fuzz/run: it calls into libFuzzer, which only a build with

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +24,7 @@ struct SystemdNotifier: Sendable {
     /// `SystemdNotifyError` when the name is not a unix socket address or the datagram cannot be sent.
     func send(_ fields: [String]) throws {
         // A newline inside a STATUS text would start a new field: keep each field on its line.
-        let message = Array(fields.map { $0.replacingOccurrences(of: "\n", with: " ") }.joined(separator: "\n").utf8)
+        let message = Array(fields.map { $0.replacing("\n", with: " ") }.joined(separator: "\n").utf8)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
