@@ -18,7 +18,7 @@ public struct OutputFile: Sendable {
     /// `OutputFileError` saying why the file cannot be opened.
     public static func appending(to path: String) throws(OutputFileError) -> OutputFile {
         let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o666)
-        guard descriptor >= 0 else { throw OutputFileError(path: path, code: errno) }
+        guard descriptor >= 0 else { throw OutputFileError(operation: "open \(path) for appending", code: errno) }
         return OutputFile(descriptor: descriptor)
     }
 
@@ -36,16 +36,16 @@ public struct OutputFile: Sendable {
             }
             return nil
         }
-        if let failure { throw OutputFileError(path: "file descriptor \(descriptor)", code: failure) }
+        if let failure { throw OutputFileError(operation: "write to file descriptor \(descriptor)", code: failure) }
     }
 }
 
-/// A file that could not be opened or written: which, and the system's reason.
+/// A file that could not be opened or written: what failed, and the system's reason.
 public struct OutputFileError: Error, CustomStringConvertible {
-    /// The path, or `file descriptor N` for a write.
-    public let path: String
+    /// What failed: `open PATH for appending`, `write to file descriptor N`.
+    public let operation: String
     /// The `errno` value.
     public let code: Int32
 
-    public var description: String { "cannot write to \(path): \(String(cString: strerror(code)))" }
+    public var description: String { "cannot \(operation): \(String(cString: strerror(code)))" }
 }
