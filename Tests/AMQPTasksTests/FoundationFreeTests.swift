@@ -36,7 +36,7 @@ import Testing
         let names = [
             "", "a", "b", "a.b", "a.b.c", "a.c", "a..c", "ab", "aXb", "a.x.b", "reports.build", "reports", "mail.send",
             "mail.send.now", "a+b", "aab", "(a)", "[a]", "a|b", "^a$", "a\\b", "é.x", "e\u{301}.x", "a\n", "a\nb",
-            "a.\n.c", "x.a", ".", "..", "a.", ".b", "a\r\n", "ab\u{2028}",
+            "a.\n.c", "x.a", ".", "..", "a.", ".b", "a\r\n", "ab\u{2028}", "a\u{0B}", "a.\u{0C}.c", "a\n\n", "a\r",
         ]
         for pattern in patterns {
             for name in names {

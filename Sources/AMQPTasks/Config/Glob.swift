@@ -1,9 +1,10 @@
 /// Glob patterns over dotted task names: `*` matches one dot-separated part (any run of characters but `.`), `**`
-/// any number of parts, every other character itself; the whole name must match.
+/// any number of parts, every other character itself; the whole name must match. Compared scalar by scalar (`é`
+/// written precomposed does not match `é` written as `e` and an accent), as the regular expression it replaced.
 enum Glob {
     static func matches(_ pattern: String, _ name: String) -> Bool {
         let tokens = Token.parse(pattern)
-        let name = Array(name)
+        let name = Array(name.unicodeScalars)
         // matched[j]: the tokens so far match name[..<j]. One pass per token: O(pattern × name), no backtracking.
         var matched = [Bool](repeating: false, count: name.count + 1)
         matched[0] = true
@@ -11,8 +12,8 @@ enum Glob {
             var next = [Bool](repeating: false, count: name.count + 1)
             for j in 0...name.count {
                 switch token {
-                case .literal(let character):
-                    next[j] = j > 0 && matched[j - 1] && name[j - 1] == character
+                case .literal(let scalar):
+                    next[j] = j > 0 && matched[j - 1] && name[j - 1] == scalar
                 case .part:
                     next[j] = matched[j] || (j > 0 && next[j - 1] && name[j - 1] != ".")
                 case .parts:
@@ -21,32 +22,35 @@ enum Glob {
             }
             matched = next
         }
-        // As the regular expression's `$`: the end, or a line terminator ending the name.
-        return matched[name.count] || (!name.isEmpty && Self.endsLine(name[name.count - 1]) && matched[name.count - 1])
+        // As the regular expression's `$`: the end, or one line terminator (CR LF counts as one) ending the name.
+        let n = name.count
+        if matched[n] { return true }
+        if n >= 2, name[n - 2] == "\r", name[n - 1] == "\n" { return matched[n - 2] }
+        return n >= 1 && Self.endsLine(name[n - 1]) && matched[n - 1]
     }
 
     /// What `**` does not cross: the line terminators of the regular expression (`.*`) it was before.
-    private static func endsLine(_ character: Character) -> Bool {
-        character.unicodeScalars.contains { ["\n", "\r", "\u{85}", "\u{2028}", "\u{2029}"].contains($0) }
+    private static func endsLine(_ scalar: Unicode.Scalar) -> Bool {
+        ["\n", "\r", "\u{0B}", "\u{0C}", "\u{85}", "\u{2028}", "\u{2029}"].contains(scalar)
     }
 
     private enum Token {
-        case literal(Character)
+        case literal(Unicode.Scalar)
         case part  // *
         case parts  // **
 
         static func parse(_ pattern: String) -> [Token] {
+            let scalars = Array(pattern.unicodeScalars)
             var tokens: [Token] = []
-            var index = pattern.startIndex
-            while index < pattern.endIndex {
-                let next = pattern.index(after: index)
-                if pattern[index] == "*", next < pattern.endIndex, pattern[next] == "*" {
+            var index = 0
+            while index < scalars.count {
+                if scalars[index] == "*", index + 1 < scalars.count, scalars[index + 1] == "*" {
                     tokens.append(.parts)
-                    index = pattern.index(after: next)
+                    index += 2
                     continue
                 }
-                tokens.append(pattern[index] == "*" ? .part : .literal(pattern[index]))
-                index = next
+                tokens.append(scalars[index] == "*" ? .part : .literal(scalars[index]))
+                index += 1
             }
             return tokens
         }
