@@ -98,11 +98,14 @@ let package = Package(
             path: "Tests/FaultClient"),
         // The decoders behind one fuzz-input entry point: the libFuzzer harness and FuzzRegressionTests share it.
         .target(name: "AMQPTasksFuzzing", dependencies: ["AMQP", "AMQPTasks"]),
-        .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
+        // `Deploy/broker ctl` for both test targets.
+        .target(name: "BrokerControl", path: "Tests/BrokerControl"),
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "BrokerControl"]),
         .testTarget(
             name: "AMQPTasksTests",
             dependencies: [
-                "AMQPTasks", "AMQPTasksDemo", "AMQPTasksFuzzing", .product(name: "Logging", package: "swift-log"),
+                "AMQPTasks", "AMQPTasksDemo", "AMQPTasksFuzzing", "BrokerControl",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -222,6 +222,40 @@ import Testing
         await client.close()
     }
 
+    /// A worker idle on a task with a cluster-wide rate limit: its token consumer holds the token it was delivered
+    /// past the broker's consumer_timeout, the broker closes that channel and the token goes back to the queue; the
+    /// worker opens its consumer again (README: "opened again a second later"), and a task sent then starts on that
+    /// same token (at 1/h the refiller issues no other within the test).
+    @Test func anIdleTokenConsumerPastTheConsumerTimeoutIsOpenedAgainAndItsTokenStillServes() async throws {
+        let (url, timeout) = try Self.timeoutNode()
+        let queue = uniqueQueue("ctimeout-rate")
+        let task = "ct.rate.\(UUID().uuidString.prefix(8).lowercased())"
+        let taken = TakenTokens()
+        let worker = try await RunningWorker.start(
+            queues: [queue], url: url,
+            register: { registry in
+                try registry.register(task) { _ in
+                    await taken.add(RateLimitToken.current)
+                    return .null
+                }
+            },
+            configure: { $0.tasks[task] = TaskSettings(rateLimit: try! RateLimit.parse("1/h"), rateLimitScope: .cluster) })
+        let handout = try #require(worker.worker.clusterRateLimits?.handouts[task])
+        // Only a consumer that held a token past the timeout is closed by the broker: wait for the reopening.
+        let deadline = ContinuousClock.now + timeout * 3 + .seconds(60)
+        while handout.openings < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(handout.openings >= 2, "the token consumer was opened again after the broker closed its channel")
+        let client = try await TaskClient.connect(url: url)
+        let id = try await client.send(task, options: SendOptions(queue: queue))
+        #expect(try await client.result(for: id, timeout: .seconds(60)).status == .success, "the task got a token")
+        #expect(await taken.sequences == [1], "it ran on the one token issued, returned by the broker and taken again")
+        await client.close()
+        try await worker.stop()
+        let connection = try await Connection.open(url: url)
+        _ = try await connection.openChannel().deleteQueue(ClusterRateLimits.queue(task))
+        await connection.close()
+    }
+
     /// Expects `queue` to hold nothing (every task answered once, no redelivery left), then deletes it.
     static func expectEmptyAndDelete(_ queue: String, url: String) async throws {
         let connection = try await Connection.open(url: url)
@@ -467,4 +501,12 @@ actor WorkerBox {
         }
         throw TestFailure("the worker never took task run \(count) into custody")
     }
+}
+
+/// The cluster rate-limit tokens the handlers of a test ran on.
+actor TakenTokens {
+    private var tokens: [RateLimitToken?] = []
+    func add(_ token: RateLimitToken?) { tokens.append(token) }
+    /// Their sequence numbers (-1 for a run without a token).
+    var sequences: [Int] { tokens.map { $0?.sequence ?? -1 } }
 }

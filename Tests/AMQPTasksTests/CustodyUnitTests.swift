@@ -9,7 +9,7 @@ import Testing
     let start = ContinuousClock.now
 
     @Test func recordedKeysAreRememberedUpToTheCapacityOldestForgottenFirst() {
-        var keys = RecordedTaskKeys(capacity: 3, maxAge: .seconds(3600))
+        var keys = RecordedTaskKeys<String>(capacity: 3, maxAge: .seconds(3600))
         for (i, key) in ["a", "b", "c", "d"].enumerated() { keys.insert(key, now: start + .seconds(i)) }
         let now = start + .seconds(10)
         #expect(keys.count == 3)
@@ -18,7 +18,7 @@ import Testing
     }
 
     @Test func recordedKeysAreForgottenAfterTheirMaximumAge() {
-        var keys = RecordedTaskKeys(capacity: 100, maxAge: .seconds(60))
+        var keys = RecordedTaskKeys<String>(capacity: 100, maxAge: .seconds(60))
         keys.insert("old", now: start)
         keys.insert("new", now: start + .seconds(50))
         #expect(keys.contains("old", now: start + .seconds(60)))
@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func aKeyRecordedAgainIsNotForgottenWithItsOlderRecord() {
-        var keys = RecordedTaskKeys(capacity: 2, maxAge: .seconds(3600))
+        var keys = RecordedTaskKeys<String>(capacity: 2, maxAge: .seconds(3600))
         keys.insert("a", now: start)
         keys.insert("b", now: start + .seconds(1))
         keys.insert("a", now: start + .seconds(2))
@@ -42,7 +42,7 @@ import Testing
     }
 
     @Test func recordedKeysStayBoundedOverManyInserts() {
-        var keys = RecordedTaskKeys(capacity: 50, maxAge: .seconds(3600))
+        var keys = RecordedTaskKeys<String>(capacity: 50, maxAge: .seconds(3600))
         for i in 0..<20_000 { keys.insert("k\(i)", now: start + .milliseconds(i)) }
         #expect(keys.count == 50)
         #expect(keys.contains("k19999", now: start + .seconds(30)))
@@ -53,7 +53,7 @@ import Testing
     /// one key many times: the memory's entries stay bounded by its capacity, not by the number of records within
     /// `maxAge` (6 h by default: at 1,000 tasks/s that was 21.6 million entries).
     @Test func oneKeyRecordedOverAndOverKeepsTheMemoryBounded() {
-        var keys = RecordedTaskKeys(capacity: 50, maxAge: .seconds(3600))
+        var keys = RecordedTaskKeys<String>(capacity: 50, maxAge: .seconds(3600))
         keys.insert("other", now: start)
         for i in 0..<20_000 { keys.insert("same", now: start + .milliseconds(i + 1)) }
         #expect(keys.count == 2)

@@ -125,6 +125,7 @@ import Testing
     /// More slots than the connection has channels (`channel_max`): the slots without a channel wait and try again,
     /// logging why; the connection and the slots that have one go on. Before, the first slot refused a channel ended
     /// the connection, and the reconnect started the same slots again: a reconnect loop any `pool_grow` could start.
+    /// (`pool_grow` no longer grows past the channels; `autoscale`'s minimum, as its backlog growth, still may.)
     @Test func slotsBeyondTheConnectionsChannelsWaitAndNeverMakeTheWorkerReconnect() async throws {
         let log = CapturedLog()
         let reconnects = { log.messages.filter { $0.contains("reconnecting in") } }
@@ -134,7 +135,9 @@ import Testing
         }
         let requester = try await PidboxRequester.open()
         let client = try await TaskClient.connect(url: Broker.url)
-        #expect(try await requester.ask(worker.hostname, "pool_grow", ["n": 20]) == ["ok": "pool will grow"])
+        #expect(
+            try await requester.ask(worker.hostname, "autoscale", ["max": 21, "min": 21])
+                == ["ok": "autoscale now max=21 min=21"])
         // A slot refused a channel says so (the fix), or the connection ends (the bug): wait for either.
         try await BadInputTests.waitUntil("a slot refused a channel, or a reconnect") {
             !slotWaits().isEmpty || !reconnects().isEmpty
@@ -145,6 +148,32 @@ import Testing
         #expect(worker.worker.status.connected)
         #expect(reconnects().isEmpty, "\(reconnects())")
         await client.close()
+        try await requester.close()
+        try await worker.stop()
+    }
+
+    /// `pool_grow` past the connection's channels (`channel_max`) adds the slots that have a channel and refuses the
+    /// rest, saying how many were added and why; before, it answered "ok" and the extra slots only waited.
+    @Test func poolGrowPastTheConnectionsChannelsAddsWhatFitsAndSaysWhyNotTheRest() async throws {
+        let log = CapturedLog()
+        let slotWaits = { log.messages.filter { $0.contains("channels of this connection") } }
+        let worker = try await PidboxWorker.start(access: .full, log: log.handler(containing: " ")) {
+            $0.broker = try WorkerConfiguration(url: Broker.url + "?channel_max=12").broker
+        }
+        let requester = try await PidboxRequester.open()
+        let reply = try await requester.ask(worker.hostname, "pool_grow", ["n": 20])
+        let error = reply["error"]?.stringValue ?? ""
+        #expect(error.contains("pool_grow 20: added") && error.contains("channel_max"), "\(reply)")
+        let concurrency = worker.worker.slots.shape.concurrency
+        #expect(concurrency > 1 && concurrency < 21, "some added, not all: \(concurrency)")
+        #expect(error.contains("added \(concurrency - 1) consumer slot(s) per queue"), "\(reply)")
+        // Every slot it added gets a channel: all consume, and none had to wait for one.
+        try await Self.waitForConsumers(concurrency, on: worker.queue, requester: requester)
+        #expect(slotWaits().isEmpty, "\(slotWaits())")
+        // Full now: a further grow adds nothing and says so.
+        let full = try await requester.ask(worker.hostname, "pool_grow")["error"]?.stringValue ?? ""
+        #expect(full.contains("added 0 consumer slot(s)"), "\(full)")
+        #expect(worker.worker.slots.shape.concurrency == concurrency)
         try await requester.close()
         try await worker.stop()
     }

@@ -136,6 +136,84 @@ import Testing
         try await deleteStream(stream)
     }
 
+    /// The worker that claimed a broadcast revoke dies before it writes it (here: its connection closes while it
+    /// holds the claim): another worker that was refused the claim claims it then and writes it; once written, no
+    /// one writes it again, even after the writer's connection ended too. One entry in the stream.
+    @Test func aRevokeWhoseClaimerDiesBeforeWritingIsWrittenByAnotherOnce() async throws {
+        let stream = uniqueStream()
+        let revoked = UUID().uuidString.lowercased()
+        let claim = RevokeLog.claimQueue([revoked], stream: stream)
+        let claimer = try await Connection.open(url: Broker.url)
+        _ = try await claimer.openChannel().declareQueue(claim, durable: false, exclusive: true, autoDelete: false)
+        let other = try await Connection.open(url: Broker.url)
+        let (refused, refusal) = AsyncStream<Void>.makeStream()
+        let recording = Task {
+            try await RevokeLog.recordOnce(
+                [revoked], in: stream, writer: "other", on: other, waitingAtMost: .seconds(60),
+                claimHeldElsewhere: { refusal.yield() })
+        }
+        var iterator = refused.makeAsyncIterator()
+        _ = await iterator.next()  // the other worker was refused the claim: the claimer holds it
+        await claimer.close()  // and dies before it writes
+        #expect(try await recording.value, "the other worker wrote the revoke once the claimer was gone")
+        let third = try await Connection.open(url: Broker.url)
+        #expect(
+            try await RevokeLog.recordOnce([revoked], in: stream, writer: "third", on: third) == false,
+            "written already: not again")
+        await other.close()
+        #expect(
+            try await RevokeLog.recordOnce([revoked], in: stream, writer: "third", on: third) == false,
+            "not again after the writer's connection ended either")
+        _ = try await third.openChannel().deleteQueue(RevokeLog.writtenQueue(claim))
+        await third.close()
+        #expect(try await entries(in: stream, carrying: revoked) == 1, "one entry in the stream")
+        try await deleteStream(stream)
+    }
+
+    /// The claimer writes the revoke, declares the written queue and its connection ends (the worker stops) just
+    /// after another worker looked for the written queue and just before that worker claims again: the claim is
+    /// free, but the revoke is written; the other worker must not write it a second time. One entry in the stream.
+    @Test func aClaimFreedAfterTheRevokeWasWrittenIsNotWrittenAgain() async throws {
+        let stream = uniqueStream()
+        let revoked = UUID().uuidString.lowercased()
+        let claim = RevokeLog.claimQueue([revoked], stream: stream)
+        let claimer = try await Connection.open(url: Broker.url)
+        _ = try await claimer.openChannel().declareQueue(claim, durable: false, exclusive: true, autoDelete: false)
+        let other = try await Connection.open(url: Broker.url)
+        let probe = try await Connection.open(url: Broker.url)
+        let attempts = ClaimAttempts()
+        let wrote = try await RevokeLog.recordOnce(
+            [revoked], in: stream, writer: "other", on: other, waitingAtMost: .seconds(60),
+            willClaim: {
+                // The second claim attempt, after a refusal: the claimer finishes as a claimer does, then stops.
+                guard await attempts.next() == 2 else { return }
+                try await RevokeLog.record([revoked], in: stream, writer: "claimer", on: claimer)
+                _ = try await claimer.openChannel().declareQueue(
+                    RevokeLog.writtenQueue(claim), durable: false, exclusive: false, autoDelete: false)
+                await claimer.close()
+                // The broker deletes the claim once it sees the connection gone: wait for that, so the next claim is
+                // not refused (which would only delay this case, not test it).
+                for _ in 0..<600 {
+                    let channel = try await probe.openChannel()
+                    do {
+                        _ = try await channel.inspectQueue(claim)
+                        try? await channel.close()
+                    } catch let error as AMQPError where error.replyCode == .notFound {
+                        return
+                    } catch let error as AMQPError where error.replyCode == .resourceLocked {}
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                throw TestFailure("the broker kept the claim of a closed connection")
+            })
+        await probe.close()
+        #expect(await attempts.value == 2, "the claim was refused once, then taken")
+        #expect(!wrote, "written by the claimer: not by the other worker")
+        _ = try await other.openChannel().deleteQueue(RevokeLog.writtenQueue(claim))
+        await other.close()
+        #expect(try await entries(in: stream, carrying: revoked) == 1, "one entry in the stream")
+        try await deleteStream(stream)
+    }
+
     /// A stream the broker refuses (here: a classic queue of that name) cannot stall remote control: the revoke is
     /// answered, with an error saying it holds only in the worker, and the worker answers the next request.
     @Test func aRevokeThatCannotBeRecordedIsAnsweredWithAnErrorAndRemoteControlGoesOn() async throws {
@@ -271,9 +349,12 @@ import Testing
         let reading = try await follower.start(on: reader)
         #expect(reading == nil, "the marker could not be written")
         #expect(reader.isOpen)
-        // A stream's queue.declare-ok always says 0 consumers, and list_consumers leaves stream consumers out: count
-        // the consumers on the reader's channels (this user's connection is the reader's only).
-        let (_, channels) = try Broker.ctl(["list_channels", "user", "consumer_count", "--quiet", "--no-table-headers"])
+        // A stream's queue.declare-ok always says 0 consumers (so a passive declare cannot count them, as it does for
+        // SystemdNotifyTests' classic queue), and list_consumers leaves stream consumers out: count the consumers on
+        // the reader's channels (this user's connection is the reader's only). A failed listing must fail the test,
+        // not read as "no consumers".
+        let (status, channels) = try Broker.ctl(["list_channels", "user", "consumer_count", "--quiet", "--no-table-headers"])
+        #expect(status == 0, "rabbitmqctl list_channels failed: \(channels)")
         var consumers = 0
         for line in channels.split(separator: "\n") {
             let fields = line.split(separator: "\t").map(String.init)
@@ -303,5 +384,15 @@ import Testing
         state.remember(revoked: ["new"], at: Date().addingTimeInterval(-60))
         #expect(!state.isRevoked("old"), "a revoke older than its lifetime is over")
         #expect(state.isRevoked("new"))
+    }
+}
+
+/// Counts the claim attempts of a `RevokeLog.recordOnce` in a test.
+private actor ClaimAttempts {
+    private(set) var value = 0
+    /// Counts one more attempt and returns how many there were.
+    func next() -> Int {
+        value += 1
+        return value
     }
 }

@@ -85,6 +85,32 @@ import Testing
         await client.close()
     }
 
+    /// A header too large for the negotiated frame size (a content header travels in one frame) is the caller's
+    /// to fix, not a lost connection: the send fails at its first attempt, says so, and the connection stays.
+    @Test func headersTooLargeForTheFrameFailAtOnceAndKeepTheConnection() async throws {
+        // A window long enough that a send retried as if the connection were lost would run out of attempts
+        // first; the assertion is on the attempt count, not on time.
+        let client = try await TaskClient.connect(url: Broker.url, reconnect: ReconnectPolicy(sendRetryWindow: .seconds(20)))
+        let queue = uniqueQueue("bigheaders")
+        let channel = try await client.openChannel()
+        try await channel.declareQueue(queue, durable: false, autoDelete: false)
+        let before = try await client.link.session().connection
+        var huge = SendOptions(queue: queue)
+        huge.headers["big"] = .string(String(repeating: "x", count: 200_000))  // frame_max is 128 KiB by default
+        let error = await #expect(throws: TaskClientError.self) { try await client.send("demo.add", options: huge) }
+        #expect(error?.code == .badArguments, "refused as given, not retried: \(error.map { "\($0)" } ?? "")")
+        #expect(error?.attempts == 1)
+        #expect(error?.cause?.kind == .invalidArgument)
+        #expect(error?.description.contains("frame_max") == true)
+        let after = try await client.link.session().connection
+        #expect(before === after && after.isOpen, "the same connection goes on")
+        #expect(try await channel.inspectQueue(queue).messageCount == 0, "nothing was sent")
+        try await client.send("demo.add", args: [1, 2], options: SendOptions(queue: queue))
+        #expect(try await channel.inspectQueue(queue).messageCount == 1, "the client goes on")
+        try await channel.deleteQueue(queue)
+        await client.close()
+    }
+
     @Test func theReplyQueueIsQuorumWhenTheClientIsGivenSeveralBrokers() async throws {
         let queue = uniqueQueue("replies")
         let client = try await TaskClient.connect(url: "\(Broker.url),\(Broker.url)", replyQueue: queue)

@@ -1,6 +1,7 @@
 import AMQP
 import AMQPTasks
 import AMQPTasksDemo
+import BrokerControl
 import Foundation
 import Logging
 import Metrics
@@ -15,18 +16,7 @@ enum Broker {
     static let url = "amqp://guest:guest@127.0.0.1:\(port)/%2f"
 
     /// Runs `Deploy/broker ctl` (rabbitmqctl on this test's broker); returns its status and output.
-    static func ctl(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = repoRoot.appendingPathComponent("Deploy/broker")
-        process.arguments = ["ctl"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
-    }
+    static func ctl(_ arguments: [String]) throws -> (Int32, String) { try BrokerControl.run(arguments) }
 }
 
 func uniqueQueue(_ prefix: String = "tasks") -> String {

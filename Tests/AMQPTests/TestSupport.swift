@@ -1,4 +1,5 @@
 import AMQP
+import BrokerControl
 import Foundation
 import Testing
 
@@ -72,16 +73,8 @@ extension TestBroker {
     /// it fails, so a test that needs it fails too.
     @discardableResult
     static func ctl(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = repoRoot.appendingPathComponent("Deploy/broker")
-        process.arguments = ["ctl"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let (status, text) = try BrokerControl.run(arguments)
+        guard status == 0 else {
             throw BrokerControlFailed(arguments: arguments, output: text)
         }
         return text

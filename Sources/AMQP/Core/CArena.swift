@@ -10,20 +10,60 @@ import Glibc
 ///
 /// I/O thread only: reachable only through `ConnectionCore.io`, which checks the thread, and not `Sendable`.
 final class CArena {
+    /// The chunk small allocations are carved from (kept across resets), how big it is and how much is handed out.
+    private var chunk: UnsafeMutableRawPointer?
+    private var chunkSize = 0
+    private var used = 0
+    /// Blocks to free at the next reset: large allocations and chunks that filled up.
     private var blocks: [UnsafeMutableRawPointer] = []
+    /// A buffer kept across resets, for encoding to check a size (`scratch(_:)`).
+    private var scratchBuffer: UnsafeMutableRawBufferPointer?
 
-    deinit { reset() }
+    /// Small allocations are carved from chunks of this size: a task message's properties take some 40 strings,
+    /// and one `malloc`/`free` for each cost about 14,000 instructions a publish (client callgrind profile).
+    static let chunkBytes = 16 * 1024
+    /// Allocations larger than this get a block of their own (a message body, a large header).
+    static let largestCarved = 2 * 1024
 
-    /// Frees everything handed out since the last reset.
+    deinit {
+        reset()
+        free(chunk)
+        scratchBuffer?.deallocate()
+    }
+
+    /// Frees everything handed out since the last reset (the current chunk is kept, empty).
     func reset() {
         for block in blocks { free(block) }
         blocks.removeAll(keepingCapacity: true)
+        used = 0
     }
 
+    /// `byteCount` bytes, 16-byte aligned (as `malloc`'s), valid until the next `reset()`.
     private func allocate(_ byteCount: Int) -> UnsafeMutableRawPointer {
-        let block = malloc(max(byteCount, 1))!
-        blocks.append(block)
-        return block
+        let start = (used + 15) & ~15
+        if let chunk, start + byteCount <= chunkSize {
+            used = start + byteCount
+            return chunk + start
+        }
+        guard byteCount <= Self.largestCarved else {
+            let block = malloc(max(byteCount, 1))!
+            blocks.append(block)
+            return block
+        }
+        if let chunk { blocks.append(chunk) }
+        let fresh = malloc(Self.chunkBytes)!
+        (chunk, chunkSize, used) = (fresh, Self.chunkBytes, byteCount)
+        return fresh
+    }
+
+    /// `byteCount` bytes to encode into and throw away, kept for the connection's lifetime (not freed by `reset()`)
+    /// so that checking every publish's size allocates nothing after the first.
+    func scratch(_ byteCount: Int) -> UnsafeMutableRawPointer {
+        if let buffer = scratchBuffer, buffer.count >= byteCount { return buffer.baseAddress! }
+        scratchBuffer?.deallocate()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 8)
+        scratchBuffer = buffer
+        return buffer.baseAddress!
     }
 
     /// A NUL-terminated copy of `string`, for rabbitmq-c's `const char *` parameters.

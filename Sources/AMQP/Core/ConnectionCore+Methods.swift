@@ -8,6 +8,9 @@ extension ConnectionCore {
         isInternal: Bool, arguments: FieldTable
     ) throws {
         _ = try openChannelState(channel, operation: "exchange.declare")
+        try ShortStrings.check(
+            "exchange.declare", ["exchange name": name, "exchange type": type], arguments: arguments)
+        try checkMethodFits("exchange.declare", names: [name, type], arguments: arguments)
         amqp_exchange_declare(
             state, channel, arena.bytes(name), arena.bytes(type), passive.c, durable.c, autoDelete.c, isInternal.c,
             arena.table(arguments))
@@ -20,6 +23,7 @@ extension ConnectionCore {
 
     func exchangeDelete(channel: UInt16, name: String, ifUnused: Bool) throws {
         _ = try openChannelState(channel, operation: "exchange.delete")
+        try ShortStrings.check("exchange.delete", ["exchange name": name])
         amqp_exchange_delete(state, channel, arena.bytes(name), ifUnused.c)
         try check(amqp_get_rpc_reply(state), operation: "exchange.delete '\(name)'", channel: channel)
     }
@@ -28,6 +32,11 @@ extension ConnectionCore {
         channel: UInt16, destination: String, source: String, routingKey: String, arguments: FieldTable
     ) throws {
         _ = try openChannelState(channel, operation: "exchange.bind")
+        try ShortStrings.check(
+            "exchange.bind",
+            ["destination exchange name": destination, "source exchange name": source, "routing key": routingKey],
+            arguments: arguments)
+        try checkMethodFits("exchange.bind", names: [destination, source, routingKey], arguments: arguments)
         amqp_exchange_bind(
             state, channel, arena.bytes(destination), arena.bytes(source), arena.bytes(routingKey),
             arena.table(arguments))
@@ -41,6 +50,8 @@ extension ConnectionCore {
         arguments: FieldTable
     ) throws -> QueueState {
         _ = try openChannelState(channel, operation: "queue.declare")
+        try ShortStrings.check("queue.declare", ["queue name": name], arguments: arguments)
+        try checkMethodFits("queue.declare", names: [name], arguments: arguments)
         let ok = amqp_queue_declare(
             state, channel, arena.bytes(name), passive.c, durable.c, exclusive.c, autoDelete.c,
             arena.table(arguments))
@@ -60,6 +71,9 @@ extension ConnectionCore {
     ) throws {
         let operation = unbind ? "queue.unbind" : "queue.bind"
         _ = try openChannelState(channel, operation: operation)
+        try ShortStrings.check(
+            operation, ["queue name": queue, "exchange name": exchange, "routing key": routingKey], arguments: arguments)
+        try checkMethodFits(operation, names: [queue, exchange, routingKey], arguments: arguments)
         if unbind {
             amqp_queue_unbind(
                 state, channel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey),
@@ -76,6 +90,7 @@ extension ConnectionCore {
 
     func queuePurge(channel: UInt16, name: String) throws -> UInt32 {
         _ = try openChannelState(channel, operation: "queue.purge")
+        try ShortStrings.check("queue.purge", ["queue name": name])
         let ok = amqp_queue_purge(state, channel, arena.bytes(name))
         try check(amqp_get_rpc_reply(state), operation: "queue.purge '\(name)'", channel: channel)
         return ok!.pointee.message_count
@@ -83,6 +98,7 @@ extension ConnectionCore {
 
     func queueDelete(channel: UInt16, name: String, ifUnused: Bool, ifEmpty: Bool) throws -> UInt32 {
         _ = try openChannelState(channel, operation: "queue.delete")
+        try ShortStrings.check("queue.delete", ["queue name": name])
         let ok = amqp_queue_delete(state, channel, arena.bytes(name), ifUnused.c, ifEmpty.c)
         try check(amqp_get_rpc_reply(state), operation: "queue.delete '\(name)'", channel: channel)
         return ok!.pointee.message_count
@@ -137,6 +153,10 @@ extension ConnectionCore {
             return
         }
         var properties = arena.properties(message.properties)
+        if let error = contentHeaderOverflow(&properties, from: message.properties) {
+            completion(.failure(error))  // refused before anything is written, as above
+            return
+        }
         let status = message.body.withUnsafeBytes { body in
             amqp_basic_publish(
                 state, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey), message.mandatory.c,
@@ -166,6 +186,8 @@ extension ConnectionCore {
         continuation: AsyncThrowingStream<Delivery, Error>.Continuation, channelOpen: ChannelOpenFlag
     ) throws -> String {
         let channelState = try openChannelState(channel, operation: "basic.consume")
+        try ShortStrings.check("basic.consume", ["queue name": queue, "consumer tag": tag], arguments: arguments)
+        try checkMethodFits("basic.consume", names: [queue, tag], arguments: arguments)
         let ok = amqp_basic_consume(
             state, channel, arena.bytes(queue), arena.bytes(tag), 0, 0, exclusive.c, arena.table(arguments))
         try check(amqp_get_rpc_reply(state), operation: "basic.consume '\(queue)'", channel: channel)
@@ -185,6 +207,7 @@ extension ConnectionCore {
 
     func basicGet(channel: UInt16, queue: String, autoAck: Bool) throws -> Delivery? {
         _ = try openChannelState(channel, operation: "basic.get")
+        try ShortStrings.check("basic.get", ["queue name": queue])
         let reply = amqp_basic_get(state, channel, arena.bytes(queue), autoAck.c)
         try check(reply, operation: "basic.get '\(queue)'", channel: channel)
         guard reply.reply.id == MethodID.basicGetOk else { return nil }

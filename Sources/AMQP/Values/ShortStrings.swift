@@ -28,6 +28,25 @@ enum ShortStrings {
         return nil
     }
 
+    /// Refuses, before anything is written, a method whose names do not fit in short strings: rabbitmq-c would
+    /// write half the frame and the connection would be lost. `names` pairs what each is ("queue name") with its
+    /// value; the keys of `arguments` (table field names) are short strings too. Throws `.invalidArgument`.
+    static func check(_ operation: String, _ names: KeyValuePairs<String, String>, arguments: FieldTable = [:]) throws {
+        for (field, value) in names where value.utf8.count > maxBytes {
+            throw overlong(operation, "the \(field) '\(value.prefix(40))…'", bytes: value.utf8.count)
+        }
+        if let key = overlongKey(in: arguments) {
+            throw overlong(operation, "argument name '\(key.prefix(40))…'", bytes: key.utf8.count)
+        }
+    }
+
+    private static func overlong(_ operation: String, _ what: String, bytes: Int) -> AMQPError {
+        AMQPError(
+            .invalidArgument, operation: operation,
+            message: "\(what) is \(bytes) bytes long; AMQP allows at most \(maxBytes)",
+            hint: "shorten it; nothing was sent and the connection stays open")
+    }
+
     private static func overlongKey(in table: FieldTable) -> String? {
         for entry in table.entries {
             if entry.key.utf8.count > maxBytes { return entry.key }

@@ -10,7 +10,7 @@ public enum TickID {
 
     /// The id of `schedule`'s tick at `tick` (lowercase, Celery's form of a UUID).
     public static func id(schedule: String, tick: Date) -> String {
-        uuid5(namespace: namespace, name: "\(schedule)@\(timestamp(tick))").uuidString.lowercased()
+        uuid5(namespace: namespace, name: "\(schedule)@\(timestamp(tick))").lowercasedString
     }
 
     /// `tick` as `2026-11-27T05:30:00Z` (whole seconds, UTC): how ticks are named in ids, state and logs.

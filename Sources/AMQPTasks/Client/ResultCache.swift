@@ -18,11 +18,20 @@ struct ResultCache {
     /// The most state messages kept per task; older ones are dropped first (the final result is kept apart).
     static let maxHistory = 100
     private var entries: [String: Entry] = [:]
-    /// Insertion order per class (expected, unexpected); an item whose sequence no longer matches was removed.
-    private var orders: [Bool: [(id: String, sequence: Int)]] = [true: [], false: []]
-    private var heads: [Bool: Int] = [true: 0, false: 0]
-    private var counts: [Bool: Int] = [true: 0, false: 0]
+    /// Per class (`expected`, then the others): insertion order, where its live part starts, and how many live.
+    /// An item whose sequence no longer matches its entry was removed. Kept in a two-element array indexed by the
+    /// class, not dictionaries keyed by a `Bool`: those hashed a `Bool` some ten times a result.
+    private var classes = [ClassOrder(), ClassOrder()]
     private var nextSequence = 0
+
+    private struct ClassOrder {
+        var order: [(id: String, sequence: Int)] = []
+        var head = 0
+        var count = 0
+    }
+
+    private static func slot(_ expected: Bool) -> Int { expected ? 0 : 1 }
+
     /// Entries dropped to stay within the limits.
     private(set) var dropped = 0
 
@@ -41,16 +50,21 @@ struct ResultCache {
     /// Adds a state message of task `id`; returns how many entries were dropped to make room.
     @discardableResult
     mutating func record(_ result: ResultMessage, expected: Bool, at now: Date = Date()) -> Int {
-        if entries[result.taskId] == nil {
-            entries[result.taskId] = Entry(stored: now, expected: expected, sequence: nextSequence)
-            orders[expected, default: []].append((result.taskId, nextSequence))
-            counts[expected, default: 0] += 1
+        let id = result.taskId
+        let index: Dictionary<String, Entry>.Index
+        if let found = entries.index(forKey: id) {
+            index = found
+        } else {
+            entries[id] = Entry(stored: now, expected: expected, sequence: nextSequence)
+            classes[Self.slot(expected)].order.append((id, nextSequence))
+            classes[Self.slot(expected)].count += 1
             nextSequence += 1
+            index = entries.index(forKey: id)!
         }
-        entries[result.taskId]!.history.append(result)
+        entries.values[index].history.append(result)
         // A task reporting progress sends many states: keep the latest `maxHistory`, so one task cannot grow the cache.
-        if entries[result.taskId]!.history.count > Self.maxHistory { entries[result.taskId]!.history.removeFirst() }
-        if result.status.isFinal { entries[result.taskId]!.final = result }
+        if entries.values[index].history.count > Self.maxHistory { entries.values[index].history.removeFirst() }
+        if result.status.isFinal { entries.values[index].final = result }
         let before = dropped
         prune(expected: true, now: now)
         prune(expected: false, now: now)
@@ -59,33 +73,35 @@ struct ResultCache {
 
     mutating func remove(_ id: String) {
         guard let entry = entries.removeValue(forKey: id) else { return }
-        counts[entry.expected, default: 0] -= 1
+        classes[Self.slot(entry.expected)].count -= 1
         compactIfSparse(expected: entry.expected)
     }
 
     private mutating func prune(expected: Bool, now: Date) {
         let limit = expected ? limits.maxResults : limits.maxUnexpectedResults
-        var head = heads[expected] ?? 0
-        let order = orders[expected] ?? []
+        let slot = Self.slot(expected)
+        var head = classes[slot].head
+        let order = classes[slot].order
         while head < order.count {
             let oldest = order[head]
             if let entry = entries[oldest.id], entry.sequence == oldest.sequence {
-                guard (counts[expected] ?? 0) > limit || now.timeIntervalSince(entry.stored) >= limits.maxAge.secondsValue else { break }
+                guard classes[slot].count > limit || now.timeIntervalSince(entry.stored) >= limits.maxAge.secondsValue else { break }
                 entries.removeValue(forKey: oldest.id)
-                counts[expected, default: 0] -= 1
+                classes[slot].count -= 1
                 dropped += 1
             }
             head += 1
         }
-        heads[expected] = head
+        classes[slot].head = head
         compactIfSparse(expected: expected)
     }
 
     /// Keeps each order within about twice its live entries.
     private mutating func compactIfSparse(expected: Bool) {
-        let head = heads[expected] ?? 0
-        guard let order = orders[expected], order.count - head > 2 * (counts[expected] ?? 0) + 64 else { return }
-        orders[expected] = order[head...].filter { entries[$0.id]?.sequence == $0.sequence }
-        heads[expected] = 0
+        let slot = Self.slot(expected)
+        let live = classes[slot]
+        guard live.order.count - live.head > 2 * live.count + 64 else { return }
+        classes[slot].order = live.order[live.head...].filter { entries[$0.id]?.sequence == $0.sequence }
+        classes[slot].head = 0
     }
 }

@@ -102,7 +102,7 @@ public final class TaskClient: Sendable {
         resultCache: ResultCacheLimits = ResultCacheLimits(), logger: Logger = Logger(label: "amqp-tasks.client"),
         metricsFactory: any MetricsFactory = MetricsSystem.factory, tracer: (any Tracer)? = nil
     ) async throws -> TaskClient {
-        let queue = replyQueue ?? "amqp-tasks.reply.\(UUID().uuidString.lowercased())"
+        let queue = replyQueue ?? "amqp-tasks.reply.\(UUID().lowercasedString)"
         var arguments: FieldTable = ["x-expires": .int32(86_400_000)]
         if replicatedReplies ?? (brokers.count > 1) { arguments["x-queue-type"] = "quorum" }
         let link = ClientLink(brokers: brokers, replyQueue: queue, replyQueueArguments: arguments, logger: logger)

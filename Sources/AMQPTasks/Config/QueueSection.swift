@@ -10,7 +10,7 @@ enum QueueSection {
         guard let name = r.required("name") else { return nil }
         let deadSuffix = DeadLetters.name(for: "")
         r.checkShortString(
-            "name", name, maxBytes: 255 - deadSuffix.utf8.count,
+            "name", name, maxBytes: DeadLetters.longestQueueName,
             because: " (AMQP names hold 255, and the worker also declares \"<name>\(deadSuffix)\")")
         var queue = QueueDefinition(name: name)
         queue.durable = r.bool("durable") ?? true

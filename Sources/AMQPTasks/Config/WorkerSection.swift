@@ -15,7 +15,7 @@ enum WorkerSection {
         if let queues = r.stringArray("queues") {
             for queue in queues {
                 r.checkShortString(
-                    "queues", queue, maxBytes: 255 - DeadLetters.name(for: "").utf8.count,
+                    "queues", queue, maxBytes: DeadLetters.longestQueueName,
                     because: " for each queue (AMQP names hold 255, and the worker also declares its .dead queue)")
             }
             context.workerQueuesInFile = queues

@@ -15,47 +15,79 @@ extension RemoteControl {
         "queue_durable", "queue_auto_delete", "exchange_durable", "exchange_auto_delete", "queue_arguments",
     ]
 
-    /// `pool_grow [N=1]`: N more consumer slots per queue, up to `[worker] max_concurrency`.
-    func poolGrow(_ arguments: [String: JSONValue]) async -> JSONValue {
-        if slots.shape.autoscale != nil {
-            return Self.refusal("pool_grow is not supported with autoscale. Adjust autoscale range instead.")
-        }
-        let n: Int
-        do {
-            n = try Self.count(arguments["n"], "pool_grow", most: slots.maxConcurrency)
-        } catch {
-            return Self.refusal("\(error)")
-        }
-        let current = slots.shape.concurrency
-        guard current + n <= slots.maxConcurrency else {
-            return Self.refusal(
-                "pool_grow \(n) refused: \(configuration.hostname) has \(current) consumers per queue and may have at most \(slots.maxConcurrency) ([worker] max_concurrency)")
-        }
-        let now = await slots.resize(to: current + n)
-        logger.notice("pool grown by remote control: \(now) consumers per queue (was \(current))")
-        return ["ok": "pool will grow"]
-    }
+    /// `pool_grow [N=1]`: N more consumer slots per queue, up to `[worker] max_concurrency` and to the channels the
+    /// connection has.
+    func poolGrow(_ arguments: [String: JSONValue]) async -> JSONValue { await resizePool(by: .grow, arguments) }
 
     /// `pool_shrink [N=1]`: N fewer consumer slots per queue, at least one left; each retiring slot finishes its
     /// task first.
-    func poolShrink(_ arguments: [String: JSONValue]) async -> JSONValue {
+    func poolShrink(_ arguments: [String: JSONValue]) async -> JSONValue { await resizePool(by: .shrink, arguments) }
+
+    /// Which way `pool_grow` and `pool_shrink` resize, with their words.
+    enum PoolResize {
+        case grow, shrink
+
+        var command: String { self == .grow ? "pool_grow" : "pool_shrink" }
+    }
+
+    /// `pool_grow` and `pool_shrink`: N (the request's `n`, 1 by default) slots per queue more or fewer, refused
+    /// with autoscale on, past `max_concurrency` or below one slot; growing adds only the slots the connection has
+    /// channels for, and says so when that is fewer than asked.
+    private func resizePool(by direction: PoolResize, _ arguments: [String: JSONValue]) async -> JSONValue {
+        let command = direction.command
         if slots.shape.autoscale != nil {
-            return Self.refusal("pool_shrink is not supported with autoscale. Adjust autoscale range instead.")
+            return Self.refusal("\(command) is not supported with autoscale. Adjust autoscale range instead.")
         }
         let n: Int
         do {
-            n = try Self.count(arguments["n"], "pool_shrink", most: slots.maxConcurrency)
+            n = try Self.count(arguments["n"], command, most: slots.maxConcurrency)
         } catch {
             return Self.refusal("\(error)")
         }
         let current = slots.shape.concurrency
-        guard current - n >= 1 else {
-            return Self.refusal(
-                "pool_shrink \(n) refused: \(configuration.hostname) has \(current) consumers per queue and keeps at least 1")
+        switch direction {
+        case .grow:
+            guard current + n <= slots.maxConcurrency else {
+                return Self.refusal(
+                    "pool_grow \(n) refused: \(configuration.hostname) has \(current) consumers per queue and may have at most \(slots.maxConcurrency) ([worker] max_concurrency)")
+            }
+            if let room = await channelRoom(), room.slotsPerQueue < n {
+                // Each slot needs a channel of the connection: the ones beyond channel_max would only wait for one.
+                let added = room.slotsPerQueue
+                if added > 0 { await slots.resize(to: current + added) }
+                logger.warning("pool_grow \(n): grown by \(added) consumers per queue only: \(room.reason)")
+                return Self.refusal(
+                    "pool_grow \(n): added \(added) consumer slot(s) per queue (\(added * slots.shape.queues.count) in all), not \(n): \(room.reason); connect with a higher channel_max (the broker URL's ?channel_max=, 0 lets the broker choose) or grow by fewer")
+            }
+            let now = await slots.resize(to: current + n)
+            logger.notice("pool grown by remote control: \(now) consumers per queue (was \(current))")
+            return ["ok": "pool will grow"]
+        case .shrink:
+            guard current - n >= 1 else {
+                return Self.refusal(
+                    "pool_shrink \(n) refused: \(configuration.hostname) has \(current) consumers per queue and keeps at least 1")
+            }
+            let now = await slots.resize(to: current - n)
+            logger.notice("pool shrunk by remote control: \(now) consumers per queue (was \(current)); busy ones retire after their task")
+            return ["ok": "pool will shrink"]
         }
-        let now = await slots.resize(to: current - n)
-        logger.notice("pool shrunk by remote control: \(now) consumers per queue (was \(current)); busy ones retire after their task")
-        return ["ok": "pool will shrink"]
+    }
+
+    /// Channels of the connection `pool_grow` leaves to the worker's short-lived ones (a remote-control reply
+    /// channel opened again, `add_consumer`'s declarations, a queue re-declared after it was deleted).
+    static let channelsKeptFree = 2
+
+    /// How many more consumer slots per queue the connection has channels for (each slot consumes on its own
+    /// channel), and why no more; nil when the connection cannot say (it is closing: the slots start with the next).
+    private func channelRoom() async -> (slotsPerQueue: Int, reason: String)? {
+        guard let usage = try? await connection.channelUsage() else { return nil }
+        let waiting = slots.waitingForConsumer
+        let free = max(0, usage.free - waiting - Self.channelsKeptFree)
+        let queues = max(1, slots.shape.queues.count)
+        return (
+            free / queues,
+            "each consumer needs a channel of its own, and the connection may have \(usage.limit) (channel_max): \(usage.open) are open, \(waiting) consumer(s) are about to open one and \(Self.channelsKeptFree) are kept for the worker's own use"
+        )
     }
 
     /// `autoscale [MAX [MIN]]`: sets the autoscale range, turning autoscale on if it was off (a Celery worker needs
@@ -95,10 +127,10 @@ extension RemoteControl {
         do {
             queue = try queueName(arguments["queue"], "add_consumer")
             let deadLetters = DeadLetters.name(for: queue)
-            guard deadLetters.utf8.count <= 255 else {
+            guard queue.utf8.count <= DeadLetters.longestQueueName else {
                 // Declaring it, rabbitmq-c would write the frame half and drop the whole connection.
                 throw RemoteControlArgumentError(
-                    "add_consumer: a queue name is at most \(255 - (deadLetters.utf8.count - queue.utf8.count)) bytes, so that its dead-letter queue \(Self.clip(deadLetters)) fits AMQP's 255; got \(queue.utf8.count) bytes")
+                    "add_consumer: a queue name is at most \(DeadLetters.longestQueueName) bytes, so that its dead-letter queue \(Self.clip(deadLetters)) fits AMQP's 255; got \(queue.utf8.count) bytes")
             }
             declaration = try Self.declaration(of: queue, arguments)
         } catch {

@@ -3,7 +3,7 @@ import FoundationEssentials
 
 /// Reads the headers whose type and range a worker relies on, refusing (with what was wrong) any that is off.
 struct HeaderReader {
-    let headers: FieldTable
+    let headers: TaskHeaders
     let invalid: (String) -> TaskMessageError
 
     /// The longest time limit taken as given (about 31 years); longer ones mean "no limit" in practice. The
@@ -13,7 +13,7 @@ struct HeaderReader {
     static let mostRetries = 1_000_000
 
     func retries() throws -> Int {
-        guard let value = headers["retries"], !value.isVoid else { return 0 }
+        guard let value = headers.retries, !value.isVoid else { return 0 }
         guard let retries = value.intValue, (0...Self.mostRetries).contains(retries) else {
             throw invalid("'retries' must be a whole number from 0 to \(Self.mostRetries), got \(value)")
         }
@@ -21,8 +21,8 @@ struct HeaderReader {
     }
 
     /// An ISO 8601 time header (`eta`, `expires`), or nil when absent.
-    func time(_ name: String) throws -> String? {
-        guard let value = headers[name], !value.isVoid else { return nil }
+    func time(_ name: String, _ value: FieldValue?) throws -> String? {
+        guard let value, !value.isVoid else { return nil }
         guard let text = value.stringValue, CeleryTime.parse(text) != nil else {
             throw invalid("'\(name)' must be an ISO 8601 time such as 2026-11-25T15:22:28.144239+00:00, got \(String(describing: value).prefix(80))")
         }
@@ -31,7 +31,7 @@ struct HeaderReader {
 
     /// `timelimit`: `[hard, soft]`, each null or a number of seconds, finite and not negative.
     func timeLimit() throws -> TaskMessage.TimeLimit {
-        guard let value = headers["timelimit"], !value.isVoid else { return .init() }
+        guard let value = headers.timeLimit, !value.isVoid else { return .init() }
         guard let limits = value.arrayValue, limits.count == 2 else {
             throw invalid("'timelimit' must be [hard, soft] in seconds, got \(String(describing: value).prefix(80))")
         }

@@ -60,7 +60,7 @@ public struct TaskMessage: Sendable, Hashable {
     }
 
     public init(
-        id: String = UUID().uuidString.lowercased(), name: String, args: [JSONValue] = [],
+        id: String = UUID().lowercasedString, name: String, args: [JSONValue] = [],
         kwargs: [String: JSONValue] = [:], embed: TaskEmbed = TaskEmbed(), retries: Int = 0
     ) {
         self.id = id
@@ -134,17 +134,12 @@ extension TaskMessage {
         return repr.prefix(maxReprLength) + "..."
     }
 
-    private static let modelledHeaders: Set<String> = [
-        "lang", "task", "id", "shadow", "eta", "expires", "group", "group_index", "retries", "timelimit", "root_id",
-        "parent_id", "argsrepr", "kwargsrepr", "origin", "ignore_result",
-    ]
-
     /// Reads a task from a message's properties and body. Accepts what Celery 5 clients send (protocol v2 with
     /// JSON), and the older form whose body is `{"args": [...], "kwargs": {...}}` with the task in the headers.
     public static func decode(properties: BasicProperties, body: Data) throws -> TaskMessage {
-        let headers = properties.headers ?? [:]
-        let taskId = headers["id"]?.stringValue ?? properties.correlationId
-        let taskName = headers["task"]?.stringValue
+        let headers = TaskHeaders(properties.headers ?? [:])
+        let taskId = headers.id?.stringValue ?? properties.correlationId
+        let taskName = headers.task?.stringValue
         func failure(_ reason: TaskMessageError.Reason, _ message: String) -> TaskMessageError {
             TaskMessageError(reason: reason, message: message, taskId: taskId, taskName: taskName)
         }
@@ -157,7 +152,7 @@ extension TaskMessage {
         if let encoding = properties.contentEncoding, !["utf-8", "utf8"].contains(encoding.lowercased()) {
             throw failure(.unsupportedContentType, "content encoding '\(encoding.prefix(100))' is not supported; send utf-8")
         }
-        if let compression = headers["compression"], !compression.isVoid {
+        if let compression = headers.compression, !compression.isVoid {
             throw failure(
                 .unsupportedContentType,
                 "compressed bodies (compression = \(String(describing: compression).prefix(60))) are not supported; send without compression (Celery: task_compression = None)")
@@ -170,7 +165,7 @@ extension TaskMessage {
             throw failure(.invalidJSON, "the body is not valid JSON: \(preview)")
         }
         guard let name = taskName, !name.isEmpty else {
-            if let value = headers["task"], !value.isVoid {
+            if let value = headers.task, !value.isVoid {
                 throw failure(.notATaskMessage, "the 'task' header must be a string, got \(String(describing: value).prefix(80))")
             }
             if json.objectValue?["task"] != nil {
@@ -181,7 +176,7 @@ extension TaskMessage {
             throw failure(.notATaskMessage, "the message has no 'task' header: it is not a Celery v2 task message")
         }
         guard let id = taskId, !id.isEmpty else {
-            if let value = headers["id"], !value.isVoid {
+            if let value = headers.id, !value.isVoid {
                 throw failure(.notATaskMessage, "the 'id' header must be a string, got \(String(describing: value).prefix(80))")
             }
             throw failure(.notATaskMessage, "the message has no 'id' header and no correlation_id")
@@ -218,19 +213,19 @@ extension TaskMessage {
         var message = TaskMessage(id: id, name: name, args: args, kwargs: kwargs, embed: embed)
         let header = HeaderReader(headers: headers) { failure(.invalidHeader, $0) }
         message.retries = try header.retries()
-        message.eta = try header.time("eta")
-        message.expires = try header.time("expires")
+        message.eta = try header.time("eta", headers.eta)
+        message.expires = try header.time("expires", headers.expires)
         message.timeLimit = try header.timeLimit()
-        message.rootId = headers["root_id"]?.stringValue
-        message.parentId = headers["parent_id"]?.stringValue
-        message.group = headers["group"]?.stringValue
-        message.groupIndex = headers["group_index"]?.intValue
-        message.shadow = headers["shadow"]?.stringValue
-        message.origin = headers["origin"]?.stringValue
-        message.ignoreResult = headers["ignore_result"]?.boolValue
-        message.argsRepr = headers["argsrepr"]?.stringValue
-        message.kwargsRepr = headers["kwargsrepr"]?.stringValue
-        message.extraHeaders = FieldTable(headers.entries.filter { !modelledHeaders.contains($0.key) })
+        message.rootId = headers.rootId?.stringValue
+        message.parentId = headers.parentId?.stringValue
+        message.group = headers.group?.stringValue
+        message.groupIndex = headers.groupIndex?.intValue
+        message.shadow = headers.shadow?.stringValue
+        message.origin = headers.origin?.stringValue
+        message.ignoreResult = headers.ignoreResult?.boolValue
+        message.argsRepr = headers.argsRepr?.stringValue
+        message.kwargsRepr = headers.kwargsRepr?.stringValue
+        message.extraHeaders = FieldTable(headers.extra)
         message.replyTo = properties.replyTo
         message.correlationId = properties.correlationId
         message.priority = properties.priority

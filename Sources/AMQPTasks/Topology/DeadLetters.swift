@@ -10,6 +10,9 @@ public enum DeadLetters {
     /// The dead-letter exchange and queue name for `queue`.
     public static func name(for queue: String) -> String { "\(queue).dead" }
 
+    /// The longest queue name (in UTF-8 bytes) whose dead-letter queue still fits an AMQP name (255 bytes): 250.
+    public static let longestQueueName = 255 - name(for: "").utf8.count
+
     /// Headers added to a dead-lettered message.
     public enum Header {
         public static let reason = "x-amqp-tasks-reason"
@@ -30,6 +33,20 @@ public enum DeadLetters {
         try await Topology.declareQueueIfMissing(
             name, arguments: quorum ? ["x-queue-type": "quorum"] : [:], on: channel.connection)
         try await channel.bindQueue(name, to: name)
+    }
+
+    /// The copy of `received` without the dead-letter headers, for when they would not fit in one frame with the
+    /// message's own headers (`AMQPError.invalidArgument` from `basic.publish`): the message's properties as they
+    /// came fit, since it was delivered on a connection with this frame size. Only what the broker would refuse
+    /// goes: the expiration (a dead letter stays) and the `user_id` (not the worker's).
+    static func bareMessage(for received: ReceivedMessage, queue: String) -> OutgoingMessage {
+        var properties = received.properties
+        properties.expiration = nil
+        properties.userId = nil
+        return OutgoingMessage(
+            body: received.body, exchange: name(for: queue),
+            routingKey: NativeDelayedDelivery.strippingDelayPrefix(received.routingKey), properties: properties,
+            mandatory: true)
     }
 
     /// The copy of `received` to publish to the dead-letter exchange.

@@ -39,6 +39,10 @@ final class ConsumerSlot: Sendable, Identifiable {
         }
     }
 
+    /// True while the slot has a consumer (so a channel): false before its first consumer started, and while it
+    /// waits to start another.
+    var hasConsumer: Bool { state.withLock { $0.consumer != nil } }
+
     /// Forgets the slot's consumer, which ended.
     func detach() { state.withLock { $0.consumer = nil } }
 

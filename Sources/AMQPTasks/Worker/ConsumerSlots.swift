@@ -78,6 +78,11 @@ final class ConsumerSlots: Sendable {
         state.withLock { state in state.live.reduce(into: [:]) { $0[$1.queue, default: 0] += 1 } }
     }
 
+    /// Slots that take tasks but have no consumer yet: each will open a channel (or waits for one).
+    var waitingForConsumer: Int {
+        state.withLock { state in state.live.filter { !$0.isRetiring && !$0.hasConsumer }.count }
+    }
+
     /// How many slots of `queue` run a task now.
     func busyCount(of queue: String) -> Int {
         state.withLock { $0.live.filter { $0.queue == queue && $0.isBusy }.count }

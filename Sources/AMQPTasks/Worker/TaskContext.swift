@@ -34,8 +34,7 @@ public struct TaskContext: Sendable {
         self.hostname = hostname
         self.queue = queue
         var logger = logger
-        logger[metadataKey: "task_id"] = "\(message.id)"
-        logger[metadataKey: "task"] = "\(message.name)"
+        logger.handler = TaskLogHandler(base: logger.handler, taskId: message.id, taskName: message.name)
         self.logger = logger
     }
 

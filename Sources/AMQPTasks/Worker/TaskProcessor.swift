@@ -27,7 +27,7 @@ struct TaskProcessor {
     func process(_ delivery: Delivery) async {
         let received = ReceivedMessage(delivery, queue: queue)
         let key = Self.attemptKey(received)
-        let memoryKey = DeliveryMemory.key(of: received)
+        let memoryKey = DeliveryMemory.key(of: received, attempt: key)
         // A custody copy that came back to its task queue (its ack was lost with the custody channel) is a
         // redelivery too, though not flagged as one.
         let seenBefore = received.redelivered || received.properties.headers?[CustodyQueue.copyHeader] != nil
@@ -67,7 +67,7 @@ struct TaskProcessor {
     /// A redelivered message this worker has seen: acknowledged without running when its outcome was recorded here
     /// (only its acknowledgement was lost); when it runs here now, this delivery waits for that run and is settled
     /// as it is. True when it was settled so.
-    private func settledEarlier(_ delivery: Delivery, key: String, memoryKey: String) async -> Bool {
+    private func settledEarlier(_ delivery: Delivery, key: String, memoryKey: DeliveryMemory.Key) async -> Bool {
         if memory.wasRecorded(memoryKey) {
             logger.notice(
                 "task \(key) was redelivered but this worker recorded its outcome already (its acknowledgement was lost): acknowledged without running it again"

@@ -75,7 +75,7 @@ public final class Worker: Service, Sendable {
             state.rateLimits.set(settings.rateLimit, for: name)
         }
         self.clusterRateLimits = ClusterRateLimits(
-            tasks: configuration.tasks, broker: configuration.broker,
+            tasks: configuration.tasks, running: Set(registry.names), broker: configuration.broker,
             identity: "\(configuration.hostname)/\(UUID().uuidString.prefix(8).lowercased())", logger: logger)
     }
 

@@ -4,14 +4,14 @@
 /// A redelivered message whose key is here had its outcome recorded by this worker already: only its
 /// acknowledgement was lost (the channel closed between the record and the ack, or the broker's `consumer_timeout`
 /// closed it while the task ran), so it is acknowledged without running again.
-struct RecordedTaskKeys: Sendable {
+struct RecordedTaskKeys<Key: Hashable & Sendable>: Sendable {
     let capacity: Int
     let maxAge: Duration
     /// When each key was last recorded.
-    private var recordedAt: [String: ContinuousClock.Instant] = [:]
+    private var recordedAt: [Key: ContinuousClock.Instant] = [:]
     /// Keys in the order they were recorded, oldest first from `head` (a key recorded again appears twice; only its
     /// latest entry counts).
-    private var order: [(key: String, at: ContinuousClock.Instant)] = []
+    private var order: [(key: Key, at: ContinuousClock.Instant)] = []
     private var head = 0
 
     init(capacity: Int = 5000, maxAge: Duration = .seconds(6 * 3600)) {
@@ -27,7 +27,7 @@ struct RecordedTaskKeys: Sendable {
     var entriesHeld: Int { order.count - head }
 
     /// Remembers that the outcome of `key` was recorded `now`, forgetting the oldest keys beyond the bounds.
-    mutating func insert(_ key: String, now: ContinuousClock.Instant) {
+    mutating func insert(_ key: Key, now: ContinuousClock.Instant) {
         recordedAt[key] = now
         order.append((key, now))
         forgetExpired(now: now)
@@ -44,8 +44,8 @@ struct RecordedTaskKeys: Sendable {
     /// again) would otherwise grow the order by one entry a record until they aged out, however small `capacity`.
     /// Called when the order holds twice `capacity`, so at least `capacity` entries go each time.
     private mutating func dropStaleEntries() {
-        var seen = Set<String>()
-        var live: [(key: String, at: ContinuousClock.Instant)] = []
+        var seen = Set<Key>()
+        var live: [(key: Key, at: ContinuousClock.Instant)] = []
         for entry in order[head...].reversed() where recordedAt[entry.key] == entry.at && seen.insert(entry.key).inserted {
             live.append(entry)
         }
@@ -54,7 +54,7 @@ struct RecordedTaskKeys: Sendable {
     }
 
     /// True when the outcome of `key` was recorded no longer than `maxAge` before `now`.
-    func contains(_ key: String, now: ContinuousClock.Instant) -> Bool {
+    func contains(_ key: Key, now: ContinuousClock.Instant) -> Bool {
         guard let at = recordedAt[key] else { return false }
         return now - at <= maxAge
     }

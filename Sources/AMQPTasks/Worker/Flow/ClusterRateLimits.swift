@@ -14,16 +14,18 @@ import Synchronization
 /// about a second (a host that goes silent: within twice the heartbeat). Token k of a refiller is issued in the
 /// interval after it was due, `k / rate` after its first (after a stall it does not catch up).
 ///
-/// A task of such a name waits for a token before it runs: its consumer takes one from the token queue (prefetch
-/// 1, so the waiting slot holds at most the one token it needs, and nothing else), acknowledges it (taken = used:
-/// a worker that dies after taking one loses that start, never repeats it) and runs the task. A waiting task
-/// that is revoked stops waiting at once (any token it was being handed goes back to the queue).
+/// A task of such a name waits for a token before it runs. Each worker has one token consumer per such task it runs
+/// (`consumeTokens`: a channel of its own, prefetch 1, manual acknowledgements, opened again on a new connection),
+/// so it holds at most one token of the task, delivered and not acknowledged, however many of its slots wait. A
+/// waiting slot is handed that token and acknowledges it (taken = used: a worker that dies after taking one loses
+/// that start, never repeats it), then runs the task. A waiting task that is revoked stops waiting at once (a token
+/// being handed to it goes to the next waiting slot). Only messages marked as tokens by a refiller
+/// (`RateLimitToken.messageType`) count; any other message in the token queue is rejected.
 ///
 /// The bound: in any window of T seconds the refiller issues at most `⌈rate × T⌉ + 1` tokens (token k within the
 /// interval after it is due). The tasks started (tokens taken) in such a window are those issued in it, plus the
-/// ones the queue held when it opened (at most `burst`), plus those in flight then (delivered, not yet taken: at
-/// most one per consumer slot waiting for a token, W; usually one, but on a loaded machine a delivery can take longer
-/// than an interval): at most `⌈rate × T⌉ + 1 + burst + W`, plus one for each
+/// ones the queue held when it opened (at most `burst`), plus those the workers' token consumers held then
+/// (delivered, not yet taken: at most one per worker, W): at most `⌈rate × T⌉ + 1 + burst + W`, plus one for each
 /// refiller takeover in the window (the new refiller issues its first token at once). The rate is the refiller's:
 /// workers whose configurations give the task different rates get the rate of whichever refills.
 final class ClusterRateLimits: Sendable {
@@ -58,18 +60,24 @@ final class ClusterRateLimits: Sendable {
     /// This worker, as it signs the tokens it issues when it is the refiller.
     let identity: String
     private let broker: BrokerSettings
-    private let logger: Logger
-    /// The connection tokens are taken on, while there is one.
-    private let current = Mutex<Connection?>(nil)
+    let logger: Logger
+    /// The tokens of each task's token consumer, handed to the slots that wait for one.
+    let handouts: [String: TokenHandout]
 
-    /// The cluster-wide limits of `tasks`; nil when there is none.
-    init?(tasks: [String: TaskSettings], broker: BrokerSettings, identity: String, logger: Logger) {
+    /// The cluster-wide limits of `tasks`; nil when there is none. `running`: the tasks this worker runs (registers).
+    /// It stands for refiller of every limit, but has a token consumer only for the limited tasks it runs: a worker
+    /// that shares the configuration but never runs a task would otherwise hold one of its tokens for nothing (at a
+    /// slow rate, the one a worker running it waits for).
+    init?(
+        tasks: [String: TaskSettings], running: Set<String>, broker: BrokerSettings, identity: String, logger: Logger
+    ) {
         var limits: [String: RateLimit] = [:]
         for (name, settings) in tasks where settings.rateLimitScope == .cluster {
             if let limit = settings.rateLimit { limits[name] = limit }
         }
         guard !limits.isEmpty else { return nil }
         self.limits = limits
+        self.handouts = limits.filter { running.contains($0.key) }.mapValues { _ in TokenHandout() }
         self.identity = identity
         self.broker = broker
         self.logger = logger
@@ -93,10 +101,11 @@ final class ClusterRateLimits: Sendable {
                     try await setup.declareQueue(Self.queue(task), durable: true, arguments: Self.queueArguments)
                 }
                 try? await setup.close()
-                current.withLock { $0 = opened }
                 // Each task has its own refiller: workers whose configurations limit different tasks all get tokens.
+                // Each has one token consumer in this worker, whatever the number of slots waiting for its tokens.
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for (task, limit) in limits {
+                        if handouts[task] != nil { group.addTask { try await self.consumeTokens(of: task, on: opened) } }
                         group.addTask {
                             try await ExclusiveQueueLock(queue: Self.refillerLock(task), retryInterval: Self.retryInterval)
                                 .take(on: opened) {
@@ -111,7 +120,6 @@ final class ClusterRateLimits: Sendable {
             } catch {
                 if !Task.isCancelled { logger.warning("cluster rate limits: \(error); trying again in \(Self.retryInterval)") }
             }
-            current.withLock { $0 = nil }
             if let connection { await connection.close() }
             attempt += 1
             try? await Task.sleep(for: Self.retryInterval)
@@ -136,7 +144,8 @@ final class ClusterRateLimits: Sendable {
                 let token = RateLimitToken(refiller: identity, sequence: sequence, issuedAt: Date())
                 try await channel.publish(
                     OutgoingMessage(
-                        body: token.body, routingKey: queue, properties: BasicProperties(contentType: "application/json")))
+                        body: token.body, routingKey: queue,
+                        properties: BasicProperties(contentType: "application/json", type: RateLimitToken.messageType)))
                 due = now - due >= interval ? now + interval : due + interval
             }
             // At most a second: a lost connection is noticed within a second.
@@ -145,79 +154,51 @@ final class ClusterRateLimits: Sendable {
     }
 
     /// Waits for a token of `task` and takes it; nil when `released` returned first (the task was revoked).
-    /// Broker trouble is logged and the take tried again every `retryInterval`; throws `CancellationError` (a stop).
+    /// The token comes from this worker's token consumer of the task (`consumeTokens`), whichever connection it is
+    /// on now; a token whose acknowledgement fails (its channel ended: the broker requeued it) is logged and the next
+    /// one waited for. Throws `CancellationError` (a stop).
     func takeToken(for task: String, releasedBy released: @escaping @Sendable () async -> Void) async throws
         -> RateLimitToken?
     {
-        // After a failed take the token queue is declared again: someone may have deleted it (the refiller's
-        // tokens would go nowhere and this wait would never end).
-        var declare = false
+        guard let handout = handouts[task] else {
+            throw AMQPError(.invalidArgument, operation: "takeToken", message: "\(task) has no cluster-wide rate limit")
+        }
+        enum Woken: Sendable {
+            case token(HeldToken?)
+            case released
+        }
         while true {
             try Task.checkCancellation()
-            guard let connection = current.withLock({ $0 }), connection.isOpen else {
-                try await Task.sleep(for: .milliseconds(100))
+            let handed: HeldToken?? = await withTaskGroup(of: Woken.self) { group in
+                group.addTask { .token(await handout.next()) }
+                group.addTask {
+                    await released()
+                    return .released
+                }
+                let first = await group.next()!
+                group.cancelAll()
+                // The wait that lost may have been handed a token meanwhile: it goes to the next waiting slot.
+                for await other in group { if case .token(let token?) = other { handout.giveBack(token) } }
+                if case .token(let token) = first { return .some(token) }
+                return nil
+            }
+            // A stop cancels both waits: whichever ended first, the task goes back to its queue (not REVOKED).
+            if Task.isCancelled {
+                if case let held?? = handed { handout.giveBack(held) }
+                throw CancellationError()
+            }
+            guard let handed else { return nil }  // released: the task was revoked
+            guard let held = handed else { continue }  // `next` ends without a token only when cancelled
+            do {
+                try await held.delivery.ack()
+            } catch {
+                logger.warning(
+                    "could not take token \(held.token) of the cluster-wide rate limit of \(task): \(error); waiting for the next")
                 continue
             }
-            do {
-                return try await take(Self.queue(task), on: connection, declaring: declare, releasedBy: released)
-            } catch where !(error is CancellationError) && !Task.isCancelled {
-                logger.warning(
-                    "could not take a token of the cluster-wide rate limit of \(task): \(error); trying again in \(Self.retryInterval)")
-                declare = true
-                try await Task.sleep(for: Self.retryInterval)
-            }
-        }
-    }
-
-    private enum Taken: Sendable {
-        case token(Delivery)
-        case released
-        case ended
-    }
-
-    /// One take on a channel of its own: a prefetch-1 consumer of the token queue, until its first delivery or
-    /// the release. Closing the channel returns a token delivered but not acknowledged.
-    /// `declare`: declare the token queue first (it may have been deleted since the worker connected).
-    private func take(
-        _ queue: String, on connection: Connection, declaring declare: Bool,
-        releasedBy released: @escaping @Sendable () async -> Void
-    ) async throws -> RateLimitToken? {
-        let channel = try await connection.openChannel()
-        defer { Task { try? await channel.close() } }
-        if declare { try await channel.declareQueue(queue, durable: true, arguments: Self.queueArguments) }
-        try await channel.setPrefetch(1)
-        let consumer = try await channel.consume(queue: queue)
-        let taken = try await withThrowingTaskGroup(of: Taken.self) { group in
-            group.addTask {
-                try await withTaskCancellationHandler {
-                    for try await delivery in consumer { return Taken.token(delivery) }
-                    return Taken.ended
-                } onCancel: {
-                    Task { try? await channel.close() }
-                }
-            }
-            group.addTask {
-                await released()
-                return Taken.released
-            }
-            defer { group.cancelAll() }
-            return try await group.next()!
-        }
-        try Task.checkCancellation()
-        switch taken {
-        case .released:
-            return nil
-        case .ended:
-            throw AMQPError(.closed, operation: "basic.consume", message: "the token queue \(queue) ended its consumer")
-        case .token(let delivery):
-            try await delivery.ack()
-            let taken = Date()
-            if var token = RateLimitToken.parse(delivery.body) {
-                token.takenAt = taken
-                return token
-            }
-            logger.warning("took a message of \(queue) that is not a token (\(delivery.body.count) bytes); it counts as one")
-            return RateLimitToken(refiller: "unknown", sequence: Int(delivery.deliveryTag), issuedAt: taken, takenAt: taken)
+            var token = held.token
+            token.takenAt = Date()
+            return token
         }
     }
 }

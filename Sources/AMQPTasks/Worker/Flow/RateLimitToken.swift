@@ -25,6 +25,10 @@ public struct RateLimitToken: Sendable, Hashable, CustomStringConvertible {
         self.takenAt = takenAt ?? issuedAt
     }
 
+    /// The `type` property of the messages a refiller issues as tokens: a message in a token queue without it (anyone
+    /// who may publish to the queue could put one there) is not a token, and is rejected.
+    static let messageType = "amqp-tasks.rate-limit-token"
+
     /// Names the token across the cluster.
     public var id: String { "\(refiller)#\(sequence)" }
     public var description: String { id }

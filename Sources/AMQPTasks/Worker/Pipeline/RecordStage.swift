@@ -126,9 +126,17 @@ struct RecordStage: Sendable {
     func deadLetter(_ received: ReceivedMessage, reason: String, error: String) async throws {
         let quorum = configuration.topology?.queue(named: queue)?.kind == .quorum
         try await outbox.declareDeadLetters(for: queue, quorum: quorum)
-        try await outbox.publish(
-            DeadLetters.message(
-                for: received, queue: queue, reason: reason, error: String(error.prefix(4000)), worker: hostname))
+        do {
+            try await outbox.publish(
+                DeadLetters.message(
+                    for: received, queue: queue, reason: reason, error: String(error.prefix(4000)), worker: hostname))
+        } catch let refusal as AMQPError where refusal.kind == .invalidArgument && refusal.libraryStatus != nil {
+            // The dead-letter headers do not fit in one frame beside the message's own: without them it fits (it was
+            // delivered so), and the reason stays in this log. Retrying the same copy would fail the same way.
+            logger.error(
+                "dead-lettering to \(DeadLetters.name(for: queue)) without the reason headers (reason \(reason): \(error.prefix(500))): \(refusal)")
+            try await outbox.publish(DeadLetters.bareMessage(for: received, queue: queue))
+        }
     }
 
     private func recordFailure(_ failure: TaskFailure, traceback: String, of message: TaskMessage, trace: TaskTraceSlot)
@@ -232,7 +240,7 @@ struct RecordStage: Sendable {
     ) async throws {
         let options = signature.options
         var next = signature.followUp(
-            id: options["task_id"]?.stringValue ?? UUID().uuidString.lowercased(), calledWith: value,
+            id: options["task_id"]?.stringValue ?? UUID().lowercasedString, calledWith: value,
             parentId: parent.id, rootId: parent.rootId)
         next.embed = TaskEmbed(chain: chain?.isEmpty == false ? chain : nil)
         next.replyTo = next.replyTo ?? parent.replyTo
