@@ -32,11 +32,14 @@ import Testing
         let patterns = [
             "", "*", "**", "a", "a.*", "a.**", "*.b", "**.b", "a.*.c", "a.**.c", "a*", "*a*", "a**b", "***", "a.b",
             "reports.**", "mail.*", "a+b", "a?b", "(a)", "[a]", "a|b", "^a$", "a\\b", "é.*", "a.*.*", "**.**",
+            // A `*` carrying a combining mark is one character, not a wildcard, to the regular expression's builder.
+            "*\u{301}", "a.*\u{301}", "**\u{301}", "*\u{301}*", "*\u{301}.b",
         ]
         let names = [
             "", "a", "b", "a.b", "a.b.c", "a.c", "a..c", "ab", "aXb", "a.x.b", "reports.build", "reports", "mail.send",
             "mail.send.now", "a+b", "aab", "(a)", "[a]", "a|b", "^a$", "a\\b", "é.x", "e\u{301}.x", "a\n", "a\nb",
             "a.\n.c", "x.a", ".", "..", "a.", ".b", "a\r\n", "ab\u{2028}", "a\u{0B}", "a.\u{0C}.c", "a\n\n", "a\r",
+            "x\u{301}", "*\u{301}", "a.x\u{301}", "a.*\u{301}", "*\u{301}x", "x\u{301}.b", "*\u{301}.b", "**\u{301}",
         ]
         for pattern in patterns {
             for name in names {

@@ -63,4 +63,20 @@ import Testing
         let long = String(repeating: "x", count: 200)
         #expect(String(cFormat: "%.1f \(long)", 1.25) == String(format: "%.1f \(long)", 1.25))
     }
+
+    /// The name a DetachedThread shows (`top -H`, `/proc/…/comm`): Linux keeps 15 bytes, cut at a character
+    /// boundary, so a name with `é` past the cut stays UTF-8. (Foundation's `Thread` set no name at all here:
+    /// `pthread_setname_np` refuses more than 15 bytes, and it did not apply even shorter ones on Linux.)
+    @Test(arguments: [
+        ("amqp-tasks.watchdog", "amqp-tasks.watc"), ("amqp-io ééééééé:5672", "amqp-io ééé"),
+        ("io-ééééééééé", "io-éééééé"), ("short", "short"),
+    ])
+    func aThreadIsNamedWithWholeCharacters(name: String, shown: String) async throws {
+        let comm = await withCheckedContinuation { (done: CheckedContinuation<[UInt8], Never>) in
+            DetachedThread.start(name: name) {
+                done.resume(returning: Array((try? Data(contentsOf: URL(fileURLWithPath: "/proc/thread-self/comm"))) ?? Data()))
+            }
+        }
+        #expect(String(validating: comm, as: UTF8.self) == shown + "\n", "\(comm)")
+    }
 }

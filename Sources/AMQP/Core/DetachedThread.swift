@@ -52,7 +52,18 @@ private final class ThreadStart {
     }
 
     func run() {
-        if let name { _ = amqp_tasks_name_current_thread(name) }
+        if let name { _ = amqp_tasks_name_current_thread(Self.kernelName(name)) }
         body()
+    }
+
+    /// What Linux keeps of a thread's name: its first 15 bytes, cut here at a character boundary so the name stays
+    /// UTF-8 (the C shim's byte cut would split `é`).
+    static func kernelName(_ name: String) -> String {
+        var kept = ""
+        for character in name {
+            if kept.utf8.count + character.utf8.count > 15 { break }
+            kept.append(character)
+        }
+        return kept
     }
 }

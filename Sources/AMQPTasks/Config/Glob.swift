@@ -39,17 +39,20 @@ enum Glob {
         case part  // *
         case parts  // **
 
+        /// The pattern's tokens, read character by character as the regular expression's builder read it: a `*`
+        /// carrying a combining mark (`*\u{301}`) is one character, not a wildcard, and matches itself.
         static func parse(_ pattern: String) -> [Token] {
-            let scalars = Array(pattern.unicodeScalars)
+            let characters = Array(pattern)
             var tokens: [Token] = []
             var index = 0
-            while index < scalars.count {
-                if scalars[index] == "*", index + 1 < scalars.count, scalars[index + 1] == "*" {
-                    tokens.append(.parts)
-                    index += 2
+            while index < characters.count {
+                if characters[index] == "*" {
+                    let double = index + 1 < characters.count && characters[index + 1] == "*"
+                    tokens.append(double ? .parts : .part)
+                    index += double ? 2 : 1
                     continue
                 }
-                tokens.append(scalars[index] == "*" ? .part : .literal(scalars[index]))
+                tokens += characters[index].unicodeScalars.map(Token.literal)
                 index += 1
             }
             return tokens
