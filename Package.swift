@@ -2,6 +2,11 @@
 import Foundation
 import PackageDescription
 
+/// Targets that amqp-worker links: FoundationEssentials only, never the full Foundation (its libFoundation.so and
+/// ICU are 7.6 MB of an idle worker's RSS; Deploy/check-lean). Without this, Foundation's extension members
+/// (String(format:), trimmingCharacters…) would stay usable here through any module that imports Foundation.
+let leanSettings: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "amqp-tasks",
     // Linux only: no `platforms` claim, as nothing else builds (CRabbitMQShim uses Linux's eventfd; README "Deploying").
@@ -35,7 +40,8 @@ let package = Package(
                 "CRabbitMQ",
                 "CRabbitMQShim",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: leanSettings
         ),
         .target(
             name: "AMQPTasks",
@@ -45,10 +51,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
-            ]
+            ],
+            swiftSettings: leanSettings
         ),
         // The demo tasks (demo.add, demo.sleep…): an example task library, not part of AMQPTasks' API.
-        .target(name: "AMQPTasksDemo", dependencies: ["AMQPTasks"]),
+        .target(name: "AMQPTasksDemo", dependencies: ["AMQPTasks"], swiftSettings: leanSettings),
         .executableTarget(
             name: "amqp-worker",
             dependencies: [
@@ -61,7 +68,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
-            ]
+            ],
+            swiftSettings: leanSettings
         ),
         .executableTarget(
             name: "amqp-task",

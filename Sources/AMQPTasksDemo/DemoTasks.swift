@@ -1,6 +1,6 @@
 // An example of a task library, kept out of the AMQPTasks library: amqp-worker --demo-tasks, the example and the tests use it.
 import AMQPTasks
-import Foundation
+import FoundationEssentials
 
 /// The demo tasks of `amqp-worker --demo-tasks`: `demo.add(x, y)`, `demo.sleep(seconds)`, `demo.echo(...)`,
 /// `demo.fail(message)`, `demo.flaky(fail_times)` which asks for retries until it has been retried enough,

@@ -3,7 +3,7 @@ import AMQP
 import AMQPTasks
 import AMQPTasksDemo
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Tracing
 import Logging
 import Metrics
@@ -118,7 +118,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
                 file = try TasksConfiguration.load(path: path)
                 configuration = WorkerConfiguration(configuration: file)
             } catch let errors as ConfigErrors {
-                FileHandle.standardError.write(Data((errors.description + "\n").utf8))
+                try? OutputFile.standardError.write((errors.description + "\n").utf8)
                 throw ExitCode(1)
             }
         } else {
@@ -181,18 +181,13 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
     }
 
     /// The file `--trace-log` appends to (created if missing), or standard error for `-`.
-    private static func traceLogHandle(_ path: String) throws -> FileHandle {
-        if path == "-" { return FileHandle.standardError }
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw ValidationError("--trace-log: cannot create \(path); give a writable file, or - for standard error")
-            }
+    private static func traceLogFile(_ path: String) throws -> OutputFile {
+        if path == "-" { return OutputFile.standardError }
+        do {
+            return try OutputFile.appending(to: path)
+        } catch {
+            throw ValidationError("--trace-log: \(error); give a writable file, or - for standard error")
         }
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw ValidationError("--trace-log: cannot open \(path) for writing; give a writable file, or - for standard error")
-        }
-        handle.seekToEndOfFile()
-        return handle
     }
 
     private func replaceAddresses(of configuration: inout WorkerConfiguration, with urls: String, from source: String) throws {
@@ -208,7 +203,7 @@ struct AMQPWorkerCommand: AsyncParsableCommand {
         let notifier = SystemdNotifier.fromEnvironment()
         let (configuration, file) = try workerConfiguration()
         bootstrapLogging(format: logFormat ?? configuration.logFormat, worker: configuration.hostname)
-        if let traceLog { InstrumentationSystem.bootstrap(TraceLogTracer.jsonLines(to: try Self.traceLogHandle(traceLog))) }
+        if let traceLog { InstrumentationSystem.bootstrap(TraceLogTracer.jsonLines(to: try Self.traceLogFile(traceLog))) }
         var registry = TaskRegistry()
         if demoTasks { try DemoTasks.register(in: &registry) }
         for (name, settings) in configuration.tasks {

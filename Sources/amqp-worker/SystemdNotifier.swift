@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
 import Glibc
@@ -23,8 +23,10 @@ struct SystemdNotifier: Sendable {
     /// Sends `fields` (e.g. `["READY=1", "STATUS=consuming celery"]`) as one datagram. Throws
     /// `SystemdNotifyError` when the name is not a unix socket address or the datagram cannot be sent.
     func send(_ fields: [String]) throws {
-        // A newline inside a STATUS text would start a new field: keep each field on its line.
-        let message = Array(fields.map { $0.replacingOccurrences(of: "\n", with: " ") }.joined(separator: "\n").utf8)
+        // A newline inside a STATUS text would start a new field: keep each field on its line. Byte by byte: the
+        // stdlib's `replacing("\n", …)` compares characters and leaves the "\n" of a "\r\n" (one character).
+        let lines = fields.map { field in field.utf8.map { $0 == UInt8(ascii: "\n") ? UInt8(ascii: " ") : $0 } }
+        let message = Array(lines.joined(separator: [UInt8(ascii: "\n")]))
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)

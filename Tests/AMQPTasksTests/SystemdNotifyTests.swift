@@ -25,6 +25,28 @@ import Glibc
         try await expectReadyThenStopping(socket: socket, notifySocket: name)
     }
 
+    /// A STATUS text with a CR LF in it (a queue named so: RabbitMQ drops the line break from the name it declares,
+    /// so the worker never consumes it and keeps saying so) reaches systemd as one field, its line feed sent as a
+    /// space: a line break in the text never starts a field of its own.
+    @Test func aLineBreakInTheStatusTextStartsNoField() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("amqp-notify-\(UUID().uuidString.prefix(8))").path
+        let socket = try NotifySocket(bindingTo: path)
+        defer { unlink(path) }
+        let named = uniqueQueue("notify")
+        let queue = named + "\r\nBOGUS=1"
+        let worker = try NotifiedWorker(["--demo-tasks", "--queue", queue, "--grace", "5"], notifySocket: path)
+        let seen = try await socket.receive(until: { $0.contains(named) }, while: { worker.process.isRunning })
+        let fields = seen.last.map(fields(of:)) ?? []
+        #expect(fields.contains { $0.hasPrefix("STATUS=") && $0.contains(named + "\r BOGUS=1") }, "\(fields)")
+        #expect(!fields.contains { $0.hasPrefix("BOGUS=1") }, "\(fields)")
+        worker.signal(SIGTERM)
+        _ = try await worker.exitStatus()
+        let connection = try await Connection.open(url: Broker.url)
+        let channel = try await connection.openChannel()
+        for leftover in [named + "BOGUS=1", queue] { _ = try? await channel.deleteQueue(leftover) }
+        await connection.close()
+    }
+
     private func expectReadyThenStopping(socket: NotifySocket, notifySocket: String) async throws {
         let queue = uniqueQueue("notify")
         // The test's exclusive consumer keeps the worker from consuming (403, retried) until it is cancelled, so the
@@ -55,6 +77,11 @@ import Glibc
         _ = try? await channel.deleteQueue(queue)
         await connection.close()
     }
+}
+
+/// The fields of a notification as systemd reads them: one a line, split at each line feed.
+private func fields(of message: String) -> [String] {
+    message.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
 }
 
 /// A unix datagram socket bound as systemd binds its notify socket: a file path, or `@name` (abstract namespace).

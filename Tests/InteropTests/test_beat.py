@@ -181,3 +181,37 @@ def test_a_celery_worker_runs_a_tick(processes, queue, tmp_path, celery_worker):
     connection.connect()
     connection.channel().queue_delete(f"amqp-tasks.beat.state.{schedule}")
     connection.close()
+
+
+def test_a_cron_schedule_in_a_named_time_zone_runs_on_that_zones_clock(processes, queue, tmp_path):
+    # amqp-worker links FoundationEssentials only, which knows no zone by name: AMQPTasks' TimeZones loads
+    # FoundationInternationalization when a schedule names one. Without it this configuration is refused
+    # ("unknown time zone") and the worker exits. 09:00 in Paris is 08:00 UTC in winter, 07:00 in summer.
+    schedule = f"interop.beat.zone.{uuid.uuid4().hex[:8]}"
+    config = tmp_path / "zone.toml"
+    config.write_text(f"""
+[[queues]]
+name = "{queue}"
+
+[schedules."{schedule}"]
+task = "demo.add"
+cron = "0 9 * * *"
+timezone = "Europe/Paris"
+args = [2, 3]
+queue = "{queue}"
+""")
+    _, log = start_beat(processes, str(config), "beat-zone")
+    line = f"beat: {schedule}: "
+    deadline = time.time() + 60
+    while line not in log.read_text():
+        if time.time() > deadline:
+            pytest.fail(f"the schedule was not planned; the log:\n{log.read_text()}")
+        time.sleep(0.1)
+    planned = [text for text in log.read_text().splitlines() if line in text][0]
+    assert "0 9 * * * (Europe/Paris)" in planned, planned
+    next_tick = planned.split(", next ")[1]
+    assert "T08:00:00" in next_tick or "T07:00:00" in next_tick, planned
+    connection = amqp.Connection(host=f"127.0.0.1:{PORT}", userid="guest", password="guest")
+    connection.connect()
+    connection.channel().queue_delete(f"amqp-tasks.beat.state.{schedule}")
+    connection.close()

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// An AMQP channel: declares topology, publishes, consumes and settles deliveries.
 ///

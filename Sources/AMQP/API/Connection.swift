@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// A connection to an AMQP 0-9-1 broker (RabbitMQ), served by its own I/O thread.

@@ -1,5 +1,6 @@
 import CRabbitMQ
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// C memory for one call into rabbitmq-c: strings, tables and properties built from Swift values.
 ///

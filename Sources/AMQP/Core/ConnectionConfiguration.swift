@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Everything needed to open a connection, with RabbitMQ's defaults documented at each property.
 ///
@@ -75,15 +75,15 @@ public struct ConnectionConfiguration: Sendable, Hashable {
         }
         if let host = components.host, !host.isEmpty { self.host = host }
         if let port = components.port { self.port = port }
-        if let user = components.user { self.user = user.removingPercentEncoding ?? user }
-        if let password = components.password { self.password = password.removingPercentEncoding ?? password }
+        if let user = components.user { self.user = user.percentDecoded ?? user }
+        if let password = components.password { self.password = password.percentDecoded ?? password }
         let path = components.percentEncodedPath
         if path.isEmpty || path == "/" {
             vhost = "/"
         } else {
             let raw = String(path.dropFirst())
             guard !raw.contains("/") else { throw invalid("the vhost must be one path segment; write / as %2f") }
-            guard let decoded = raw.removingPercentEncoding else { throw invalid("bad percent-encoding in vhost") }
+            guard let decoded = raw.percentDecoded else { throw invalid("bad percent-encoding in vhost") }
             vhost = decoded
         }
         for item in components.queryItems ?? [] {
@@ -137,7 +137,7 @@ public struct ConnectionConfiguration: Sendable, Hashable {
     /// The URLs in a comma-separated list (the nodes of a cluster, as `AMQP_URL` and `[broker] url` allow), trimmed,
     /// empty entries dropped. The one place such a list is split.
     public static func urls(in list: String) -> [String] {
-        list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        list.split(separator: ",").map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
     }
 
     /// Each URL of a comma-separated list parsed over `base` (see `init(url:over:)`), in order.

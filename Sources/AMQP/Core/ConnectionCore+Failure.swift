@@ -1,4 +1,5 @@
 import CRabbitMQ
+import Logging
 
 /// How the end of a connection reaches everything that waits on it: submitted operations, publishes waiting for
 /// confirms, consumers. Each learns it exactly once, with the error that ended the connection.

@@ -1,5 +1,6 @@
 import CRabbitMQ
-import Foundation
+import FoundationEssentials
+import Logging
 
 /// Frames the broker sends on its own initiative: deliveries, confirms, returns, cancels and closes.
 extension ConnectionCore {

@@ -1,5 +1,6 @@
 import CRabbitMQ
 import CRabbitMQShim
+import Logging
 
 #if canImport(Glibc)
     import Glibc

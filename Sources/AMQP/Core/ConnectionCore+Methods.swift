@@ -1,5 +1,5 @@
 import CRabbitMQ
-import Foundation
+import FoundationEssentials
 
 /// The AMQP methods a client sends, as calls into rabbitmq-c. All I/O thread only (checked through `io`).
 extension ConnectionCore {

@@ -1,4 +1,5 @@
 import CRabbitMQ
+import Logging
 
 /// The broker's answers to synchronous methods, and its closes: a server exception closes the channel or the
 /// connection as AMQP says, and becomes a typed `AMQPError`.

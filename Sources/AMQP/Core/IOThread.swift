@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 #if canImport(Glibc)
@@ -17,14 +17,11 @@ final class IOThread: Sendable {
 
     /// Starts the thread, named `name` (it shows in `top -H` and debuggers), and runs `body` on it.
     func start(name: String, stackSize: Int, _ body: @escaping @Sendable () -> Void) {
-        let thread = Thread { [self] in
+        DetachedThread.start(name: name, stackSize: stackSize) { [self] in
             owner.store(UInt(pthread_self()), ordering: .releasing)
             body()
             owner.store(0, ordering: .releasing)
         }
-        thread.name = name
-        thread.stackSize = stackSize
-        thread.start()
     }
 
     /// True when the caller runs on this I/O thread.

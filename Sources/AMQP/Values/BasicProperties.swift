@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The properties of a message (AMQP `basic` content header): every field is optional, as on the wire.
 public struct BasicProperties: Sendable, Hashable {

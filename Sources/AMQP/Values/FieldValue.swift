@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A value in an AMQP 0-9-1 field table (message headers, declare arguments), one case per wire type.
 ///

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// What the scheduler keeps in the broker, as JSON an operator can read in the management UI: a tick sent
 /// (`state.<schedule>`: `schedule`, `tick`, `task_id`), or the leader's note (`leader-info`: `since` and the last

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// What the broker says about the periodic scheduler: who leads, and the last tick sent of each schedule
 /// (`amqp-task schedules` shows it). Reading takes nothing away: messages are got unacknowledged and returned.

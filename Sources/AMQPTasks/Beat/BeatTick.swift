@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// One tick of one schedule as the task message it sends (Celery protocol v2): its id derives from the schedule
 /// and the tick (`TickID`), it expires `expires` after the tick, and it asks for no result (no `reply_to`).

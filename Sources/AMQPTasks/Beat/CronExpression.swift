@@ -1,4 +1,5 @@
-import Foundation
+import AMQP
+import FoundationEssentials
 
 /// A standard five-field cron expression — minute, hour, day of month, month, day of week — or one of the
 /// shorthands `@yearly` (`@annually`), `@monthly`, `@weekly`, `@daily` (`@midnight`) and `@hourly`.
@@ -27,10 +28,10 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
     ]
 
     /// Parses `text`; throws `CronError` saying which field is wrong and why, or that the expression never fires.
-    public init(_ text: String, timeZone: TimeZone = TimeZone(identifier: "UTC")!) throws(CronError) {
+    public init(_ text: String, timeZone: TimeZone = TimeZones.utc) throws(CronError) {
         self.text = text
         self.timeZone = timeZone
-        let expanded = Self.shorthands[text.trimmingCharacters(in: .whitespaces).lowercased()] ?? text
+        let expanded = Self.shorthands[text.trimmingWhitespace().lowercased()] ?? text
         let fields = expanded.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard fields.count == 5 else {
             throw CronError(
@@ -46,7 +47,11 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var description: String { timeZone.identifier == "UTC" ? text : "\(text) (\(timeZone.identifier))" }
+    public var description: String { zoneName == "UTC" ? text : "\(text) (\(zoneName))" }
+
+    /// The zone's identifier, UTC for both spellings of it (`TimeZones.utc`, which FoundationEssentials calls `GMT`,
+    /// and Foundation's `TimeZone(identifier: "UTC")`).
+    private var zoneName: String { timeZone.identifier == "GMT" ? "UTC" : timeZone.identifier }
 
     /// The first time strictly after `date` that the expression fires, or nil if none within `searchDays`.
     public func next(after date: Date) -> Date? {
@@ -90,9 +95,9 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         return daysOfMonth.contains(day) && daysOfWeek.contains(weekday)
     }
 
-    public static func == (a: Self, b: Self) -> Bool { a.text == b.text && a.timeZone.identifier == b.timeZone.identifier }
+    public static func == (a: Self, b: Self) -> Bool { a.text == b.text && a.zoneName == b.zoneName }
     public func hash(into hasher: inout Hasher) {
         hasher.combine(text)
-        hasher.combine(timeZone.identifier)
+        hasher.combine(zoneName)
     }
 }

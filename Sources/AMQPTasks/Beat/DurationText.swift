@@ -1,3 +1,4 @@
+import AMQP
 /// Durations as people write them in the configuration: `"30s"`, `"5m"`, `"1h"`, `"1d"`, combined (`"1h30m"`),
 /// or a bare number of seconds.
 public enum DurationText {
@@ -5,7 +6,7 @@ public enum DurationText {
 
     /// Seconds in `text`, or nil when it is not a duration (`"5 minutes"`, `"m"`, `""`).
     public static func seconds(in text: String) -> Double? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingWhitespace()
         if let plain = Double(trimmed), plain.isFinite { return plain }
         var total = 0.0
         var number = ""

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// The state records a leader holds unacknowledged on its transaction channel, by schedule: what it read at
 /// takeover and each record it wrote since. A tick's transaction acknowledges the ones it supersedes.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Calendar arithmetic on local wall-clock seconds (seconds since 1970-01-01T00:00 local), without `Calendar`:
 /// days to dates, weekdays, and local times to instants across daylight-saving changes.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// When a schedule fires: every N seconds on a grid anchored at the Unix epoch (so every instance computes the
 /// same ticks: `every = "5m"` fires at :00, :05, :10… UTC), or by a cron expression in a time zone.

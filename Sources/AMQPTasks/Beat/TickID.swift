@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The task id of one tick of one schedule: a version 5 (SHA-1, name-based) UUID of `"<schedule>@<tick>"`, the
 /// tick in UTC as `2026-11-27T05:30:00Z`, in the namespace `TickID.namespace`. Every instance derives the same id

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Decides which tick of one schedule to send, from the last tick sent (kept in the broker) and the clock.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A group that was sent: its id and its members' task ids, in member order.
 public struct GroupResult: Sendable, Hashable {

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Gathers a chord's members in the broker and fires its callback exactly once, with no process kept alive and

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// The messages that finish a chord, built from its state: the callback with the members' results in order, or,
 /// when a member failed, the chord's FAILURE (Celery's `ChordError`, naming the member) for the callback's caller

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// What a chord has gathered so far: the one message of its `ChordQueue`, rewritten by each member's worker.
 ///

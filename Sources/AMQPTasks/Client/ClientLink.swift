@@ -1,5 +1,6 @@
 import AMQP
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// Owns the client's current session and makes a new one when it is lost: at most one connection attempt at a

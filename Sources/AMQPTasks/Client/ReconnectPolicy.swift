@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// How a `TaskClient` rides out a lost connection (a broker restart, a node that died, a connection an operator
 /// closed): it reconnects with exponential backoff and jitter, trying each broker URL in turn, re-declares its reply

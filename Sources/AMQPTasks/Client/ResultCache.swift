@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The state messages of tasks nobody has taken yet, bounded by `ResultCacheLimits`: per task, its history
 /// (STARTED, RETRY, …) and its final result. Entries of expected tasks (sent by this client) and of unexpected ones

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Matches result messages to the callers waiting for them, by task id; keeps the others, within

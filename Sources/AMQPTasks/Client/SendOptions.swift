@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// How and where a task is sent: Celery's `apply_async` options.
 public struct SendOptions: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Typed task arguments: a `Codable` struct sent as the task's kwargs.
 ///

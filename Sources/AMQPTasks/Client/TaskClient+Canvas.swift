@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// Groups, chords and chains, sent as Celery's canvas sends them, so Celery and Swift workers run them alike.
 ///

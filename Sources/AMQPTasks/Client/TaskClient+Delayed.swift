@@ -1,5 +1,6 @@
 import AMQP
-import Foundation
+import FoundationEssentials
+import Logging
 
 /// Delayed tasks (`countdown`, `eta`): published through the delay levels of `NativeDelayedDelivery`, as a Celery
 /// 5.5+ client does, after binding the queues the task is going to.

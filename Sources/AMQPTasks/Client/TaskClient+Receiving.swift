@@ -1,5 +1,6 @@
 import AMQP
-import Foundation
+import FoundationEssentials
+import Logging
 
 /// How results reach the client: one receiver per connection consumes the reply queue and hands each result to
 /// `ResultRouter`; when the connection is lost, the receiver reconnects and the new session starts the next one.
@@ -46,7 +47,7 @@ extension TaskClient {
                 return
             } catch {
                 let pause = await link.backoff(reconnect)
-                logger.warning("cannot reach the broker to receive results: \(error); retrying in \(String(format: "%.1f", pause.secondsValue)) s")
+                logger.warning("cannot reach the broker to receive results: \(error); retrying in \(String(cFormat: "%.1f", pause.secondsValue)) s")
                 try? await Task.sleep(for: pause)
             }
         }

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Tracing
 
 /// Sending: building Celery task messages, publishing them with confirms, and publishing again what a lost

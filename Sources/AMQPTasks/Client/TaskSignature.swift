@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A task call to make later (a Celery signature): name, arguments and options.
 public struct TaskSignature: Sendable, Hashable {

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// `[broker]`: where the broker is and how to talk to it, as the typed connection configurations a worker or client
 /// opens (`Connection.open(anyOf:)`), one per broker URL.

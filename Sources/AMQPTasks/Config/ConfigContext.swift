@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Collects errors while reading, with the locator to put lines on them.
 final class ConfigContext {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Turns the TOML tree into `TasksConfiguration`, one section reader per section, reporting type errors and unknown
 /// keys in `context`.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Checks that names refer to things the file declares.
 struct ConfigValidator {

@@ -1,4 +1,6 @@
-import Foundation
+import AMQP
+import FoundationEssentials
+import TOMLKit
 
 /// `[worker] consumer_timeout`: the broker's `consumer_timeout` as the operator knows it, or off.
 ///
@@ -10,11 +12,11 @@ public struct ConsumerTimeoutSetting: Sendable, Equatable {
 
     /// Reads a spelling, or says why it is not one.
     public static func parse(_ text: String) -> Result<ConsumerTimeoutSetting, ConsumerTimeoutSettingError> {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let trimmed = text.trimmingWhitespace().lowercased()
         if trimmed == "off" || trimmed == "0" { return .success(ConsumerTimeoutSetting(duration: nil)) }
         let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for unit in units where trimmed.hasSuffix(unit.suffix) {
-            let number = trimmed.dropLast(unit.suffix.count).trimmingCharacters(in: .whitespaces)
+            let number = trimmed.dropLast(unit.suffix.count).trimmingWhitespace()
             guard let value = Double(number), value.isFinite else { break }
             return seconds(value * unit.seconds, spelled: text)
         }

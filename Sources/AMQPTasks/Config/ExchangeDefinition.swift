@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// `[[exchanges]]`.
 public struct ExchangeDefinition: Sendable, Hashable {

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// Reads one `[[exchanges]]` table into an `ExchangeDefinition`.
 enum ExchangeSection {

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// `[[queues]]`, with its bindings.
 public struct QueueDefinition: Sendable, Hashable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Reads one `[[queues]]` table, with its bindings, into a `QueueDefinition`.
 enum QueueSection {

@@ -1,4 +1,5 @@
-import Foundation
+import AMQP
+import FoundationEssentials
 
 /// How many tasks of one name a worker starts per second at most: Celery's `rate_limit` (`"10/s"`, `"100/m"`,
 /// `"2/h"`, or a bare number of tasks per second). Zero, like Celery's `0` or `None`, means no limit.
@@ -15,7 +16,7 @@ public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
     /// Parses Celery's syntax: `N`, `N/s`, `N/m` or `N/h` with N a non-negative number. Returns nil for a zero
     /// rate (no limit); throws `RateLimitSyntaxError` for anything else.
     public static func parse(_ text: String) throws -> RateLimit? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingWhitespace()
         if trimmed.isEmpty { return nil }
         let parts = trimmed.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         let unit: Double

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `[routes]`: a task-name pattern and where matching tasks go.
 public struct Route: Sendable, Hashable {

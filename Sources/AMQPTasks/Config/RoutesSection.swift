@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import TOMLKit
 
 /// Reads `[routes]` into `Route`s, in file order (the first pattern that matches wins).
 enum RoutesSection {

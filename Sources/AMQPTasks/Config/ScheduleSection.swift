@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Reads one `[schedules."NAME"]` table: `task`, exactly one of `every` and `cron` (with `timezone`), `args`,
 /// `kwargs`, `queue`, `expires`.
@@ -53,9 +53,16 @@ enum ScheduleSection {
             }
             return .every(seconds: Int(seconds))
         case (false, true):
-            var zone = TimeZone(identifier: "UTC")!
+            var zone = TimeZones.utc
             if let zoneName {
-                guard let named = TimeZone(identifier: zoneName) else {
+                let found: TimeZone?
+                do {
+                    found = try TimeZones.named(zoneName)
+                } catch {
+                    context.error(r.key("timezone"), error.description)
+                    return nil
+                }
+                guard let named = found else {
                     context.error(r.key("timezone"), "unknown time zone \"\(zoneName)\"; expected an IANA name such as \"Europe/Paris\" or \"UTC\"")
                     return nil
                 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `[schedules."NAME"]`: a task the periodic scheduler (`amqp-worker --beat`) sends on a timetable.
 public struct ScheduleSettings: Sendable, Hashable {

@@ -1,4 +1,5 @@
-import Foundation
+import AMQP
+import FoundationEssentials
 
 /// Finds the line of each key in a TOML file's text, so errors about values (which the TOML tree holds without
 /// positions) can still name the line.
@@ -15,7 +16,7 @@ struct SourceLocator {
         var arrayCounts: [String: Int] = [:]
         var position = 0
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = Self.stripComment(String(rawLine)).trimmingCharacters(in: .whitespaces)
+            let line = Self.stripComment(String(rawLine)).trimmingWhitespace()
             guard !line.isEmpty else { continue }
             let number = index + 1
             if line.hasPrefix("[[") {
@@ -118,13 +119,13 @@ struct SourceLocator {
             } else if ch == "\"" || ch == "'" {
                 inString = ch
             } else if ch == "." {
-                parts.append(current.trimmingCharacters(in: .whitespaces))
+                parts.append(current.trimmingWhitespace())
                 current = ""
             } else {
                 current.append(ch)
             }
         }
-        parts.append(current.trimmingCharacters(in: .whitespaces))
+        parts.append(current.trimmingWhitespace())
         return parts
     }
 }

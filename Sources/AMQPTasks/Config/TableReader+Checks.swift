@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import TOMLKit
 
 /// Range checks shared by the section readers: each reports a value outside its range and gives nil.
 extension TableReader {

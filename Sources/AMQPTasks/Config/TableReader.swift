@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// Reads one TOML table, checking types and reporting keys it does not know.
 struct TableReader {

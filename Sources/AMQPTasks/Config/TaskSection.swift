@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import TOMLKit
 
 /// Reads one `[tasks."NAME"]` table into `TaskSettings`, with the exec handler's keys.
 enum TaskSection {

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 extension TasksConfiguration {
     /// Where the configuration file is: `--config PATH`, else `AMQP_TASKS_CONFIG`, else `./amqp-tasks.toml` if it

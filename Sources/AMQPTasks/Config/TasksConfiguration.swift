@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// Everything `amqp-tasks.toml` says: broker, topology, routing, worker and per-task settings.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Reads `[worker]` straight into a `WorkerConfiguration` (defaults for the keys it leaves out).
 enum WorkerSection {

@@ -1,4 +1,6 @@
-import Foundation
+import AMQP
+import FoundationEssentials
+import Glibc
 import Logging
 import Synchronization
 
@@ -24,7 +26,7 @@ public struct JSONLogHandler: LogHandler {
 
         /// Standard error. A line that cannot be written (stderr closed) is dropped: logging never stops a worker.
         public static func standardError() -> Output {
-            Output { try? FileHandle.standardError.write(contentsOf: $0) }
+            Output { try? OutputFile.standardError.write($0) }
         }
 
         func emit(_ line: Data) {
@@ -77,8 +79,8 @@ public struct JSONLogHandler: LogHandler {
         fields["source"] = .string(event.source)
         if let error = event.error { fields["error"] = .string(String(describing: error)) }
         let text = JSONValue.object(fields).jsonString
-            .replacingOccurrences(of: "\u{2028}", with: "\\u2028")
-            .replacingOccurrences(of: "\u{2029}", with: "\\u2029")
+            .replacing("\u{2028}", with: "\\u2028")
+            .replacing("\u{2029}", with: "\\u2029")
         return Data((text + "\n").utf8)
     }
 
@@ -103,7 +105,7 @@ public struct JSONLogHandler: LogHandler {
         var parts = tm()
         gmtime_r(&seconds, &parts)
         return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
+            cFormat: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
             Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), micros)
     }
 }

@@ -1,5 +1,6 @@
 import AMQP
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Publishes Celery-compatible events to the `celeryev` topic exchange, so Flower, `celery events` and
 /// `amqp-task events` see Swift workers and their tasks.
@@ -22,14 +23,14 @@ struct EventPublisher: Sendable {
     func send(_ type: String, _ fields: [String: JSONValue]) async {
         var body = fields
         body["hostname"] = .string(hostname)
-        body["utcoffset"] = .int(-TimeZone.current.secondsFromGMT() / 3600)
+        body["utcoffset"] = .int(-TimeZones.localSecondsFromGMT() / 3600)
         body["pid"] = .int(Int(getpid()))
         body["clock"] = .int(state.tick())
         body["timestamp"] = .double(Date().timeIntervalSince1970)
         body["type"] = .string(type)
         let message = OutgoingMessage(
             body: JSONValue.object(body).jsonData(), exchange: Self.exchange,
-            routingKey: type.replacingOccurrences(of: "-", with: "."),
+            routingKey: type.replacing("-", with: "."),
             properties: BasicProperties(
                 contentType: "application/json", contentEncoding: "utf-8", headers: ["hostname": .string(hostname)],
                 deliveryMode: BasicProperties.DeliveryMode.transient, priority: 0))

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A set of task ids bounded in size and in age: past `capacity` the oldest insertion is forgotten first, and an id
 /// older than `lifetime` no longer counts as a member. Used for a worker's revoked tasks (as Celery's `LimitedSet`)

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Publishes a worker's remote-control replies on a channel of their own, with publisher confirms.

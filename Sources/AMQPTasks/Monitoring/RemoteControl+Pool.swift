@@ -1,5 +1,6 @@
 import AMQP
-import Foundation
+import FoundationEssentials
+import Logging
 
 /// Celery's commands that reshape a worker (`full` only): `pool_grow`, `pool_shrink`, `autoscale`, `add_consumer`,
 /// `cancel_consumer`, answered with Celery 5.7's words (`celery/worker/control.py`). A worker's "pool" is its
@@ -341,7 +342,7 @@ extension RemoteControl {
         case nil, .null?: return nil
         case .int(let n)?: number = n
         case .double(let d)?: number = d.isFinite && d == d.rounded() && abs(d) < 1e9 ? Int(d) : nil
-        case .string(let text)?: number = Int(text.trimmingCharacters(in: .whitespaces))
+        case .string(let text)?: number = Int(text.trimmingWhitespace())
         default: number = nil
         }
         guard let number, (1...most).contains(number) else {

@@ -1,5 +1,6 @@
 import AMQP
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// Answers Celery's remote-control broadcasts (`celery.pidbox`), as Celery workers do, so `celery inspect ping`,
@@ -343,7 +344,7 @@ struct RemoteControl: Sendable {
         case nil, .null?: return nil
         case .int(let n)?: seconds = Double(n)
         case .double(let d)?: seconds = d
-        case .string(let text)?: seconds = Double(text.trimmingCharacters(in: .whitespaces))
+        case .string(let text)?: seconds = Double(text.trimmingWhitespace())
         default: seconds = nil
         }
         guard let seconds, seconds.isFinite, seconds >= 0, seconds <= 366 * 24 * 3600 else {

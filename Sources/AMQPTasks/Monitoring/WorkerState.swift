@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// What a worker is doing, shared by its consumers, its events and its remote-control answers.

@@ -1,5 +1,6 @@
 import AMQP
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Celery's timestamps: ISO 8601 with microseconds and a UTC offset.
 public enum CeleryTime {

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// Reads the headers whose type and range a worker relies on, refusing (with what was wrong) any that is off.
 struct HeaderReader {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Any JSON value: task arguments, results and the parts of Celery messages that are free-form.
 ///

@@ -1,4 +1,5 @@
-import Foundation
+import AMQP
+import FoundationEssentials
 
 /// Python's `repr()` of JSON values, as Celery puts it in `argsrepr`/`kwargsrepr` and in events.
 enum PythonRepr {
@@ -7,7 +8,7 @@ enum PythonRepr {
         case .null: return "None"
         case .bool(let b): return b ? "True" : "False"
         case .int(let i): return String(i)
-        case .double(let d): return d == d.rounded() && abs(d) < 1e16 ? String(format: "%.1f", d) : String(d)
+        case .double(let d): return d == d.rounded() && abs(d) < 1e16 ? String(cFormat: "%.1f", d) : String(d)
         case .string(let s): return quote(s)
         case .array(let a): return "[" + a.map(repr).joined(separator: ", ") + "]"
         case .object(let o):

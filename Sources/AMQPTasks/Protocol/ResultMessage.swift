@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// A state change or result of a task, in the format of Celery's rpc:// result backend.
 ///

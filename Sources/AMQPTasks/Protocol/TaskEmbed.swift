@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// The `embed` part of a task body: what runs after the task.
 public struct TaskEmbed: Sendable, Hashable {

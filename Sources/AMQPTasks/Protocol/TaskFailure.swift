@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// An exception as Celery carries it: type name, arguments (usually one message) and Python module.
 ///

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// A task message in Celery's protocol v2 with a JSON body: what a client sends and a worker runs.
 ///

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// Why a message could not be read as a task. `reason` is a stable code, used in dead-letter headers.
 public struct TaskMessageError: Error, Sendable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 extension UUID {
     /// The UUID in lowercase hexadecimal with hyphens, as Celery writes task ids (`str(uuid4())`):

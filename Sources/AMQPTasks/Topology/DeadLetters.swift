@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// Where a worker puts messages it cannot run: the durable exchange and queue `<queue>.dead` (fanout).
 ///

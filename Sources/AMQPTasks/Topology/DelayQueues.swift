@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// What is left of the delay queues of earlier builds, so tasks waiting there when a worker is upgraded still arrive.
 ///

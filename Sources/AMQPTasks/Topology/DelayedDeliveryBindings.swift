@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// The bindings that let a task queue receive what `celery_delayed_delivery` hands on (see `NativeDelayedDelivery`).
 ///

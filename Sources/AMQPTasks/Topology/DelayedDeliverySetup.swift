@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// What a worker declares so the queues it consumes receive delayed tasks: the delay levels

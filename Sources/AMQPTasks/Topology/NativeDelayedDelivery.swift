@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Delayed delivery through kombu's "native delayed delivery" topology (Celery 5.5+), shared with Celery clients

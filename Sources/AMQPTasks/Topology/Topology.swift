@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// Declares the exchanges, queues and bindings of a configuration, idempotently.
 ///

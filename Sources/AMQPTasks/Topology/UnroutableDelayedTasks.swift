@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Delayed tasks that came due while their queue had no binding, sent back to the queues a worker consumes.

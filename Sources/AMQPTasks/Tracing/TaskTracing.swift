@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Tracing
 
 /// How tasks are traced with swift-distributed-tracing: by the tracer a worker or client was given, else by the

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Tracing
 
 /// The worker's own middleware that traces every handler run: a consumer span `run/<task>` that continues the trace

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 import Tracing
 
@@ -21,9 +21,9 @@ public struct TraceLogTracer: Tracer {
         self.onFinish = onFinish
     }
 
-    /// A tracer that appends each finished span to `handle` as one line of JSON (`TraceLogRecord.json`).
-    public static func jsonLines(to handle: FileHandle) -> TraceLogTracer {
-        let writer = LineWriter(handle)
+    /// A tracer that appends each finished span to `file` as one line of JSON (`TraceLogRecord.json`).
+    public static func jsonLines(to file: OutputFile) -> TraceLogTracer {
+        let writer = LineWriter(file)
         return TraceLogTracer { record in writer.write(record.json.jsonString + "\n") }
     }
 
@@ -180,9 +180,10 @@ private enum TraceStateKey: ServiceContextKey {
     typealias Value = String
 }
 
-/// Writes whole lines to a file handle from any thread.
+/// Writes whole lines to a file from any thread, one at a time. A line that cannot be written is dropped: tracing
+/// never stops a worker.
 private final class LineWriter: Sendable {
-    private let handle: Mutex<FileHandle>
-    init(_ handle: FileHandle) { self.handle = Mutex(handle) }
-    func write(_ line: String) { handle.withLock { try? $0.write(contentsOf: Data(line.utf8)) } }
+    private let file: Mutex<OutputFile>
+    init(_ file: OutputFile) { self.file = Mutex(file) }
+    func write(_ line: String) { file.withLock { try? $0.write(line.utf8) } }
 }

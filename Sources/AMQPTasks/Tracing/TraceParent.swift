@@ -1,4 +1,5 @@
-import Foundation
+import AMQP
+import FoundationEssentials
 
 /// A W3C Trace Context `traceparent` header (https://www.w3.org/TR/trace-context/): version, trace id, parent span
 /// id and flags, as `00-<32 hex>-<16 hex>-<2 hex>`. Celery's OpenTelemetry instrumentation sends it (and
@@ -22,7 +23,7 @@ public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
     /// Parses a header value; nil for anything malformed (a caller then starts a new trace, as the specification
     /// asks). Versions above 00 are read by their first four fields, as the specification asks too.
     public init?(header: String) {
-        let value = header.trimmingCharacters(in: .whitespaces)
+        let value = header.trimmingWhitespace()
         let fields = value.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
         guard fields.count >= 4, fields[0].count == 2, Self.isHex(fields[0]), fields[0] != "ff",
             fields[3].count == 2, Self.isHex(fields[3]), let flags = UInt8(fields[3], radix: 16)
@@ -34,7 +35,7 @@ public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
 
     /// The header value: `00-<trace id>-<span id>-<flags>`.
     public var description: String {
-        "00-\(traceID)-\(spanID)-\(String(format: "%02x", flags))"
+        "00-\(traceID)-\(spanID)-\(String(cFormat: "%02x", flags))"
     }
 
     /// New random ids: a trace id (16 bytes) and a span id (8 bytes), as lowercase hex.
@@ -43,7 +44,7 @@ public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
 
     private static func randomHex(bytes: Int) -> String {
         while true {
-            let hex = (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            let hex = (0..<bytes).map { _ in String(cFormat: "%02x", UInt8.random(in: 0...255)) }.joined()
             if hex.contains(where: { $0 != "0" }) { return hex }
         }
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What a worker does with a decoded task before looking for its handler, decided from the task's headers and the
 /// time alone (pure, so the fuzzer drives it with any header a producer can send).

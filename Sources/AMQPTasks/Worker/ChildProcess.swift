@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// A process started as the leader of its own process group, so it and everything it starts are signalled together.

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// The worker's shape at run time: which queues it consumes, how many consumer slots each has (`concurrency`, the
@@ -191,7 +191,7 @@ public struct AutoscaleRange: Sendable, Equatable, CustomStringConvertible {
     /// Celery's spelling, `"MAX,MIN"` (or `"MAX"`, the minimum then 1).
     public init(parsing text: String) throws {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map {
-            $0.trimmingCharacters(in: .whitespaces)
+            $0.trimmingWhitespace()
         }
         guard (1...2).contains(parts.count), let max = Int(parts[0]), let min = parts.count == 2 ? Int(parts[1]) : 1
         else {

@@ -1,4 +1,5 @@
-import Foundation
+import AMQP
+import FoundationEssentials
 
 /// Runs a task as a process, so services in any language can be workers.
 ///
@@ -58,7 +59,7 @@ public struct ExecHandler: TaskHandler {
         }
         switch outcome.status {
         case .exited(0):
-            let text = String(decoding: outcome.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = String(decoding: outcome.stdout, as: UTF8.self).trimmingWhitespaceAndNewlines()
             if text.isEmpty { return .null }
             return (try? JSONValue.parse(Data(text.utf8))) ?? .string(text)
         case .exited(75):

@@ -1,4 +1,7 @@
-import Foundation
+import AMQP
+import FoundationEssentials
+import Glibc
+import Dispatch
 import Synchronization
 
 /// One run of a command: started in its own process group with a minimal environment, fed its input, its output
@@ -26,7 +29,7 @@ struct ExecProcess {
         var stops: Set<Stop>
 
         func stderrTail(orExit code: Int32) -> String {
-            let text = String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = String(decoding: stderr, as: UTF8.self).trimmingWhitespaceAndNewlines()
             return text.isEmpty ? "exited with status \(code)" : text
         }
     }
@@ -74,10 +77,10 @@ struct ExecProcess {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
                 let captured = CaptureBox()
-                Thread.detachNewThread {
+                DetachedThread.start {
                     captured.set(pump.run())
                 }
-                Thread.detachNewThread {
+                DetachedThread.start {
                     let status = child.waitForExit()
                     let reapNow = ending.leaderEnded()
                     var byte: UInt8 = 1

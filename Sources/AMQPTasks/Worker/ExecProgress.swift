@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
+import Logging
 
 /// How an exec command reports progress: it writes JSON lines to descriptor 3, whose number the worker also puts in
 /// `AMQP_TASKS_PROGRESS_FD`. A line `{"current": 3, "total": 10}` (any JSON object) reports `PROGRESS` with that

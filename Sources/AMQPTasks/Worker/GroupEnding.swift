@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 import Synchronization
 
 /// Ends a command's process group, whether the worker stops it or its leader (the command) exits by itself.

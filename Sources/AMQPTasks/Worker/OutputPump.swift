@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Feeds a command its stdin and captures its stdout and stderr, all at once on one thread (`poll`), so a command
 /// that writes much before it reads, or fills one pipe while the other is read, never deadlocks.

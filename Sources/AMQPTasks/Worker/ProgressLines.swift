@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Splits what an exec command writes to its progress descriptor into lines, each at most `maxLine` bytes: a longer
 /// line is dropped whole (reported as `.tooLong` once it ends), so a command that never writes a newline costs at

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// When and how often a task is retried: Celery's `max_retries`, `default_retry_delay`, `retry_backoff`,
 /// `retry_backoff_max` and `retry_jitter`.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// What a handler (and a middleware) knows about the task it runs.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Runs one kind of task. Return the result as JSON; throw `TaskRetry` to retry, a `TaskFailure` for a

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Stage 5 of the per-task path (see `TaskPipeline`): acknowledges a delivery once the pipeline recorded its

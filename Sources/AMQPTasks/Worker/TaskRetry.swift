@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Thrown by a handler to run the task again later (Celery's `self.retry`).

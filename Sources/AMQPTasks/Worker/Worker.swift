@@ -1,5 +1,6 @@
 import AMQP
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import Metrics
 import Tracing
@@ -121,8 +122,8 @@ public final class Worker: Service, Sendable {
         let patience = configuration.gracePeriod + .seconds(15)
         let restart = self.restart
         let logger = self.logger
-        Thread.detachNewThread {
-            Thread.sleep(forTimeInterval: patience.secondsValue)
+        DetachedThread.start {
+            DetachedThread.sleep(seconds: patience.secondsValue)
             guard !restart.hasEnded else { return }
             logger.critical(
                 "the worker could not stop within \(patience.secondsValue) s (its threads are held by abandoned handlers); exiting with status \(WorkerShutdown.restartExitStatus) now")
@@ -154,7 +155,7 @@ public final class Worker: Service, Sendable {
                 attempt += 1
                 let pause = ReconnectPolicy(initialDelay: .seconds(1), maxDelay: configuration.maxReconnectDelay)
                     .delay(beforeAttempt: attempt).secondsValue
-                logger.error("\(error); reconnecting in \(String(format: "%.1f", pause)) s (attempt \(attempt))")
+                logger.error("\(error); reconnecting in \(String(cFormat: "%.1f", pause)) s (attempt \(attempt))")
                 try? await control.sleep(seconds: pause)
             }
         }
@@ -394,7 +395,7 @@ public final class Worker: Service, Sendable {
             let pause = ReconnectPolicy(initialDelay: .seconds(1), maxDelay: configuration.maxReconnectDelay)
                 .delay(beforeAttempt: restarts).secondsValue
             logger.error(
-                "the consumer of \(queue) stopped: \(lost.map { "\($0)" } ?? "its channel was closed"); starting it again in \(String(format: "%.1f", pause)) s (restart \(restarts))"
+                "the consumer of \(queue) stopped: \(lost.map { "\($0)" } ?? "its channel was closed"); starting it again in \(String(cFormat: "%.1f", pause)) s (restart \(restarts))"
             )
             try? await control.sleep(seconds: pause)
             if consumerSlot.isRetiring || Task.isCancelled { return }

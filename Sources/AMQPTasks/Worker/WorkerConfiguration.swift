@@ -1,5 +1,6 @@
 import AMQP
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Settings of a `Worker`, with defaults at each property: the one type for them, whether they come from Swift, from
 /// the configuration file's `[worker]` (`TasksConfiguration.worker` is one) or from `amqp-worker`'s options.

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// Shutdown coordination: the consumers to cancel, the grace period, the pause between reconnects.
 actor WorkerControl {

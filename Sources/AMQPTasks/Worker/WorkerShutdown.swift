@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// How a worker's `run()` ended other than by a warm shutdown.
 public enum WorkerShutdown: Error, Sendable, CustomStringConvertible {

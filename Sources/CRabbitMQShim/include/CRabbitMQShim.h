@@ -1,5 +1,6 @@
 // Fixed-argument wrappers over rabbitmq-c's variadic login functions, which Swift cannot call, and the
-// eventfd the I/O thread waits on (its flags are macros Swift does not import).
+// eventfd the I/O thread waits on (its flags are macros Swift does not import), and naming the calling thread
+// (pthread_setname_np is a GNU extension Glibc's Swift module leaves out).
 #ifndef CRABBITMQ_SHIM_H
 #define CRABBITMQ_SHIM_H
 
@@ -17,5 +18,8 @@ amqp_rpc_reply_t amqp_tasks_login_external(amqp_connection_state_t state, const 
 
 /// A non-blocking, close-on-exec eventfd: the I/O thread polls it beside the socket to be woken for new work.
 int amqp_tasks_wake_fd(void);
+
+/// Names the calling thread (what `top -H` shows); Linux keeps the first 15 bytes. Returns 0 or an errno value.
+int amqp_tasks_name_current_thread(const char *name);
 
 #endif

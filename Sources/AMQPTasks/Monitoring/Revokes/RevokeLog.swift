@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// The virtual host's lasting record of revoked tasks: a RabbitMQ stream, `amqp-tasks.revoked`, that every worker
 /// reads from its start (the last `lifetime` of it) and then follows, so a revoke outlives the workers that were

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Holds the custody copies of one worker connection: declares the worker's `CustodyQueue` when the first task needs

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// The custody queue of one worker process: where it holds copies of its long tasks (see `TaskCustody`).
 ///

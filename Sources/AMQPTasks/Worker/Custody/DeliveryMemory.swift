@@ -1,4 +1,5 @@
 import Synchronization
+import AMQP
 
 /// What one worker remembers about the task messages it took, so that a redelivery never runs a task twice in it:
 /// the deliveries whose outcome it recorded (bounded, see `RecordedTaskKeys`) and those it runs now.

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import Logging
 
 extension ClusterRateLimits {
     /// This worker's one token consumer of `task` on `connection`: a channel of its own, prefetch 1, manual

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A start granted by a cluster-wide rate limit (`rate_limit_scope = "cluster"`): the token a worker took from the
 /// broker before it ran the task. Each token is taken once; `id` names it across the cluster (the refiller that

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// Wakes the tasks that wait for their start (their turn under a rate limit, a token of a cluster-wide one) when

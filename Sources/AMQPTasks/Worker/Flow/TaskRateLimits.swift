@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// The rate limits of one worker, per task name, as Celery keeps them: each task name has a bucket that holds

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// An outbox that keeps what the record stage would have published, for running the per-task path without a

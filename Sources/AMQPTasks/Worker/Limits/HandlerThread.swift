@@ -1,4 +1,6 @@
-import Foundation
+import AMQP
+import FoundationEssentials
+import Dispatch
 import Synchronization
 
 /// A thread of its own on which one consumer runs its handlers that have a hard time limit, as a Swift
@@ -21,9 +23,7 @@ final class HandlerThread: TaskExecutor, Sendable {
     private let ready = DispatchSemaphore(value: 0)
 
     init(name: String = "amqp-tasks.handler") {
-        let thread = Thread { [self] in loop() }
-        thread.name = name
-        thread.start()
+        DetachedThread.start(name: name) { [self] in loop() }
     }
 
     func enqueue(_ job: consuming ExecutorJob) {

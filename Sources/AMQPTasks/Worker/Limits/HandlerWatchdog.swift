@@ -1,4 +1,6 @@
-import Foundation
+import AMQP
+import FoundationEssentials
+import Dispatch
 import Synchronization
 
 /// Watches one worker's handler runs from a thread of its own, never from Swift's cooperative pool (which
@@ -107,9 +109,7 @@ final class HandlerWatchdog: Sendable {
     }
 
     private func startThread() {
-        let thread = Thread { [self] in loop() }
-        thread.name = "amqp-tasks.watchdog"
-        thread.start()
+        DetachedThread.start(name: "amqp-tasks.watchdog") { [self] in loop() }
     }
 
     private func loop() {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 extension TaskMessage {
     /// The soft time limit this task runs with: the one it asked for (the soft value of `timelimit`), else

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The task's soft time limit has passed: the Swift counterpart of Celery's `SoftTimeLimitExceeded`.
 ///

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Metrics
 
 /// Counts and times every task a worker takes, through swift-metrics: the worker's own middleware, so a process

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Celery's task events (`task-received`, `task-started`, `task-succeeded`, `task-failed`, `task-retried`,
 /// `task-revoked`, `task-rejected`) for Flower, `celery events` and `amqp-task events`; on with `-E` or after

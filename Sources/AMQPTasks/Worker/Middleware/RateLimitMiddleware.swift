@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
+import Logging
 
 /// Holds a task until its rate limit lets it start (`[tasks."NAME"] rate_limit`, `celery control rate_limit`):
 /// its turn under this worker's limit (`TaskRateLimits`), or a token of a cluster-wide one (`ClusterRateLimits`,

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Answers REVOKED for a task revoked by remote control (`celery control revoke`, `amqp-task revoke`) before it
 /// runs: when it arrives, and again when it is about to run. (One stopped by `revoke --terminate` while it ran is answered by `RunStage`, which alone knows that the

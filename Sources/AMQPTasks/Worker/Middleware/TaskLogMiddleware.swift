@@ -1,4 +1,5 @@
-import Foundation
+import AMQP
+import FoundationEssentials
 import Logging
 
 /// The worker's log line for each step of a task, with `task_id` and `task` in the metadata.
@@ -14,7 +15,7 @@ struct TaskLogMiddleware: HookDeclaringMiddleware {
         case .succeeded(_, let runtime): log.info("succeeded in \(runtime)")
         case .failed(let failure, _): log.error("failed: \(failure)")
         case .retried(let reason, let delay, let retries, let maxRetries):
-            log.warning("retry \(retries)/\(maxRetries) in \(String(format: "%.1f", delay.secondsValue)) s: \(reason)")
+            log.warning("retry \(retries)/\(maxRetries) in \(String(cFormat: "%.1f", delay.secondsValue)) s: \(reason)")
         case .revoked(.revoked): log.warning("revoked by remote control; not run")
         case .revoked(.expired): log.warning("expired at \(task.message.expires ?? "?"); revoked without running")
         case .revoked(.terminated): log.warning("terminated by remote control (revoke --terminate)")

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Cross-cutting behaviour around every task a worker takes, in Swift: what Celery users do with signals
 /// (`task_received`, `task_prerun`, `task_postrun`, `task_success`, `task_failure`, `task_retry`, `task_revoked`,

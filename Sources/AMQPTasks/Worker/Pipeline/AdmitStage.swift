@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Stage 2: whether a decoded task runs now, and with what. Expired tasks are revoked, tasks whose `eta` is ahead
 /// are parked (or held, when it is at most `TaskMessage.etaHoldLimit` ahead), tasks without a handler are rejected; the rest run with their hard time limit.

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// The outbox of one consumer slot: its channel, in confirm mode, opened again if the broker closed it.

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Logging
+import AMQP
 
 /// Stage 4b (after `RecordStage`, before the acknowledgement): a chord member's outcome joins its chord
 /// (`ChordBarrier`), and the member that completes it fires the callback — or, when it failed, the chord's errbacks.

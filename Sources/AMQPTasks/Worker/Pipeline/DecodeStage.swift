@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import AMQP
 
 /// Stage 1 of the per-task path: the received message as a `TaskMessage`, or the reason it goes to `<queue>.dead`.
 enum DecodeStage {

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// A message as the worker took it from a queue: what the broker delivered, without the means to settle it (the
 /// last stage, `TaskProcessor`, acks or requeues the delivery itself).

@@ -1,6 +1,8 @@
 import AMQP
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
+import Tracing
 
 /// Stage 4: records a verdict so it survives a crash, returning once the broker confirmed every message of it: the
 /// result (SUCCESS, FAILURE, REVOKED) on the caller's `reply_to`, follow-up tasks (links, the next step of a

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// Stage 3: runs the handler inside the middleware, as its own task listed in `inspect active` and stoppable by

@@ -1,5 +1,5 @@
 import AMQP
-import Foundation
+import FoundationEssentials
 
 /// Where the record stage writes a task's outcome: results, retries, follow-up tasks, parked and dead-lettered
 /// copies. Every call returns only once the broker confirmed the message (or, in memory, once it is stored).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What became of a task, as recorded (the broker confirmed it) before the task is acknowledged. Middleware sees it
 /// in `TaskMiddleware.recorded(_:of:)`.

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Logging
+import AMQP
 
 /// The per-task path of one consumer, stage by stage:
 ///

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Moves a message to `<queue>.dead` with a reason instead of running it. The pipeline throws it for messages it
 /// cannot take (`reason` is one of `DeadLetterReason`'s values); a middleware throws it to refuse a task

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Answers a task REVOKED without running it (or after stopping it). The revocation middleware throws it for a task
 /// revoked by remote control; any middleware may throw it.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What the record stage is asked to record; it answers with the `TaskOutcome` it recorded (a retry with none
 /// left is recorded as a failure, say).
