@@ -1,6 +1,5 @@
 import AMQP
 import FoundationEssentials
-import TOMLKit
 
 /// Reads `[broker]` into `BrokerSettings`: each URL parsed over the section's heartbeat, timeout and TLS files into a
 /// typed `ConnectionConfiguration`, each bad URL reported under its own key.

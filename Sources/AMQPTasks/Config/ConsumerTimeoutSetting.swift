@@ -1,6 +1,5 @@
 import AMQP
 import FoundationEssentials
-import TOMLKit
 
 /// `[worker] consumer_timeout`: the broker's `consumer_timeout` as the operator knows it, or off.
 ///

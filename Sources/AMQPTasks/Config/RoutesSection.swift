@@ -1,5 +1,4 @@
 import FoundationEssentials
-import TOMLKit
 
 /// Reads `[routes]` into `Route`s, in file order (the first pattern that matches wins).
 enum RoutesSection {

@@ -1,5 +1,4 @@
 import FoundationEssentials
-import TOMLKit
 
 /// Range checks shared by the section readers: each reports a value outside its range and gives nil.
 extension TableReader {

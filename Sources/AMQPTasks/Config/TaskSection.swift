@@ -1,5 +1,4 @@
 import FoundationEssentials
-import TOMLKit
 
 /// Reads one `[tasks."NAME"]` table into `TaskSettings`, with the exec handler's keys.
 enum TaskSection {
