@@ -177,6 +177,32 @@ import Testing
         #expect(found.count == 2)
     }
 
+    /// A file saved with CRLF line ends (Windows editors) had every error on line 1: "\r\n" is one Character, which
+    /// splitting on "\n" never met; after a byte order mark, the first header was not seen and the errors under it
+    /// had no line at all.
+    @Test func errorsNameTheirLineInCRLFFilesAndAfterAByteOrderMark() {
+        let where_ = { (errors: [String]) in errors.map { $0.components(separatedBy: ": ").prefix(2).joined(separator: ": ") }.sorted() }
+        #expect(where_(errors("[worker]\r\nconcurrency = 0\r\nprefetch = 0\r\n")) == ["bad.toml:2: worker.concurrency", "bad.toml:3: worker.prefetch"])
+        #expect(where_(errors("\u{FEFF}[worker]\nconcurrency = 0\nprefetch = 0\n")) == ["bad.toml:2: worker.concurrency", "bad.toml:3: worker.prefetch"])
+    }
+
+    /// TOML files are UTF-8: a byte that is not (a Latin-1 "é" in a password) is refused with its line, where
+    /// decoding it turned it into U+FFFD and the worker logged in with a password the file does not hold.
+    @Test func aFileThatIsNotUTF8IsRefusedWithItsLine() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("amqp-tasks-\(UUID()).toml")
+        let bytes = Array("[broker]\n\nurl = \"amqp://u:caf".utf8) + [0xE9] + Array("@h/\"\n".utf8)
+        try Data(bytes).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        do {
+            let config = try TasksConfiguration.load(path: file.path, environment: [:])
+            Issue.record("accepted, as \(config.broker.maskedURL)")
+        } catch let errors as ConfigErrors {
+            #expect(errors.errors.map(\.description) == [
+                "\(file.path):3: TOML syntax: the file is not UTF-8 text (a byte on this line is not UTF-8); save it as UTF-8"
+            ])
+        }
+    }
+
     @Test func configCheckPrintsTheErrorAndExitsOne() throws {
         let bad = FileManager.default.temporaryDirectory.appendingPathComponent("amqp-tasks-\(UUID()).toml")
         try "[worker]\nconcurrency = -1\n".write(to: bad, atomically: true, encoding: .utf8)

@@ -217,6 +217,27 @@ import Testing
         }
     }
 
+    /// Dates in a schedule's `args` and `kwargs` reach the task as text: the text TOMLKit gave (toml++'s spelling),
+    /// not the file's (`t` or a space for `T`, `z`, a `-00:00` offset, trailing zeros in the fraction).
+    @Test func datesBecomeTheJSONTextTOMLKitGave() throws {
+        let values = [
+            "1979-05-27 07:32:00.500z", "1979-05-27t00:32:00-00:00", "1979-05-27T00:32:00.999999-07:30",
+            "1979-05-27T07:32:00+05:45", "1979-05-27", "07:32:00.120", "00:00:00", "0099-01-01T23:59:59.000000001Z",
+        ]
+        for value in values {
+            let text = "a = \(value)\n"
+            let ours = try AMQPTasks.TOMLParser.parse(text)["a"]
+            let theirs = try TOMLKit.TOMLTable(string: text)["a"]
+            #expect(ours.map { JSONValue(toml: $0) } == .string(theirs?.debugDescription ?? "none"), "\(value)")
+        }
+        // Except where TOMLKit was wrong: it wrote a local date-time with a Z, moving it to UTC; it stays local.
+        for (value, json) in [("1979-05-27t07:32:00", "1979-05-27T07:32:00"), ("1979-05-27 07:32:00.10", "1979-05-27T07:32:00.1")] {
+            let text = "a = \(value)\n"
+            #expect(try AMQPTasks.TOMLParser.parse(text)["a"].map { JSONValue(toml: $0) } == .string(json))
+            #expect(try TOMLKit.TOMLTable(string: text)["a"]?.debugDescription == json + "Z", "if TOMLKit keeps it local now, fold this in above")
+        }
+    }
+
     @Test(arguments: invalid) func invalidDocumentsAreRefusedByBoth(_ text: String) {
         #expect(Self.ours(text).isRefused, "ours accepted \(text.debugDescription): \(Self.ours(text))")
         #expect(Self.theirs(text).isRefused, "toml++ accepted \(text.debugDescription): \(Self.theirs(text))")

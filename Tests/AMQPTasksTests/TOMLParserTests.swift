@@ -279,6 +279,8 @@ import Testing
             ("a = '''abc''''''\n", 1, 16, "too many quotes"),
             ("a = \"\\x41\"\n", 1, 6, "invalid escape \\x"),
             ("a = \"\\e\"\n", 1, 6, "invalid escape \\e"),
+            ("a = \"abc\\\n", 1, 9, "invalid escape '\\' followed by the end of the line"),
+            ("a = \"\\\u{01}\"\n", 1, 6, "invalid escape '\\' followed by control character U+0001"),
             ("a = \"\\uD800\"\n", 1, 6, "U+D800 is not a Unicode scalar value"),
             ("a = \"\\U00110000\"\n", 1, 6, "U+110000 is not a Unicode scalar value"),
             ("a = \"\\u12\"\n", 1, 6, "exactly 4 hexadecimal digits"),
@@ -327,6 +329,40 @@ import Testing
             if let column { #expect(error.column == column, "\(text.debugDescription): \(error)") }
             #expect(error.message.contains(says), "\(text.debugDescription): \(error)")
         }
+    }
+
+    /// Each part of a header or a dotted key is a table one level deeper: tens of thousands of parts (a few hundred
+    /// kilobytes of file) overflowed the stack where the tree was built (recursively), so they count towards the same
+    /// limit as arrays and inline tables.
+    @Test func keysThatNestTablesTooDeepAreRefusedNotACrash() {
+        let chain = { (count: Int) in Array(repeating: "a", count: count).joined(separator: ".") }
+        let cases: [(String, Int, Int, String)] = [
+            (chain(100_000) + " = 1\n", 1, 257, "tables nest more than 128 deep (a dotted key of 100000 parts)"),
+            ("[" + chain(100_000) + "]\n", 1, 258, "tables nest more than 128 deep (a header of 100000 keys)"),
+            ("[" + chain(100) + "]\n" + chain(30) + " = 1\n", 2, 57, "a dotted key of 30 parts"),
+            ("x = " + String(repeating: "{ a = ", count: 60) + "{ " + chain(70) + " = 1 }" + String(repeating: " }", count: 60), 1,
+                501, "a dotted key of 70 parts"),
+        ]
+        for (text, line, column, says) in cases {
+            guard let error = failure(text) else {
+                Issue.record("accepted, should be refused: \(text.prefix(80))…")
+                continue
+            }
+            #expect(error.line == line && error.column == column, "\(text.prefix(80))…: \(error)")
+            #expect(error.message.contains(says), "\(text.prefix(80))…: \(error)")
+        }
+        // Up to the limit is fine.
+        #expect(failure("[" + chain(128) + "]\nb = 1\n") == nil)
+        #expect(failure(chain(129) + " = 1\n") == nil)
+        #expect(failure("[" + chain(100) + "]\n" + chain(29) + " = 1\n") == nil)
+    }
+
+    /// `[[a]]` appended to a copy of the array of tables, so each header copied every element before it: 100,000
+    /// headers (600 kB) took minutes. They take a fraction of a second now; the time limit is only a safety net.
+    @Test(.timeLimit(.minutes(1))) func manyArrayOfTablesHeadersAreReadInLinearTime() throws {
+        let t = try parse(String(repeating: "[[a]]\nb = 1\n", count: 100_000) + String(repeating: "[[c.d]]\n", count: 100_000))
+        #expect(t["a"]?.array?.count == 100_000)
+        #expect(t["c"]?.table?["d"]?.array?.count == 100_000)
     }
 
     /// Damaged documents (seeded random edits of the example configuration and the differential corpus, with the

@@ -1,5 +1,6 @@
 extension JSONValue {
-    /// A TOML value as JSON (`args` and `kwargs` of `[schedules."NAME"]`); dates and times become their TOML text.
+    /// A TOML value as JSON (`args` and `kwargs` of `[schedules."NAME"]`); dates and times become their RFC 3339 text
+    /// in one spelling (`TOMLDateTime.canonicalText`, as with TOMLKit), whichever the file used.
     init(toml value: TOMLValue) {
         if let bool = value.bool {
             self = .bool(bool)
@@ -15,6 +16,8 @@ extension JSONValue {
             var object: [String: JSONValue] = [:]
             for key in table.keys { object[key] = JSONValue(toml: table[key]!) }
             self = .object(object)
+        } else if let dateTime = value.dateTime {
+            self = .string(dateTime.canonicalText)
         } else {
             self = .string(value.debugDescription)
         }

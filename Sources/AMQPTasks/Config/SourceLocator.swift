@@ -15,7 +15,11 @@ struct SourceLocator {
         var prefix: [String] = []
         var arrayCounts: [String: Int] = [:]
         var position = 0
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // A byte order mark is not part of the first line; "\r\n" is one Character, so it is split on as well.
+        let body = text.hasPrefix("\u{FEFF}") ? text.dropFirst() : text[...]
+        for (index, rawLine) in body.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+            .enumerated()
+        {
             let line = Self.stripComment(String(rawLine)).trimmingWhitespace()
             guard !line.isEmpty else { continue }
             let number = index + 1

@@ -21,7 +21,29 @@ extension TasksConfiguration {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigErrors(errors: [ConfigError(file: path, line: nil, key: "", message: "cannot read the file")])
         }
-        return try parse(String(decoding: data, as: UTF8.self), file: path, environment: environment)
+        return try parse(try text(of: data, file: path), file: path, environment: environment)
+    }
+
+    /// The file's bytes as text; TOML is UTF-8, and a byte that is not is refused with its line (decoding it would
+    /// silently turn it into U+FFFD, in a password or a queue name).
+    static func text(of bytes: some Collection<UInt8>, file: String) throws -> String {
+        var line = 1
+        var parser = Unicode.UTF8.ForwardParser()
+        var input = bytes.makeIterator()
+        while true {
+            switch parser.parseScalar(from: &input) {
+            case .valid(let scalar):
+                if scalar.count == 1, scalar.first == 0x0A { line += 1 }
+            case .error:
+                throw ConfigErrors(errors: [
+                    ConfigError(
+                        file: file, line: line, key: "",
+                        message: "TOML syntax: the file is not UTF-8 text (a byte on this line is not UTF-8); save it as UTF-8")
+                ])
+            case .emptyInput:
+                return String(decoding: bytes, as: UTF8.self)
+            }
+        }
     }
 
     /// Parses configuration text; `file` names it in errors.

@@ -129,8 +129,11 @@ extension TOMLParser {
         case UInt8(ascii: "u"): digits = 4
         case UInt8(ascii: "U"): digits = 8
         default:
+            // `found` quotes a character ('x'), or names a line end or a control character.
+            let found = cursor.found
+            let escape = found.hasPrefix("'") ? "\\\(found.dropFirst().dropLast())" : "'\\' followed by \(found)"
             throw failure(
-                "invalid escape \\\(cursor.found.dropFirst().dropLast()) in a string; TOML 1.0 has \\b \\t \\n \\f \\r \\\" \\\\ \\uXXXX and \\UXXXXXXXX")
+                "invalid escape \(escape) in a string; TOML 1.0 has \\b \\t \\n \\f \\r \\\" \\\\ \\uXXXX and \\UXXXXXXXX")
         }
         cursor.advance()
         var value: UInt32 = 0

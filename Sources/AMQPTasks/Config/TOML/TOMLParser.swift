@@ -2,9 +2,10 @@
 /// column and reason (https://toml.io/en/v1.0.0). Pure Swift: no Foundation, no C++.
 struct TOMLParser {
     var cursor: TOMLCursor
-    /// How deeply arrays and inline tables nest at the cursor.
+    /// How deeply tables (header and dotted key parts), arrays and inline tables nest at the cursor.
     var depth = 0
-    /// Deeper nesting is refused, so a hostile file cannot exhaust the stack.
+    /// Deeper nesting is refused, so a hostile file cannot exhaust the stack (here, or where the tree is built,
+    /// compared or freed, all recursively).
     static let maximumDepth = 128
 
     /// The document's top-level table, or the first problem in it.
@@ -52,6 +53,10 @@ struct TOMLParser {
             throw cursor.error("a table header must start with a key name, found \(cursor.found)")
         }
         let keys = try key()
+        // Each part is a table one level deeper: a header of thousands of parts would recurse that deep later.
+        guard keys.count <= Self.maximumDepth else {
+            throw keys[Self.maximumDepth].error("tables nest more than \(Self.maximumDepth) deep (a header of \(keys.count) keys)")
+        }
         if isArray {
             guard cursor.looking(at: "]]") else {
                 throw cursor.error("expected ']]' to close the array-of-tables header, found \(cursor.found)")
@@ -65,6 +70,8 @@ struct TOMLParser {
         }
         var table = root
         for part in keys.dropLast() { table = try table.headerPathTable(part) }
+        // The values under this header sit as deep as its keys.
+        depth = keys.count
         return isArray ? try table.appendArrayElement(keys[keys.count - 1]) : try table.defineTable(keys[keys.count - 1])
     }
 
@@ -76,6 +83,15 @@ struct TOMLParser {
         }
         cursor.advance()
         cursor.skipBlanks()
+        // Each dotted part but the last is a table one level deeper, and the value (an array or an inline table)
+        // nests from there.
+        let outer = depth
+        defer { depth = outer }
+        depth += keys.count - 1
+        guard depth <= Self.maximumDepth else {
+            throw keys[Self.maximumDepth - outer].error(
+                "tables nest more than \(Self.maximumDepth) deep (a dotted key of \(keys.count) parts)")
+        }
         let value = try value()
         var target = table
         for part in keys.dropLast() { target = try target.dottedTable(part) }

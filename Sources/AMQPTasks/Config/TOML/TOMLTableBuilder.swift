@@ -131,7 +131,11 @@ final class TOMLTableBuilder {
         switch entries[key.name] {
         case nil:
             set(key, .arrayOfTables([element]))
-        case .arrayOfTables(var tables):
+        case .arrayOfTables:
+            // Taken out first so the array is not shared while it grows: appending to a copy made every [[key]]
+            // copy all the elements before it (100,000 [[a]] headers took minutes).
+            var tables: [TOMLTableBuilder] = []
+            if case .arrayOfTables(let existing) = entries.removeValue(forKey: key.name) { tables = existing }
             tables.append(element)
             entries[key.name] = .arrayOfTables(tables)
         case .table:

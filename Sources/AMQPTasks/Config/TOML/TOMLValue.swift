@@ -51,6 +51,14 @@ extension TOMLValue {
         return nil
     }
 
+    /// A date, a time, or both.
+    var dateTime: TOMLDateTime? {
+        switch self {
+        case .offsetDateTime(let value), .localDateTime(let value), .localDate(let value), .localTime(let value): value
+        default: nil
+        }
+    }
+
     /// The kind of value in words, for errors ("expected a string, got integer 1").
     var type: String {
         switch self {
