@@ -1,8 +1,7 @@
 """A cluster-wide rate limit (`rate_limit_scope = "cluster"`) across three amqp-worker processes, with the worker
 that refills the tokens SIGKILLed mid-run: another takes over, every task runs, no token is used twice, and no
-window of T seconds holds more starts than ceil(rate * T) + 1 + burst + W (W the workers: each has one token consumer,
-prefetch 1, which may hold one token delivered before the window opens, however many of its slots wait; the killed
-worker's goes back to the queue), plus one for the takeover."""
+window of T seconds holds more starts than ceil(rate * T) + 1 + burst + W (W the consumer slots waiting for a token:
+each may hold one delivered before the window opens), plus one for the takeover."""
 import datetime
 import json
 import math
@@ -74,7 +73,7 @@ def test_the_refiller_killed_another_takes_over_and_the_bound_holds(processes, q
     refillers = {token.split("/")[0] for token in tokens}
     assert refiller in refillers and len(refillers) == 2, f"another worker took over: {refillers}"
     for seconds in (1.0, 3.0):
-        token_consumers = 3  # one per worker, whatever its --concurrency: each may hold a token in flight
-        bound = math.ceil(RATE * seconds) + 1 + BURST + token_consumers + 1  # one takeover
+        waiting_slots = 3 * 2  # three workers, --concurrency 2: each slot may hold a token in flight
+        bound = math.ceil(RATE * seconds) + 1 + BURST + waiting_slots + 1  # one takeover
         most = most_in_window([at for at, _, _ in taken], seconds)
         assert most <= bound, f"{most} starts within {seconds} s; the bound is {bound}"
