@@ -117,6 +117,7 @@ final class WorkerProcess: @unchecked Sendable {
     private let errors = Pipe()
     private let lock = NSLock()
     private var log = ""
+    private var reachedEnd = false
 
     init(_ arguments: [String], includeURL: Bool = true) throws {
         let binary = Broker.repoRoot.appendingPathComponent(".build/debug/amqp-worker")
@@ -128,11 +129,13 @@ final class WorkerProcess: @unchecked Sendable {
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
+            let data = handle.availableData
             guard let self else { return }
             self.lock.lock()
-            self.log += text
+            if data.isEmpty { self.reachedEnd = true }
+            self.log += String(decoding: data, as: UTF8.self)
             self.lock.unlock()
+            if data.isEmpty { handle.readabilityHandler = nil }
         }
         try process.run()
     }
@@ -162,6 +165,12 @@ final class WorkerProcess: @unchecked Sendable {
         while process.isRunning {
             guard Date() < deadline else { throw TestFailure("worker did not exit within \(seconds) s") }
             try await Task.sleep(for: .milliseconds(50))
+        }
+        // The log is read as it comes: its last lines may still be in the pipe when the process is gone. Wait for
+        // the pipe's end (a bounded wait: a child of an exec task may hold the pipe open after the worker exits).
+        let drained = Date().addingTimeInterval(5)
+        while !(lock.withLock { reachedEnd }) && Date() < drained {
+            try await Task.sleep(for: .milliseconds(20))
         }
         return process.terminationStatus
     }
