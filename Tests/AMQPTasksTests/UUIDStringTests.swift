@@ -14,3 +14,32 @@ import Testing
         }
     }
 }
+
+/// Bytes in hex the way `String(cFormat: "%02x")` writes them, one byte at a time (what trace ids, span ids and revoke
+/// claim queues were made with before `LowercaseHex`).
+@Suite struct LowercaseHexTests {
+    @Test func bytesAreWrittenAsPrintfWritesThem() {
+        for length in [0, 1, 2, 8, 16, 20, 64, 65, 100] {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255) } + [0, 15, 16, 255].prefix(length)
+            let expected = bytes.map { String(format: "%02x", $0) }.joined()
+            #expect(LowercaseHex.string(bytes) == expected)
+        }
+    }
+
+    @Test func separatorsGoBeforeTheMarkedBytesOnly() {
+        #expect(LowercaseHex.string([0xab, 0xcd, 0xef], separator: UInt8(ascii: ":"), separatorsBefore: 0b110) == "ab:cd:ef")
+        // A mark past the last byte writes nothing (and takes no room).
+        #expect(LowercaseHex.string([0x01], separator: UInt8(ascii: ":"), separatorsBefore: 0b10) == "01")
+        #expect(UUID().shortLowercasedString.utf8.count == 8)
+    }
+
+    @Test func randomTraceAndSpanIDsAreValidHex() throws {
+        for _ in 0..<200 {
+            let trace = TraceParent.randomTraceID(), span = TraceParent.randomSpanID()
+            #expect(trace.utf8.count == 32 && span.utf8.count == 16)
+            let parsed = try #require(TraceParent(header: "00-\(trace)-\(span)-01"))
+            #expect(parsed.traceID == trace && parsed.spanID == span)
+            #expect(parsed.description == "00-\(trace)-\(span)-01")
+        }
+    }
+}

@@ -5,23 +5,9 @@ extension UUID {
     /// `uuidString.lowercased()` without Foundation's `snprintf` for each byte and the lowercasing copy (about
     /// 9,000 instructions a task in the client's callgrind profile).
     @usableFromInline var lowercasedString: String {
-        let digits: StaticString = "0123456789abcdef"
-        return withUnsafeBytes(of: uuid) { bytes in
-            String(unsafeUninitializedCapacity: 36) { text in
-                digits.withUTF8Buffer { hex in
-                    var at = 0
-                    for (index, byte) in bytes.enumerated() {
-                        if index == 4 || index == 6 || index == 8 || index == 10 {
-                            text[at] = UInt8(ascii: "-")
-                            at += 1
-                        }
-                        text[at] = hex[Int(byte >> 4)]
-                        text[at + 1] = hex[Int(byte & 0x0f)]
-                        at += 2
-                    }
-                    return at
-                }
-            }
-        }
+        withUnsafeBytes(of: uuid) { LowercaseHex.string($0, separator: UInt8(ascii: "-"), separatorsBefore: 0b101_0101_0000) }
     }
+
+    /// The first eight hex digits of `lowercasedString`: a short instance name (custody queues, worker identities).
+    var shortLowercasedString: String { String(lowercasedString.prefix(8)) }
 }

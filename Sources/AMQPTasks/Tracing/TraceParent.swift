@@ -35,19 +35,12 @@ public struct TraceParent: Sendable, Hashable, CustomStringConvertible {
 
     /// The header value: `00-<trace id>-<span id>-<flags>`.
     public var description: String {
-        "00-\(traceID)-\(spanID)-\(String(cFormat: "%02x", flags))"
+        "00-\(traceID)-\(spanID)-\(LowercaseHex.string(CollectionOfOne(flags)))"
     }
 
     /// New random ids: a trace id (16 bytes) and a span id (8 bytes), as lowercase hex.
-    public static func randomTraceID() -> String { randomHex(bytes: 16) }
-    public static func randomSpanID() -> String { randomHex(bytes: 8) }
-
-    private static func randomHex(bytes: Int) -> String {
-        while true {
-            let hex = (0..<bytes).map { _ in String(cFormat: "%02x", UInt8.random(in: 0...255)) }.joined()
-            if hex.contains(where: { $0 != "0" }) { return hex }
-        }
-    }
+    public static func randomTraceID() -> String { LowercaseHex.randomNonZero(bytes: 16) }
+    public static func randomSpanID() -> String { LowercaseHex.randomNonZero(bytes: 8) }
 
     private static func isID(_ value: String, length: Int) -> Bool {
         value.utf8.count == length && isHex(value) && value.contains(where: { $0 != "0" })

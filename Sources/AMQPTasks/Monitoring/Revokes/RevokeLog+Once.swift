@@ -13,7 +13,7 @@ extension RevokeLog {
     /// The claim queue of a revoke of `ids` in `stream`: the same name for the same revoke, in every worker.
     static func claimQueue(_ ids: [String], stream: String) -> String {
         let digest = SHA1.digest(Array((stream + "\n" + ids.sorted().joined(separator: "\n")).utf8))
-        return "amqp-tasks.revoked.claim." + digest.map { String(cFormat: "%02x", $0) }.joined()
+        return "amqp-tasks.revoked.claim." + LowercaseHex.string(digest)
     }
 
     /// The queue that says the revoke whose claim queue is `claim` was written (declared after the stream confirmed

@@ -33,7 +33,7 @@ struct CustodyQueue: Sendable {
     }
 
     /// A random instance name for a new worker.
-    static func newInstance() -> String { String(UUID().uuidString.prefix(8).lowercased()) }
+    static func newInstance() -> String { UUID().shortLowercasedString }
 
     var arguments: FieldTable {
         [
