@@ -43,3 +43,15 @@ import Testing
         }
     }
 }
+
+/// Whole doubles keep Python's `.0` (`json.dumps(2.0)` is `2.0`), written without a `vsnprintf` per number.
+@Suite struct WholeFloatTests {
+    @Test func wholeDoublesAreWrittenAsPercentPointOneFWritesThem() {
+        var values: [Double] = [0, -0.0, 1, -1, 2, 1e15, -1e15, 9_999_999_999_999_998, -9_999_999_999_999_998, 4_503_599_627_370_496]
+        values += (0..<500).map { _ in Double(Int64.random(in: -9_999_999_999_999_998...9_999_999_999_999_998)).rounded() }
+        for d in values where d == d.rounded() && abs(d) < 1e16 {
+            #expect(PythonRepr.wholeFloat(d) == String(format: "%.1f", d), "\(d)")
+        }
+        #expect(String(decoding: JSONCodec.serialize(.array([.double(-0.0), .double(3), .double(1.5)])), as: UTF8.self) == "[-0.0,3.0,1.5]")
+    }
+}

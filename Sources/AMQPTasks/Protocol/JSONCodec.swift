@@ -41,7 +41,7 @@ enum JSONCodec {
         case .double(let d):
             if d.isFinite {
                 // Integral doubles keep a ".0" so they read back as doubles, as Python writes them.
-                let text = d == d.rounded() && abs(d) < 1e16 ? String(cFormat: "%.1f", d) : "\(d)"
+                let text = d == d.rounded() && abs(d) < 1e16 ? PythonRepr.wholeFloat(d) : "\(d)"
                 out.append(contentsOf: text.utf8)
             } else {
                 out.append(contentsOf: "null".utf8)
