@@ -136,16 +136,25 @@ import Testing
         try await deleteStream(stream)
     }
 
-    /// The worker that claimed a broadcast revoke dies before it writes it (here: its connection closes while it
-    /// holds the claim): another worker that was refused the claim claims it then and writes it; once written, no
-    /// one writes it again, even after the writer's connection ended too. One entry in the stream.
-    @Test func aRevokeWhoseClaimerDiesBeforeWritingIsWrittenByAnotherOnce() async throws {
+    /// A revoke whose claim queue a first worker (`claimer`) holds, and a second worker's connection (`other`) that
+    /// will be refused the claim: the set-up of the claim tests.
+    private func claimHeldByAnotherWorker() async throws
+        -> (stream: String, revoked: String, claim: String, claimer: Connection, other: Connection)
+    {
         let stream = uniqueStream()
         let revoked = UUID().uuidString.lowercased()
         let claim = RevokeLog.claimQueue([revoked], stream: stream)
         let claimer = try await Connection.open(url: Broker.url)
         _ = try await claimer.openChannel().declareQueue(claim, durable: false, exclusive: true, autoDelete: false)
         let other = try await Connection.open(url: Broker.url)
+        return (stream, revoked, claim, claimer, other)
+    }
+
+    /// The worker that claimed a broadcast revoke dies before it writes it (here: its connection closes while it
+    /// holds the claim): another worker that was refused the claim claims it then and writes it; once written, no
+    /// one writes it again, even after the writer's connection ended too. One entry in the stream.
+    @Test func aRevokeWhoseClaimerDiesBeforeWritingIsWrittenByAnotherOnce() async throws {
+        let (stream, revoked, claim, claimer, other) = try await claimHeldByAnotherWorker()
         let (refused, refusal) = AsyncStream<Void>.makeStream()
         let recording = Task {
             try await RevokeLog.recordOnce(
@@ -174,12 +183,7 @@ import Testing
     /// after another worker looked for the written queue and just before that worker claims again: the claim is
     /// free, but the revoke is written; the other worker must not write it a second time. One entry in the stream.
     @Test func aClaimFreedAfterTheRevokeWasWrittenIsNotWrittenAgain() async throws {
-        let stream = uniqueStream()
-        let revoked = UUID().uuidString.lowercased()
-        let claim = RevokeLog.claimQueue([revoked], stream: stream)
-        let claimer = try await Connection.open(url: Broker.url)
-        _ = try await claimer.openChannel().declareQueue(claim, durable: false, exclusive: true, autoDelete: false)
-        let other = try await Connection.open(url: Broker.url)
+        let (stream, revoked, claim, claimer, other) = try await claimHeldByAnotherWorker()
         let probe = try await Connection.open(url: Broker.url)
         let attempts = ClaimAttempts()
         let wrote = try await RevokeLog.recordOnce(
