@@ -5,7 +5,7 @@ import Testing
 /// The pipeline calls a worker's own middleware only for the hooks it declares (`HookDeclaringMiddleware.hooks`):
 /// a hook implemented but not declared would silently never run. Swift cannot ask at run time whether a type
 /// implements a protocol requirement or takes its default, so this reads the source: every type declared as
-/// `HookDeclaringMiddleware` in `Sources/` must declare exactly the hooks its body implements.
+/// `HookDeclaringMiddleware` (or `ImmediateHooks`) in `Sources/` must declare exactly the hooks its body implements.
 @Suite struct MiddlewareHooksDeclarationTests {
     /// The hook names as `MiddlewareHooks` spells them, with how a method implementing each begins.
     static let hookMethods: [(hook: String, signature: String)] = [
@@ -22,13 +22,14 @@ import Testing
         var description: String { "\(type) (\(file)): declares \(declared.sorted()), implements \(implemented.sorted())" }
     }
 
-    /// Every `struct|class|actor X: HookDeclaringMiddleware { … }` in Sources/, with the hooks its `hooks` list
-    /// names and the hook methods its body (brace-matched) defines.
+    /// Every `struct|class|actor X: HookDeclaringMiddleware { … }` (or `ImmediateHooks`, which refines it) in
+    /// Sources/, with the hooks its `hooks` list names and the hook methods its body (brace-matched) defines.
     static func builtIns() throws -> [Declared] {
         let sources = Broker.repoRoot.appendingPathComponent("Sources")
         let files = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)!
             .compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" }
-        let declaration = try Regex(#"(struct|class|actor)\s+(\w+)\s*:[^{]*\bHookDeclaringMiddleware\b[^{]*\{"#)
+        let declaration = try Regex(
+            #"(struct|class|actor)\s+(\w+)\s*:[^{]*\b(HookDeclaringMiddleware|ImmediateHooks)\b[^{]*\{"#)
         let hooksList = try Regex(#"let hooks\s*:\s*MiddlewareHooks\s*=\s*\[([^\]]*)\]"#)
         var found: [Declared] = []
         for file in files {

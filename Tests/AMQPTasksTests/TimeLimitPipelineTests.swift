@@ -189,6 +189,31 @@ import Testing
     }
 }
 
+extension TimeLimitPipelineTests {
+    /// A run without time limits costs the watchdog nothing (no lock, no entry: issue 17's per-task cut), yet once
+    /// abandoned (`revoke --terminate`, shutdown) its still-running handler is counted as any other, until it ends.
+    @Test func aRunWithoutLimitsIsWatchedOnlyOnceAbandoned() async throws {
+        let watchdog = HandlerWatchdog()
+        let release = TimeLimitTests.Release()
+        let run = HandlerRun.start(hardLimit: nil, watchdog: watchdog, logger: .init(label: "test")) {
+            while !release.isReleased { try? await Task.sleep(for: .milliseconds(10)) }
+            return "late"
+        }
+        #expect(watchdog.registeredRuns == 0, "a run without limits is not registered")
+        run.abandon()
+        #expect((await run.outcome).failure is CancellationError)
+        #expect(run.wasAbandoned)
+        #expect(watchdog.abandonedStillRunning == 1, "the abandoned handler still runs, counted")
+        release.release()
+        try await BadInputTests.waitUntil("the abandoned handler ended") { watchdog.abandonedStillRunning == 0 }
+        #expect(watchdog.registeredRuns == 0, "forgotten once it ended")
+
+        let quick = HandlerRun.start(hardLimit: nil, watchdog: watchdog, logger: .init(label: "test")) { "done" }
+        #expect((try? (await quick.outcome).get()) == "done")
+        #expect(watchdog.registeredRuns == 0)
+    }
+}
+
 /// Things a test collects from other threads.
 final class Collected<Element: Sendable>: Sendable {
     private let items = Mutex<[Element]>([])

@@ -17,7 +17,14 @@ struct TaskTracing: Sendable {
 
     init(_ tracer: (any Tracer)?) { configured = tracer }
 
-    var tracer: any Tracer { configured ?? InstrumentationSystem.tracer }
+    var tracer: any Tracer {
+        if let configured { return configured }
+        // Nothing bootstrapped (the default): the instrument is the no-op one, which is no tracer, so the answer is
+        // the no-op tracer. Checked by its concrete type: `InstrumentationSystem.tracer` asks whether the instrument
+        // conforms to `Tracer`, a protocol lookup of ~2,400 instructions that fails on every task (issue 17).
+        if InstrumentationSystem.instrument is NoOpInstrument { return NoOpTracer() }
+        return InstrumentationSystem.tracer
+    }
 
     /// The trace context a task message carries. None (or one the tracer cannot read, such as a malformed
     /// `traceparent`): a top-level context, so the task's span starts a new trace. Never fails.

@@ -6,9 +6,13 @@ import Tracing
 /// trace when it carries none or a malformed one. The handler runs with the span's context as
 /// `ServiceContext.current`, so the tasks it sends through a `TaskClient` are children of it; the tasks the worker
 /// sends on its behalf (links, chain steps, errbacks, its retry) are too (`TaskTraceSlot`).
-struct TaskTracingMiddleware: HookDeclaringMiddleware {
+struct TaskTracingMiddleware: ImmediateHooks {
     let hooks: MiddlewareHooks = [.run]
     let tracing: TaskTracing
+
+    /// No tracer bootstrapped (the default): a no-op span would record nothing and inject nothing, so the task
+    /// runs without this middleware (no header parsing, span, task-local or async frame).
+    func wrapsRun(_ task: TaskContext) -> Bool { !(tracing.tracer is NoOpTracer) }
 
     func run(_ task: TaskContext, next: @Sendable (TaskContext) async throws -> JSONValue) async throws -> JSONValue {
         let tracer = tracing.tracer

@@ -74,18 +74,29 @@ final class HandlerRun: Sendable {
         // The handler is stored before its limits go live, so a limit that passes at once (a producer's tiny
         // `timelimit`) still finds it to cancel and give up.
         run.state.withLock { $0.handler = handler }
-        let id = watchdog.register(run, soft: run.softLimit, hard: run.hardLimit)
-        let (ended, abandonedBeforeItsId) = run.state.withLock { state in
+        // Without a limit there is nothing to fire: the watchdog hears of the run only if it is abandoned
+        // (`decide`), which spares every plain task a lock, a clock read and a dictionary insert.
+        if run.hasLimits { run.watch(abandoned: false) }
+        return run
+    }
+
+    /// True when the run has a soft or a hard time limit for the watchdog to fire.
+    private var hasLimits: Bool { softLimit != nil || hardLimit != nil }
+
+    /// Registers the run with the watchdog (with its limits; `abandoned`: as abandoned at once) and stores its id.
+    /// The handler may have ended, or the outcome been decided without it, before the id was stored: the watchdog
+    /// is then told so here.
+    private func watch(abandoned: Bool) {
+        let id = watchdog.register(self, soft: abandoned ? nil : softLimit, hard: abandoned ? nil : hardLimit)
+        let (ended, abandonedBeforeItsId) = state.withLock { state in
             state.watchId = id
             return (state.handlerEnded, state.outcome != nil && !state.handlerEnded)
         }
-        // The handler may have ended, or its hard limit passed, before its id was stored.
         if ended {
             watchdog.ended(id)
-        } else if abandonedBeforeItsId {
+        } else if abandoned || abandonedBeforeItsId {
             watchdog.abandoned(id)
         }
-        return run
     }
 
     /// Stops waiting: `outcome` returns `CancellationError`, and the handler is asked to stop.
@@ -182,7 +193,13 @@ final class HandlerRun: Sendable {
         guard let (waiter, handler, id) = taken else { return }
         if let handler {
             handler.cancel()
-            if let id { watchdog.abandoned(id) }
+            if let id {
+                watchdog.abandoned(id)
+            } else if !hasLimits {
+                // Never registered (no limits): it is watched from now on, as abandoned until it ends. (A run with
+                // limits that has no id yet is registered by `start`, which sees the outcome and counts it then.)
+                watch(abandoned: true)
+            }
             if let thread { threads?.giveUp(thread) }
         }
         waiter?.resume(returning: result)

@@ -71,6 +71,9 @@ final class HandlerWatchdog: Sendable {
     /// Abandoned handlers that have not ended, however recently they were abandoned.
     var abandonedStillRunning: Int { state.withLock { $0.entries.values.count { $0.abandonedAt != nil } } }
 
+    /// The runs registered and not yet ended (watched or not): what each `register` costs is kept here.
+    var registeredRuns: Int { state.withLock { $0.entries.count } }
+
     /// Starts watching `run`, with its soft and hard limits from now; returns its id for `ended` and `abandoned`.
     func register(_ run: HandlerRun, soft: Duration?, hard: Duration?) -> Int {
         let now = ContinuousClock.now

@@ -10,7 +10,7 @@ import Logging
 /// requeues it (the wait is cancelled), and another worker's consumers go on taking the queue's other tasks. A change
 /// of the limit during the wait applies to it (`TaskRateLimits.waitForStart`). A revoke of the waiting task ends
 /// the wait at once: the task is REVOKED, and the consumer takes its next task.
-struct RateLimitMiddleware: HookDeclaringMiddleware {
+struct RateLimitMiddleware: ImmediateHooks {
     let hooks: MiddlewareHooks = [.willRun, .run, .recorded]
     let state: WorkerState
     let cluster: ClusterRateLimits?
@@ -20,6 +20,12 @@ struct RateLimitMiddleware: HookDeclaringMiddleware {
     init(state: WorkerState, cluster: ClusterRateLimits? = nil) {
         self.state = state
         self.cluster = cluster
+    }
+
+    /// No limit on the task's name, cluster-wide or local, so nothing to wait for (as `willRun` would find).
+    func willRunAtOnce(_ task: TaskContext) throws -> Bool {
+        if let cluster, cluster.limits[task.taskName] != nil { return false }
+        return state.rateLimits.limit(for: task.taskName) == nil
     }
 
     func willRun(_ task: TaskContext) async throws {
@@ -43,13 +49,19 @@ struct RateLimitMiddleware: HookDeclaringMiddleware {
         if !started { throw TaskRevoked(.revoked) }
     }
 
+    /// Only a task that holds a cluster token runs inside this middleware (with the token as a task-local).
+    func wrapsRun(_ task: TaskContext) -> Bool { tokens.holds(task.taskId) }
+
     func run(_ task: TaskContext, next: @Sendable (TaskContext) async throws -> JSONValue) async throws -> JSONValue {
         guard let token = tokens.take(task.taskId) else { return try await next(task) }
         return try await RateLimitToken.$current.withValue(token) { try await next(task) }
     }
 
-    func recorded(_ outcome: TaskOutcome, of task: TaskContext) async {
+    func recorded(_ outcome: TaskOutcome, of task: TaskContext) async { _ = recordedAtOnce(outcome, of: task) }
+
+    func recordedAtOnce(_ outcome: TaskOutcome, of task: TaskContext) -> Bool {
         _ = tokens.take(task.taskId)  // a later middleware's willRun decided the task: the token is spent anyway
+        return true
     }
 }
 
@@ -58,4 +70,5 @@ private final class HeldTokens: Sendable {
     private let tokens = Mutex<[String: RateLimitToken]>([:])
     func hold(_ token: RateLimitToken, for id: String) { tokens.withLock { $0[id] = token } }
     func take(_ id: String) -> RateLimitToken? { tokens.withLock { $0.removeValue(forKey: id) } }
+    func holds(_ id: String) -> Bool { tokens.withLock { $0[id] != nil } }
 }

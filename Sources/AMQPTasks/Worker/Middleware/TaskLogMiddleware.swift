@@ -3,13 +3,18 @@ import FoundationEssentials
 import Logging
 
 /// The worker's log line for each step of a task, with `task_id` and `task` in the metadata.
-struct TaskLogMiddleware: HookDeclaringMiddleware {
+struct TaskLogMiddleware: ImmediateHooks {
     let hooks: MiddlewareHooks = [.received, .recorded]
-    func received(_ task: TaskContext) async throws {
+    func received(_ task: TaskContext) async throws { _ = receivedAtOnce(task) }
+
+    func receivedAtOnce(_ task: TaskContext) -> Bool {
         task.logger.info("received\(task.redelivered ? " (redelivered)" : "")")
+        return true
     }
 
-    func recorded(_ outcome: TaskOutcome, of task: TaskContext) async {
+    func recorded(_ outcome: TaskOutcome, of task: TaskContext) async { _ = recordedAtOnce(outcome, of: task) }
+
+    func recordedAtOnce(_ outcome: TaskOutcome, of task: TaskContext) -> Bool {
         let log = task.logger
         switch outcome {
         case .succeeded(_, let runtime): log.info("succeeded in \(runtime)")
@@ -24,5 +29,6 @@ struct TaskLogMiddleware: HookDeclaringMiddleware {
         case .deferred(let step):
             log.info("eta \(task.message.eta ?? "?") is ahead; parked for \(step) in a delay queue")
         }
+        return true
     }
 }

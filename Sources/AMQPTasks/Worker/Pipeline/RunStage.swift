@@ -8,7 +8,8 @@ import Synchronization
 /// A handler that does not stop when it is abandoned (shutdown past the grace period, terminate) is left behind
 /// (see `HandlerRun`): it can no longer hold the consumer.
 struct RunStage: Sendable {
-    let middleware: [any TaskMiddleware]
+    /// The middleware implementing `run`, outermost first.
+    let middleware: [PipelineHook]
     let state: WorkerState
     /// This consumer's handler thread, for handlers with a hard time limit (see `HandlerThread`).
     let threads = HandlerThreads()
@@ -38,9 +39,11 @@ struct RunStage: Sendable {
                 throw error
             }
         }
-        // The first middleware wraps all the others.
-        let chain = middleware.reversed().reduce(innermost) { next, middleware in
-            { task in try await middleware.run(task, next: next) }
+        // The first middleware wraps all the others; one that would only call `next` for this task is left out.
+        let chain = middleware.reversed().reduce(innermost) { next, hook in
+            if let immediate = hook.immediate, !immediate.wrapsRun(task) { return next }
+            let middleware = hook.middleware
+            return { task in try await middleware.run(task, next: next) }
         }
         let verdict: Verdict
         do {

@@ -18,8 +18,10 @@ struct TaskPipeline: Sendable {
     let queue: String
     let configuration: WorkerConfiguration
     let middleware: [any TaskMiddleware]
-    /// The middleware implementing each hook, in order (`MiddlewareHooks`): only those are called.
-    let receivedHooks, willRunHooks, recordedHooks, rejectedHooks: [any TaskMiddleware]
+    /// The middleware implementing each hook, in order (`MiddlewareHooks`): only those are called, and without
+    /// awaiting when they can (`ImmediateHooks`).
+    let receivedHooks, willRunHooks, recordedHooks: [PipelineHook]
+    let rejectedHooks: [any TaskMiddleware]
     let admit: AdmitStage
     let runner: RunStage
     let recorder: RecordStage
@@ -33,13 +35,13 @@ struct TaskPipeline: Sendable {
         self.queue = queue
         self.configuration = configuration
         self.middleware = middleware
-        receivedHooks = middleware.implementing(.received)
-        willRunHooks = middleware.implementing(.willRun)
-        recordedHooks = middleware.implementing(.recorded)
+        receivedHooks = middleware.hooks(.received)
+        willRunHooks = middleware.hooks(.willRun)
+        recordedHooks = middleware.hooks(.recorded)
         rejectedHooks = middleware.implementing(.rejected)
         self.logger = logger
         admit = AdmitStage(registry: registry, tasks: configuration.tasks, timeLimits: state.timeLimits)
-        runner = RunStage(middleware: middleware.implementing(.run), state: state)
+        runner = RunStage(middleware: middleware.hooks(.run), state: state)
         recorder = RecordStage(outbox: outbox, queue: queue, configuration: configuration, logger: logger)
         chords = ChordStage(outbox: outbox, queue: queue, maxStateSize: configuration.maxResultSize, logger: logger)
     }
@@ -88,13 +90,20 @@ struct TaskPipeline: Sendable {
         let verdict = try await decide(&task)
         let outcome = try await recorder.record(verdict, of: task, received: received)
         try await chords.join(outcome, of: task)
-        for middleware in recordedHooks.reversed() { await middleware.recorded(outcome, of: task) }
+        for hook in recordedHooks.reversed() {
+            if let immediate = hook.immediate, immediate.recordedAtOnce(outcome, of: task) { continue }
+            await hook.middleware.recorded(outcome, of: task)
+        }
         return outcome
     }
 
     /// Stages 2 and 3: the verdict on a decoded task.
     private func decide(_ task: inout TaskContext) async throws -> Verdict {
-        if let verdict = try await hooks(receivedHooks, task, { try await $0.received($1) }) { return verdict }
+        if let verdict = try await hooks(
+            receivedHooks, task, atOnce: { try $0.receivedAtOnce($1) }, awaited: { try await $0.received($1) })
+        {
+            return verdict
+        }
         var admission = admit.admit(task.message)
         while case .hold(let remaining) = admission {
             // Never before its eta: a stop cancels this sleep, and the task is requeued (CancellationError).
@@ -111,7 +120,11 @@ struct TaskPipeline: Sendable {
             task.message.timeLimit.soft = task.message.softTimeLimit(
                 configured: admit.timeLimits.soft(for: task.taskName, configured: configuration.tasks[task.taskName]?.softTimeLimit))
             if task.message.ignoreResult == nil { task.message.ignoreResult = configuration.tasks[task.taskName]?.ignoreResult }
-            if let verdict = try await hooks(willRunHooks, task, { try await $0.willRun($1) }) { return verdict }
+            if let verdict = try await hooks(
+                willRunHooks, task, atOnce: { try $0.willRunAtOnce($1) }, awaited: { try await $0.willRun($1) })
+            {
+                return verdict
+            }
             if configuration.sendStarted { try await recorder.recordStarted(task.message) }
             task.progress = recorder.progressReporter(for: task.message)
             // Every progress state goes out before the outcome is recorded, so the caller sees them in order.
@@ -126,14 +139,19 @@ struct TaskPipeline: Sendable {
         }
     }
 
-    /// Calls one hook of each middleware in `list` in order; the verdict of the first that throws, nil when none did.
+    /// Calls one hook of each middleware in `list` in order (its synchronous form `atOnce` first, when it has one;
+    /// `awaited` when it has none or that answers false); the verdict of the first that throws, nil when none did.
     /// `CancellationError` while the worker is stopping is no verdict: the task is requeued. Thrown while nothing
     /// stops, it is a FAILURE like any other error, or the task would come straight back, again and again.
     private func hooks(
-        _ list: [any TaskMiddleware], _ task: TaskContext, _ hook: (any TaskMiddleware, TaskContext) async throws -> Void
+        _ list: [PipelineHook], _ task: TaskContext, atOnce: (any ImmediateHooks, TaskContext) throws -> Bool,
+        awaited: (any TaskMiddleware, TaskContext) async throws -> Void
     ) async throws -> Verdict? {
         do {
-            for middleware in list { try await hook(middleware, task) }
+            for hook in list {
+                if let immediate = hook.immediate, try atOnce(immediate, task) { continue }
+                try await awaited(hook.middleware, task)
+            }
             return nil
         } catch is CancellationError where Task.isCancelled {
             throw CancellationError()
