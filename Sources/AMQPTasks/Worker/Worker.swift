@@ -185,7 +185,7 @@ public final class Worker: Service, Sendable {
     /// reconnection starts at the next one, so a worker moves off a node that went down.
     private func connect(attempt: Int) async throws -> (Connection, RevokeLogFollower.Reading?) {
         let connection = try await Connection.open(
-            anyOf: configuration.broker.connections, startingAt: attempt,
+            anyOf: configuration.broker.connections.map(\.consuming), startingAt: attempt,
             connectionName: "amqp-worker \(configuration.hostname)", logger: logger)
         if let topology = self.configuration.topology {
             try await Topology.declare(topology, on: connection)

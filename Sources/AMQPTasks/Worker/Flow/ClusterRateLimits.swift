@@ -91,7 +91,10 @@ final class ClusterRateLimits: Sendable {
             var connection: Connection?
             do {
                 var connections = broker.connections
-                for index in connections.indices { connections[index].heartbeat = Self.heartbeat }
+                for index in connections.indices {
+                    connections[index].heartbeat = Self.heartbeat
+                    connections[index].consumes = true  // it consumes tokens
+                }
                 let opened = try await Connection.open(
                     anyOf: connections, startingAt: attempt, connectionName: "amqp-tasks rate limits \(identity)",
                     logger: logger)
