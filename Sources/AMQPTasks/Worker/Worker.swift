@@ -76,7 +76,8 @@ public final class Worker: Service, Sendable {
         }
         self.clusterRateLimits = ClusterRateLimits(
             tasks: configuration.tasks, running: Set(registry.names), broker: configuration.broker,
-            identity: "\(configuration.hostname)/\(UUID().uuidString.prefix(8).lowercased())", logger: logger)
+            identity: "\(configuration.hostname)/\(UUID().uuidString.prefix(8).lowercased())",
+            pauses: ReconnectPolicy(initialDelay: .seconds(1), maxDelay: configuration.maxReconnectDelay), logger: logger)
     }
 
     /// Whether the worker is connected to the broker and consumes every queue it should now (those configured, plus
