@@ -80,7 +80,7 @@ struct CommonOptions: ParsableArguments {
     func connect() async throws -> (TasksConfiguration, Connection) {
         let configuration = try loadReportingErrors()
         let connection = try await Connection.open(
-            anyOf: configuration.broker.connections,
+            anyOf: configuration.broker.connections.map(\.consuming),  // some commands read messages
             connectionName: "amqp-task \(ProcessInfo.processInfo.processIdentifier)")
         return (configuration, connection)
     }

@@ -3,8 +3,9 @@ import CRabbitMQ
 import Foundation
 import Testing
 
-/// `BasicProperties.encodedSizeBound` lets a publish skip encoding its properties to check that they fit one frame
-/// (`ContentHeaderFit`): it must never be below what rabbitmq-c really encodes, for every field type and nesting.
+/// `BasicProperties.encodedSize` lets a publish skip encoding its properties to check that they fit one frame
+/// (`ContentHeaderFit`): it must be exactly what rabbitmq-c encodes, for every field type and nesting, with and
+/// without each fixed-width property (delivery mode, priority, timestamp).
 @Suite struct EncodedSizeBoundTests {
     /// What rabbitmq-c encodes `properties` to, in bytes.
     func encodedSize(_ properties: BasicProperties) throws -> Int {
@@ -18,7 +19,7 @@ import Testing
         return Int(size)
     }
 
-    @Test func theBoundIsNeverBelowTheEncodedSize() throws {
+    @Test func theComputedSizeIsTheEncodedSize() throws {
         let every: FieldTable = [
             "bool": .bool(true), "i8": .int8(-1), "u8": .uint8(1), "i16": .int16(-2), "u16": .uint16(2),
             "i32": .int32(-3), "u32": .uint32(3), "i64": .int64(-4), "u64": .uint64(4), "f32": .float(1.5),
@@ -39,10 +40,14 @@ import Testing
                 timestamp: Date(timeIntervalSince1970: 1_800_000_000), type: "t", userId: "guest", appId: "a",
                 clusterId: "x"),
             BasicProperties(headers: ["big": .string(String(repeating: "x", count: 100_000))]),
+            BasicProperties(deliveryMode: 2),
+            BasicProperties(priority: 0),
+            BasicProperties(timestamp: Date(timeIntervalSince1970: 0)),
+            BasicProperties(headers: every, deliveryMode: 1, correlationId: "c"),
         ]
         for properties in cases {
             let encoded = try encodedSize(properties)
-            #expect(properties.encodedSizeBound >= encoded, "\(properties)")
+            #expect(properties.encodedSize == encoded, "\(properties)")
         }
     }
 }

@@ -188,6 +188,8 @@ public final class Channel: Sendable {
     }
 
     /// Starts a consumer with manual acknowledgements (`basic.consume`, `no_ack = false`).
+    /// On a connection opened with a small `frame_max`, set `ConnectionConfiguration.consumes` (`.consuming`):
+    /// a delivery whose properties and headers are larger than the connection's frame size drops the connection.
     public func consume(
         queue: String, consumerTag: String = "", exclusive: Bool = false, arguments: FieldTable = [:]
     ) async throws -> Consumer {
@@ -209,6 +211,7 @@ public final class Channel: Sendable {
     }
 
     /// Takes one message from a queue (`basic.get`), or nil when it is empty. With `autoAck` false, settle it.
+    /// As for `consume`, a connection that reads messages should be opened with `consumes` set.
     public func get(queue: String, autoAck: Bool = false) async throws -> Delivery? {
         let id = id
         return try await perform("basic.get") { try $0.basicGet(channel: id, queue: queue, autoAck: autoAck) }

@@ -16,8 +16,6 @@ final class CArena {
     private var used = 0
     /// Blocks to free at the next reset: large allocations and chunks that filled up.
     private var blocks: [UnsafeMutableRawPointer] = []
-    /// A buffer kept across resets, for encoding to check a size (`scratch(_:)`).
-    private var scratchBuffer: UnsafeMutableRawBufferPointer?
 
     /// Small allocations are carved from chunks of this size: a task message's properties take some 40 strings,
     /// and one `malloc`/`free` for each cost about 14,000 instructions a publish (client callgrind profile).
@@ -28,7 +26,6 @@ final class CArena {
     deinit {
         reset()
         free(chunk)
-        scratchBuffer?.deallocate()
     }
 
     /// Frees everything handed out since the last reset (the current chunk is kept, empty).
@@ -54,16 +51,6 @@ final class CArena {
         let fresh = malloc(Self.chunkBytes)!
         (chunk, chunkSize, used) = (fresh, Self.chunkBytes, byteCount)
         return fresh
-    }
-
-    /// `byteCount` bytes to encode into and throw away, kept for the connection's lifetime (not freed by `reset()`)
-    /// so that checking every publish's size allocates nothing after the first.
-    func scratch(_ byteCount: Int) -> UnsafeMutableRawPointer {
-        if let buffer = scratchBuffer, buffer.count >= byteCount { return buffer.baseAddress! }
-        scratchBuffer?.deallocate()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 8)
-        scratchBuffer = buffer
-        return buffer.baseAddress!
     }
 
     /// A NUL-terminated copy of `string`, for rabbitmq-c's `const char *` parameters.

@@ -24,8 +24,37 @@ public struct ConnectionConfiguration: Sendable, Hashable {
     public var operationTimeout: Duration = .seconds(60)
     /// 0 lets the server choose (RabbitMQ: 2047).
     public var channelMax: Int = 0
-    /// 131072 bytes, rabbitmq-c's and RabbitMQ's default.
-    public var frameMax: Int = 131_072
+    /// The largest frame this connection proposes, in bytes (`frame_max` in the URL). The broker answers with its
+    /// own limit and the connection uses the smaller of the two (or ours when the broker says 0, no limit).
+    ///
+    /// By default `defaultFrameMax` (1 MiB), so the connection takes the broker's own limit (RabbitMQ's default is
+    /// 131,072 bytes; only a broker configured above 1 MiB, or with no limit, is held at 1 MiB). rabbitmq-c keeps one
+    /// output buffer of the negotiated size per connection, so this costs nothing more than 131,072 did against a
+    /// broker at its default. A smaller value splits bodies into smaller frames and limits the properties and
+    /// headers of a message this connection may publish. It does not apply to a connection that `consumes`.
+    public var frameMax: Int = ConnectionConfiguration.defaultFrameMax
+    /// Set for a connection that consumes (a worker's, a task client's reading results): it then proposes at least
+    /// `defaultFrameMax` whatever `frameMax` says, and logs a warning when that overrides a smaller `frameMax`.
+    ///
+    /// AMQP never splits a message's content header (all its properties and headers): the broker delivers it in one
+    /// frame as large as its publisher made it, up to the publisher's frame size, even above this connection's.
+    /// rabbitmq-c drops a connection that receives a frame larger than its own `frame_max`, and the broker then
+    /// redelivers the same message to the next connection, which drops it again: a loop in which the message is
+    /// never handled. A consuming connection must accept every frame the broker accepts from its publishers.
+    public var consumes: Bool = false
+    /// What a connection proposes by default as its `frame_max`: 1 MiB (1,048,576 bytes).
+    public static let defaultFrameMax = 1 << 20
+
+    /// This configuration with `consumes` set, for a connection that consumes.
+    public var consuming: ConnectionConfiguration {
+        var configuration = self
+        configuration.consumes = true
+        return configuration
+    }
+
+    /// The `frame_max` this connection proposes at login: `frameMax`, raised to `defaultFrameMax` for a
+    /// connection that `consumes`.
+    var proposedFrameMax: Int { consumes ? max(frameMax, Self.defaultFrameMax) : frameMax }
     /// TLS settings; set for `amqps://`.
     public var tls: TLSConfiguration?
     /// SASL mechanism: PLAIN (user and password) or EXTERNAL (identity from the TLS client certificate).

@@ -59,11 +59,11 @@ extension ConnectionCore {
         switch config.authMechanism {
         case .plain:
             reply = amqp_tasks_login_plain(
-                state, config.vhost, Int32(config.channelMax), Int32(config.frameMax), heartbeat,
+                state, config.vhost, Int32(config.channelMax), Int32(config.proposedFrameMax), heartbeat,
                 &properties, config.user, config.password)
         case .external:
             reply = amqp_tasks_login_external(
-                state, config.vhost, Int32(config.channelMax), Int32(config.frameMax), heartbeat,
+                state, config.vhost, Int32(config.channelMax), Int32(config.proposedFrameMax), heartbeat,
                 &properties, config.user)
         }
         arena.reset()
@@ -72,7 +72,18 @@ extension ConnectionCore {
         _ = amqp_set_rpc_timeout(state, &rpcTimeout)
         let negotiated = amqp_get_channel_max(state)
         if negotiated > 0 { io.channelIDs.negotiated(negotiated) }
+        warnIfFrameMaxOverridden(negotiated: Int(amqp_get_frame_max(state)))
         logger.debug("connected", metadata: ["broker": "\(config.redactedDescription)"])
+    }
+
+    /// A consuming connection proposes at least `defaultFrameMax` (see `ConnectionConfiguration.consumes`); says so
+    /// when that overrides the `frame_max` the user chose, naming both values.
+    private func warnIfFrameMaxOverridden(negotiated: Int) {
+        let config = configuration
+        guard config.consumes, negotiated > config.frameMax else { return }
+        logger.warning(
+            "frame_max=\(config.frameMax) is not used by this consuming connection to \(config.redactedDescription): it uses the broker's frame_max, \(negotiated) bytes, as a consumer must accept every message the broker delivers (AMQP never splits a message's properties and headers, and a publisher at the broker's frame_max may send them up to that size); remove frame_max from this URL, or keep it only for connections that publish"
+        )
     }
 
     /// Client properties sent at login: capabilities we handle, and names that show in RabbitMQ's tools.

@@ -152,11 +152,11 @@ extension ConnectionCore {
                         hint: "shorten it; nothing was sent")))
             return
         }
-        var properties = arena.properties(message.properties)
-        if let error = contentHeaderOverflow(&properties, from: message.properties) {
+        if let error = contentHeaderOverflow(message.properties) {
             completion(.failure(error))  // refused before anything is written, as above
             return
         }
+        var properties = arena.properties(message.properties)
         let status = message.body.withUnsafeBytes { body in
             amqp_basic_publish(
                 state, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey), message.mandatory.c,

@@ -11,17 +11,17 @@ extension ConnectionCore {
     static let methodFrameOverhead = 15
 
     /// Throws `.invalidArgument` (nothing sent) when a method carrying the short strings `names` and `arguments`
-    /// may not fit in one frame. The bound (`FieldTable.encodedSizeBound`) is never below rabbitmq-c's encoding.
+    /// does not fit in one frame. Its size (`FieldTable.encodedSize`) is rabbitmq-c's encoding's.
     func checkMethodFits(_ operation: String, names: [String], arguments: FieldTable) throws {
         guard !arguments.isEmpty else { return }  // a few short strings always fit in frame_max's 4,096 minimum
-        let size = Self.methodFrameOverhead + names.reduce(0) { $0 + 1 + $1.utf8.count } + arguments.encodedSizeBound
+        let size = Self.methodFrameOverhead + names.reduce(0) { $0 + 1 + $1.utf8.count } + arguments.encodedSize
         let frameMax = Int(amqp_get_frame_max(state))
         guard size > frameMax else { return }
         throw AMQPError(
             .invalidArgument, operation: operation,
             message: "the method's arguments do not fit in one frame of the negotiated frame size (frame_max "
                 + "\(frameMax) bytes; this \(operation) takes \(size) bytes, of which its arguments table "
-                + "\(arguments.encodedSizeBound))",
+                + "\(arguments.encodedSize))",
             hint: "nothing was sent and the connection stays open; use fewer or smaller arguments, or connect with a "
                 + "larger frame_max (URL option ?frame_max=, up to the broker's frame_max)")
     }

@@ -60,7 +60,10 @@ public final class BeatService: Service, Sendable {
             var connection: Connection?
             do {
                 var connections = configuration.broker.connections
-                for index in connections.indices { connections[index].heartbeat = heartbeat }
+                for index in connections.indices {
+                    connections[index].heartbeat = heartbeat
+                    connections[index].consumes = true  // it reads its state queues
+                }
                 connection = try await Connection.open(
                     anyOf: connections, startingAt: attempt, connectionName: "amqp-tasks beat \(identity)",
                     logger: logger)

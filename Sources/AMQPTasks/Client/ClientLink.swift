@@ -105,7 +105,7 @@ actor ClientLink {
         var opened: Connection?
         do {
             let connection = try await Connection.open(
-                anyOf: brokers, startingAt: generation + failedAttempts, connectionName: "amqp-tasks client \(getpid()) \(replyQueue)",
+                anyOf: brokers.map(\.consuming), startingAt: generation + failedAttempts, connectionName: "amqp-tasks client \(getpid()) \(replyQueue)",
                 logger: logger)
             opened = connection
             let publisher = try await connection.openChannel()

@@ -76,7 +76,8 @@ public final class Worker: Service, Sendable {
         }
         self.clusterRateLimits = ClusterRateLimits(
             tasks: configuration.tasks, running: Set(registry.names), broker: configuration.broker,
-            identity: "\(configuration.hostname)/\(UUID().shortLowercasedString)", logger: logger)
+            identity: "\(configuration.hostname)/\(UUID().shortLowercasedString)",
+            pauses: ReconnectPolicy(initialDelay: .seconds(1), maxDelay: configuration.maxReconnectDelay), logger: logger)
     }
 
     /// Whether the worker is connected to the broker and consumes every queue it should now (those configured, plus
@@ -185,7 +186,7 @@ public final class Worker: Service, Sendable {
     /// reconnection starts at the next one, so a worker moves off a node that went down.
     private func connect(attempt: Int) async throws -> (Connection, RevokeLogFollower.Reading?) {
         let connection = try await Connection.open(
-            anyOf: configuration.broker.connections, startingAt: attempt,
+            anyOf: configuration.broker.connections.map(\.consuming), startingAt: attempt,
             connectionName: "amqp-worker \(configuration.hostname)", logger: logger)
         if let topology = self.configuration.topology {
             try await Topology.declare(topology, on: connection)

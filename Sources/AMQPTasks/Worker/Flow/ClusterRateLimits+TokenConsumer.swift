@@ -10,12 +10,14 @@ extension ClusterRateLimits {
     ///
     /// The queue is declared each time the consumer opens: someone may have deleted it (the broker then cancels the
     /// consumer, and it is opened again). A consumer the broker ends while the connection lasts (the queue deleted,
-    /// the channel closed) is opened again after `retryInterval`; throws when the connection is lost (the worker's
-    /// connection loop opens a new one and a new consumer on it), and `CancellationError` on a stop (closing the
-    /// channel returns the token it held to the queue).
+    /// the channel closed) is opened again after a pause (`pauses`) that grows while it fails again before it
+    /// starts (a token queue declared by someone else with other arguments answers 406 every time); throws when the
+    /// connection is lost (the worker's connection loop opens a new one and a new consumer on it), and
+    /// `CancellationError` on a stop (closing the channel returns the token it held to the queue).
     func consumeTokens(of task: String, on connection: Connection) async throws {
         let queue = Self.queue(task)
         guard let handout = handouts[task] else { return }
+        var failures = 0  // since the consumer last started
         while true {
             if let error = connection.closedError { throw error }
             let epoch = handout.open()
@@ -26,6 +28,7 @@ extension ClusterRateLimits {
                 try await opened.declareQueue(queue, durable: true, arguments: Self.queueArguments)
                 try await opened.setPrefetch(1)
                 let consumer = try await opened.consume(queue: queue)
+                failures = 0
                 try await withTaskCancellationHandler {
                     for try await delivery in consumer {
                         guard delivery.properties.type == RateLimitToken.messageType,
@@ -47,9 +50,11 @@ extension ClusterRateLimits {
                 if let channel { Task { try? await channel.close() } }
                 if error is CancellationError || Task.isCancelled { throw CancellationError() }
                 if let closed = connection.closedError { throw closed }
+                failures += 1
+                let pause = pauses.delay(beforeAttempt: failures)
                 logger.warning(
-                    "the token consumer of the cluster-wide rate limit of \(task) ended: \(error); opening it again in \(Self.retryInterval)")
-                try await Task.sleep(for: Self.retryInterval)
+                    "the token consumer of the cluster-wide rate limit of \(task) ended: \(error); opening it again in \(String(cFormat: "%.3f", pause.secondsValue)) s (attempt \(failures))")
+                try await Task.sleep(for: pause)
             }
         }
     }

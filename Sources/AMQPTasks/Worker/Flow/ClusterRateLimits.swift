@@ -40,7 +40,7 @@ final class ClusterRateLimits: Sendable {
     /// Heartbeat of the connection that holds the lock: a refiller whose host goes silent loses it after about
     /// twice this.
     static let heartbeat: Duration = .seconds(5)
-    /// How often a worker that is not the refiller tries to become it, and how soon a lost connection is retried.
+    /// How often a worker that is not the refiller tries to become it.
     static let retryInterval: Duration = .seconds(1)
 
     /// The token queue of `task` (cut to fit AMQP's 255 bytes).
@@ -63,13 +63,18 @@ final class ClusterRateLimits: Sendable {
     let logger: Logger
     /// The tokens of each task's token consumer, handed to the slots that wait for one.
     let handouts: [String: TokenHandout]
+    /// The pauses before each attempt after a failure (the connection, the token queues' declare, a token consumer),
+    /// growing while the failures repeat, as a worker's consumers restart: a token queue that someone declared with
+    /// other arguments answers 406 at every attempt, and must not fill the log at one warning a second.
+    let pauses: ReconnectPolicy
 
     /// The cluster-wide limits of `tasks`; nil when there is none. `running`: the tasks this worker runs (registers).
     /// It stands for refiller of every limit, but has a token consumer only for the limited tasks it runs: a worker
     /// that shares the configuration but never runs a task would otherwise hold one of its tokens for nothing (at a
     /// slow rate, the one a worker running it waits for).
     init?(
-        tasks: [String: TaskSettings], running: Set<String>, broker: BrokerSettings, identity: String, logger: Logger
+        tasks: [String: TaskSettings], running: Set<String>, broker: BrokerSettings, identity: String,
+        pauses: ReconnectPolicy, logger: Logger
     ) {
         var limits: [String: RateLimit] = [:]
         for (name, settings) in tasks where settings.rateLimitScope == .cluster {
@@ -80,18 +85,25 @@ final class ClusterRateLimits: Sendable {
         self.handouts = limits.filter { running.contains($0.key) }.mapValues { _ in TokenHandout() }
         self.identity = identity
         self.broker = broker
+        self.pauses = pauses
         self.logger = logger
     }
 
     /// Keeps the connection, stands for refiller and refills while elected, until cancelled (the worker stopped).
-    /// Broker errors are logged and retried.
+    /// Broker errors are logged and retried after `pauses`, which grow while the attempts fail before the token
+    /// queues are declared.
     func run() async {
         var attempt = 0
+        var failures = 0
         while !Task.isCancelled {
             var connection: Connection?
+            var failure: Error?
             do {
                 var connections = broker.connections
-                for index in connections.indices { connections[index].heartbeat = Self.heartbeat }
+                for index in connections.indices {
+                    connections[index].heartbeat = Self.heartbeat
+                    connections[index].consumes = true  // it consumes tokens
+                }
                 let opened = try await Connection.open(
                     anyOf: connections, startingAt: attempt, connectionName: "amqp-tasks rate limits \(identity)",
                     logger: logger)
@@ -101,6 +113,7 @@ final class ClusterRateLimits: Sendable {
                     try await setup.declareQueue(Self.queue(task), durable: true, arguments: Self.queueArguments)
                 }
                 try? await setup.close()
+                failures = 0
                 // Each task has its own refiller: workers whose configurations limit different tasks all get tokens.
                 // Each has one token consumer in this worker, whatever the number of slots waiting for its tokens.
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -118,11 +131,20 @@ final class ClusterRateLimits: Sendable {
                 }
             } catch is CancellationError {
             } catch {
-                if !Task.isCancelled { logger.warning("cluster rate limits: \(error); trying again in \(Self.retryInterval)") }
+                failure = error
             }
             if let connection { await connection.close() }
             attempt += 1
-            try? await Task.sleep(for: Self.retryInterval)
+            if Task.isCancelled { return }
+            if let failure {
+                failures += 1
+                let pause = pauses.delay(beforeAttempt: failures)
+                logger.warning(
+                    "cluster rate limits: \(failure); trying again in \(String(cFormat: "%.3f", pause.secondsValue)) s (attempt \(failures))")
+                try? await Task.sleep(for: pause)
+            } else {
+                try? await Task.sleep(for: pauses.delay(beforeAttempt: 1))
+            }
         }
     }
 
