@@ -9,7 +9,7 @@ extension TaskClient {
     public func message(
         _ name: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], options: SendOptions = SendOptions()
     ) -> TaskMessage {
-        var message = TaskMessage(id: options.taskId ?? UUID().lowercasedString, name: name, args: args, kwargs: kwargs)
+        var message = TaskMessage(id: options.taskId ?? UUID.random().lowercasedString, name: name, args: args, kwargs: kwargs)
         message.rootId = options.rootId ?? message.id
         message.parentId = options.parentId
         let now = Date()
