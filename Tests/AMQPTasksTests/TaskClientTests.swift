@@ -25,6 +25,31 @@ import Testing
         await client.close()
     }
 
+    /// `send` takes the link's ready session without a hop onto its actor (issue 17): it must stop being offered
+    /// once the broker closed its publishing channel, and once the client is closed.
+    @Test func theReadySessionIsWithdrawnWhenItsChannelIsClosedAndWhenTheClientCloses() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let queue = uniqueQueue("readysession")
+        try await client.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        try await client.send("demo.add", args: [1, 2], options: SendOptions(queue: queue))
+        let first = try #require(client.link.readySession, "a session that just published is ready")
+        var missing = SendOptions()
+        missing.exchange = "no-such-exchange-\(UUID().uuidString)"
+        await #expect(throws: TaskClientError.self) { try await client.send("demo.add", options: missing) }
+        #expect(!first.publisher.isOpen)
+        #expect(client.link.readySession == nil, "the broker closed its channel: send must repair it, not use it")
+        try await client.send("demo.add", args: [3, 4], options: SendOptions(queue: queue))
+        let repaired = try #require(client.link.readySession)
+        #expect(repaired.publisher.isOpen && repaired.generation == first.generation)
+        let channel = try await client.openChannel()
+        #expect(try await channel.inspectQueue(queue).messageCount == 2)
+        try await channel.deleteQueue(queue)
+        await client.close()
+        #expect(client.link.readySession == nil)
+        let error = await #expect(throws: TaskClientError.self) { try await client.send("demo.add") }
+        #expect(error?.code == .closed)
+    }
+
     @Test func aTaskWithALargeArgumentIsSentWithItsReprCutAsCeleryCutsIt() async throws {
         let client = try await TaskClient.connect(url: Broker.url)
         let queue = uniqueQueue("largearg")

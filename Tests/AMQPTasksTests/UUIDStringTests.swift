@@ -53,5 +53,34 @@ import Testing
             #expect(PythonRepr.wholeFloat(d) == String(format: "%.1f", d), "\(d)")
         }
         #expect(String(decoding: JSONCodec.serialize(.array([.double(-0.0), .double(3), .double(1.5)])), as: UTF8.self) == "[-0.0,3.0,1.5]")
+/// Task ids come from `UUID.random()`: random version 4 UUIDs without a file opened and read for each (issue 17).
+@Suite struct RandomUUIDTests {
+    @Test func aRandomUUIDIsVersion4WithTheRFCVariantAndNeverRepeats() {
+        var seen = Set<UUID>()
+        for _ in 0..<10_000 {
+            let uuid = UUID.random()
+            #expect(uuid.uuid.6 >> 4 == 4, "version nibble of \(uuid)")
+            #expect(uuid.uuid.8 >> 6 == 0b10, "variant bits of \(uuid)")
+            seen.insert(uuid)
+        }
+        #expect(seen.count == 10_000)
+    }
+
+    /// Foundation's `UUID()` read `/dev/urandom` once per id: 1,000 ids were 1,000 read calls on this thread.
+    @Test func taskIdsAreMadeWithoutAReadPerId() throws {
+        let before = try readCallsOfThisThread()
+        var ids: [String] = []
+        for _ in 0..<1000 { ids.append(TaskMessage(name: "demo.echo").id) }
+        let reads = try readCallsOfThisThread() - before
+        #expect(Set(ids).count == 1000)
+        // Reading /proc/thread-self/io itself takes a few read calls; one per id would be 1,000 more.
+        #expect(reads < 50, "\(reads) read calls for 1,000 task ids")
+    }
+
+    /// The `syscr` count (read system calls so far) of the calling thread, from /proc/thread-self/io.
+    private func readCallsOfThisThread() throws -> Int {
+        let text = try String(contentsOfFile: "/proc/thread-self/io", encoding: .utf8)
+        let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("syscr:") }, "no syscr in \(text)")
+        return try #require(Int(line.dropFirst("syscr:".count).trimmingCharacters(in: .whitespaces)))
     }
 }

@@ -73,7 +73,7 @@ struct ChordFiring {
         }
         for errback in (callback.options["link_error"]?.arrayValue ?? []).compactMap(TaskSignature.init(json:)) {
             let message = task(
-                errback, id: errback.options["task_id"]?.stringValue ?? UUID().lowercasedString,
+                errback, id: errback.options["task_id"]?.stringValue ?? UUID.random().lowercasedString,
                 prepending: .string(callbackId))
             messages.append(outgoing(message, for: errback))
         }

@@ -21,7 +21,7 @@ extension TaskClient {
     public func send(group members: [TaskSignature], groupId: String? = nil, options: SendOptions = SendOptions())
         async throws -> GroupResult
     {
-        let id = groupId ?? UUID().lowercasedString
+        let id = groupId ?? UUID.random().lowercasedString
         let prepared = members.enumerated().map { index, signature in
             var (message, options) = taskMessage(for: signature, options: options)
             message.group = id
@@ -41,9 +41,9 @@ extension TaskClient {
         chord members: [TaskSignature], callback: TaskSignature, errbacks: [TaskSignature] = [],
         chordId: String? = nil, options: SendOptions = SendOptions()
     ) async throws -> ChordResult {
-        let id = chordId ?? UUID().lowercasedString
+        let id = chordId ?? UUID.random().lowercasedString
         var callback = callback
-        let callbackId = callback.options["task_id"]?.stringValue ?? UUID().lowercasedString
+        let callbackId = callback.options["task_id"]?.stringValue ?? UUID.random().lowercasedString
         callback.options["task_id"] = .string(callbackId)
         if callback.options["reply_to"] == nil { callback.options["reply_to"] = .string(replyQueue) }
         callback.options["group_id"] = .string(id)
@@ -95,7 +95,7 @@ extension TaskClient {
         }
         let later = steps.dropFirst().map { step -> TaskSignature in
             var step = step
-            if step.options["task_id"] == nil { step.options["task_id"] = .string(UUID().lowercasedString) }
+            if step.options["task_id"] == nil { step.options["task_id"] = .string(UUID.random().lowercasedString) }
             if step.options["reply_to"] == nil { step.options["reply_to"] = .string(replyQueue) }
             routeIfUnrouted(&step, options: options)
             return step

@@ -9,7 +9,7 @@ extension TaskClient {
     public func message(
         _ name: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], options: SendOptions = SendOptions()
     ) -> TaskMessage {
-        var message = TaskMessage(id: options.taskId ?? UUID().lowercasedString, name: name, args: args, kwargs: kwargs)
+        var message = TaskMessage(id: options.taskId ?? UUID.random().lowercasedString, name: name, args: args, kwargs: kwargs)
         message.rootId = options.rootId ?? message.id
         message.parentId = options.parentId
         let now = Date()
@@ -118,9 +118,10 @@ extension TaskClient {
             }
         }
         var pending = messages.indices.filter { (try? results[$0].get()) != nil }
-        // Before publishing: a result can arrive before the confirm does.
-        await router.expect(
-            pending.map { messages[$0] }.filter { $0.replyTo == replyQueue && $0.ignoreResult != true }.map(\.id))
+        // Before publishing: a result can arrive before the confirm does. No hop onto the router when no result is
+        // awaited (`ignoreResult`, another reply queue).
+        let awaited = pending.map { messages[$0] }.filter { $0.replyTo == replyQueue && $0.ignoreResult != true }.map(\.id)
+        if !awaited.isEmpty { await router.expect(awaited) }
         let deadline = ContinuousClock.now + reconnect.sendRetryWindow
         var attempts = 0
         while !pending.isEmpty {
@@ -128,7 +129,7 @@ extension TaskClient {
             var session: ClientSession?
             var lostError: Error?
             do {
-                session = try await link.session()
+                if let ready = link.readySession { session = ready } else { session = try await link.session() }
                 let delayedTo = Set(pending.compactMap { destinations[$0] })
                 if !delayedTo.isEmpty {
                     let refused = try await prepareDelayedDelivery(delayedTo, on: session!)

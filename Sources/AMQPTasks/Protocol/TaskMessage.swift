@@ -60,7 +60,7 @@ public struct TaskMessage: Sendable, Hashable {
     }
 
     public init(
-        id: String = UUID().lowercasedString, name: String, args: [JSONValue] = [],
+        id: String = UUID.random().lowercasedString, name: String, args: [JSONValue] = [],
         kwargs: [String: JSONValue] = [:], embed: TaskEmbed = TaskEmbed(), retries: Int = 0
     ) {
         self.id = id

@@ -240,7 +240,7 @@ struct RecordStage: Sendable {
     ) async throws {
         let options = signature.options
         var next = signature.followUp(
-            id: options["task_id"]?.stringValue ?? UUID().lowercasedString, calledWith: value,
+            id: options["task_id"]?.stringValue ?? UUID.random().lowercasedString, calledWith: value,
             parentId: parent.id, rootId: parent.rootId)
         next.embed = TaskEmbed(chain: chain?.isEmpty == false ? chain : nil)
         next.replyTo = next.replyTo ?? parent.replyTo
