@@ -53,6 +53,9 @@ import Testing
             #expect(PythonRepr.wholeFloat(d) == String(format: "%.1f", d), "\(d)")
         }
         #expect(String(decoding: JSONCodec.serialize(.array([.double(-0.0), .double(3), .double(1.5)])), as: UTF8.self) == "[-0.0,3.0,1.5]")
+    }
+}
+
 /// Task ids come from `UUID.random()`: random version 4 UUIDs without a file opened and read for each (issue 17).
 @Suite struct RandomUUIDTests {
     @Test func aRandomUUIDIsVersion4WithTheRFCVariantAndNeverRepeats() {
