@@ -45,4 +45,28 @@ import Testing
         await consuming.close()
         await publisher.close()
     }
+
+    /// A consuming connection accepts larger frames than the negotiated size, but sends none: a body larger than
+    /// one frame is cut at the negotiated size (a larger frame would make the broker close the connection), and
+    /// properties that do not fit a negotiated frame are still refused before anything is sent.
+    @Test func aConsumingConnectionSendsFramesOfTheNegotiatedSizeOnly() async throws {
+        let connection = try await Connection.open(try ConnectionConfiguration(url: TestBroker.url).consuming)
+        let channel = try await connection.openChannel()
+        try await channel.confirmSelect()
+        let queue = uniqueName("test.consuming-sends")
+        _ = try await channel.declareQueue(queue, durable: false)
+        let body = Data((0..<400_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })  // three frames at 131,072
+        try await channel.publish(OutgoingMessage(body: body, routingKey: queue))
+        var tooLarge = BasicProperties(headers: ["big": .string("")])
+        tooLarge.headers = ["big": .string(String(repeating: "h", count: 131_072 - 20 - tooLarge.encodedSize + 1))]
+        let error = await expectAMQPError {
+            try await channel.publish(OutgoingMessage(body: Data(), routingKey: queue, properties: tooLarge))
+        }
+        #expect(error?.description.contains("frame_max 131072") == true, "\(String(describing: error))")
+        let delivery = try await channel.get(queue: queue, autoAck: true)
+        #expect(delivery?.body == body, "the body arrives whole")
+        #expect(connection.isOpen, "the broker saw no frame larger than the negotiated size")
+        _ = try await channel.deleteQueue(queue)
+        await connection.close()
+    }
 }
