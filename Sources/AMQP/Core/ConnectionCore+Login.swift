@@ -72,7 +72,9 @@ extension ConnectionCore {
         _ = amqp_set_rpc_timeout(state, &rpcTimeout)
         let negotiated = amqp_get_channel_max(state)
         if negotiated > 0 { io.channelIDs.negotiated(negotiated) }
-        warnIfFrameMaxOverridden(negotiated: Int(amqp_get_frame_max(state)))
+        io.frameMax = Int(amqp_get_frame_max(state))
+        warnIfFrameMaxOverridden(negotiated: io.frameMax)
+        if config.consumes { try acceptFramesLargerThanNegotiated() }
         logger.debug("connected", metadata: ["broker": "\(config.redactedDescription)"])
     }
 

@@ -1,4 +1,5 @@
 import CRabbitMQ
+import CRabbitMQShim
 import FoundationEssentials
 
 /// The AMQP methods a client sends, as calls into rabbitmq-c. All I/O thread only (checked through `io`).
@@ -158,9 +159,18 @@ extension ConnectionCore {
         }
         var properties = arena.properties(message.properties)
         let status = message.body.withUnsafeBytes { body in
-            amqp_basic_publish(
+            let bytes = amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress))
+            // rabbitmq-c cuts the body into frames of its own frame size, which on a consuming connection is larger
+            // than the negotiated one (`ConsumingFrameHeadroom`): a body that needs more than one frame is cut here.
+            guard body.count > io.frameMax - Self.frameHeaderAndEnd, Int(amqp_get_frame_max(state)) != io.frameMax
+            else {
+                return amqp_basic_publish(
+                    state, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
+                    message.mandatory.c, 0, &properties, bytes)
+            }
+            return amqp_tasks_basic_publish(
                 state, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey), message.mandatory.c,
-                0, &properties, amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+                &properties, bytes, Int32(io.frameMax))
         }
         guard status == AMQP_STATUS_OK.rawValue else {
             let error = AMQPError.libraryFailure(status, operation: "basic.publish")

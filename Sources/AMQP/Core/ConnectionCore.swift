@@ -52,7 +52,7 @@ final class ConnectionCore: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             thread.start(
                 name: "amqp-io \(configuration.host):\(configuration.port)",
-                stackSize: IOThread.stackSize(frameMax: configuration.proposedFrameMax)
+                stackSize: IOThread.stackSize(frameMax: configuration.proposedFrameMax + Self.receiveHeadroom(configuration))
             ) { [self] in
                 do {
                     try self.connect()

@@ -12,6 +12,9 @@ final class ConnectionIOState {
     var channelIDs = ChannelIDs()
     /// Counts channel openings; see `ChannelState.generation`.
     var channelGenerations: UInt64 = 0
+    /// The frame size negotiated with the broker: the largest frame this connection may send. rabbitmq-c's own
+    /// limit, on the frames it accepts, is larger on a connection that consumes (`ConsumingFrameHeadroom`).
+    var frameMax = 0
     /// True once the connection failed or was closed: the loop ends.
     var isDead = false
 }

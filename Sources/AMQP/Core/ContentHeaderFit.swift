@@ -20,7 +20,7 @@ extension ConnectionCore {
     /// equal for every field type and nesting.
     func contentHeaderOverflow(_ properties: BasicProperties) -> AMQPError? {
         guard properties.headers != nil else { return nil }
-        let frameMax = Int(amqp_get_frame_max(state))
+        let frameMax = io.frameMax  // negotiated: rabbitmq-c's may be larger (`ConsumingFrameHeadroom`)
         let room = frameMax - Self.contentHeaderFrameOverhead
         let size = properties.encodedSize
         guard size > room else { return nil }

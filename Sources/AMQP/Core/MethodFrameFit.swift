@@ -15,7 +15,7 @@ extension ConnectionCore {
     func checkMethodFits(_ operation: String, names: [String], arguments: FieldTable) throws {
         guard !arguments.isEmpty else { return }  // a few short strings always fit in frame_max's 4,096 minimum
         let size = Self.methodFrameOverhead + names.reduce(0) { $0 + 1 + $1.utf8.count } + arguments.encodedSize
-        let frameMax = Int(amqp_get_frame_max(state))
+        let frameMax = io.frameMax  // negotiated: rabbitmq-c's may be larger (`ConsumingFrameHeadroom`)
         guard size > frameMax else { return }
         throw AMQPError(
             .invalidArgument, operation: operation,

@@ -22,4 +22,10 @@ int amqp_tasks_wake_fd(void);
 /// Names the calling thread (what `top -H` shows); Linux keeps the first 15 bytes. Returns 0 or an errno value.
 int amqp_tasks_name_current_thread(const char *name);
 
+/// amqp_basic_publish with the body cut into frames of `frame_max` (the negotiated size) rather than rabbitmq-c's
+/// own frame size, which a consuming connection raises above it to receive larger frames. Returns an amqp_status_enum.
+int amqp_tasks_basic_publish(amqp_connection_state_t state, amqp_channel_t channel, amqp_bytes_t exchange,
+                             amqp_bytes_t routing_key, amqp_boolean_t mandatory,
+                             const amqp_basic_properties_t *properties, amqp_bytes_t body, int frame_max);
+
 #endif
