@@ -50,6 +50,61 @@ import Testing
         #expect(error?.code == .closed)
     }
 
+    /// The broker may close the publishing channel (another sender's 404) before any sender reported it: the next
+    /// send must see the closed channel and replace it on the same connection, not publish on it, take the `.closed`
+    /// for a lost connection and drop the healthy connection (every publish in flight on it, the result consumer).
+    @Test func aPublishingChannelClosedUnreportedIsReplacedWithoutReconnecting() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let queue = uniqueQueue("closedunreported")
+        try await client.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        let first = try #require(client.link.readySession)
+        try await first.publisher.close()  // closed without a word to the link, as a broker's channel.close is
+        let id = try await client.send("demo.add", args: [1, 2], options: SendOptions(queue: queue))
+        let now = try #require(client.link.readySession)
+        #expect(now.generation == first.generation, "the connection was healthy: the send must not reconnect")
+        #expect(first.connection.isOpen)
+        #expect(now.publisher.isOpen && now.publisher !== first.publisher)
+        let channel = try await client.openChannel()
+        let delivery = try #require(try await channel.get(queue: queue, autoAck: true))
+        #expect(try TaskMessage.decode(properties: delivery.properties, body: delivery.body).id == id)
+        try await channel.deleteQueue(queue)
+        await client.close()
+    }
+
+    /// A sender that took the session before the broker closed its publishing channel gets `.closed` (a connection
+    /// loss by its kind) from its publish: with the connection still open, only the channel is replaced.
+    @Test func aClosedChannelReportedAsAConnectionLossKeepsTheOpenConnection() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let queue = uniqueQueue("staleclosed")
+        try await client.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        let first = try #require(client.link.readySession)
+        try await first.publisher.close()
+        await client.link.publishFailed(
+            first, because: AMQPError(.closed, operation: "basic.publish", message: "channel is closed"))
+        #expect(first.connection.isOpen, "only the channel was closed: the connection must stay")
+        try await client.send("demo.add", options: SendOptions(queue: queue))
+        #expect(client.link.readySession?.generation == first.generation)
+        try await client.openChannel().deleteQueue(queue)
+        await client.close()
+    }
+
+    /// A sender that held the publishing channel before it was replaced reports its loss late: the replacement,
+    /// open and in use, must stay (not be marked broken, replaced again and left open, unused, on the connection).
+    @Test func aLateReportOfAReplacedChannelLeavesItsReplacementAlone() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let queue = uniqueQueue("latereport")
+        try await client.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        let first = try #require(client.link.readySession)
+        try await first.publisher.close()
+        try await client.send("demo.add", options: SendOptions(queue: queue))
+        let replacement = try #require(client.link.readySession)
+        #expect(replacement.publisher !== first.publisher)
+        await client.link.channelLost(first)
+        #expect(client.link.readySession?.publisher === replacement.publisher, "a late report broke the new channel")
+        try await client.openChannel().deleteQueue(queue)
+        await client.close()
+    }
+
     @Test func aTaskWithALargeArgumentIsSentWithItsReprCutAsCeleryCutsIt() async throws {
         let client = try await TaskClient.connect(url: Broker.url)
         let queue = uniqueQueue("largearg")

@@ -37,13 +37,16 @@ actor ClientLink {
         onSession = handler
     }
 
-    /// The session to publish on when it is ready (client not closed, connection open, publishing channel not
-    /// closed by the broker), read without a hop onto this actor; nil when `session()` must repair or reconnect.
+    /// The session to publish on when it is ready (client not closed, connection open, publishing channel open),
+    /// read without a hop onto this actor; nil when `session()` must repair or reconnect.
     ///
     /// Every `send` asks for the session: with 1,000 concurrent callers, a hop onto the actor and back each was
-    /// two more job switches per message, all queued on one actor (issue 17).
+    /// two more job switches per message, all queued on one actor (issue 17). The channel's own open flag is read
+    /// too: the broker may have closed it (another sender's 404) before any sender reported it with `channelLost`.
     nonisolated var readySession: ClientSession? {
-        guard let session = ready.withLock({ $0 }), session.connection.isOpen else { return nil }
+        guard let session = ready.withLock({ $0 }), session.connection.isOpen, session.publisher.isOpen else {
+            return nil
+        }
         return session
     }
 
@@ -57,7 +60,7 @@ actor ClientLink {
     func session() async throws -> ClientSession {
         if isClosed { throw TaskClientError.clientClosed("send") }
         if let current, current.connection.isOpen {
-            if !channelBroken { return current }
+            if !channelBroken, current.publisher.isOpen { return current }
             // The broker closed the publishing channel (404, 403…): a new channel on the same connection.
             let publisher = try await current.connection.openChannel()
             try await publisher.confirmSelect()
@@ -83,9 +86,22 @@ actor ClientLink {
         Task { await session.connection.close() }
     }
 
-    /// The broker closed the session's publishing channel; the connection still serves.
+    /// The broker closed the session's publishing channel; the connection still serves. A report against a
+    /// channel already replaced (a sender that held the old one) leaves the new one alone.
     func channelLost(_ session: ClientSession) {
-        if current?.generation == session.generation { channelBroken = true }
+        if current?.generation == session.generation, current?.publisher === session.publisher { channelBroken = true }
+    }
+
+    /// A publish on `session` failed with `error`, which says the connection may be gone (`.closed`, a socket
+    /// error…). When the connection is in fact still open and only the publishing channel is closed (the broker
+    /// closed it for another sender's refusal after this sender took the session), only the channel is replaced:
+    /// dropping the healthy connection would fail every publish in flight on it and restart the result consumer.
+    func publishFailed(_ session: ClientSession, because error: Error) {
+        if session.connection.isOpen, !session.publisher.isOpen {
+            channelLost(session)
+        } else {
+            lost(session, because: error)
+        }
     }
 
     /// The pause before the next connection attempt, growing with each attempt since the last success.

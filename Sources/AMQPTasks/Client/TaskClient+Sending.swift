@@ -189,7 +189,7 @@ extension TaskClient {
                     message: "the task client was closed before the broker confirmed task \(messages[pending[0]].id); it may or may not have arrived",
                     attempts: attempts, cause: lostError as? AMQPError)
             }
-            if let session, lostError.isConnectionLoss { await link.lost(session, because: lostError) }
+            if let session, lostError.isConnectionLoss { await link.publishFailed(session, because: lostError) }
             guard ContinuousClock.now < deadline else {
                 throw TaskClientError.sendWindowExhausted(
                     messages[pending[0]].id, attempts: attempts, window: reconnect.sendRetryWindow, lastError: lostError)
