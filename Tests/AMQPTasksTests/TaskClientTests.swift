@@ -95,10 +95,12 @@ import Testing
         let queue = uniqueQueue("latereport")
         try await client.openChannel().declareQueue(queue, durable: false, autoDelete: false)
         let first = try #require(client.link.readySession)
-        try await first.publisher.close()
+        var missing = SendOptions()
+        missing.exchange = "no-such-exchange-\(UUID().uuidString)"
+        await #expect(throws: TaskClientError.self) { try await client.send("demo.add", options: missing) }
         try await client.send("demo.add", options: SendOptions(queue: queue))
         let replacement = try #require(client.link.readySession)
-        #expect(replacement.publisher !== first.publisher)
+        #expect(replacement.publisher !== first.publisher && replacement.generation == first.generation)
         await client.link.channelLost(first)
         #expect(client.link.readySession?.publisher === replacement.publisher, "a late report broke the new channel")
         try await client.openChannel().deleteQueue(queue)
