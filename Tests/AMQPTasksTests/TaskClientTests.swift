@@ -107,6 +107,34 @@ import Testing
         await client.close()
     }
 
+    /// Many senders find the publishing channel closed at once (the broker closed it for a 404): one new channel
+    /// replaces it. One each left all but the last open and unused on the connection, up to `channel_max`.
+    @Test func concurrentSendersAfterA404ShareOneNewPublishingChannel() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let admin = try await Connection.open(url: Broker.url)
+        let queue = uniqueQueue("sharedrepair")
+        try await admin.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        let first = try #require(client.link.readySession)
+        var missing = SendOptions()
+        missing.exchange = "no-such-exchange-\(UUID().uuidString)"
+        await #expect(throws: TaskClientError.self) { try await client.send("demo.add", options: missing) }
+        let senders = 50
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<senders {
+                group.addTask { try await client.send("demo.add", args: [.int(index)], options: SendOptions(queue: queue)) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await admin.openChannel().inspectQueue(queue).messageCount == senders)
+        // The client's connection has its publishing channel (the 404's number, reused) and the result consumer's:
+        // a probe takes the next number only when no other replacement was left open.
+        let probe = try await first.connection.openChannel()
+        #expect(probe.id == 3, "channels left open by concurrent replacements")
+        try await admin.openChannel().deleteQueue(queue)
+        await admin.close()
+        await client.close()
+    }
+
     @Test func aTaskWithALargeArgumentIsSentWithItsReprCutAsCeleryCutsIt() async throws {
         let client = try await TaskClient.connect(url: Broker.url)
         let queue = uniqueQueue("largearg")

@@ -13,6 +13,8 @@ actor ClientLink {
     private let logger: Logger
     private var current: ClientSession? { didSet { publishReadySession() } }
     private var attempt: Task<ClientSession, Error>?
+    /// The replacement of the current session's closed publishing channel, while one is under way.
+    private var repair: Task<ClientSession, Error>?
     private var generation = 0
     private var failedAttempts = 0
     private var channelBroken = false { didSet { publishReadySession() } }
@@ -61,21 +63,37 @@ actor ClientLink {
         if isClosed { throw TaskClientError.clientClosed("send") }
         if let current, current.connection.isOpen {
             if !channelBroken, current.publisher.isOpen { return current }
-            // The broker closed the publishing channel (404, 403…): a new channel on the same connection.
-            let publisher = try await current.connection.openChannel()
-            try await publisher.confirmSelect()
-            let repaired = ClientSession(
-                connection: current.connection, publisher: publisher, generation: current.generation,
-                delayed: current.delayed)
-            self.current = repaired
-            channelBroken = false
-            return repaired
+            // The broker closed the publishing channel (404, 403…): one new channel on the same connection, shared by
+            // every caller that finds it closed meanwhile (one each would leave all but the last open, unused).
+            if let repair { return try await repair.value }
+            let repair = Task { try await self.replacePublisher(of: current) }
+            self.repair = repair
+            defer { self.repair = nil }
+            return try await repair.value
         }
         if let attempt { return try await attempt.value }
         let attempt = Task { try await self.connect() }
         self.attempt = attempt
         defer { self.attempt = nil }
         return try await attempt.value
+    }
+
+    /// Opens a publishing channel in place of `session`'s closed one, on the same connection.
+    private func replacePublisher(of session: ClientSession) async throws -> ClientSession {
+        let publisher = try await session.connection.openChannel()
+        try await publisher.confirmSelect()
+        guard !isClosed, current?.generation == session.generation else {
+            // Closed or lost while the channel opened: it belongs to nothing.
+            try? await publisher.close()
+            if isClosed { throw TaskClientError.clientClosed("send") }
+            throw AMQPError(.closed, operation: "channel.open", message: "the connection was lost while its publishing channel was replaced")
+        }
+        let repaired = ClientSession(
+            connection: session.connection, publisher: publisher, generation: session.generation,
+            delayed: session.delayed)
+        current = repaired
+        channelBroken = false
+        return repaired
     }
 
     /// The session's connection was lost: the next `session()` reconnects.
