@@ -135,6 +135,50 @@ import Testing
         await client.close()
     }
 
+    /// One caller's send to a missing exchange makes the broker close the shared publishing channel, dropping the
+    /// other callers' messages published after it: they must be published again, not refused with its 404.
+    @Test func aSendToAMissingExchangeFailsAloneAmongConcurrentSends() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let admin = try await Connection.open(url: Broker.url)
+        let queue = uniqueQueue("innocent404")
+        try await admin.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        var missingOptions = SendOptions()
+        missingOptions.exchange = "no-such-exchange-\(UUID().uuidString)"
+        let missing = missingOptions
+        let senders = 300
+        let culprit = senders / 2
+        let failures = try await withThrowingTaskGroup(of: (Int, TaskClientError?).self) { group in
+            for index in 0..<senders {
+                group.addTask {
+                    do {
+                        let options = index == culprit ? missing : SendOptions(queue: queue)
+                        try await client.send("demo.add", args: [.int(index)], options: options)
+                        return (index, nil)
+                    } catch let error as TaskClientError {
+                        return (index, error)
+                    }
+                }
+            }
+            var failures: [Int: TaskClientError] = [:]
+            for try await (index, error) in group { failures[index] = error }
+            return failures
+        }
+        #expect(failures[culprit]?.cause?.replyCode == .notFound, "the send to the missing exchange fails with 404")
+        let others = failures.filter { $0.key != culprit }
+        #expect(others.isEmpty, "\(others.count) other sends failed, e.g. \(others.first.map { "\($0.value)" } ?? "")")
+        // Every other task arrived; one the broker took before it closed the channel, but had not confirmed yet, is
+        // published again and may arrive twice (at-least-once, as after a lost connection).
+        let reader = try await admin.openChannel()
+        var arrived = Set<String>()
+        while let delivery = try await reader.get(queue: queue, autoAck: true) {
+            arrived.insert(try TaskMessage.decode(properties: delivery.properties, body: delivery.body).id)
+        }
+        #expect(arrived.count == senders - 1)
+        try await reader.deleteQueue(queue)
+        await admin.close()
+        await client.close()
+    }
+
     @Test func aTaskWithALargeArgumentIsSentWithItsReprCutAsCeleryCutsIt() async throws {
         let client = try await TaskClient.connect(url: Broker.url)
         let queue = uniqueQueue("largearg")

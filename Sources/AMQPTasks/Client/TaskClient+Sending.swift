@@ -153,6 +153,14 @@ extension TaskClient {
                 metrics.published(confirmed: confirmed, refused: refused, latency: ContinuousClock.now - publishedAt)
                 var stillPending: [Int] = []
                 for (index, confirm) in zip(pending, confirms) {
+                    var confirm = confirm
+                    if case .failure(let error) = confirm, error.isChannelLevel, let session {
+                        // The broker closed the shared channel: for this message, or for another sender's (a 404
+                        // on its exchange) published before this one, which the broker then dropped. Alone on a
+                        // channel of its own, a refusal is its own.
+                        await link.channelLost(session)
+                        confirm = await publishAlone(outgoing[index], on: session.connection)
+                    }
                     switch confirm {
                     case .success:
                         if attempts > 1 {
@@ -164,7 +172,6 @@ extension TaskClient {
                         lostError = error
                     case .failure(let error):
                         results[index] = .failure(.refused(messages[index].id, attempts: attempts, cause: error))
-                        if error.isChannelLevel, let session { await link.channelLost(session) }
                     }
                 }
                 pending = stillPending
@@ -198,6 +205,22 @@ extension TaskClient {
         }
         finished = true
         return results
+    }
+
+    /// Publishes `message` on a confirm channel of its own, closed after: what the broker says there is about this
+    /// message alone. A failure to open the channel is returned as the message's (a lost connection: published
+    /// again; anything else: refused).
+    func publishAlone(_ message: OutgoingMessage, on connection: Connection) async -> Result<Void, AMQPError> {
+        do {
+            let channel = try await connection.openChannel()
+            defer { if channel.isOpen { Task { try? await channel.close() } } }
+            try await channel.confirmSelect()
+            return try await channel.publish(batch: [message])[0]
+        } catch let error as AMQPError {
+            return .failure(error)
+        } catch {
+            return .failure(AMQPError(.closed, operation: "basic.publish", message: "\(error)"))
+        }
     }
 
     /// The message to publish: to `options`' exchange or queue if given, else where the routes send it.
