@@ -145,7 +145,17 @@ extension TaskClient {
                     if pending.isEmpty { continue }
                 }
                 let publishedAt = ContinuousClock.now
-                let confirms = try await session!.publisher.publish(batch: pending.map { outgoing[$0] })
+                var confirms = try await session!.publisher.publish(batch: pending.map { outgoing[$0] })
+                var publishedAlone = Set<Int>()
+                for (position, index) in pending.enumerated() {
+                    guard case .failure(let error) = confirms[position], error.isChannelLevel, let session else { continue }
+                    // The broker closed the shared channel: for this message, or for another sender's (a 404 on its
+                    // exchange) published before this one, which the broker then dropped. Alone on a channel of its
+                    // own, a refusal is its own.
+                    await link.channelLost(session)
+                    confirms[position] = await publishAlone(outgoing[index], on: session.connection)
+                    publishedAlone.insert(index)
+                }
                 let confirmed = confirms.filter { if case .success = $0 { true } else { false } }.count
                 let refused = confirms.filter {
                     if case .failure(let error) = $0 { !(error.isConnectionLoss || error.isRefusalWorthRetrying) } else { false }
@@ -153,17 +163,10 @@ extension TaskClient {
                 metrics.published(confirmed: confirmed, refused: refused, latency: ContinuousClock.now - publishedAt)
                 var stillPending: [Int] = []
                 for (index, confirm) in zip(pending, confirms) {
-                    var confirm = confirm
-                    if case .failure(let error) = confirm, error.isChannelLevel, let session {
-                        // The broker closed the shared channel: for this message, or for another sender's (a 404
-                        // on its exchange) published before this one, which the broker then dropped. Alone on a
-                        // channel of its own, a refusal is its own.
-                        await link.channelLost(session)
-                        confirm = await publishAlone(outgoing[index], on: session.connection)
-                    }
                     switch confirm {
                     case .success:
-                        if attempts > 1 {
+                        // Published again: the broker may have taken the first copy before it closed the channel.
+                        if attempts > 1 || publishedAlone.contains(index) {
                             republished.add(1)
                             metrics.republished()
                         }
