@@ -50,6 +50,135 @@ import Testing
         #expect(error?.code == .closed)
     }
 
+    /// The broker may close the publishing channel (another sender's 404) before any sender reported it: the next
+    /// send must see the closed channel and replace it on the same connection, not publish on it, take the `.closed`
+    /// for a lost connection and drop the healthy connection (every publish in flight on it, the result consumer).
+    @Test func aPublishingChannelClosedUnreportedIsReplacedWithoutReconnecting() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let queue = uniqueQueue("closedunreported")
+        try await client.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        let first = try #require(client.link.readySession)
+        try await first.publisher.close()  // closed without a word to the link, as a broker's channel.close is
+        let id = try await client.send("demo.add", args: [1, 2], options: SendOptions(queue: queue))
+        let now = try #require(client.link.readySession)
+        #expect(now.generation == first.generation, "the connection was healthy: the send must not reconnect")
+        #expect(first.connection.isOpen)
+        #expect(now.publisher.isOpen && now.publisher !== first.publisher)
+        let channel = try await client.openChannel()
+        let delivery = try #require(try await channel.get(queue: queue, autoAck: true))
+        #expect(try TaskMessage.decode(properties: delivery.properties, body: delivery.body).id == id)
+        try await channel.deleteQueue(queue)
+        await client.close()
+    }
+
+    /// A sender that took the session before the broker closed its publishing channel gets `.closed` (a connection
+    /// loss by its kind) from its publish: with the connection still open, only the channel is replaced.
+    @Test func aClosedChannelReportedAsAConnectionLossKeepsTheOpenConnection() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let queue = uniqueQueue("staleclosed")
+        try await client.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        let first = try #require(client.link.readySession)
+        try await first.publisher.close()
+        await client.link.publishFailed(
+            first, because: AMQPError(.closed, operation: "basic.publish", message: "channel is closed"))
+        #expect(first.connection.isOpen, "only the channel was closed: the connection must stay")
+        try await client.send("demo.add", options: SendOptions(queue: queue))
+        #expect(client.link.readySession?.generation == first.generation)
+        try await client.openChannel().deleteQueue(queue)
+        await client.close()
+    }
+
+    /// A sender that held the publishing channel before it was replaced reports its loss late: the replacement,
+    /// open and in use, must stay (not be marked broken, replaced again and left open, unused, on the connection).
+    @Test func aLateReportOfAReplacedChannelLeavesItsReplacementAlone() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let queue = uniqueQueue("latereport")
+        try await client.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        let first = try #require(client.link.readySession)
+        var missing = SendOptions()
+        missing.exchange = "no-such-exchange-\(UUID().uuidString)"
+        await #expect(throws: TaskClientError.self) { try await client.send("demo.add", options: missing) }
+        try await client.send("demo.add", options: SendOptions(queue: queue))
+        let replacement = try #require(client.link.readySession)
+        #expect(replacement.publisher !== first.publisher && replacement.generation == first.generation)
+        await client.link.channelLost(first)
+        #expect(client.link.readySession?.publisher === replacement.publisher, "a late report broke the new channel")
+        try await client.openChannel().deleteQueue(queue)
+        await client.close()
+    }
+
+    /// Many senders find the publishing channel closed at once (the broker closed it for a 404): one new channel
+    /// replaces it. One each left all but the last open and unused on the connection, up to `channel_max`.
+    @Test func concurrentSendersAfterA404ShareOneNewPublishingChannel() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let admin = try await Connection.open(url: Broker.url)
+        let queue = uniqueQueue("sharedrepair")
+        try await admin.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        let first = try #require(client.link.readySession)
+        var missing = SendOptions()
+        missing.exchange = "no-such-exchange-\(UUID().uuidString)"
+        await #expect(throws: TaskClientError.self) { try await client.send("demo.add", options: missing) }
+        let senders = 50
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<senders {
+                group.addTask { try await client.send("demo.add", args: [.int(index)], options: SendOptions(queue: queue)) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await admin.openChannel().inspectQueue(queue).messageCount == senders)
+        // The client's connection has its publishing channel (the 404's number, reused) and the result consumer's:
+        // a probe takes the next number only when no other replacement was left open.
+        let probe = try await first.connection.openChannel()
+        #expect(probe.id == 3, "channels left open by concurrent replacements")
+        try await admin.openChannel().deleteQueue(queue)
+        await admin.close()
+        await client.close()
+    }
+
+    /// One caller's send to a missing exchange makes the broker close the shared publishing channel, dropping the
+    /// other callers' messages published after it: they must be published again, not refused with its 404.
+    @Test func aSendToAMissingExchangeFailsAloneAmongConcurrentSends() async throws {
+        let client = try await TaskClient.connect(url: Broker.url)
+        let admin = try await Connection.open(url: Broker.url)
+        let queue = uniqueQueue("innocent404")
+        try await admin.openChannel().declareQueue(queue, durable: false, autoDelete: false)
+        var missingOptions = SendOptions()
+        missingOptions.exchange = "no-such-exchange-\(UUID().uuidString)"
+        let missing = missingOptions
+        let senders = 300
+        let culprit = senders / 2
+        let failures = try await withThrowingTaskGroup(of: (Int, TaskClientError?).self) { group in
+            for index in 0..<senders {
+                group.addTask {
+                    do {
+                        let options = index == culprit ? missing : SendOptions(queue: queue)
+                        try await client.send("demo.add", args: [.int(index)], options: options)
+                        return (index, nil)
+                    } catch let error as TaskClientError {
+                        return (index, error)
+                    }
+                }
+            }
+            var failures: [Int: TaskClientError] = [:]
+            for try await (index, error) in group { failures[index] = error }
+            return failures
+        }
+        #expect(failures[culprit]?.cause?.replyCode == .notFound, "the send to the missing exchange fails with 404")
+        let others = failures.filter { $0.key != culprit }
+        #expect(others.count == 0, "\(others.count) other sends failed, e.g. \(others.first.map { "\($0.value)" } ?? "")")
+        // Every other task arrived; one the broker took before it closed the channel, but had not confirmed yet, is
+        // published again and may arrive twice (at-least-once, as after a lost connection).
+        let reader = try await admin.openChannel()
+        var arrived = Set<String>()
+        while let delivery = try await reader.get(queue: queue, autoAck: true) {
+            arrived.insert(try TaskMessage.decode(properties: delivery.properties, body: delivery.body).id)
+        }
+        #expect(arrived.count == senders - 1)
+        try await reader.deleteQueue(queue)
+        await admin.close()
+        await client.close()
+    }
+
     @Test func aTaskWithALargeArgumentIsSentWithItsReprCutAsCeleryCutsIt() async throws {
         let client = try await TaskClient.connect(url: Broker.url)
         let queue = uniqueQueue("largearg")

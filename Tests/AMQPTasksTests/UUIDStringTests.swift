@@ -71,6 +71,13 @@ import Testing
 
     /// Foundation's `UUID()` read `/dev/urandom` once per id: 1,000 ids were 1,000 read calls on this thread.
     @Test func taskIdsAreMadeWithoutAReadPerId() throws {
+        // A kernel or sandbox whose `syscr` stays put (no task I/O accounting) would let this test pass whatever
+        // the ids cost: it must see reads before it can say there were none.
+        let unread = try readCallsOfThisThread()
+        _ = try String(contentsOfFile: "/proc/self/stat", encoding: .utf8)
+        try #require(
+            try readCallsOfThisThread() > unread,
+            "syscr in /proc/thread-self/io did not count a file read: this kernel cannot show a read per id")
         let before = try readCallsOfThisThread()
         var ids: [String] = []
         for _ in 0..<1000 { ids.append(TaskMessage(name: "demo.echo").id) }
@@ -82,7 +89,13 @@ import Testing
 
     /// The `syscr` count (read system calls so far) of the calling thread, from /proc/thread-self/io.
     private func readCallsOfThisThread() throws -> Int {
-        let text = try String(contentsOfFile: "/proc/thread-self/io", encoding: .utf8)
+        let text: String
+        do {
+            text = try String(contentsOfFile: "/proc/thread-self/io", encoding: .utf8)
+        } catch {
+            Issue.record("cannot read /proc/thread-self/io (\(error)): this test needs Linux with task I/O accounting")
+            throw error
+        }
         let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("syscr:") }, "no syscr in \(text)")
         return try #require(Int(line.dropFirst("syscr:".count).trimmingCharacters(in: .whitespaces)))
     }

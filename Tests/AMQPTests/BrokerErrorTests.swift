@@ -26,6 +26,23 @@ import Testing
         await connection.close()
     }
 
+    /// A publish whose confirm the broker's `channel.close` ended (404, no such exchange) finds the channel closed
+    /// when its error reaches it: a caller that then asks `isOpen` (to repair the channel, or to hand it to the
+    /// next sender) must not be told it is open. Repeated: the publish once resumed before the flag was cleared.
+    @Test func aPublishEndedByTheBrokerClosingItsChannelFindsTheChannelClosed() async throws {
+        let connection = try await TestBroker.connect()
+        for _ in 0..<100 {
+            let channel = try await connection.openChannel()
+            try await channel.confirmSelect()
+            let error = await expectAMQPError {
+                try await channel.publish(Data("x".utf8), exchange: "no-such-exchange", routingKey: "x")
+            }
+            #expect(error?.kind == .channelClosedByServer)
+            #expect(!channel.isOpen, "the channel reads open after its publish failed with the broker's close")
+        }
+        await connection.close()
+    }
+
     /// The broker frees a channel's number when it closes the channel on an error, and the next `openChannel()`
     /// may get it. A late call on the old `Channel` (a deferred `close()`, as `defer { Task { try? await
     /// channel.close() } }` makes) must not reach the new channel that has its number now.

@@ -44,9 +44,11 @@ extension ConnectionCore {
     func closeChannel(_ id: UInt16) throws {
         guard io.channels[id] != nil else { return }
         let reply = amqp_channel_close(state, id, Int32(AMQP_REPLY_SUCCESS))
-        io.channels[id]?.fail(
-            with: AMQPError(.closed, operation: "basic.publish", message: "channel \(id) was closed before the confirm"))
+        // Closed before its waiting publishes learn it: one that resumes must find `isOpen` false already.
+        let channel = io.channels[id]
         releaseChannel(id)
+        channel?.fail(
+            with: AMQPError(.closed, operation: "basic.publish", message: "channel \(id) was closed before the confirm"))
         try check(reply, operation: "channel.close", channel: id)
     }
 

@@ -48,8 +48,10 @@ extension ConnectionCore {
             message: CDecode.string(close.reply_text), replyCode: ReplyCode(rawValue: close.reply_code),
             failedMethod: method, hint: ErrorHints.forReply(ReplyCode(rawValue: close.reply_code), text: CDecode.string(close.reply_text)))
         logger.debug("channel \(id) closed by the broker: \(error)")
-        io.channels[id]?.fail(with: error)
+        // Closed before its waiting publishes learn it: one that resumes must find `isOpen` false already.
+        let channel = io.channels[id]
         releaseChannel(id, error: error)
+        channel?.fail(with: error)
         return error
     }
 

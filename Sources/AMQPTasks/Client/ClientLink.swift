@@ -13,6 +13,8 @@ actor ClientLink {
     private let logger: Logger
     private var current: ClientSession? { didSet { publishReadySession() } }
     private var attempt: Task<ClientSession, Error>?
+    /// The replacement of the current session's closed publishing channel, while one is under way.
+    private var repair: Task<ClientSession, Error>?
     private var generation = 0
     private var failedAttempts = 0
     private var channelBroken = false { didSet { publishReadySession() } }
@@ -37,13 +39,16 @@ actor ClientLink {
         onSession = handler
     }
 
-    /// The session to publish on when it is ready (client not closed, connection open, publishing channel not
-    /// closed by the broker), read without a hop onto this actor; nil when `session()` must repair or reconnect.
+    /// The session to publish on when it is ready (client not closed, connection open, publishing channel open),
+    /// read without a hop onto this actor; nil when `session()` must repair or reconnect.
     ///
     /// Every `send` asks for the session: with 1,000 concurrent callers, a hop onto the actor and back each was
-    /// two more job switches per message, all queued on one actor (issue 17).
+    /// two more job switches per message, all queued on one actor (issue 17). The channel's own open flag is read
+    /// too: the broker may have closed it (another sender's 404) before any sender reported it with `channelLost`.
     nonisolated var readySession: ClientSession? {
-        guard let session = ready.withLock({ $0 }), session.connection.isOpen else { return nil }
+        guard let session = ready.withLock({ $0 }), session.connection.isOpen, session.publisher.isOpen else {
+            return nil
+        }
         return session
     }
 
@@ -57,22 +62,38 @@ actor ClientLink {
     func session() async throws -> ClientSession {
         if isClosed { throw TaskClientError.clientClosed("send") }
         if let current, current.connection.isOpen {
-            if !channelBroken { return current }
-            // The broker closed the publishing channel (404, 403…): a new channel on the same connection.
-            let publisher = try await current.connection.openChannel()
-            try await publisher.confirmSelect()
-            let repaired = ClientSession(
-                connection: current.connection, publisher: publisher, generation: current.generation,
-                delayed: current.delayed)
-            self.current = repaired
-            channelBroken = false
-            return repaired
+            if !channelBroken, current.publisher.isOpen { return current }
+            // The broker closed the publishing channel (404, 403…): one new channel on the same connection, shared by
+            // every caller that finds it closed meanwhile (one each would leave all but the last open, unused).
+            if let repair { return try await repair.value }
+            let repair = Task { try await self.replacePublisher(of: current) }
+            self.repair = repair
+            defer { self.repair = nil }
+            return try await repair.value
         }
         if let attempt { return try await attempt.value }
         let attempt = Task { try await self.connect() }
         self.attempt = attempt
         defer { self.attempt = nil }
         return try await attempt.value
+    }
+
+    /// Opens a publishing channel in place of `session`'s closed one, on the same connection.
+    private func replacePublisher(of session: ClientSession) async throws -> ClientSession {
+        let publisher = try await session.connection.openChannel()
+        try await publisher.confirmSelect()
+        guard !isClosed, current?.generation == session.generation else {
+            // Closed or lost while the channel opened: it belongs to nothing.
+            try? await publisher.close()
+            if isClosed { throw TaskClientError.clientClosed("send") }
+            throw AMQPError(.closed, operation: "channel.open", message: "the connection was lost while its publishing channel was replaced")
+        }
+        let repaired = ClientSession(
+            connection: session.connection, publisher: publisher, generation: session.generation,
+            delayed: session.delayed)
+        current = repaired
+        channelBroken = false
+        return repaired
     }
 
     /// The session's connection was lost: the next `session()` reconnects.
@@ -83,9 +104,22 @@ actor ClientLink {
         Task { await session.connection.close() }
     }
 
-    /// The broker closed the session's publishing channel; the connection still serves.
+    /// The broker closed the session's publishing channel; the connection still serves. A report against a
+    /// channel already replaced (a sender that held the old one) leaves the new one alone.
     func channelLost(_ session: ClientSession) {
-        if current?.generation == session.generation { channelBroken = true }
+        if current?.generation == session.generation, current?.publisher === session.publisher { channelBroken = true }
+    }
+
+    /// A publish on `session` failed with `error`, which says the connection may be gone (`.closed`, a socket
+    /// error…). When the connection is in fact still open and only the publishing channel is closed (the broker
+    /// closed it for another sender's refusal after this sender took the session), only the channel is replaced:
+    /// dropping the healthy connection would fail every publish in flight on it and restart the result consumer.
+    func publishFailed(_ session: ClientSession, because error: Error) {
+        if session.connection.isOpen, !session.publisher.isOpen {
+            channelLost(session)
+        } else {
+            lost(session, because: error)
+        }
     }
 
     /// The pause before the next connection attempt, growing with each attempt since the last success.

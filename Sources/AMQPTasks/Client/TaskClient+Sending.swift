@@ -145,7 +145,17 @@ extension TaskClient {
                     if pending.isEmpty { continue }
                 }
                 let publishedAt = ContinuousClock.now
-                let confirms = try await session!.publisher.publish(batch: pending.map { outgoing[$0] })
+                var confirms = try await session!.publisher.publish(batch: pending.map { outgoing[$0] })
+                var publishedAlone = Set<Int>()
+                for (position, index) in pending.enumerated() {
+                    guard case .failure(let error) = confirms[position], error.isChannelLevel, let session else { continue }
+                    // The broker closed the shared channel: for this message, or for another sender's (a 404 on its
+                    // exchange) published before this one, which the broker then dropped. Alone on a channel of its
+                    // own, a refusal is its own.
+                    await link.channelLost(session)
+                    confirms[position] = await publishAlone(outgoing[index], on: session.connection)
+                    publishedAlone.insert(index)
+                }
                 let confirmed = confirms.filter { if case .success = $0 { true } else { false } }.count
                 let refused = confirms.filter {
                     if case .failure(let error) = $0 { !(error.isConnectionLoss || error.isRefusalWorthRetrying) } else { false }
@@ -155,7 +165,8 @@ extension TaskClient {
                 for (index, confirm) in zip(pending, confirms) {
                     switch confirm {
                     case .success:
-                        if attempts > 1 {
+                        // Published again: the broker may have taken the first copy before it closed the channel.
+                        if attempts > 1 || publishedAlone.contains(index) {
                             republished.add(1)
                             metrics.republished()
                         }
@@ -164,7 +175,6 @@ extension TaskClient {
                         lostError = error
                     case .failure(let error):
                         results[index] = .failure(.refused(messages[index].id, attempts: attempts, cause: error))
-                        if error.isChannelLevel, let session { await link.channelLost(session) }
                     }
                 }
                 pending = stillPending
@@ -189,7 +199,7 @@ extension TaskClient {
                     message: "the task client was closed before the broker confirmed task \(messages[pending[0]].id); it may or may not have arrived",
                     attempts: attempts, cause: lostError as? AMQPError)
             }
-            if let session, lostError.isConnectionLoss { await link.lost(session, because: lostError) }
+            if let session, lostError.isConnectionLoss { await link.publishFailed(session, because: lostError) }
             guard ContinuousClock.now < deadline else {
                 throw TaskClientError.sendWindowExhausted(
                     messages[pending[0]].id, attempts: attempts, window: reconnect.sendRetryWindow, lastError: lostError)
@@ -198,6 +208,22 @@ extension TaskClient {
         }
         finished = true
         return results
+    }
+
+    /// Publishes `message` on a confirm channel of its own, closed after: what the broker says there is about this
+    /// message alone. A failure to open the channel is returned as the message's (a lost connection: published
+    /// again; anything else: refused).
+    func publishAlone(_ message: OutgoingMessage, on connection: Connection) async -> Result<Void, AMQPError> {
+        do {
+            let channel = try await connection.openChannel()
+            defer { if channel.isOpen { Task { try? await channel.close() } } }
+            try await channel.confirmSelect()
+            return try await channel.publish(batch: [message])[0]
+        } catch let error as AMQPError {
+            return .failure(error)
+        } catch {
+            return .failure(AMQPError(.closed, operation: "basic.publish", message: "\(error)"))
+        }
     }
 
     /// The message to publish: to `options`' exchange or queue if given, else where the routes send it.
